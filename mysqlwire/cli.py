@@ -1,0 +1,68 @@
+"""Command line entry point.
+
+The group imports a subcommand's module only when that subcommand runs
+(click's LazyGroup pattern), so ``mysqlwire --help`` stays fast and never
+imports Scapy, Construct or cryptography.
+
+Exit codes (all commands):
+  0  everything fine (no failed login / every proof verified / no problem found)
+  1  the capture shows a problem (failed login, proof mismatch, error finding)
+  2  unusable input or bad usage (not a capture, missing file, bad option)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> (module, attribute, one-line help shown by --help without importing)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "dissect": ("mysqlwire.commands.dissect", "dissect", "Show every MySQL connection phase in a capture."),
+    "replay": ("mysqlwire.commands.replay", "replay", "Verify captured scrambles byte-for-byte against passwords or hashes."),
+    "diagnose": ("mysqlwire.commands.diagnose", "diagnose", "Explain failed logins from wire evidence, with the fix."),
+    "serve": ("mysqlwire.commands.serve", "serve", "Run a MySQL 8 connection-phase server (caching_sha2, sha256, scripted failures)."),
+    "keylog-inject": ("mysqlwire.commands.keylog", "keylog_inject", "Write a pcapng that carries its TLS key log (self-decrypting)."),
+    "report": ("mysqlwire.commands.report", "report", "Write a self-contained HTML report with ladder diagrams."),
+    "redact": ("mysqlwire.commands.redact", "redact", "Remove passwords/tokens and map IPs/users in a capture."),
+    "capture": ("mysqlwire.commands.corpus", "capture", "Manage the regression corpus (captures/ + sidecars)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(name for name in COMMANDS if _available(name))
+
+    def get_command(self, ctx, cmd_name):
+        spec = COMMANDS.get(cmd_name)
+        if spec is None or not _available(cmd_name):
+            return None
+        module = importlib.import_module(spec[0])
+        return getattr(module, spec[1])
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _available(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(COMMANDS[name][0]) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mysqlwire")
+def cli() -> None:
+    """mysqlwire: what actually happened on the wire of a MySQL/MariaDB login.
+
+    \b
+    Exit codes: 0 ok, 1 the capture shows a problem (failed login,
+    proof mismatch, error finding), 2 unusable input or bad usage.
+    """
+
+
+def main() -> None:
+    cli(prog_name="mysqlwire")
