@@ -1,0 +1,265 @@
+"""caching_sha2_password (MySQL 8.0.4+; reference §5 and §6), plus the RSA helpers.
+
+Stages (the vectors' ``path`` values):
+
+``fast``      first answer: ``SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) || N)`` (32 bytes;
+              empty password -> empty).  Server: ``01 03`` (fast auth success) then OK, or
+              ``01 04`` (perform full authentication).
+``full-tls``  after ``01 04`` over TLS / a Unix socket: ``pw || 00``.
+``full-rsa``  after ``01 04`` without TLS: client ``02`` (request the key), server ``01`` +
+              PEM, client ``RSA((pw || 00) XOR N cyclic)``; OAEP-SHA1 for servers >= 8.0.5,
+              PKCS#1 v1.5 for 8.0.4.
+
+The stored ``$A$005$...`` value is a slow salted hash: it cannot check a fast scramble, so
+verification needs the password (fast / full-tls) or the server's RSA private key (full-rsa).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding as _padding
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mysqlwire.errors import UsageError
+
+from .base import AuthDataError, AuthPlugin, as_bytes, consteq, nonce_from_switch_data, xor_bytes
+
+NAME = "caching_sha2_password"
+
+#: AuthMoreData status bytes (after the ``01`` marker) and the client's key request.
+REQUEST_PUBLIC_KEY = 2
+FAST_AUTH_SUCCESS = 3
+PERFORM_FULL_AUTH = 4
+
+STAGE_FAST = "fast"
+STAGE_FULL_TLS = "full-tls"
+STAGE_FULL_RSA = "full-rsa"
+STAGES = (STAGE_FAST, STAGE_FULL_TLS, STAGE_FULL_RSA)
+
+PADDING_OAEP = "oaep"
+PADDING_PKCS1 = "pkcs1"
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def scramble(password: bytes, nonce: bytes) -> bytes:
+    """The 32-byte fast-path proof (``b""`` for an empty password)."""
+    pw = as_bytes(password)
+    if not pw:
+        return b""
+    nonce = nonce_from_switch_data(nonce)
+    stage1 = _sha256(pw)
+    return xor_bytes(stage1, _sha256(_sha256(stage1) + nonce))
+
+
+def clear_response(password: bytes) -> bytes:
+    """Full authentication over TLS / Unix socket: ``pw || 00``."""
+    return as_bytes(password) + b"\0"
+
+
+# --------------------------------------------------------------------------- RSA helpers
+
+
+def xor_with_nonce(data: bytes, nonce: bytes) -> bytes:
+    """``data XOR nonce`` with the nonce repeated cyclically (its own inverse)."""
+    if not nonce:
+        raise UsageError("RSA scrambling needs a non-empty nonce")
+    return bytes(b ^ nonce[i % len(nonce)] for i, b in enumerate(data))
+
+
+def _pem_bytes(pem: bytes | str) -> bytes:
+    return pem.encode("ascii") if isinstance(pem, str) else bytes(pem)
+
+
+def _load_public(public_key_pem: bytes | str) -> rsa.RSAPublicKey:
+    try:
+        key = serialization.load_pem_public_key(_pem_bytes(public_key_pem))
+    except (ValueError, TypeError, UnicodeError):
+        raise AuthDataError("cannot load the RSA public key (not a PEM public key)") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise AuthDataError("the public key is not an RSA key")
+    return key
+
+
+def _load_private(private_key_pem: bytes | str) -> rsa.RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(_pem_bytes(private_key_pem), password=None)
+    except (ValueError, TypeError, UnicodeError):
+        raise AuthDataError(
+            "cannot load the RSA private key (not an unencrypted PEM private key)"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise AuthDataError("the private key is not an RSA key")
+    return key
+
+
+def _oaep() -> _padding.OAEP:
+    return _padding.OAEP(
+        mgf=_padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None
+    )
+
+
+def public_key_pem(private_key_pem: bytes | str) -> bytes:
+    """SubjectPublicKeyInfo PEM (what the server sends after ``01``) of a private key."""
+    return (
+        _load_private(private_key_pem)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def rsa_encrypt(
+    password: bytes,
+    nonce: bytes,
+    public_key_pem: bytes | str,
+    *,
+    padding: str = PADDING_OAEP,
+) -> bytes:
+    """Client side of the RSA path: ``RSA((pw || 00) XOR N cyclic)`` (randomized)."""
+    nonce = nonce_from_switch_data(nonce)
+    message = xor_with_nonce(as_bytes(password) + b"\0", nonce)
+    key = _load_public(public_key_pem)
+    if padding == PADDING_OAEP:
+        pad: _padding.AsymmetricPadding = _oaep()
+    elif padding == PADDING_PKCS1:
+        pad = _padding.PKCS1v15()
+    else:
+        raise UsageError(f"unknown RSA padding {padding!r} (use 'oaep' or 'pkcs1')")
+    try:
+        return key.encrypt(message, pad)
+    except ValueError:
+        raise AuthDataError("password too long for this RSA key") from None
+
+
+def _pkcs1v15_unpad(key: rsa.RSAPrivateKey, ciphertext: bytes) -> bytes | None:
+    """Explicit PKCS#1 v1.5 decryption (``None`` on bad padding).
+
+    Done by hand because OpenSSL >= 3.2 uses implicit rejection for PKCS#1 v1.5: a wrong
+    key yields random bytes instead of an error.  Offline replay has no oracle to protect.
+    """
+    numbers = key.private_numbers()
+    n, d = numbers.public_numbers.n, numbers.d
+    k = (n.bit_length() + 7) // 8
+    c = int.from_bytes(ciphertext, "big")
+    if len(ciphertext) != k or c >= n:
+        return None
+    em = pow(c, d, n).to_bytes(k, "big")
+    if em[0] != 0 or em[1] != 2:
+        return None
+    sep = em.find(b"\0", 2)
+    if sep < 10:  # at least 8 non-zero padding bytes
+        return None
+    return em[sep + 1 :]
+
+
+def rsa_decrypt_raw(ciphertext: bytes, private_key_pem: bytes | str) -> tuple[bytes, str]:
+    """RSA plaintext (still XORed with the nonce) and the padding that worked.
+
+    Tries OAEP-SHA1 first, then PKCS#1 v1.5.  Raises :class:`AuthDataError` (no key or
+    data in the message) when neither decrypts.
+    """
+    key = _load_private(private_key_pem)
+    ciphertext = bytes(ciphertext)
+    if len(ciphertext) != (key.key_size + 7) // 8:
+        raise AuthDataError(
+            f"RSA ciphertext is {len(ciphertext)} bytes, the key needs "
+            f"{(key.key_size + 7) // 8}: wrong key or not an RSA answer"
+        )
+    try:
+        return key.decrypt(ciphertext, _oaep()), PADDING_OAEP
+    except ValueError:
+        pass
+    plain = _pkcs1v15_unpad(key, ciphertext)
+    if plain is None:
+        raise AuthDataError(
+            "RSA decryption failed with OAEP-SHA1 and PKCS#1 v1.5: wrong private key "
+            "or corrupted ciphertext"
+        )
+    return plain, PADDING_PKCS1
+
+
+def rsa_decrypt(ciphertext: bytes, nonce: bytes, private_key_pem: bytes | str) -> bytes:
+    """The password recovered from an RSA answer (without the trailing NUL)."""
+    raw, _ = rsa_decrypt_raw(ciphertext, private_key_pem)
+    message = xor_with_nonce(raw, nonce_from_switch_data(nonce))
+    if not message or message[-1] != 0:
+        raise AuthDataError(
+            "decrypted RSA answer does not end with NUL after un-XORing the nonce: "
+            "wrong nonce (greeting vs switch data?) or wrong key"
+        )
+    return message[:-1]
+
+
+def verify_rsa(
+    ciphertext: bytes, nonce: bytes, private_key_pem: bytes | str, password: bytes
+) -> bool:
+    """Decrypt with the server's key and compare with the password.
+
+    Raises :class:`AuthDataError` when the answer does not decrypt to ``... || 00``: with
+    the right key a real client's ciphertext always does, so that means a wrong key or
+    wrong nonce -- neither a match nor a mismatch.
+    """
+    return consteq(rsa_decrypt(ciphertext, nonce, private_key_pem), as_bytes(password))
+
+
+def _verify_clear(response: bytes, password: bytes | None) -> bool | None:
+    if password is None:
+        return None
+    return consteq(bytes(response), as_bytes(password) + b"\0")
+
+
+class CachingSha2Password(AuthPlugin):
+    name = NAME
+    replayable = True
+
+    def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
+        """``stage="fast"`` (default): the scramble; ``"full-tls"``: ``pw || 00``;
+        ``"full-rsa"``: the ciphertext if ``public_key_pem`` is given, else ``02``."""
+        stage = kw.get("stage") or STAGE_FAST
+        if stage == STAGE_FAST:
+            return scramble(password, server_data)
+        if stage == STAGE_FULL_TLS:
+            return clear_response(password)
+        if stage == STAGE_FULL_RSA:
+            key = kw.get("public_key_pem")
+            if key is None:
+                return bytes([REQUEST_PUBLIC_KEY])
+            return rsa_encrypt(
+                password, server_data, key, padding=kw.get("padding") or PADDING_OAEP
+            )
+        raise UsageError(f"unknown caching_sha2_password stage {stage!r}")
+
+    def verify(
+        self,
+        response: bytes,
+        server_data: bytes,
+        *,
+        password: bytes | None = None,
+        stored: str | None = None,
+        **kw: Any,
+    ) -> bool | None:
+        """``stored`` (``$A$005$...``) cannot decide any stage and is ignored."""
+        stage = kw.get("stage") or STAGE_FAST
+        response = bytes(response)
+        if stage == STAGE_FAST:
+            if password is None:
+                return None
+            return consteq(response, scramble(password, server_data))
+        if stage == STAGE_FULL_TLS:
+            return _verify_clear(response, password)
+        if stage == STAGE_FULL_RSA:
+            if response == bytes([REQUEST_PUBLIC_KEY]):
+                return None  # the key request proves nothing
+            key = kw.get("private_key_pem")
+            if key is None or password is None:
+                return None
+            return verify_rsa(response, server_data, key, password)
+        raise UsageError(f"unknown caching_sha2_password stage {stage!r}")
+
+
+PLUGIN = CachingSha2Password()

@@ -1,0 +1,49 @@
+"""mysql_clear_password (reference §6): the password in clear, ``pw || 00``.
+
+No nonce.  Used by PAM/LDAP/IAM back ends; outside TLS the capture shows the password,
+which replay should report as a finding.  Verification can only compare with the password.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import AuthPlugin, as_bytes, consteq
+
+NAME = "mysql_clear_password"
+
+
+def response(password: bytes) -> bytes:
+    """``pw || 00`` (a single ``00`` for the empty password)."""
+    return as_bytes(password) + b"\0"
+
+
+def verify_password(answer: bytes, password: bytes) -> bool:
+    """The answer equals the password, with its NUL (or, leniently, without)."""
+    answer = bytes(answer)
+    pw = as_bytes(password)
+    return consteq(answer, pw + b"\0") or consteq(answer, pw)
+
+
+class ClearPassword(AuthPlugin):
+    name = NAME
+    replayable = True
+
+    def client_response(self, password: bytes, server_data: bytes = b"", **kw: Any) -> bytes:
+        return response(password)
+
+    def verify(
+        self,
+        response: bytes,
+        server_data: bytes = b"",
+        *,
+        password: bytes | None = None,
+        stored: str | None = None,
+        **kw: Any,
+    ) -> bool | None:
+        if password is None:
+            return None
+        return verify_password(response, password)
+
+
+PLUGIN = ClearPassword()

@@ -1,0 +1,100 @@
+"""dialog: MariaDB PAM (``auth_pam``) and friends (reference §5 and §6).
+
+The server sends questions: one question byte then the prompt text.  Bit 0 set = last
+question; ``byte >> 1 == 2`` (4 or 5) = password-style prompt (echo off); 2 or 3 = ordinary
+prompt (echo on).  (Some MySQL test plugins swap 4/5, hence the bit tests.)  The client
+answers ``answer || 00``.  Nothing is recomputed: replay compares the answer with the
+password.  MariaDB sends the question raw (``04 Password: ``), with no ``01`` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mysqlwire.errors import ProtocolError, UsageError
+
+from .base import AuthPlugin, as_bytes, consteq
+
+NAME = "dialog"
+
+ORDINARY_QUESTION = 2
+LAST_QUESTION = 3
+PASSWORD_QUESTION = 4
+LAST_PASSWORD = 5
+
+
+def is_password_question(byte: int) -> bool:
+    """Echo-off (password) prompt: question byte 4 or 5."""
+    return (byte >> 1) == 2
+
+
+def is_last(byte: int) -> bool:
+    """The last question of the dialog."""
+    return bool(byte & 1)
+
+
+def parse_question(data: bytes) -> tuple[int, bytes]:
+    """``(question byte, prompt text)`` of a dialog question packet."""
+    data = bytes(data)
+    if not data:
+        raise ProtocolError("empty dialog question", kind="dialog_question", offset=0)
+    return data[0], data[1:]
+
+
+def answer(password: bytes) -> bytes:
+    """``answer || 00``."""
+    return as_bytes(password) + b"\0"
+
+
+def verify_answer(response: bytes, password: bytes) -> bool:
+    """The answer equals the password, with or without its trailing NUL."""
+    response = bytes(response)
+    pw = as_bytes(password)
+    return consteq(response, pw + b"\0") or consteq(response, pw)
+
+
+class Dialog(AuthPlugin):
+    replayable = True
+
+    def __init__(self, name: str = NAME):
+        self.name = name
+
+    def client_response(self, password: bytes, server_data: bytes = b"", **kw: Any) -> bytes:
+        """Answer the question in ``server_data`` with the password.
+
+        An empty ``server_data`` (no question seen, e.g. PAM v1 taking the first response)
+        and password questions are answered with the password; an ordinary (echo-on)
+        question needs the explicit ``answer=`` keyword.
+        """
+        if server_data:
+            qbyte, _ = parse_question(server_data)
+            if not is_password_question(qbyte):
+                explicit = kw.get("answer")
+                if explicit is None:
+                    raise UsageError(
+                        "the dialog question is not a password prompt; pass answer=..."
+                    )
+                return answer(explicit)
+        return answer(password)
+
+    def verify(
+        self,
+        response: bytes,
+        server_data: bytes = b"",
+        *,
+        password: bytes | None = None,
+        stored: str | None = None,
+        **kw: Any,
+    ) -> bool | None:
+        """Compare the answer with the password (``None`` for a non-password question)."""
+        if password is None:
+            return None
+        if server_data:
+            qbyte, _ = parse_question(server_data)
+            if not is_password_question(qbyte):
+                return None
+        return verify_answer(response, password)
+
+
+PLUGIN = Dialog()
+PAM_PLUGIN = Dialog("auth_pam")

@@ -1,0 +1,121 @@
+"""sha256_password (MySQL 5.6+, deprecated 8.0.16; reference §5 and §6).
+
+Greeting/switch data: the 20-byte nonce + NUL.  First answer:
+
+* inside TLS: ``pw || 00`` (stage ``"full-tls"``);
+* without TLS and without the server's key: ``01`` (request the key); the server answers
+  ``01`` + PEM and the client sends RSA-OAEP(SHA-1) of ``(pw || 00) XOR N`` (``"full-rsa"``);
+* empty password: a single ``00`` whatever the transport (libmysqlclient).
+
+The stored ``$5$...`` value (SHA-256-crypt) is not used here: verification needs the
+password (TLS path) or the server's RSA private key (RSA path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mysqlwire.errors import UsageError
+
+from .base import AuthPlugin, as_bytes, consteq
+from .caching_sha2 import (
+    PADDING_OAEP,
+    STAGE_FULL_RSA,
+    STAGE_FULL_TLS,
+    rsa_decrypt,
+    rsa_decrypt_raw,
+    rsa_encrypt,
+    verify_rsa,
+)
+
+NAME = "sha256_password"
+
+#: sha256_password's "send me your public key" byte (caching_sha2 uses 02).
+REQUEST_PUBLIC_KEY = 1
+
+__all__ = [
+    "NAME",
+    "REQUEST_PUBLIC_KEY",
+    "Sha256Password",
+    "PLUGIN",
+    "clear_response",
+    "rsa_decrypt",
+    "rsa_decrypt_raw",
+    "rsa_encrypt",
+    "verify_rsa",
+]
+
+
+def clear_response(password: bytes) -> bytes:
+    """``pw || 00`` (a single ``00`` for the empty password)."""
+    return as_bytes(password) + b"\0"
+
+
+def _rsa_sized(response: bytes, private_key_pem: Any) -> bool:
+    from .caching_sha2 import _load_private
+
+    return len(response) == (_load_private(private_key_pem).key_size + 7) // 8
+
+
+class Sha256Password(AuthPlugin):
+    name = NAME
+    replayable = True
+
+    def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
+        """``tls=True`` or ``stage="full-tls"``: ``pw || 00``; otherwise the RSA ciphertext
+        when ``public_key_pem`` is given, else ``01``.  Empty password: ``00``."""
+        pw = as_bytes(password)
+        if not pw:
+            return b"\0"
+        stage = kw.get("stage")
+        if stage not in (None, STAGE_FULL_TLS, STAGE_FULL_RSA):
+            raise UsageError(f"unknown sha256_password stage {stage!r}")
+        if stage == STAGE_FULL_TLS or (stage is None and kw.get("tls")):
+            return clear_response(pw)
+        key = kw.get("public_key_pem")
+        if key is None:
+            return bytes([REQUEST_PUBLIC_KEY])
+        return rsa_encrypt(pw, server_data, key, padding=kw.get("padding") or PADDING_OAEP)
+
+    def verify(
+        self,
+        response: bytes,
+        server_data: bytes,
+        *,
+        password: bytes | None = None,
+        stored: str | None = None,
+        **kw: Any,
+    ) -> bool | None:
+        """Stage from ``stage``/``tls`` or, if neither, from the shape: an answer of the RSA
+        key's size is decrypted when ``private_key_pem`` is given, else ``pw || 00`` is
+        compared.  ``01`` (key request) and ``stored`` decide nothing.  Raises
+        :class:`~mysqlwire.auth.base.AuthDataError` when an RSA answer does not decrypt."""
+        response = bytes(response)
+        stage = kw.get("stage")
+        if stage not in (None, STAGE_FULL_TLS, STAGE_FULL_RSA):
+            raise UsageError(f"unknown sha256_password stage {stage!r}")
+        key = kw.get("private_key_pem")
+        if response == bytes([REQUEST_PUBLIC_KEY]) and stage != STAGE_FULL_TLS:
+            return None
+        if password is None:
+            return None
+        pw = as_bytes(password)
+        if not pw:  # libmysqlclient sends 00, PyMySQL an empty answer
+            return response in (b"", b"\0")
+        if response in (b"", b"\0"):
+            return False
+        if stage is None:
+            if kw.get("tls"):
+                stage = STAGE_FULL_TLS
+            elif key is not None and _rsa_sized(response, key):
+                stage = STAGE_FULL_RSA
+            else:
+                stage = STAGE_FULL_TLS
+        if stage == STAGE_FULL_TLS:
+            return consteq(response, clear_response(pw))
+        if key is None:
+            return None
+        return verify_rsa(response, server_data, key, pw)
+
+
+PLUGIN = Sha256Password()
