@@ -1,0 +1,368 @@
+"""TLS constants: cipher suites (IANA names), versions, alerts, handshake types.
+
+Suite parameters are derived from the IANA name (``TLS_<kx>_WITH_<cipher>_<mac>``
+for TLS <= 1.2, ``TLS_<cipher>_<hash>`` for TLS 1.3), see RFC 5246 sections 6.3
+and A.5, RFC 5288 (GCM), RFC 6655 (CCM), RFC 7905 (ChaCha20-Poly1305) and
+RFC 8446 appendix B.4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# IANA "TLS Cipher Suites" registry (subset: everything a MySQL/MariaDB
+# client or server of the last 15 years may offer, plus the classics).
+_SUITES_TEXT = """
+0000 TLS_NULL_WITH_NULL_NULL
+0001 TLS_RSA_WITH_NULL_MD5
+0002 TLS_RSA_WITH_NULL_SHA
+0003 TLS_RSA_EXPORT_WITH_RC4_40_MD5
+0004 TLS_RSA_WITH_RC4_128_MD5
+0005 TLS_RSA_WITH_RC4_128_SHA
+0006 TLS_RSA_EXPORT_WITH_RC2_CBC_40_MD5
+0007 TLS_RSA_WITH_IDEA_CBC_SHA
+0008 TLS_RSA_EXPORT_WITH_DES40_CBC_SHA
+0009 TLS_RSA_WITH_DES_CBC_SHA
+000A TLS_RSA_WITH_3DES_EDE_CBC_SHA
+000B TLS_DH_DSS_EXPORT_WITH_DES40_CBC_SHA
+000C TLS_DH_DSS_WITH_DES_CBC_SHA
+000D TLS_DH_DSS_WITH_3DES_EDE_CBC_SHA
+000E TLS_DH_RSA_EXPORT_WITH_DES40_CBC_SHA
+000F TLS_DH_RSA_WITH_DES_CBC_SHA
+0010 TLS_DH_RSA_WITH_3DES_EDE_CBC_SHA
+0011 TLS_DHE_DSS_EXPORT_WITH_DES40_CBC_SHA
+0012 TLS_DHE_DSS_WITH_DES_CBC_SHA
+0013 TLS_DHE_DSS_WITH_3DES_EDE_CBC_SHA
+0014 TLS_DHE_RSA_EXPORT_WITH_DES40_CBC_SHA
+0015 TLS_DHE_RSA_WITH_DES_CBC_SHA
+0016 TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA
+0017 TLS_DH_anon_EXPORT_WITH_RC4_40_MD5
+0018 TLS_DH_anon_WITH_RC4_128_MD5
+0019 TLS_DH_anon_EXPORT_WITH_DES40_CBC_SHA
+001A TLS_DH_anon_WITH_DES_CBC_SHA
+001B TLS_DH_anon_WITH_3DES_EDE_CBC_SHA
+002F TLS_RSA_WITH_AES_128_CBC_SHA
+0030 TLS_DH_DSS_WITH_AES_128_CBC_SHA
+0031 TLS_DH_RSA_WITH_AES_128_CBC_SHA
+0032 TLS_DHE_DSS_WITH_AES_128_CBC_SHA
+0033 TLS_DHE_RSA_WITH_AES_128_CBC_SHA
+0034 TLS_DH_anon_WITH_AES_128_CBC_SHA
+0035 TLS_RSA_WITH_AES_256_CBC_SHA
+0036 TLS_DH_DSS_WITH_AES_256_CBC_SHA
+0037 TLS_DH_RSA_WITH_AES_256_CBC_SHA
+0038 TLS_DHE_DSS_WITH_AES_256_CBC_SHA
+0039 TLS_DHE_RSA_WITH_AES_256_CBC_SHA
+003A TLS_DH_anon_WITH_AES_256_CBC_SHA
+003B TLS_RSA_WITH_NULL_SHA256
+003C TLS_RSA_WITH_AES_128_CBC_SHA256
+003D TLS_RSA_WITH_AES_256_CBC_SHA256
+003E TLS_DH_DSS_WITH_AES_128_CBC_SHA256
+003F TLS_DH_RSA_WITH_AES_128_CBC_SHA256
+0040 TLS_DHE_DSS_WITH_AES_128_CBC_SHA256
+0041 TLS_RSA_WITH_CAMELLIA_128_CBC_SHA
+0042 TLS_DH_DSS_WITH_CAMELLIA_128_CBC_SHA
+0043 TLS_DH_RSA_WITH_CAMELLIA_128_CBC_SHA
+0044 TLS_DHE_DSS_WITH_CAMELLIA_128_CBC_SHA
+0045 TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA
+0046 TLS_DH_anon_WITH_CAMELLIA_128_CBC_SHA
+0067 TLS_DHE_RSA_WITH_AES_128_CBC_SHA256
+0068 TLS_DH_DSS_WITH_AES_256_CBC_SHA256
+0069 TLS_DH_RSA_WITH_AES_256_CBC_SHA256
+006A TLS_DHE_DSS_WITH_AES_256_CBC_SHA256
+006B TLS_DHE_RSA_WITH_AES_256_CBC_SHA256
+006C TLS_DH_anon_WITH_AES_128_CBC_SHA256
+006D TLS_DH_anon_WITH_AES_256_CBC_SHA256
+0084 TLS_RSA_WITH_CAMELLIA_256_CBC_SHA
+0085 TLS_DH_DSS_WITH_CAMELLIA_256_CBC_SHA
+0086 TLS_DH_RSA_WITH_CAMELLIA_256_CBC_SHA
+0087 TLS_DHE_DSS_WITH_CAMELLIA_256_CBC_SHA
+0088 TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA
+0089 TLS_DH_anon_WITH_CAMELLIA_256_CBC_SHA
+008A TLS_PSK_WITH_RC4_128_SHA
+008B TLS_PSK_WITH_3DES_EDE_CBC_SHA
+008C TLS_PSK_WITH_AES_128_CBC_SHA
+008D TLS_PSK_WITH_AES_256_CBC_SHA
+0096 TLS_RSA_WITH_SEED_CBC_SHA
+0097 TLS_DH_DSS_WITH_SEED_CBC_SHA
+0098 TLS_DH_RSA_WITH_SEED_CBC_SHA
+0099 TLS_DHE_DSS_WITH_SEED_CBC_SHA
+009A TLS_DHE_RSA_WITH_SEED_CBC_SHA
+009B TLS_DH_anon_WITH_SEED_CBC_SHA
+009C TLS_RSA_WITH_AES_128_GCM_SHA256
+009D TLS_RSA_WITH_AES_256_GCM_SHA384
+009E TLS_DHE_RSA_WITH_AES_128_GCM_SHA256
+009F TLS_DHE_RSA_WITH_AES_256_GCM_SHA384
+00A0 TLS_DH_RSA_WITH_AES_128_GCM_SHA256
+00A1 TLS_DH_RSA_WITH_AES_256_GCM_SHA384
+00A2 TLS_DHE_DSS_WITH_AES_128_GCM_SHA256
+00A3 TLS_DHE_DSS_WITH_AES_256_GCM_SHA384
+00A4 TLS_DH_DSS_WITH_AES_128_GCM_SHA256
+00A5 TLS_DH_DSS_WITH_AES_256_GCM_SHA384
+00A6 TLS_DH_anon_WITH_AES_128_GCM_SHA256
+00A7 TLS_DH_anon_WITH_AES_256_GCM_SHA384
+00A8 TLS_PSK_WITH_AES_128_GCM_SHA256
+00A9 TLS_PSK_WITH_AES_256_GCM_SHA384
+00AA TLS_DHE_PSK_WITH_AES_128_GCM_SHA256
+00AB TLS_DHE_PSK_WITH_AES_256_GCM_SHA384
+00AC TLS_RSA_PSK_WITH_AES_128_GCM_SHA256
+00AD TLS_RSA_PSK_WITH_AES_256_GCM_SHA384
+00AE TLS_PSK_WITH_AES_128_CBC_SHA256
+00AF TLS_PSK_WITH_AES_256_CBC_SHA384
+00BA TLS_RSA_WITH_CAMELLIA_128_CBC_SHA256
+00BE TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA256
+00C0 TLS_RSA_WITH_CAMELLIA_256_CBC_SHA256
+00C4 TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA256
+00FF TLS_EMPTY_RENEGOTIATION_INFO_SCSV
+1301 TLS_AES_128_GCM_SHA256
+1302 TLS_AES_256_GCM_SHA384
+1303 TLS_CHACHA20_POLY1305_SHA256
+1304 TLS_AES_128_CCM_SHA256
+1305 TLS_AES_128_CCM_8_SHA256
+5600 TLS_FALLBACK_SCSV
+C001 TLS_ECDH_ECDSA_WITH_NULL_SHA
+C002 TLS_ECDH_ECDSA_WITH_RC4_128_SHA
+C003 TLS_ECDH_ECDSA_WITH_3DES_EDE_CBC_SHA
+C004 TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA
+C005 TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA
+C006 TLS_ECDHE_ECDSA_WITH_NULL_SHA
+C007 TLS_ECDHE_ECDSA_WITH_RC4_128_SHA
+C008 TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA
+C009 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA
+C00A TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA
+C00B TLS_ECDH_RSA_WITH_NULL_SHA
+C00C TLS_ECDH_RSA_WITH_RC4_128_SHA
+C00D TLS_ECDH_RSA_WITH_3DES_EDE_CBC_SHA
+C00E TLS_ECDH_RSA_WITH_AES_128_CBC_SHA
+C00F TLS_ECDH_RSA_WITH_AES_256_CBC_SHA
+C010 TLS_ECDHE_RSA_WITH_NULL_SHA
+C011 TLS_ECDHE_RSA_WITH_RC4_128_SHA
+C012 TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA
+C013 TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA
+C014 TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA
+C015 TLS_ECDH_anon_WITH_NULL_SHA
+C016 TLS_ECDH_anon_WITH_RC4_128_SHA
+C017 TLS_ECDH_anon_WITH_3DES_EDE_CBC_SHA
+C018 TLS_ECDH_anon_WITH_AES_128_CBC_SHA
+C019 TLS_ECDH_anon_WITH_AES_256_CBC_SHA
+C023 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256
+C024 TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384
+C025 TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA256
+C026 TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA384
+C027 TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256
+C028 TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384
+C029 TLS_ECDH_RSA_WITH_AES_128_CBC_SHA256
+C02A TLS_ECDH_RSA_WITH_AES_256_CBC_SHA384
+C02B TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+C02C TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+C02D TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256
+C02E TLS_ECDH_ECDSA_WITH_AES_256_GCM_SHA384
+C02F TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+C030 TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+C031 TLS_ECDH_RSA_WITH_AES_128_GCM_SHA256
+C032 TLS_ECDH_RSA_WITH_AES_256_GCM_SHA384
+C035 TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA
+C036 TLS_ECDHE_PSK_WITH_AES_256_CBC_SHA
+C09C TLS_RSA_WITH_AES_128_CCM
+C09D TLS_RSA_WITH_AES_256_CCM
+C09E TLS_DHE_RSA_WITH_AES_128_CCM
+C09F TLS_DHE_RSA_WITH_AES_256_CCM
+C0A0 TLS_RSA_WITH_AES_128_CCM_8
+C0A1 TLS_RSA_WITH_AES_256_CCM_8
+C0A2 TLS_DHE_RSA_WITH_AES_128_CCM_8
+C0A3 TLS_DHE_RSA_WITH_AES_256_CCM_8
+C0AC TLS_ECDHE_ECDSA_WITH_AES_128_CCM
+C0AD TLS_ECDHE_ECDSA_WITH_AES_256_CCM
+C0AE TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8
+C0AF TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8
+CCA8 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+CCA9 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+CCAA TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+CCAB TLS_PSK_WITH_CHACHA20_POLY1305_SHA256
+CCAC TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256
+CCAD TLS_DHE_PSK_WITH_CHACHA20_POLY1305_SHA256
+CCAE TLS_RSA_PSK_WITH_CHACHA20_POLY1305_SHA256
+"""
+
+CIPHER_SUITES: dict[int, str] = {
+    int(code, 16): name
+    for code, name in (line.split() for line in _SUITES_TEXT.strip().splitlines())
+}
+
+
+def suite_name(code: int) -> str:
+    """IANA name, or ``"0x%04X"`` for a code outside the table (GREASE...)."""
+    return CIPHER_SUITES.get(code) or f"0x{code:04X}"
+
+
+VERSIONS = {
+    0x0200: "SSL 2.0",
+    0x0300: "SSL 3.0",
+    0x0301: "TLS 1.0",
+    0x0302: "TLS 1.1",
+    0x0303: "TLS 1.2",
+    0x0304: "TLS 1.3",
+}
+
+
+def version_name(v: int) -> str:
+    if v in VERSIONS:
+        return VERSIONS[v]
+    if v >> 8 == 0x7F:
+        return f"TLS 1.3 (draft {v & 0xFF})"
+    return f"0x{v:04X}"
+
+
+ALERT_LEVELS = {1: "warning", 2: "fatal"}
+
+ALERTS = {
+    0: "close_notify",
+    10: "unexpected_message",
+    20: "bad_record_mac",
+    21: "decryption_failed",
+    22: "record_overflow",
+    30: "decompression_failure",
+    40: "handshake_failure",
+    41: "no_certificate",
+    42: "bad_certificate",
+    43: "unsupported_certificate",
+    44: "certificate_revoked",
+    45: "certificate_expired",
+    46: "certificate_unknown",
+    47: "illegal_parameter",
+    48: "unknown_ca",
+    49: "access_denied",
+    50: "decode_error",
+    51: "decrypt_error",
+    60: "export_restriction",
+    70: "protocol_version",
+    71: "insufficient_security",
+    80: "internal_error",
+    86: "inappropriate_fallback",
+    90: "user_canceled",
+    100: "no_renegotiation",
+    109: "missing_extension",
+    110: "unsupported_extension",
+    111: "certificate_unobtainable",
+    112: "unrecognized_name",
+    113: "bad_certificate_status_response",
+    114: "bad_certificate_hash_value",
+    115: "unknown_psk_identity",
+    116: "certificate_required",
+    120: "no_application_protocol",
+}
+
+
+def alert_name(desc: int) -> str:
+    return ALERTS.get(desc, f"alert_{desc}")
+
+
+def alert_level_name(level: int) -> str:
+    return ALERT_LEVELS.get(level, f"level_{level}")
+
+
+# Record content types
+CT_CHANGE_CIPHER_SPEC = 20
+CT_ALERT = 21
+CT_HANDSHAKE = 22
+CT_APPLICATION_DATA = 23
+CT_HEARTBEAT = 24
+
+# Handshake message types
+HS_HELLO_REQUEST = 0
+HS_CLIENT_HELLO = 1
+HS_SERVER_HELLO = 2
+HS_NEW_SESSION_TICKET = 4
+HS_END_OF_EARLY_DATA = 5
+HS_ENCRYPTED_EXTENSIONS = 8
+HS_CERTIFICATE = 11
+HS_FINISHED = 20
+HS_KEY_UPDATE = 24
+
+# Extensions
+EXT_SERVER_NAME = 0
+EXT_ALPN = 16
+EXT_ENCRYPT_THEN_MAC = 22
+EXT_EXTENDED_MASTER_SECRET = 23
+EXT_EARLY_DATA = 42
+EXT_SUPPORTED_VERSIONS = 43
+
+#: ServerHello.random of a HelloRetryRequest (RFC 8446 4.1.3): SHA-256("HelloRetryRequest").
+HRR_RANDOM = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
+
+_HASH_LEN = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
+
+
+@dataclass(frozen=True)
+class SuiteParams:
+    """How to decrypt records of one cipher suite.
+
+    ``kind``: ``"gcm"``, ``"ccm"``, ``"chacha"`` (AEAD), ``"cbc"``, ``"stream"``,
+    ``"null"``; ``cipher``: algorithm name for CBC/stream (``"AES"``,
+    ``"3DES"``, ``"CAMELLIA"``, ``"SEED"``, ``"IDEA"``, ``"RC4"``).
+    ``mac``: HMAC hash for CBC/stream/NULL suites (``"SHA"`` = SHA-1).
+    ``prf``: hash of the TLS 1.2 PRF / TLS 1.3 HKDF.
+    """
+
+    name: str
+    tls13: bool
+    kind: str
+    cipher: str
+    key_len: int
+    fixed_iv_len: int
+    explicit_nonce_len: int
+    tag_len: int
+    block_len: int
+    mac: str | None
+    mac_len: int
+    prf: str
+
+
+_ENC = {
+    # name: (kind, cipher, key_len, block_len, tag_len)
+    "AES_128_GCM": ("gcm", "AES", 16, 0, 16),
+    "AES_256_GCM": ("gcm", "AES", 32, 0, 16),
+    "AES_128_CCM": ("ccm", "AES", 16, 0, 16),
+    "AES_256_CCM": ("ccm", "AES", 32, 0, 16),
+    "AES_128_CCM_8": ("ccm", "AES", 16, 0, 8),
+    "AES_256_CCM_8": ("ccm", "AES", 32, 0, 8),
+    "CHACHA20_POLY1305": ("chacha", "CHACHA20", 32, 0, 16),
+    "AES_128_CBC": ("cbc", "AES", 16, 16, 0),
+    "AES_256_CBC": ("cbc", "AES", 32, 16, 0),
+    "CAMELLIA_128_CBC": ("cbc", "CAMELLIA", 16, 16, 0),
+    "CAMELLIA_256_CBC": ("cbc", "CAMELLIA", 32, 16, 0),
+    "3DES_EDE_CBC": ("cbc", "3DES", 24, 8, 0),
+    "SEED_CBC": ("cbc", "SEED", 16, 16, 0),
+    "IDEA_CBC": ("cbc", "IDEA", 16, 8, 0),
+    "RC4_128": ("stream", "RC4", 16, 0, 0),
+    "NULL": ("null", "NULL", 0, 0, 0),
+}
+
+
+def suite_params(name: str) -> SuiteParams | None:
+    """Decryption parameters for an IANA suite name, None if unsupported
+    (export suites, DES, RC2, SCSVs, unknown codes)."""
+    if not name.startswith("TLS_") or "EXPORT" in name:
+        return None
+    if "_WITH_" not in name:  # TLS 1.3: TLS_<AEAD>_<HASH>
+        enc, _, h = name[4:].rpartition("_")
+        spec = _ENC.get(enc)
+        if spec is None or spec[0] not in ("gcm", "ccm", "chacha") or h not in ("SHA256", "SHA384"):
+            return None
+        kind, cipher, key_len, _, tag_len = spec
+        return SuiteParams(name, True, kind, cipher, key_len, 12, 0, tag_len, 0, None, 0, h)
+    rest = name.split("_WITH_", 1)[1]
+    enc, _, h = rest.rpartition("_")
+    if h not in _HASH_LEN:  # CCM suites carry no hash in their name
+        enc, h = rest, None
+    spec = _ENC.get(enc)
+    if spec is None:
+        return None
+    kind, cipher, key_len, block_len, tag_len = spec
+    prf = "SHA384" if h == "SHA384" else "SHA256"
+    if kind in ("gcm", "ccm"):
+        return SuiteParams(name, False, kind, cipher, key_len, 4, 8, tag_len, 0, None, 0, prf)
+    if kind == "chacha":
+        return SuiteParams(name, False, kind, cipher, key_len, 12, 0, tag_len, 0, None, 0, prf)
+    if h is None:
+        return None
+    return SuiteParams(name, False, kind, cipher, key_len, 0, 0, 0, block_len, h, _HASH_LEN[h], prf)
