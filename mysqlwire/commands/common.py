@@ -1,0 +1,172 @@
+"""Options and plumbing shared by the capture-reading commands
+(dissect, replay, diagnose, report)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import click
+
+from ..errors import MysqlwireError
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_BAD_INPUT = 2
+
+
+def capture_options(f: Callable) -> Callable:
+    """--port/--detect/--keylog/--format/--failed/--user/--show-secrets."""
+    opts = [
+        click.option(
+            "--port",
+            "ports",
+            type=click.IntRange(1, 65535),
+            multiple=True,
+            help="Server port to decode as MySQL (repeatable; default 3306).",
+        ),
+        click.option(
+            "--detect",
+            is_flag=True,
+            help="Also find MySQL servers on any port by their greeting.",
+        ),
+        click.option(
+            "--keylog",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="NSS key log (SSLKEYLOGFILE format) to decrypt TLS sessions.",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["text", "json", "jsonl"]),
+            default="text",
+            show_default=True,
+            help="Output format.",
+        ),
+        click.option("--failed", is_flag=True, help="Only connections whose login failed."),
+        click.option("--user", "users", multiple=True, help="Only connections of this user (repeatable)."),
+        click.option(
+            "--show-secrets",
+            is_flag=True,
+            help="Print clear-text passwords/tokens and client auth bytes (off by default).",
+        ),
+        click.option(
+            "--color/--no-color",
+            default=None,
+            help="Colored output (default: when stdout is a terminal).",
+        ),
+        click.option(
+            "--max-packet",
+            type=click.IntRange(64, 1 << 30),
+            default=16 * 1024 * 1024,
+            show_default=True,
+            help="Largest connection-phase packet accepted before a connection is flagged (bytes).",
+        ),
+        click.option(
+            "--max-buffer",
+            type=click.IntRange(4096, 1 << 31),
+            default=4 * 1024 * 1024,
+            show_default=True,
+            help="Out-of-order bytes buffered per TCP direction before a hole is declared a gap.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return click.argument("captures", nargs=-1, required=True, type=click.Path(allow_dash=True))(f)
+
+
+def fail(message: str) -> None:
+    """One-line error on stderr and exit 2 (unusable input / bad usage)."""
+    click.echo(f"mysqlwire: error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def warn(message: str) -> None:
+    click.echo(f"mysqlwire: warning: {message}", err=True)
+
+
+def load_keylog(path: Path | None):
+    if path is None:
+        return None
+    from ..tls import KeyLog
+
+    try:
+        kl = KeyLog.from_file(path)
+    except OSError as exc:
+        fail(f"cannot read key log {path}: {exc.strerror or exc}")
+    except MysqlwireError as exc:
+        fail(f"key log {path}: {exc}")
+    if len(kl) == 0:
+        fail(f"key log {path} has no TLS secrets (expected SSLKEYLOGFILE lines such as CLIENT_RANDOM ...)")
+    return kl
+
+
+def make_options(ports, detect, keylog, with_packets, show_secrets, max_packet, max_buffer):
+    from ..dissect import DEFAULT_PORTS, DissectOptions
+
+    return DissectOptions(
+        ports=tuple(ports) or DEFAULT_PORTS,
+        detect=detect,
+        keylog=load_keylog(keylog),
+        with_packets=with_packets,
+        show_secrets=show_secrets,
+        max_packet=max_packet,
+        max_buffer=max_buffer,
+    )
+
+
+def iter_all(captures, opts, summaries: list) -> Iterator:
+    """Connections of every capture in order; bad input -> exit 2 after
+    reporting what was parsed before the damage."""
+    from ..dissect import CaptureSummary, iter_connections
+
+    for path in captures:
+        if path != "-" and not Path(path).exists():
+            fail(f"{path}: no such file")
+        summary = CaptureSummary(path=str(path))
+        summaries.append(summary)
+        source = sys.stdin.buffer if path == "-" else path
+        try:
+            yield from iter_connections(source, opts, summary)
+        except MysqlwireError as exc:
+            fail(f"{path}: {exc}")
+        except OSError as exc:
+            fail(f"{path}: {exc.strerror or exc}")
+        if summary.truncated:
+            warn(f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported")
+
+
+def select(conns, failed: bool, users: tuple[str, ...]):
+    for c in conns:
+        if failed and not c.failed:
+            continue
+        if users and not any(
+            u == c.user or any(u == ex.user for ex in c.exchanges) for u in users
+        ):
+            continue
+        yield c
+
+
+def emit_json(records: list[dict] | Iterator[dict], fmt: str) -> None:
+    out = sys.stdout
+    if fmt == "jsonl":
+        for rec in records:
+            out.write(json.dumps(rec, ensure_ascii=False, default=_jsonable) + "\n")
+    else:
+        out.write(json.dumps(list(records), ensure_ascii=False, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(obj):
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {"hex": bytes(obj).hex()}
+    if isinstance(obj, set):
+        return sorted(obj)
+    return str(obj)
+
+
+def use_color(color: bool | None) -> bool:
+    if color is not None:
+        return color
+    return sys.stdout.isatty()

@@ -1,0 +1,69 @@
+"""``mysqlwire dissect``: one readable block (or JSON record) per connection.
+
+Exit status: 0 every login in the capture succeeded (or none was attempted);
+1 at least one login failed (server ERR, or the client gave up during
+authentication); 2 unusable input (not a capture, unreadable file, bad
+option). A truncated capture is reported on stderr; everything parsed before
+the damage is still printed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEM,
+    capture_options,
+    emit_json,
+    iter_all,
+    make_options,
+    select,
+    use_color,
+)
+
+
+@click.command()
+@capture_options
+@click.option("--packets", is_flag=True, help="Add every connection-phase packet with its decoded fields.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Dissect several captures in parallel processes (same output, same order).",
+)
+def dissect(captures, ports, detect, keylog, fmt, failed, users, show_secrets, color, max_packet, max_buffer, packets, jobs):
+    """Show every MySQL/MariaDB connection phase in CAPTURES (pcap/pcapng, '-' = stdin)."""
+    opts = make_options(ports, detect, keylog, packets, show_secrets, max_packet, max_buffer)
+    summaries: list = []
+    if jobs > 1 and len(captures) > 1:
+        from ..parallel import iter_parallel
+
+        conns = iter_parallel(captures, opts, jobs, summaries)
+    else:
+        conns = iter_all(captures, opts, summaries)
+    any_failed = False
+
+    def tracked():
+        nonlocal any_failed
+        for c in conns:
+            if c.failed:
+                any_failed = True
+            yield c
+
+    selected = select(tracked(), failed, users)
+    if fmt in ("json", "jsonl"):
+        emit_json((c.to_record(with_packets=packets) for c in selected), fmt)
+    else:
+        from ..render import Renderer
+
+        r = Renderer(color=use_color(color), show_secrets=show_secrets)
+        n = 0
+        for c in selected:
+            r.connection(c, packets=packets)
+            n += 1
+        r.footer(summaries, n)
+    sys.exit(EXIT_PROBLEM if any_failed else EXIT_OK)

@@ -1,0 +1,69 @@
+"""``mysqlwire replay``: verify every captured proof byte for byte.
+
+Exit status: 0 every attempted proof verified (PROOF_MATCHES, or nothing to
+verify); 1 any PROOF_MISMATCH, EMPTY_PASSWORD_SENT or NONCE_MISUSE; 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import secrets as secret_opts
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEM,
+    capture_options,
+    emit_json,
+    iter_all,
+    make_options,
+    select,
+    use_color,
+)
+
+_BAD = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
+
+
+@click.command()
+@capture_options
+@secret_opts.secret_options
+@click.option("--packets", is_flag=True, help="Add every connection-phase packet to the output.")
+def replay(captures, ports, detect, keylog, fmt, failed, users, show_secrets, color, max_packet, max_buffer,
+           password_file, password_env, prompt, secrets_file, candidates, account_hash, account_hash_file, rsa_keys, packets):
+    """Re-execute each login in CAPTURES with our plugin implementations and
+    compare the client's proofs byte for byte.
+
+    \b
+    Verdicts: PROOF_MATCHES, PROOF_MISMATCH, EMPTY_PASSWORD_SENT, NONCE_MISUSE,
+    UNVERIFIABLE (tls-no-keys, greeting-missing, no-password, rsa-no-private-key,
+    plugin-unsupported:<name>, proof-not-replayable:<plugin>), NO_AUTH_ATTEMPT.
+    """
+    from ..replay import record_with_verdict, replay_connection
+
+    secrets = secret_opts.load(password_file, password_env, prompt, secrets_file, candidates, account_hash, account_hash_file, rsa_keys)
+    opts = make_options(ports, detect, keylog, packets, show_secrets, max_packet, max_buffer)
+    summaries: list = []
+    bad = False
+
+    def verdicts():
+        nonlocal bad
+        for c in iter_all(captures, opts, summaries):
+            v = replay_connection(c, secrets)
+            if v.verdict in _BAD or any(cu["verdict"] in _BAD for cu in c.extra.get("change_user_verdicts", [])):
+                bad = True
+            yield c
+
+    selected = select(verdicts(), failed, users)
+    if fmt in ("json", "jsonl"):
+        emit_json((record_with_verdict(c, packets) for c in selected), fmt)
+    else:
+        from ..render import Renderer
+
+        r = Renderer(color=use_color(color), show_secrets=show_secrets)
+        n = 0
+        for c in selected:
+            r.connection(c, packets=packets)
+            n += 1
+        r.footer(summaries, n)
+    sys.exit(EXIT_PROBLEM if bad else EXIT_OK)

@@ -1,0 +1,512 @@
+"""The dissection pipeline: capture file -> TCP streams -> handshake events ->
+:class:`~mysqlwire.model.Connection` records.
+
+Streaming: connections are yielded as they close (in order of first packet,
+held back at most ``reorder_window`` records), per-connection state is dropped
+once the connection phase is over, and command-phase payload is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .capture import Reassembler, decode_tcp, endpoint, open_capture
+from .handshake import CLIENT, COMMAND, SERVER, Event, Handshake
+from .model import CLEARTEXT_PLUGINS, AuthStep, Connection, Exchange, text
+
+DEFAULT_PORTS = (3306,)
+
+_SERVER_STEP_KINDS = {
+    "auth_switch_request",
+    "old_auth_switch_request",
+    "auth_more_data",
+    "server_plugin_data",
+    "auth_next_factor",
+}
+
+
+@dataclass
+class DissectOptions:
+    ports: tuple[int, ...] = DEFAULT_PORTS
+    detect: bool = False
+    keylog: object | None = None  # mysqlwire.tls.KeyLog
+    with_packets: bool = False
+    show_secrets: bool = False
+    max_packet: int = 16 * 1024 * 1024
+    max_buffer: int = 4 * 1024 * 1024
+    reorder_window: int = 10000
+
+
+@dataclass
+class CaptureSummary:
+    """What happened to the capture as a whole (filled while iterating)."""
+
+    path: str
+    format: str | None = None
+    frames: int = 0
+    connections: int = 0
+    truncated: bool = False
+    error: str | None = None
+    secrets: list = field(default_factory=list)
+
+
+def looks_like_greeting(data: bytes) -> bool:
+    """Cheap test for ``--detect``: a MySQL greeting or pre-greeting ERR."""
+    if len(data) < 5:
+        return False
+    length = data[0] | data[1] << 8 | data[2] << 16
+    if data[3] != 0 or length < 3 or length > 1024:
+        return False
+    proto = data[4]
+    if proto == 0xFF:
+        return True
+    if proto not in (9, 10):
+        return False
+    body = data[5 : 4 + length]
+    nul = body.find(b"\x00")
+    return 0 < nul < 80 and all(0x20 <= c < 0x7F for c in body[:nul])
+
+
+class _ConnSink:
+    """Receives one TCP connection's bytes from the reassembler."""
+
+    __slots__ = ("pipe", "flow", "conn", "hs", "server_is_initiator", "decided", "tls", "done", "ts")
+
+    def __init__(self, pipe: _Pipeline, flow, server_is_initiator: bool | None):
+        self.pipe = pipe
+        self.flow = flow
+        self.server_is_initiator = server_is_initiator
+        self.decided = server_is_initiator is not None
+        self.conn: Connection | None = None
+        self.hs: Handshake | None = None
+        self.tls = None
+        self.done = False
+        self.ts = flow.first_ts
+        if self.decided:
+            self._start()
+
+    # -------------------------------------------------------------- set-up
+    def _start(self) -> None:
+        flow = self.flow
+        if self.server_is_initiator:
+            srv, cli = flow.initiator, flow.responder
+        else:
+            srv, cli = flow.responder, flow.initiator
+        self.conn = Connection(
+            id=-1,
+            client=endpoint(*cli),
+            server=endpoint(*srv),
+            capture=self.pipe.summary.path,
+            first_ts=flow.first_ts,
+        )
+        self.pipe.register(self)
+        if self.pipe.opts.with_packets:
+            self.conn.packets = []
+        self.hs = Handshake(max_packet=self.pipe.opts.max_packet)
+
+    # ----------------------------------------------------- reassembler API
+    def data(self, from_initiator: bool, data: bytes, ts: float) -> None:
+        if self.done:
+            return
+        self.ts = ts
+        if not self.decided:
+            if not looks_like_greeting(bytes(data[:256])):
+                # --detect: not MySQL (a MySQL server always speaks first)
+                self.done = True
+                self.flow.mute(True)
+                self.flow.mute(False)
+                return
+            self.server_is_initiator = from_initiator
+            self.decided = True
+            self._start()
+        sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
+        conn = self.conn
+        conn.last_ts = ts
+        if self.tls is not None:
+            for from_client, plain in self.tls.feed(sender == CLIENT, bytes(data)):
+                self._feed(CLIENT if from_client else SERVER, plain, ts)
+            self._tls_meta()
+            return
+        self._feed(sender, data, ts)
+
+    def _feed(self, sender: str, data: bytes, ts: float) -> None:
+        hs = self.hs
+        hs.receive_data(sender, data)
+        self._drain(ts)
+        if hs.tls and self.tls is None:
+            self._start_tls(ts)
+        if hs.state == COMMAND and not self.pipe.opts.with_packets:
+            pass
+
+    def gap(self, from_initiator: bool, nbytes: int, ts: float) -> None:
+        if self.done or not self.decided or self.hs is None:
+            return
+        sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
+        if self.tls is not None:
+            self.conn.anomalies.append(f"{sender}: {nbytes} bytes missing inside TLS")
+            return
+        self.hs.gap(sender, nbytes)
+        self._drain(ts)
+
+    def closed(self, reason: str, ts: float) -> None:
+        if self.conn is None or self.done and self.conn.id < 0:
+            return
+        self.conn.closed_by = reason
+        if self.hs is not None:
+            self.hs.eof()
+            self._drain(ts)
+        if self.flow.last_ts is not None:
+            self.conn.last_ts = self.flow.last_ts
+        self.done = True
+        self.pipe.finished(self)
+
+    # --------------------------------------------------------------- TLS
+    def _start_tls(self, ts: float) -> None:
+        conn = self.conn
+        conn.tls = True
+        try:
+            from .tls import TlsSession
+        except ImportError:  # pragma: no cover - TLS engine missing
+            TlsSession = None
+        keylog = self.pipe.keylog
+        if TlsSession is None:
+            self.tls = _Opaque()
+        else:
+            self.tls = TlsSession(keylog)
+        for sender in (CLIENT, SERVER):
+            leftover = self.hs.take_tls_bytes(sender)
+            if leftover:
+                for from_client, plain in self.tls.feed(sender == CLIENT, leftover):
+                    self._feed(CLIENT if from_client else SERVER, plain, ts)
+        self._tls_meta()
+
+    def _tls_meta(self) -> None:
+        t = self.tls
+        info = self.conn.tls_info
+        for key, attr in (
+            ("tls_version", "version"),
+            ("tls_cipher", "cipher"),
+            ("tls_sni", "sni"),
+            ("tls_status", "status"),
+        ):
+            val = getattr(t, attr, None)
+            if val is not None or key not in info:
+                info[key] = val
+        info["decrypted"] = getattr(t, "status", None) == "ok"
+        if not info["decrypted"] and self.conn.login is not None:
+            # nothing more will be readable without keys: stop buffering
+            status = getattr(t, "status", None)
+            if status in ("no-keys", "keys-missing", "decrypt-failed") and self.hs.state != COMMAND:
+                pass
+
+    # ------------------------------------------------------------ events
+    def _drain(self, ts: float) -> None:
+        hs = self.hs
+        conn = self.conn
+        while True:
+            ev = hs.next_event()
+            if not isinstance(ev, Event):
+                break
+            self._apply(ev, ts)
+        if hs.state == COMMAND and self.tls is None and not conn.packets:
+            # command phase: the server's replies are not needed any more
+            pass
+
+    def _packet_record(self, ev: Event, ts: float) -> None:
+        from .protocol import to_jsonable
+
+        rec = {
+            "ts": ts,
+            "sender": ev.sender,
+            "seq": ev.seq,
+            "kind": ev.kind,
+            "length": len(ev.payload),
+            "plugin": ev.plugin,
+            "in_tls": self.tls is not None,
+        }
+        if ev.detail:
+            rec["detail"] = ev.detail
+        if ev.fields is not None:
+            fields = to_jsonable(ev.fields)
+            if not self.pipe.opts.show_secrets:
+                for key in ("auth_response", "data", "plugin_data"):
+                    if key in fields and ev.sender == CLIENT:
+                        fields[key] = {"redacted": True, "length": _len(getattr(ev.fields, key, b""))}
+            rec["fields"] = fields
+        elif ev.kind in ("auth_data", "server_plugin_data") and ev.payload:
+            if ev.sender == CLIENT and not self.pipe.opts.show_secrets:
+                rec["data"] = {"redacted": True, "length": len(ev.payload)}
+            else:
+                rec["data"] = {"hex": ev.payload.hex()}
+        self.conn.packets.append(rec)
+
+    def _apply(self, ev: Event, ts: float) -> None:
+        conn = self.conn
+        in_tls = self.tls is not None
+        if conn.packets is not None and ev.kind != "anomaly":
+            self._packet_record(ev, ts)
+        kind = ev.kind
+        f = ev.fields
+        if kind == "anomaly":
+            conn.anomalies.append(f"{ev.sender}: {ev.detail}")
+            return
+        if kind == "greeting":
+            conn.greeting_seen = True
+            conn.protocol_version = int(f.protocol_version)
+            conn.server_version = text(f.server_version)
+            conn.thread_id = int(f.connection_id)
+            if f.protocol_version == 10:
+                conn.server_capabilities = int(f.capabilities)
+                conn.server_ext_capabilities = int(f.mariadb_ext_caps or 0) if not f.capabilities & 1 else 0
+                conn.greeting_plugin = text(f.auth_plugin_name)
+                conn.character_set = int(f.character_set)
+            conn.greeting_nonce = self.hs.nonce
+            return
+        if kind == "err" and not conn.exchanges:
+            conn.extra["pre_greeting_error" if not conn.greeting_seen else "early_error"] = _err(f)
+            if conn.greeting_seen:
+                # ERR after the greeting but before any response
+                ex = Exchange(kind="login", nonce=conn.greeting_nonce, first_ts=ts, last_ts=ts)
+                ex.outcome = "error"
+                ex.error = _err(f)
+                conn.exchanges.append(ex)
+            return
+        if kind == "ssl_request":
+            conn.client_capabilities = int(f.client_flag)
+            conn.tls = True
+            return
+        if kind == "handshake_response":
+            conn.client_capabilities = int(f.client_flag)
+            conn.client_ext_capabilities = int(getattr(f, "mariadb_ext_caps", 0) or 0)
+            conn.max_packet_size = int(f.max_packet_size)
+            conn.client_character_set = getattr(f, "character_set", None)
+            attrs = getattr(f, "connect_attrs", None)
+            if attrs is not None:
+                conn.connect_attrs = {text(a.key): text(a.value) for a in attrs}
+            ex = Exchange(
+                kind="login",
+                nonce=conn.greeting_nonce,
+                user=text(f.username),
+                database=text(getattr(f, "database", None)),
+                client_plugin=ev.plugin,
+                tls=in_tls,
+                first_ts=ts,
+                last_ts=ts,
+            )
+            ex.steps.append(
+                AuthStep(CLIENT, kind, ev.seq, ev.plugin, bytes(f.auth_response), ts, in_tls)
+            )
+            conn.exchanges.append(ex)
+            return
+        if kind == "com_change_user":
+            ex = Exchange(
+                kind="change_user",
+                nonce=conn.greeting_nonce,
+                user=text(f.user),
+                database=text(getattr(f, "database", None)),
+                client_plugin=ev.plugin,
+                tls=in_tls,
+                first_ts=ts,
+                last_ts=ts,
+            )
+            ex.steps.append(
+                AuthStep(CLIENT, kind, ev.seq, ev.plugin, bytes(f.auth_response), ts, in_tls)
+            )
+            conn.exchanges.append(ex)
+            return
+        if kind == "command_error":
+            conn.command_error = _err(f)
+            return
+        if kind in ("command", "quit"):
+            return
+        ex = conn.exchanges[-1] if conn.exchanges else None
+        if ex is None:
+            conn.anomalies.append(f"{ev.sender}: {kind} before any handshake response")
+            return
+        ex.last_ts = ts
+        if kind in _SERVER_STEP_KINDS:
+            data = ev.payload
+            if kind in ("auth_switch_request", "auth_next_factor"):
+                data = bytes(f.plugin_data)
+            elif kind == "auth_more_data":
+                data = bytes(f.data)
+            elif kind == "old_auth_switch_request":
+                data = b""
+            ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, bytes(data), ts, in_tls))
+            return
+        if kind == "auth_data":
+            ex.steps.append(AuthStep(CLIENT, kind, ev.seq, ev.plugin, bytes(ev.payload), ts, in_tls))
+            return
+        if kind == "ok":
+            ex.outcome = "ok"
+            ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, b"", ts, in_tls))
+            if self.hs.compressed:
+                conn.compressed = True
+            return
+        if kind == "err":
+            ex.outcome = "error"
+            ex.error = _err(f)
+            ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, b"", ts, in_tls))
+            return
+
+
+def _len(v) -> int:
+    try:
+        return len(v)
+    except TypeError:
+        return 0
+
+
+def _err(f) -> dict:
+    return {
+        "code": int(f.error_code),
+        "sqlstate": text(getattr(f, "sql_state", None)),
+        "message": text(f.error_message),
+    }
+
+
+class _Opaque:
+    """Stand-in TLS session when the TLS engine is unavailable."""
+
+    version = cipher = sni = None
+    status = "no-keys"
+
+    def feed(self, from_client, data):
+        return []
+
+
+class _Pipeline:
+    def __init__(self, summary: CaptureSummary, opts: DissectOptions):
+        self.summary = summary
+        self.opts = opts
+        self.ports = set(opts.ports)
+        self.keylog = opts.keylog
+        self.next_id = 0
+        self.done: dict[int, Connection] = {}
+        self.emit_from = 0
+        self.ready: list[Connection] = []
+
+    def on_flow(self, flow):
+        ini_port = flow.initiator[1]
+        res_port = flow.responder[1]
+        if res_port in self.ports and (flow.syn_seen or ini_port not in self.ports):
+            return _ConnSink(self, flow, server_is_initiator=False)
+        if ini_port in self.ports:
+            return _ConnSink(self, flow, server_is_initiator=True)
+        if self.opts.detect:
+            return _ConnSink(self, flow, server_is_initiator=None)
+        return None
+
+    def register(self, sink: _ConnSink) -> None:
+        sink.conn.id = self.next_id
+        self.next_id += 1
+
+    def finished(self, sink: _ConnSink) -> None:
+        conn = sink.conn
+        if not conn.greeting_seen and not conn.extra.get("pre_greeting_error"):
+            if conn.client_capabilities is None:
+                conn.anomalies.append("no greeting seen: the capture starts mid-connection or the server never answered")
+        conn.packets = conn.packets if self.opts.with_packets else None
+        self.done[conn.id] = conn
+        self.summary.connections += 1
+        while self.emit_from in self.done:
+            self.ready.append(self.done.pop(self.emit_from))
+            self.emit_from += 1
+        if len(self.done) > self.opts.reorder_window:
+            # a long-lived connection holds the queue: release in id order
+            for cid in sorted(self.done):
+                self.ready.append(self.done.pop(cid))
+            self.emit_from = max(self.emit_from, self.ready[-1].id + 1)
+
+    def drain(self) -> list[Connection]:
+        out, self.ready = self.ready, []
+        return out
+
+    def flush_all(self) -> list[Connection]:
+        out = self.drain()
+        for cid in sorted(self.done):
+            out.append(self.done.pop(cid))
+        return out
+
+
+def iter_connections(
+    source, opts: DissectOptions | None = None, summary: CaptureSummary | None = None
+) -> Iterator[Connection]:
+    """Dissect one capture, yielding :class:`Connection` records.
+
+    ``source`` is a path, ``"-"`` or a binary file object.  Raises
+    :class:`~mysqlwire.errors.CaptureError` when the input is not a capture at
+    all; a truncated or corrupt capture ends early with ``summary.truncated``
+    and ``summary.error`` set, after yielding everything parsed before.
+    """
+    opts = opts or DissectOptions()
+    if summary is None:
+        summary = CaptureSummary(path=_label(source))
+    reader = open_capture(source)
+    summary.format = reader.format
+    pipe = _Pipeline(summary, opts)
+    if opts.keylog is None and getattr(reader, "secrets", None) is not None:
+        pipe.keylog = _LazyKeylog(reader)
+    reasm = Reassembler(pipe.on_flow, max_buffer=opts.max_buffer)
+    frames = 0
+    for frame in reader:
+        frames += 1
+        seg = decode_tcp(frame.linktype, frame.data)
+        if seg is not None:
+            reasm.add(frame.ts, seg)
+            if pipe.ready:
+                yield from pipe.drain()
+    reasm.finish()
+    summary.frames = frames
+    summary.truncated = bool(getattr(reader, "truncated", False))
+    summary.error = getattr(reader, "error", None)
+    summary.secrets = list(getattr(reader, "secrets", []) or [])
+    yield from pipe.flush_all()
+
+
+class _LazyKeylog:
+    """Key log taken from the capture's own Decryption Secrets Blocks."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self._keylog = None
+        self._seen = 0
+
+    def get(self):
+        secrets = self.reader.secrets
+        if len(secrets) != self._seen:
+            from .tls import KeyLog
+
+            kl = KeyLog()
+            for stype, data in secrets:
+                if stype == 0x544C534B:
+                    kl.merge(KeyLog.from_bytes(data))
+            self._keylog = kl
+            self._seen = len(secrets)
+        return self._keylog
+
+
+def _label(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return getattr(source, "name", "<stream>")
+
+
+def dissect(source, **kwargs) -> list[Connection]:
+    """All connections of a capture as a list (convenience for small captures)."""
+    return list(iter_connections(source, DissectOptions(**kwargs)))
+
+
+def cleartext_plugin(name: str | None) -> bool:
+    return name in CLEARTEXT_PLUGINS
+
+
+__all__: Iterable[str] = [
+    "CaptureSummary",
+    "DissectOptions",
+    "dissect",
+    "iter_connections",
+    "looks_like_greeting",
+]

@@ -1,0 +1,479 @@
+"""Sans-I/O state machine for the MySQL/MariaDB connection phase.
+
+Bytes in, events out.  No sockets, files, pcap or TLS knowledge: the caller
+feeds each direction's in-order TCP bytes with :meth:`Handshake.receive_data`
+(or the TLS plaintext once TLS has been decrypted) and drains
+:meth:`Handshake.next_event` until it returns :data:`NEED_DATA`.
+
+Everything that moves the state machine lives in this file, and the meaning of
+an ambiguous first byte (``0x00``/``0x01``/``0x02``/``0xFE``) is decided in one
+place only: :data:`SERVER_AUTH_PACKETS`, keyed by (phase, first byte), refined
+by the active plugin and the server flavour in :meth:`Handshake._server_auth_kind`.
+
+States (``Handshake.state``)::
+
+    AWAIT_GREETING --greeting--> AWAIT_RESPONSE --response--> AUTH
+    AWAIT_RESPONSE --ssl_request--> AWAIT_RESPONSE (tls=True, caller decrypts)
+    AUTH --switch/more-data/next-factor/plugin data--> AUTH
+    AUTH --ok--> COMMAND --com_change_user--> AUTH (exchange "change_user")
+    AUTH --err--> CLOSED (login) / COMMAND (change_user)
+    AWAIT_GREETING --err (pre-greeting)--> CLOSED
+    any --unparseable bytes--> BROKEN (an anomaly event says why)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ProtocolError
+from .protocol import (
+    CLIENT_COMPRESS,
+    CLIENT_MULTI_FACTOR_AUTHENTICATION,
+    CLIENT_PLUGIN_AUTH,
+    CLIENT_PROTOCOL_41,
+    CLIENT_SECURE_CONNECTION,
+    CLIENT_SSL,
+    parse,
+)
+from .protocol.framing import CompressedReader, PacketReader
+
+CLIENT = "client"
+SERVER = "server"
+
+
+class _Sentinel:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NEED_DATA = _Sentinel("NEED_DATA")
+
+# states
+AWAIT_GREETING = "AWAIT_GREETING"
+AWAIT_RESPONSE = "AWAIT_RESPONSE"
+AUTH = "AUTH"
+COMMAND = "COMMAND"
+CLOSED = "CLOSED"
+BROKEN = "BROKEN"
+
+COM_QUIT = 0x01
+COM_CHANGE_USER = 0x11
+
+# The one transition table for server packets during authentication, keyed by
+# first byte.  Values are candidate packet kinds; the refinement by payload
+# length, plugin and flavour is in Handshake._server_auth_kind.
+SERVER_AUTH_PACKETS: dict[int, str] = {
+    0x00: "ok",
+    0xFF: "err",
+    0xFE: "auth_switch_request",  # length 1: old_auth_switch_request
+    0x01: "auth_more_data",
+    0x02: "auth_next_factor",  # MySQL + MFA only; else raw plugin data
+}
+
+# Plugins whose server data MariaDB sends raw (no 0x01 wrapper).
+_RAW_SERVER_DATA_PLUGINS = {"dialog", "auth_pam", "parsec", "auth_gssapi_client", "client_ed25519"}
+
+# Default cap on one logical MySQL packet in the connection phase.
+DEFAULT_MAX_PACKET = 16 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Event:
+    """One thing that happened on the wire.
+
+    ``kind`` is a packet kind of :mod:`mysqlwire.protocol` (``greeting`` is
+    ``handshake_v10``/``handshake_v9``), ``auth_data`` (raw plugin data sent by
+    the client), ``server_plugin_data`` (raw plugin data sent by a MariaDB
+    server), ``command`` (first command-phase packet seen, informational),
+    ``command_error`` (ERR answering the first command after login), or
+    ``anomaly`` (``detail`` says what; the connection may continue).
+    """
+
+    sender: str
+    kind: str
+    seq: int | None = None
+    payload: bytes = b""
+    fields: Any = None
+    plugin: str | None = None
+    exchange: int = 0
+    detail: str | None = None
+
+
+def _name(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "replace")
+
+
+class _Direction:
+    """Framing state of one direction (plain or compressed MySQL packets)."""
+
+    __slots__ = ("reader", "compressed", "inner", "raw", "raw_base", "keep_raw", "skip")
+
+    def __init__(self, max_packet: int):
+        self.reader = PacketReader(max_payload=max_packet)
+        self.compressed: CompressedReader | None = None
+        self.keep_raw = True
+        self.raw = bytearray()  # raw bytes kept during the connection phase only
+        self.raw_base = 0  # stream offset of raw[0] (for the reader's offsets)
+        self.skip = False
+
+
+@dataclass
+class Handshake:
+    """Follows one connection; see the module docstring."""
+
+    max_packet: int = DEFAULT_MAX_PACKET
+    state: str = AWAIT_GREETING
+    tls: bool = False
+    compressed: bool = False
+    server_caps: int = 0
+    client_caps: int = 0
+    is_mariadb: bool = False
+    plugin: str | None = None
+    nonce: bytes | None = None
+    exchange: int = 0
+    _events: deque = field(default_factory=deque)
+    _dirs: dict = field(default_factory=dict)
+    _tls_leftover: dict = field(default_factory=dict)
+    _tls_started: dict = field(default_factory=lambda: {CLIENT: False, SERVER: False})
+    _last_seq: int | None = None
+    _first_command_seen: bool = False
+    _await_command_reply: bool = False
+
+    def __post_init__(self) -> None:
+        self._dirs = {CLIENT: _Direction(self.max_packet), SERVER: _Direction(self.max_packet)}
+
+    # ------------------------------------------------------------------ API
+    def receive_data(self, sender: str, data: bytes) -> None:
+        """Feed in-order bytes from ``sender`` (``"client"``/``"server"``)."""
+        if self.state == BROKEN or not data:
+            return
+        if self.tls and not self._tls_started[sender]:
+            # caller should have taken the TLS bytes; keep them for it
+            self._tls_leftover[sender] = self._tls_leftover.get(sender, b"") + bytes(data)
+            return
+        d = self._dirs[sender]
+        if d.keep_raw:
+            d.raw += data
+        try:
+            if d.compressed is not None:
+                inner = d.compressed.feed(data)
+                packets = d.reader.feed(inner) if inner else []
+            else:
+                packets = d.reader.feed(data)
+        except ProtocolError as exc:
+            self._broken(sender, f"framing: {exc.reason}")
+            return
+        for i, pkt in enumerate(packets):
+            switched = self._on_packet(sender, pkt)
+            if self.state == BROKEN:
+                return
+            if switched:
+                # framing changes after this packet (TLS or compression):
+                # re-feed what followed it through the new framing.
+                self._reframe(sender, pkt, packets[i + 1 :])
+                return
+
+    def next_event(self):
+        if self._events:
+            return self._events.popleft()
+        return NEED_DATA
+
+    def events(self) -> list[Event]:
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def take_tls_bytes(self, sender: str) -> bytes:
+        """After an ``ssl_request`` event: the raw (TLS) bytes already received
+        from ``sender`` that follow the SSLRequest/greeting.  Call once per side;
+        from then on feed decrypted plaintext with :meth:`receive_data`."""
+        self._tls_started[sender] = True
+        return self._tls_leftover.pop(sender, b"")
+
+    def eof(self) -> None:
+        """The capture/stream ended; flags an unfinished connection phase."""
+        for sender, d in self._dirs.items():
+            pending = d.reader.pending + (d.compressed.pending if d.compressed else 0)
+            if pending and self.state not in (COMMAND, CLOSED, BROKEN):
+                self._anomaly(sender, f"stream ended inside a packet ({pending} bytes pending)")
+
+    def gap(self, sender: str, nbytes: int) -> None:
+        """Bytes from ``sender`` were lost in the capture."""
+        d = self._dirs[sender]
+        if self.state == COMMAND and d.skip:
+            # server replies are skipped anyway; resynchronise at the next reply
+            d.reader = PacketReader(max_payload=self.max_packet)
+            return
+        self._anomaly(sender, f"{nbytes} bytes missing from the capture")
+        if self.state == COMMAND:
+            # resynchronise: assume the next data starts a packet
+            d.reader = PacketReader(max_payload=self.max_packet)
+            return
+        self._broken(sender, "cannot follow the connection phase across missing bytes")
+
+    # ------------------------------------------------------------ internals
+    def _emit(self, sender, kind, pkt=None, fields=None, detail=None):
+        self._events.append(
+            Event(
+                sender=sender,
+                kind=kind,
+                seq=pkt.seq if pkt is not None else None,
+                payload=pkt.payload if pkt is not None else b"",
+                fields=fields,
+                plugin=self.plugin,
+                exchange=self.exchange,
+                detail=detail,
+            )
+        )
+
+    def _anomaly(self, sender: str, detail: str) -> None:
+        self._emit(sender, "anomaly", detail=detail)
+
+    def _broken(self, sender: str, detail: str) -> None:
+        self._anomaly(sender, detail)
+        self.state = BROKEN
+
+    def _parse(self, sender, kind, pkt, caps=None):
+        try:
+            return parse(kind, pkt.payload, caps=caps)
+        except ProtocolError as exc:
+            self._broken(sender, f"malformed {kind} (seq {pkt.seq}): {exc.reason}"
+                         + (f" at offset {exc.offset}" if exc.offset is not None else ""))
+            return None
+
+    def _check_seq(self, sender, pkt, expected=None) -> None:
+        if expected is None and self._last_seq is not None:
+            expected = (self._last_seq + 1) & 0xFF
+        if expected is not None and pkt.seq != expected:
+            self._anomaly(sender, f"sequence id {pkt.seq}, expected {expected}")
+        self._last_seq = (pkt.seq + pkt.chunks - 1) & 0xFF
+
+    def _on_packet(self, sender: str, pkt) -> bool:
+        """Handle one packet; return True when framing changes after it."""
+        state = self.state
+        if state == AWAIT_GREETING:
+            return self._on_greeting(sender, pkt)
+        if state == AWAIT_RESPONSE:
+            return self._on_response(sender, pkt)
+        if state == AUTH:
+            return self._on_auth(sender, pkt)
+        if state == COMMAND:
+            self._on_command(sender, pkt)
+            return False
+        if state == CLOSED:
+            if pkt.payload:
+                self._anomaly(sender, f"{len(pkt.payload)}-byte packet after the connection phase ended")
+            return False
+        return False
+
+    def _on_greeting(self, sender, pkt) -> bool:
+        if sender != SERVER:
+            self._broken(sender, "client spoke before the server greeting")
+            return False
+        self._check_seq(sender, pkt, expected=0)
+        first = pkt.payload[:1]
+        if first == b"\xff":
+            fields = self._parse(sender, "err", pkt, caps=0)
+            if fields is None:
+                return False
+            self._emit(sender, "err", pkt, fields)
+            self.state = CLOSED
+            return False
+        if first == b"\x0a":
+            kind = "handshake_v10"
+        elif first == b"\x09":
+            kind = "handshake_v9"
+        else:
+            self._broken(sender, f"first server packet is not a greeting (protocol byte {pkt.payload[:1].hex() or 'none'})")
+            return False
+        fields = self._parse(sender, kind, pkt)
+        if fields is None:
+            return False
+        if kind == "handshake_v10":
+            self.server_caps = int(fields.capabilities)
+            self.is_mariadb = bool(fields.is_mariadb)
+            self.nonce = bytes(fields.nonce)
+            self.plugin = _name(fields.auth_plugin_name) or self._default_plugin(self.server_caps)
+        else:
+            self.nonce = bytes(fields.scramble)
+            self.plugin = "mysql_old_password"
+        self._emit(sender, "greeting", pkt, fields)
+        self.state = AWAIT_RESPONSE
+        return False
+
+    @staticmethod
+    def _default_plugin(caps: int) -> str:
+        return "mysql_native_password" if caps & CLIENT_SECURE_CONNECTION else "mysql_old_password"
+
+    def _on_response(self, sender, pkt) -> bool:
+        if sender == SERVER:
+            if pkt.payload[:1] == b"\xff":
+                self._check_seq(sender, pkt)
+                fields = self._parse(sender, "err", pkt)
+                if fields is not None:
+                    self._emit(sender, "err", pkt, fields)
+                    self.state = CLOSED
+                return False
+            self._anomaly(sender, f"server packet (seq {pkt.seq}) while waiting for the client's response")
+            return False
+        self._check_seq(sender, pkt)
+        payload = pkt.payload
+        if len(payload) < 2:
+            self._broken(sender, f"{len(payload)}-byte client packet where a handshake response belongs")
+            return False
+        flags16 = int.from_bytes(payload[:2], "little")
+        if flags16 & CLIENT_PROTOCOL_41:
+            caps = int.from_bytes(payload[:4], "little") if len(payload) >= 4 else flags16
+            if len(payload) == 32 and caps & CLIENT_SSL and not self.tls:
+                fields = self._parse(sender, "ssl_request", pkt)
+                if fields is None:
+                    return False
+                self.client_caps = int(fields.client_flag)
+                self.tls = True
+                self._emit(sender, "ssl_request", pkt, fields)
+                return True
+            fields = self._parse(sender, "handshake_response41", pkt)
+            if fields is None:
+                return False
+            self.client_caps = int(fields.client_flag)
+            client_plugin = _name(fields.client_plugin)
+            if client_plugin is None and not (self.client_caps & CLIENT_PLUGIN_AUTH):
+                client_plugin = self._default_plugin(self.client_caps)
+            self.plugin = client_plugin or self.plugin
+        else:
+            fields = self._parse(sender, "handshake_response320", pkt)
+            if fields is None:
+                return False
+            self.client_caps = int(fields.client_flag)
+            self.plugin = "mysql_old_password"
+        self._emit(sender, "handshake_response", pkt, fields)
+        self.state = AUTH
+        return False
+
+    def _server_auth_kind(self, payload: bytes) -> str:
+        first = payload[0] if payload else -1
+        kind = SERVER_AUTH_PACKETS.get(first)
+        if kind == "auth_switch_request" and len(payload) == 1:
+            return "old_auth_switch_request"
+        if kind == "auth_next_factor" and not (
+            self.client_caps & CLIENT_MULTI_FACTOR_AUTHENTICATION and not self.is_mariadb
+        ):
+            return "server_plugin_data"
+        if kind is None:
+            # MariaDB sends plugin data raw (dialog question, parsec ext-salt)
+            return "server_plugin_data"
+        return kind
+
+    def _on_auth(self, sender, pkt) -> bool:
+        self._check_seq(sender, pkt)
+        if sender == CLIENT:
+            self._emit(sender, "auth_data", pkt)
+            return False
+        if not pkt.payload:
+            self._anomaly(sender, f"empty server packet (seq {pkt.seq}) during authentication")
+            return False
+        kind = self._server_auth_kind(pkt.payload)
+        if kind == "server_plugin_data":
+            self._emit(sender, kind, pkt)
+            return False
+        fields = self._parse(sender, kind, pkt, caps=self.client_caps)
+        if fields is None:
+            return False
+        if kind in ("auth_switch_request", "auth_next_factor"):
+            self.plugin = _name(fields.plugin_name)
+        elif kind == "old_auth_switch_request":
+            self.plugin = "mysql_old_password"
+        self._emit(sender, kind, pkt, fields)
+        if kind == "ok":
+            return self._enter_command_phase()
+        if kind == "err":
+            if self.exchange == 0:
+                self.state = CLOSED
+            else:
+                self.state = COMMAND
+                self._dirs[SERVER].skip = True
+        return False
+
+    def _enter_command_phase(self) -> bool:
+        self.state = COMMAND
+        self._await_command_reply = not self._first_command_seen
+        for d in self._dirs.values():
+            d.keep_raw = False
+        if self.exchange == 0 and self.client_caps & self.server_caps & CLIENT_COMPRESS:
+            self.compressed = True
+            return True  # both directions switch to compressed framing now
+        for d in self._dirs.values():
+            d.raw = bytearray()
+        return False
+
+    def _on_command(self, sender, pkt) -> None:
+        if sender == CLIENT:
+            if pkt.seq != 0 or not pkt.payload:
+                return
+            cmd = pkt.payload[0]
+            if not self._first_command_seen:
+                self._first_command_seen = True
+                self._emit(sender, "command", pkt, detail=f"0x{cmd:02x}")
+            if cmd == COM_CHANGE_USER:
+                fields = self._parse(sender, "com_change_user", pkt, caps=self.client_caps)
+                if fields is None:
+                    return
+                self.exchange += 1
+                self.plugin = _name(getattr(fields, "auth_plugin_name", None)) or self._default_plugin(
+                    self.client_caps
+                )
+                self._last_seq = pkt.seq
+                self.state = AUTH
+                self._dirs[SERVER].skip = False
+                self._emit(sender, "com_change_user", pkt, fields)
+            elif cmd == COM_QUIT:
+                self._emit(sender, "quit", pkt)
+            return
+        # server, command phase: only the reply to the first command is read
+        # (a 1820 "must reset your password" there tells sandbox mode)
+        if self._await_command_reply and self._first_command_seen and pkt.seq == 1:
+            self._await_command_reply = False
+            if pkt.payload[:1] == b"\xff":
+                fields = self._parse(SERVER, "err", pkt, caps=self.client_caps)
+                if fields is not None:
+                    self._emit(sender, "command_error", pkt, fields)
+
+    def _reframe(self, sender: str, pkt, rest) -> None:
+        """Framing changes after ``pkt`` on ``sender``'s stream (and, for
+        compression, on the other one too)."""
+        d = self._dirs[sender]
+        end = pkt.offset + 4 * pkt.chunks + len(pkt.payload) - d.raw_base
+        leftover = bytes(d.raw[end:])
+        if self.tls and not self.compressed:
+            # SSLRequest: everything after it on the client stream is TLS, and
+            # everything the server sends from now on is TLS too.
+            self._tls_leftover[CLIENT] = leftover
+            # the server's TLS bytes arrive after the SSLRequest in time order
+            self._tls_leftover[SERVER] = b""
+            for side in (CLIENT, SERVER):
+                nd = _Direction(self.max_packet)
+                self._dirs[side] = nd
+            self._last_seq = pkt.seq
+            return
+        # compression switched on after the final OK
+        for side, dd in self._dirs.items():
+            if side == sender:
+                tail = leftover
+            else:
+                # the other side has not sent anything after the OK yet in a
+                # well-behaved capture; whatever is pending is compressed data
+                tail = b""
+            nd = _Direction(self.max_packet)
+            nd.keep_raw = False
+            nd.compressed = CompressedReader()
+            nd.skip = dd.skip
+            self._dirs[side] = nd
+            if tail:
+                self.receive_data(side, tail)

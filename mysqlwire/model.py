@@ -1,0 +1,254 @@
+"""What a dissected connection is: the record every command builds on.
+
+``Connection.to_record()`` gives the stable JSON schema
+``mysqlwire/connection/1`` documented in README.md.  Later stages (replay,
+diagnose, TLS) add keys to the record; they never rename one.
+
+``Connection.exchanges`` keeps, for the login and each COM_CHANGE_USER, the
+authentication steps with their raw bytes; replay walks them.  Those bytes can
+be secret (clear-text passwords, tokens): they are never part of the record
+unless the caller asks for secrets explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "mysqlwire/connection/1"
+
+# Plugins whose client data is the password (or a token) itself.
+CLEARTEXT_PLUGINS = frozenset({"mysql_clear_password", "dialog", "auth_pam", "pam"})
+
+
+def text(raw: bytes | None) -> str | None:
+    """Bytes from the wire as text for output (never raises)."""
+    if raw is None:
+        return None
+    return bytes(raw).decode("utf-8", "backslashreplace")
+
+
+@dataclass(slots=True)
+class AuthStep:
+    """One authentication packet of an exchange.
+
+    kind: ``handshake_response`` / ``com_change_user`` (client's first data),
+    ``auth_switch_request``, ``old_auth_switch_request``, ``auth_more_data``,
+    ``server_plugin_data``, ``auth_next_factor`` (server), ``auth_data``
+    (client's answer), ``ok``/``err`` (the end).  ``data`` is the plugin data
+    only (no marker byte).
+    """
+
+    sender: str
+    kind: str
+    seq: int | None
+    plugin: str | None
+    data: bytes
+    ts: float
+    in_tls: bool = False
+
+
+@dataclass
+class Exchange:
+    """The login (``kind="login"``) or one COM_CHANGE_USER re-authentication."""
+
+    kind: str
+    nonce: bytes | None
+    user: str | None = None
+    database: str | None = None
+    client_plugin: str | None = None
+    steps: list[AuthStep] = field(default_factory=list)
+    outcome: str = "incomplete"
+    error: dict | None = None
+    tls: bool = False
+    first_ts: float | None = None
+    last_ts: float | None = None
+
+    @property
+    def switches(self) -> list[str]:
+        return [s.plugin for s in self.steps if s.kind in ("auth_switch_request", "old_auth_switch_request")]
+
+    @property
+    def final_plugin(self) -> str | None:
+        plugin = self.client_plugin
+        for s in self.steps:
+            if s.kind in ("auth_switch_request", "old_auth_switch_request", "auth_next_factor"):
+                plugin = s.plugin
+        return plugin
+
+
+@dataclass
+class Connection:
+    """Everything mysqlwire learned about one TCP connection."""
+
+    id: int
+    client: str
+    server: str
+    capture: str | None = None
+    first_ts: float | None = None
+    last_ts: float | None = None
+    protocol_version: int | None = None
+    server_version: str | None = None
+    thread_id: int | None = None
+    server_capabilities: int | None = None
+    server_ext_capabilities: int | None = None
+    client_capabilities: int | None = None
+    client_ext_capabilities: int | None = None
+    greeting_plugin: str | None = None
+    greeting_nonce: bytes | None = None
+    character_set: int | None = None
+    client_character_set: int | None = None
+    max_packet_size: int | None = None
+    connect_attrs: dict[str, str] | None = None
+    tls: bool = False
+    compressed: bool = False
+    tls_info: dict[str, Any] = field(default_factory=dict)
+    anomalies: list[str] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+    packets: list[dict] | None = None
+    command_error: dict | None = None
+    closed_by: str | None = None  # "fin"/"rst"/"end-of-capture"/...
+    greeting_seen: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- views
+    @property
+    def login(self) -> Exchange | None:
+        return self.exchanges[0] if self.exchanges else None
+
+    @property
+    def change_users(self) -> list[Exchange]:
+        return self.exchanges[1:]
+
+    @property
+    def user(self) -> str | None:
+        return self.login.user if self.login else None
+
+    @property
+    def database(self) -> str | None:
+        return self.login.database if self.login else None
+
+    @property
+    def client_plugin(self) -> str | None:
+        return self.login.client_plugin if self.login else None
+
+    @property
+    def switches(self) -> list[str]:
+        return self.login.switches if self.login else []
+
+    @property
+    def final_plugin(self) -> str | None:
+        if self.login:
+            return self.login.final_plugin
+        return None
+
+    @property
+    def error(self) -> dict | None:
+        if self.login is not None:
+            return self.login.error
+        return self.extra.get("pre_greeting_error")
+
+    @property
+    def outcome(self) -> str:
+        if self.login is not None:
+            return self.login.outcome
+        if self.extra.get("pre_greeting_error"):
+            return "error"
+        return "incomplete"
+
+    @property
+    def is_mariadb(self) -> bool:
+        return bool(self.server_version and "mariadb" in self.server_version.lower())
+
+    @property
+    def failed(self) -> bool:
+        """A failed login: the server refused it, or the client gave up during
+        authentication (closed the connection before the server's verdict)."""
+        if self.outcome == "error":
+            return True
+        login = self.login
+        return bool(
+            login is not None
+            and login.outcome == "incomplete"
+            and not (self.tls and not self.tls_info.get("decrypted"))
+            and self.closed_by in ("fin", "rst")
+            and login.steps
+        )
+
+    def replay(self, password=None, *, candidates=None, account_hash=None, rsa_key=None, by_user=None):
+        """Replay this connection's login; returns a :class:`mysqlwire.replay.Verdict`.
+
+        ``password`` / ``candidates`` are str or bytes (never stored in the
+        result); ``rsa_key`` is the server's private key PEM (bytes or path)."""
+        from pathlib import Path
+
+        from .replay import Secrets, replay_connection
+
+        keys = []
+        if rsa_key is not None:
+            keys.append(Path(rsa_key).read_bytes() if isinstance(rsa_key, (str, Path)) else bytes(rsa_key))
+        s = Secrets(
+            password=password,
+            by_user=dict(by_user or {}),
+            candidates=list(candidates or []),
+            account_hash=account_hash,
+            rsa_private_keys=keys,
+        )
+        return replay_connection(self, s)
+
+    def to_record(self, *, with_packets: bool = False) -> dict[str, Any]:
+        from .protocol import cap_names, mariadb_cap_names
+
+        rec: dict[str, Any] = {
+            "schema": SCHEMA,
+            "capture": self.capture,
+            "id": self.id,
+            "client": self.client,
+            "server": self.server,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "protocol_version": self.protocol_version,
+            "server_version": self.server_version,
+            "thread_id": self.thread_id,
+            "server_capabilities": cap_names(self.server_capabilities)
+            if self.server_capabilities is not None
+            else None,
+            "server_mariadb_capabilities": mariadb_cap_names(self.server_ext_capabilities)
+            if self.server_ext_capabilities
+            else [],
+            "client_capabilities": cap_names(self.client_capabilities)
+            if self.client_capabilities is not None
+            else None,
+            "greeting_plugin": self.greeting_plugin,
+            "client_plugin": self.client_plugin,
+            "switches": self.switches,
+            "final_plugin": self.final_plugin,
+            "user": self.user,
+            "database": self.database,
+            "connect_attrs": self.connect_attrs,
+            "tls": self.tls,
+            "compressed": self.compressed,
+            "outcome": self.outcome,
+            "error": self.error,
+            "anomalies": list(self.anomalies),
+            "change_user": [
+                {
+                    "user": ex.user,
+                    "database": ex.database,
+                    "client_plugin": ex.client_plugin,
+                    "switches": ex.switches,
+                    "final_plugin": ex.final_plugin,
+                    "outcome": ex.outcome,
+                    "error": ex.error,
+                }
+                for ex in self.change_users
+            ],
+            "command_error": self.command_error,
+        }
+        for key in ("tls_version", "tls_cipher", "tls_sni", "tls_status"):
+            if key in self.tls_info:
+                rec[key] = self.tls_info[key]
+        if with_packets:
+            rec["packets"] = list(self.packets or [])
+        return rec
+

@@ -1,0 +1,192 @@
+"""Human-readable terminal output (rich), one block per connection.
+
+Strings from the wire are untrusted: they are appended as plain ``Text`` (no
+markup interpretation) and control characters are escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+
+from rich.console import Console
+from rich.text import Text
+
+from .model import Connection
+
+_OUTCOME_STYLE = {"ok": "bold green", "error": "bold red", "incomplete": "bold yellow"}
+_SEVERITY_STYLE = {"error": "bold red", "security": "bold magenta", "warning": "yellow", "info": "cyan"}
+
+
+def clean(s) -> str:
+    """Escape control characters of a wire string for the terminal."""
+    if s is None:
+        return "-"
+    s = str(s)
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in s)
+
+
+def _ts(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def server_label(conn: Connection) -> str:
+    v = conn.server_version
+    if not v:
+        return "-"
+    if v.startswith("5.5.5-") and "mariadb" in v.lower():
+        return f"MariaDB {v[6:].split('-')[0]} ({v})"
+    return f"{'MariaDB' if 'mariadb' in v.lower() else 'MySQL'} {v}"
+
+
+class Renderer:
+    def __init__(self, *, color: bool, show_secrets: bool = False, file=None):
+        self.console = Console(
+            file=file or sys.stdout,
+            force_terminal=color,
+            no_color=not color,
+            highlight=False,
+            soft_wrap=True,
+            emoji=False,
+        )
+        self.show_secrets = show_secrets
+
+    def _line(self, label: str, *parts) -> None:
+        t = Text("  ")
+        t.append(f"{label:<10}", style="bold")
+        for p in parts:
+            if isinstance(p, tuple):
+                t.append(clean(p[0]), style=p[1])
+            else:
+                t.append(clean(p))
+        self.console.print(t)
+
+    def connection(self, conn: Connection, *, packets: bool = False) -> None:
+        head = Text()
+        head.append(f"#{conn.id} ", style="bold")
+        head.append(clean(conn.client))
+        head.append(" -> ")
+        head.append(clean(conn.server))
+        dur = ""
+        if conn.first_ts is not None and conn.last_ts is not None:
+            dur = f"  ({(conn.last_ts - conn.first_ts) * 1000:.1f} ms)"
+        head.append(f"  {_ts(conn.first_ts)}{dur}", style="dim")
+        self.console.print(head)
+        if conn.server_version is not None:
+            self._line(
+                "server",
+                server_label(conn),
+                f", thread {conn.thread_id}, protocol {conn.protocol_version}",
+            )
+        client = conn.extra.get("client_fingerprint") or _attrs_label(conn.connect_attrs)
+        if client:
+            self._line("client", client)
+        if conn.user is not None or conn.database is not None:
+            self._line("user", conn.user if conn.user is not None else "-", "   database ", conn.database or "-")
+        chain = []
+        if conn.greeting_plugin:
+            chain.append(f"greeting {conn.greeting_plugin}")
+        if conn.client_plugin:
+            chain.append(f"client {conn.client_plugin}")
+        for s in conn.switches:
+            chain.append(f"switch {s}")
+        if chain:
+            self._line("auth", " -> ".join(chain), *self._auth_steps(conn))
+        tls = "no"
+        if conn.tls:
+            info = conn.tls_info
+            bits = [info.get("tls_version") or "TLS", info.get("tls_cipher") or ""]
+            if info.get("tls_sni"):
+                bits.append(f"SNI {info['tls_sni']}")
+            status = info.get("tls_status")
+            bits.append("decrypted" if info.get("decrypted") else f"not decrypted ({status})")
+            tls = " ".join(b for b in bits if b)
+        self._line("tls", tls, "   compressed ", "yes" if conn.compressed else "no")
+        self._outcome("outcome", conn.outcome, conn.error)
+        for ex in conn.change_users:
+            self._outcome("chg-user", ex.outcome, ex.error, f"user {ex.user} ")
+        if conn.command_error:
+            e = conn.command_error
+            self._line("1st cmd", (f"ERROR {e['code']} ({e['sqlstate']}) {e['message']}", "yellow"))
+        verdict = conn.extra.get("verdict")
+        if verdict:
+            style = {"PROOF_MATCHES": "bold green", "PROOF_MISMATCH": "bold red"}.get(verdict["verdict"], "yellow")
+            detail = f" ({verdict['verdict_detail']})" if verdict.get("verdict_detail") else ""
+            matched = verdict.get("matched_candidate")
+            extra = f"  candidate #{matched}" if matched is not None else ""
+            self._line("verdict", (verdict["verdict"], style), detail, extra)
+        for finding in conn.extra.get("diagnosis") or []:
+            self._line(
+                "finding",
+                (f"[{finding['severity']}] {finding['code']}", _SEVERITY_STYLE.get(finding["severity"], "")),
+                f" {finding['title']}",
+            )
+            if finding.get("evidence"):
+                self._line("", ("evidence: ", "dim"), finding["evidence"])
+            if finding.get("fix"):
+                self._line("", ("fix: ", "dim"), finding["fix"])
+        for a in conn.anomalies:
+            self._line("anomaly", (a, "yellow"))
+        if packets and conn.packets:
+            for p in conn.packets:
+                t = Text("    ")
+                arrow = "C->S" if p["sender"] == "client" else "S->C"
+                t.append(f"{arrow} seq={p['seq']} {p['kind']} len={p['length']}", style="cyan")
+                if p.get("plugin"):
+                    t.append(f" [{clean(p['plugin'])}]", style="dim")
+                self.console.print(t)
+                if "fields" in p:
+                    self.console.print(Text("      " + clean(json.dumps(p["fields"], ensure_ascii=False))))
+                elif "data" in p:
+                    self.console.print(Text("      data " + clean(json.dumps(p["data"]))))
+        self.console.print()
+
+    def _auth_steps(self, conn: Connection) -> list:
+        login = conn.login
+        if login is None:
+            return []
+        notes = []
+        for s in login.steps:
+            if s.kind == "auth_more_data" and s.data[:1] == b"\x03":
+                notes.append("fast auth")
+            elif s.kind == "auth_more_data" and s.data[:1] == b"\x04":
+                notes.append("full auth requested")
+            elif s.kind == "auth_more_data" and s.data.startswith(b"-----BEGIN"):
+                notes.append("RSA public key sent")
+        return [("  (" + ", ".join(notes) + ")", "dim")] if notes else []
+
+    def _outcome(self, label, outcome, error, prefix="") -> None:
+        style = _OUTCOME_STYLE.get(outcome, "")
+        if error:
+            self._line(
+                label,
+                prefix,
+                (f"{outcome.upper()} {error['code']}", style),
+                f" ({error['sqlstate']}) " if error.get("sqlstate") else " ",
+                error.get("message") or "",
+            )
+        else:
+            self._line(label, prefix, (outcome.upper(), style))
+
+    def footer(self, summaries, shown: int) -> None:
+        total = sum(s.connections for s in summaries)
+        frames = sum(s.frames for s in summaries)
+        t = Text(f"{shown} of {total} connection(s) shown, {frames} frame(s) read", style="dim")
+        self.console.print(t)
+
+
+def _attrs_label(attrs: dict | None) -> str | None:
+    if not attrs:
+        return None
+    name = attrs.get("_client_name")
+    version = attrs.get("_client_version")
+    prog = attrs.get("program_name")
+    parts = []
+    if name:
+        parts.append(f"{name} {version or ''}".strip())
+    if prog:
+        parts.append(f"program {prog}")
+    return ", ".join(parts) or None

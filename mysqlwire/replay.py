@@ -1,0 +1,400 @@
+"""Replay: re-execute each captured authentication exchange with our own plugin
+implementations and compare the client's proofs byte for byte.
+
+Verdict codes (stable):
+
+``PROOF_MATCHES``       every proof the client sent is exactly what the given
+                        password (or stored hash) produces
+``PROOF_MISMATCH``      a proof is not; ``verdict_detail`` names the step and plugin
+``EMPTY_PASSWORD_SENT`` the client sent an empty proof (no password) where a
+                        non-empty password was expected
+``NONCE_MISUSE``        the proof matches only when computed with a wrong/stale nonce
+``UNVERIFIABLE``        ``verdict_detail`` is one of ``tls-no-keys``, ``greeting-missing``,
+                        ``no-password``, ``rsa-no-private-key``,
+                        ``plugin-unsupported:<name>``, ``proof-not-replayable:<plugin>``
+``NO_AUTH_ATTEMPT``     the client never sent a proof (server refused first, or the
+                        client left before answering the greeting)
+
+``server_disagrees`` is set when the server's answer contradicts the proof
+(matching proof but ERR 1045, or a mismatching proof the server accepted).
+
+Nothing secret is ever put in a verdict: candidate passwords are referred to
+by their 1-based position in the candidate list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .auth import AuthDataError, get_plugin
+from .auth.base import as_bytes
+from .model import Connection, Exchange
+
+PROOF_MATCHES = "PROOF_MATCHES"
+PROOF_MISMATCH = "PROOF_MISMATCH"
+EMPTY_PASSWORD_SENT = "EMPTY_PASSWORD_SENT"
+NONCE_MISUSE = "NONCE_MISUSE"
+UNVERIFIABLE = "UNVERIFIABLE"
+NO_AUTH_ATTEMPT = "NO_AUTH_ATTEMPT"
+
+VERDICTS = (PROOF_MATCHES, PROOF_MISMATCH, EMPTY_PASSWORD_SENT, NONCE_MISUSE, UNVERIFIABLE, NO_AUTH_ATTEMPT)
+
+_CLIENT_KINDS = ("handshake_response", "com_change_user", "auth_data")
+_SCRAMBLE_PLUGINS = ("mysql_native_password", "caching_sha2_password", "mysql_old_password")
+
+
+@dataclass
+class Secrets:
+    """What the user gave replay.  Every value is bytes; ``repr`` hides them."""
+
+    password: bytes | None = None
+    by_user: dict[str, bytes] = field(default_factory=dict)
+    candidates: list[bytes] = field(default_factory=list)
+    account_hash: str | None = None
+    hash_by_user: dict[str, str] = field(default_factory=dict)
+    rsa_private_keys: list[bytes] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return (
+            f"Secrets(password={'<secret>' if self.password is not None else None}, "
+            f"users={len(self.by_user)}, candidates={len(self.candidates)}, "
+            f"hashes={len(self.hash_by_user) + (self.account_hash is not None)}, "
+            f"rsa_keys={len(self.rsa_private_keys)})"
+        )
+
+    def passwords_for(self, user: str | None) -> list[tuple[int | None, bytes]]:
+        """(candidate number or None, password) to try, in order."""
+        if user is not None and user in self.by_user:
+            return [(None, self.by_user[user])]
+        if self.password is not None:
+            return [(None, self.password)]
+        return [(i + 1, p) for i, p in enumerate(self.candidates)]
+
+    def hash_for(self, user: str | None) -> str | None:
+        if user is not None and user in self.hash_by_user:
+            return self.hash_by_user[user]
+        return self.account_hash
+
+    @property
+    def empty(self) -> bool:
+        return not (self.password is not None or self.by_user or self.candidates or self.account_hash or self.hash_by_user)
+
+
+@dataclass
+class StepResult:
+    index: int
+    kind: str
+    plugin: str | None
+    length: int
+    result: str  # match | mismatch | empty | unverifiable | no-proof
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"step": self.index, "kind": self.kind, "plugin": self.plugin, "length": self.length, "result": self.result}
+        if self.reason:
+            d["reason"] = self.reason
+        return d
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    detail: str | None = None
+    matched_candidate: int | None = None
+    server_disagrees: bool = False
+    steps: list[StepResult] = field(default_factory=list)
+    exchange: str = "login"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "verdict_detail": self.detail,
+            "matched_candidate": self.matched_candidate,
+            "server_disagrees": self.server_disagrees,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    def __str__(self) -> str:
+        return f"{self.verdict} ({self.detail})" if self.detail else self.verdict
+
+
+# --------------------------------------------------------------------------
+class _Walker:
+    """Walks one exchange's steps with one password (or a stored hash)."""
+
+    def __init__(self, ex: Exchange, conn: Connection, password: bytes | None, stored: str | None, rsa_keys):
+        self.ex = ex
+        self.conn = conn
+        self.password = password
+        self.stored = stored
+        self.rsa_keys = rsa_keys
+
+    def run(self) -> list[StepResult]:
+        ex = self.ex
+        results: list[StepResult] = []
+        plugin = ex.client_plugin
+        server_data = ex.nonce or b""
+        stage = "fast"
+        question = None
+        ext_salt = None
+        for i, step in enumerate(ex.steps):
+            if step.sender == "server":
+                if step.kind in ("auth_switch_request", "auth_next_factor"):
+                    plugin = step.plugin
+                    server_data = step.data
+                    stage = "fast"
+                    question = step.data if plugin in ("dialog", "auth_pam") else None
+                elif step.kind == "old_auth_switch_request":
+                    plugin = "mysql_old_password"
+                    server_data = (ex.nonce or b"")[:8]
+                elif step.kind == "auth_more_data":
+                    if plugin in ("caching_sha2_password", "sha256_password"):
+                        if step.data[:1] == b"\x04":
+                            stage = "full"
+                        elif step.data.startswith(b"-----BEGIN") or step.data[:1] == b"-":
+                            stage = "full-rsa"
+                    elif plugin in ("dialog", "auth_pam"):
+                        question = step.data
+                    elif plugin == "parsec":
+                        ext_salt = step.data
+                elif step.kind == "server_plugin_data":
+                    if plugin in ("dialog", "auth_pam"):
+                        question = step.data
+                    elif plugin == "parsec":
+                        ext_salt = step.data
+                continue
+            if step.kind not in _CLIENT_KINDS:
+                continue
+            res = self._check(i, step, plugin, server_data, stage, question, ext_salt)
+            if res is not None:
+                results.append(res)
+            if plugin == "caching_sha2_password" and stage == "full" and step.data == b"\x02":
+                stage = "full-rsa"
+            if plugin == "sha256_password" and step.data == b"\x01":
+                stage = "full-rsa"
+        return results
+
+    def _check(self, i, step, plugin, server_data, stage, question, ext_salt) -> StepResult | None:
+        data = step.data
+        length = len(data)
+
+        def r(result, reason=None):
+            return StepResult(i, step.kind, plugin, length, result, reason)
+
+        if plugin is None:
+            return r("unverifiable", "plugin-unsupported:(none)")
+        impl = get_plugin(plugin)
+        if impl is None:
+            return r("unverifiable", f"plugin-unsupported:{plugin}")
+        if not impl.replayable:
+            return r("unverifiable", f"proof-not-replayable:{plugin}")
+        pw = self.password
+        kw: dict[str, Any] = {}
+        if plugin == "mysql_native_password" or (plugin == "caching_sha2_password" and stage == "fast"):
+            if length == 0:
+                return r("empty")
+            if plugin == "caching_sha2_password" and length != 32:
+                if data.endswith(b"\x00") and length > 1:
+                    # clear text where a scramble belongs (client already in full mode)
+                    kw["stage"] = "full-tls"
+                else:
+                    return r("mismatch", "not a 32-byte scramble")
+        elif plugin == "caching_sha2_password":
+            if data == b"\x02":
+                return None  # public-key request: not a proof
+            if stage == "full":
+                kw["stage"] = "full-tls"  # pw + NUL (TLS, or in clear on plain TCP)
+            else:
+                kw["stage"] = "full-rsa"
+        elif plugin == "sha256_password":
+            if data == b"\x01":
+                return None
+            if data == b"\x00":
+                return r("empty")
+            if stage == "full-rsa" or (not step.in_tls and length >= 128 and not data.endswith(b"\x00")):
+                kw["stage"] = "full-rsa"
+            else:
+                kw["stage"] = "full-tls"
+                kw["tls"] = True
+        elif plugin == "mysql_old_password":
+            if data in (b"", b"\x00"):
+                return r("empty")
+            server_data = (self.ex.nonce or b"")[:8]
+        elif plugin in ("dialog", "auth_pam"):
+            if question:
+                from .auth import dialog
+
+                qbyte = question[0]
+                if not dialog.is_password_question(qbyte):
+                    return r("no-proof", "answer to a non-password question")
+            if data in (b"", b"\x00"):
+                return r("empty")
+        elif plugin == "mysql_clear_password":
+            if data in (b"", b"\x00"):
+                return r("empty")
+        elif plugin == "parsec":
+            if length == 0:
+                return None  # asks for the ext-salt
+            kw["ext_salt"] = ext_salt
+            kw["client_nonce"] = data[:32]
+        if kw.get("stage") == "full-rsa":
+            if not self.rsa_keys:
+                return r("unverifiable", "rsa-no-private-key")
+            if pw is None:
+                return r("unverifiable", "no-password")
+            last_err = None
+            for key in self.rsa_keys:
+                try:
+                    ok = impl.verify(data, server_data, password=pw, private_key_pem=key, stage="full-rsa")
+                except AuthDataError as exc:
+                    last_err = exc
+                    continue
+                if ok is not None:
+                    return r("match" if ok else "mismatch")
+            return r("unverifiable", "rsa-no-private-key" if last_err else "no-password")
+        if pw is None and self.stored is None:
+            return r("unverifiable", "no-password")
+        try:
+            ok = impl.verify(data, server_data, password=pw, stored=self.stored if pw is None else None, **kw)
+        except AuthDataError as exc:
+            return r("mismatch", str(exc))
+        except Exception as exc:  # malformed proof bytes from the wire
+            from .errors import MysqlwireError
+
+            if isinstance(exc, (MysqlwireError, ValueError)):
+                return r("mismatch", "malformed proof")
+            raise
+        if ok is None:
+            return r("unverifiable", "no-password" if pw is None else f"proof-not-replayable:{plugin}")
+        return r("match" if ok else "mismatch")
+
+
+def _summarise(results: list[StepResult]) -> tuple[str, str | None]:
+    proofs = [s for s in results if s.result in ("match", "mismatch", "empty")]
+    mism = [s for s in proofs if s.result == "mismatch"]
+    if mism:
+        s = mism[0]
+        return PROOF_MISMATCH, f"step {s.index + 1} ({s.plugin}, {s.kind})"
+    if proofs and all(s.result == "empty" for s in proofs):
+        return EMPTY_PASSWORD_SENT, None
+    if any(s.result == "match" for s in proofs):
+        unv = [s for s in results if s.result == "unverifiable"]
+        if unv:
+            return PROOF_MATCHES, f"step {unv[0].index + 1} not checked: {unv[0].reason}"
+        return PROOF_MATCHES, None
+    unv = [s for s in results if s.result == "unverifiable"]
+    if unv:
+        return UNVERIFIABLE, unv[0].reason
+    if any(s.result == "empty" for s in proofs):
+        return EMPTY_PASSWORD_SENT, None
+    return NO_AUTH_ATTEMPT, None
+
+
+def _nonce_misuse(ex: Exchange, conn: Connection, password: bytes | None, rsa_keys) -> bool:
+    """Does a mismatching proof match when computed with another nonce?"""
+    if password is None or not ex.steps:
+        return False
+    alts: list[bytes] = []
+    g = conn.greeting_nonce or b""
+    if g:
+        alts.append(g + b"\x00")  # NUL kept (mysql-nio #127)
+    for step in ex.steps:
+        if step.kind == "auth_switch_request" and step.data:
+            alts.append(step.data[:20])
+    for other in conn.exchanges:
+        if other is not ex and other.nonce:
+            alts.append(other.nonce)
+    if g:
+        alts.append(g)
+    for alt in alts:
+        for bad_switch_nonce in (False, True):
+            fake = Exchange(kind=ex.kind, nonce=alt, client_plugin=ex.client_plugin, steps=[])
+            for step in ex.steps:
+                if bad_switch_nonce and step.kind == "auth_switch_request":
+                    from dataclasses import replace
+
+                    step = replace(step, data=alt)
+                fake.steps.append(step)
+            res = _Walker(fake, conn, password, None, rsa_keys).run()
+            v, _ = _summarise(res)
+            if v == PROOF_MATCHES:
+                return True
+    return False
+
+
+def replay_exchange(ex: Exchange, conn: Connection, secrets: Secrets) -> Verdict:
+    if conn.tls and not conn.tls_info.get("decrypted") and not ex.steps:
+        return Verdict(UNVERIFIABLE, "tls-no-keys", exchange=ex.kind)
+    if ex.nonce is None and ex.steps:
+        return Verdict(UNVERIFIABLE, "greeting-missing", exchange=ex.kind)
+    if not any(s.kind in _CLIENT_KINDS for s in ex.steps):
+        return Verdict(NO_AUTH_ATTEMPT, exchange=ex.kind)
+    attempts = secrets.passwords_for(ex.user)
+    stored = secrets.hash_for(ex.user)
+    keys = secrets.rsa_private_keys
+    if not attempts:
+        results = _Walker(ex, conn, None, stored, keys).run()
+        v, d = _summarise(results)
+        return _finish(Verdict(v, d, steps=results, exchange=ex.kind), ex)
+    first: Verdict | None = None
+    for number, pw in attempts:
+        results = _Walker(ex, conn, as_bytes(pw), None, keys).run()
+        v, d = _summarise(results)
+        verdict = Verdict(v, d, steps=results, exchange=ex.kind)
+        if v == EMPTY_PASSWORD_SENT and as_bytes(pw) == b"":
+            verdict = Verdict(PROOF_MATCHES, "empty password", steps=results, exchange=ex.kind)
+        if verdict.verdict == PROOF_MATCHES:
+            verdict.matched_candidate = number
+            return _finish(verdict, ex)
+        if first is None:
+            first = verdict
+    assert first is not None
+    if first.verdict == PROOF_MISMATCH and any(
+        _nonce_misuse(ex, conn, as_bytes(pw), keys) for _, pw in attempts
+    ):
+        first = Verdict(NONCE_MISUSE, first.detail, steps=first.steps, exchange=ex.kind)
+    if len(attempts) > 1 and first.verdict == PROOF_MISMATCH:
+        first.detail = f"none of {len(attempts)} candidates; first mismatch at {first.detail}"
+    return _finish(first, ex)
+
+
+def _finish(v: Verdict, ex: Exchange) -> Verdict:
+    err = ex.error or {}
+    if v.verdict == PROOF_MATCHES and ex.outcome == "error" and err.get("code") in (1045,):
+        v.server_disagrees = True
+    elif v.verdict in (PROOF_MISMATCH, EMPTY_PASSWORD_SENT) and ex.outcome == "ok" and v.verdict == PROOF_MISMATCH:
+        v.server_disagrees = True
+    return v
+
+
+def replay_connection(conn: Connection, secrets: Secrets) -> Verdict:
+    """The login's verdict; change-user verdicts go to ``conn.extra``."""
+    login = conn.login
+    if conn.tls and not conn.tls_info.get("decrypted") and (login is None or login.user is None):
+        verdict = Verdict(UNVERIFIABLE, "tls-no-keys")
+    elif login is None:
+        if conn.greeting_seen or conn.extra.get("pre_greeting_error"):
+            verdict = Verdict(NO_AUTH_ATTEMPT)
+        else:
+            verdict = Verdict(UNVERIFIABLE, "greeting-missing")
+    else:
+        verdict = replay_exchange(login, conn, secrets)
+    conn.extra["verdict"] = verdict.to_dict()
+    cu = [replay_exchange(ex, conn, secrets).to_dict() for ex in conn.change_users]
+    if cu:
+        conn.extra["change_user_verdicts"] = cu
+    return verdict
+
+
+def record_with_verdict(conn: Connection, with_packets: bool = False) -> dict[str, Any]:
+    rec = conn.to_record(with_packets=with_packets)
+    v = conn.extra.get("verdict") or {}
+    rec["verdict"] = v.get("verdict")
+    rec["verdict_detail"] = v.get("verdict_detail")
+    rec["matched_candidate"] = v.get("matched_candidate")
+    rec["server_disagrees"] = v.get("server_disagrees", False)
+    rec["replay_steps"] = v.get("steps", [])
+    if "change_user_verdicts" in conn.extra:
+        rec["change_user_verdicts"] = conn.extra["change_user_verdicts"]
+    return rec

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The project's one test command (README "Run the tests"; .ci/run calls it verbatim).
+# On a fresh Debian/Ubuntu machine it installs what the suite needs:
+#   system: mariadb-server, mariadb-client, tcpdump, tshark, libmariadb-dev, gcc, chromium (apt, as root)
+#   python: this package with its [test] extra (pip)
+# then runs ruff and the whole pytest suite (real MariaDB lab included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -x scripts/lab_setup.sh ] || [ -f scripts/lab_setup.sh ]; then
+  bash scripts/lab_setup.sh
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+python3 -m ruff check mysqlwire tests benchmarks scripts
+set +e
+python3 -m pytest -q "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: treating as a failure" >&2
+  exit 1
+fi
+exit "$rc"
