@@ -1,0 +1,625 @@
+"""TCP reassembly: segments in capture order -> ordered bytes per direction.
+
+:class:`Reassembler` keys flows by their 4-tuple (either direction), asks
+``on_flow(flow)`` for a sink on each new flow, and feeds that sink the bytes of
+each direction in sequence order::
+
+    sink.data(from_initiator, data, ts)
+    sink.gap(from_initiator, nbytes, ts)     # bytes that never reached the capture
+    sink.closed(reason, ts)                  # once: fin, rst, end-of-capture, reused, idle
+
+Sequence numbers are unwrapped to unbounded integers per direction, so the
+2**32 wrap never shows.  Retransmitted bytes are dropped, overlaps keep the
+first-seen copy (a differing copy counts in ``flow.overlap_conflicts``), and
+out-of-order segments wait in a per-direction buffer bounded by
+``max_buffer``.  A hole is given up (reported as a gap) when the peer
+acknowledges past it, when the buffer is full, or when the connection ends.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable
+
+from .decode import ACK, FIN, RST, SYN, TcpSegment, format_ip
+
+__all__ = ["Flow", "Reassembler"]
+
+_M32 = 0xFFFFFFFF
+_HALF = 0x80000000
+
+_ACTIVE = 0
+_IGNORED = 1
+_CLOSED = 2
+
+_TOMB_TTL = 120.0
+"""Seconds a closed or ignored flow's tombstone outlives its last packet."""
+
+_TOMB_MIN_LIMIT = 4096
+
+
+def _unwrap(seq32: int, ref: int) -> int:
+    """The unbounded sequence number closest to ``ref`` whose low 32 bits are ``seq32``."""
+    return ref + ((seq32 - ref + _HALF) & _M32) - _HALF
+
+
+class _Dir:
+    """One direction's sequence state. Numbers are unwrapped (unbounded) ints."""
+
+    __slots__ = (
+        "nxt",
+        "isn",
+        "fin",
+        "done",
+        "muted",
+        "starts",
+        "items",
+        "pbytes",
+        "last",
+        "last_start",
+        "ack32",
+    )
+
+    def __init__(self) -> None:
+        self.nxt: int | None = None  # next byte to deliver; None until started
+        self.isn: int | None = None  # 32-bit ISN when a SYN was seen
+        self.fin: int | None = None  # sequence number of the FIN
+        self.done = False  # FIN consumed
+        self.muted = False
+        self.starts: list[int] = []  # pending out-of-order intervals, sorted, disjoint
+        self.items: list[tuple[int, bytes | None]] = []  # (end, data or None = lost bytes)
+        self.pbytes = 0
+        self.last = b""  # last delivered payload, for overlap checks
+        self.last_start = 0
+        self.ack32: int | None = None  # highest 32-bit ACK the peer sent for this direction
+
+
+class Flow:
+    """One TCP connection as seen in the capture.
+
+    ``initiator`` / ``responder`` are ``(ip, port)``: the initiator sent the
+    SYN; without a SYN, the SYN+ACK's receiver; without either (capture
+    started mid-connection), the source of the first segment.
+    """
+
+    __slots__ = (
+        "_ikey",
+        "_rkey",
+        "index",
+        "first_ts",
+        "last_ts",
+        "syn_seen",
+        "ipv6",
+        "sink",
+        "state",
+        "close_reason",
+        "overlap_conflicts",
+        "gap_bytes",
+        "_d",
+        "_on_data",
+        "_on_gap",
+        "_on_closed",
+        "_isn",
+    )
+
+    def __init__(self, ikey: tuple, index: int, ts: float, syn_seen: bool, ipv6: bool):
+        self._ikey = ikey
+        self._rkey = (ikey[2], ikey[3], ikey[0], ikey[1])
+        self.index = index
+        self.first_ts = ts
+        self.last_ts = ts
+        self.syn_seen = syn_seen
+        self.ipv6 = ipv6
+        self.sink = None
+        self.state = _ACTIVE
+        self.close_reason: str | None = None
+        self.overlap_conflicts = 0
+        self.gap_bytes = 0
+        self._d: tuple[_Dir, _Dir] | None = None  # (responder->initiator, initiator->responder)
+        self._isn: list = [None, None]  # ISNs, kept for tombstones (index: from_initiator)
+
+    @property
+    def initiator(self) -> tuple[str, int]:
+        return (format_ip(self._ikey[0]), self._ikey[1])
+
+    @property
+    def responder(self) -> tuple[str, int]:
+        return (format_ip(self._ikey[2]), self._ikey[3])
+
+    @property
+    def closed(self) -> bool:
+        return self.state != _ACTIVE
+
+    def mute(self, from_initiator: bool) -> None:
+        """Stop buffering and delivering one direction (sequence tracking goes on)."""
+        if self._d is None:
+            return
+        d = self._d[from_initiator]
+        if d.muted:
+            return
+        d.muted = True
+        if d.starts and d.nxt is not None:
+            d.nxt = max(d.nxt, d.items[-1][0])
+        d.starts = []
+        d.items = []
+        d.pbytes = 0
+        d.last = b""
+
+    def unmute(self, from_initiator: bool) -> None:
+        """Resume delivering a muted direction, from its current position."""
+        if self._d is not None:
+            self._d[from_initiator].muted = False
+
+    def is_muted(self, from_initiator: bool) -> bool:
+        return self._d is not None and self._d[from_initiator].muted
+
+    def buffered(self, from_initiator: bool) -> int:
+        """Out-of-order bytes waiting for a hole to fill in that direction."""
+        return 0 if self._d is None else self._d[from_initiator].pbytes
+
+    def __repr__(self) -> str:
+        from .decode import endpoint
+
+        i = endpoint(*self.initiator)
+        r = endpoint(*self.responder)
+        state = ("active", "ignored", f"closed:{self.close_reason}")[self.state]
+        return f"<Flow #{self.index} {i} -> {r} {state}>"
+
+
+def _noop(*_args) -> None:
+    return None
+
+
+class Reassembler:
+    """Reassemble every TCP flow of a capture into per-direction byte streams.
+
+    ``on_flow(flow)`` is called on each new flow's first segment and returns a
+    sink (an object with ``data``, and optionally ``gap`` and ``closed``
+    methods) or ``None`` to ignore the flow.  ``max_buffer`` bounds the
+    out-of-order bytes held per direction; ``idle_timeout`` (seconds of
+    capture time) closes flows that went quiet, with reason ``"idle"``.
+    """
+
+    def __init__(
+        self,
+        on_flow: Callable[[Flow], object | None],
+        *,
+        max_buffer: int = 4 * 1024 * 1024,
+        idle_timeout: float | None = None,
+    ):
+        self._on_flow = on_flow
+        self.max_buffer = max_buffer
+        self.idle_timeout = idle_timeout
+        self._flows: dict[tuple, tuple[Flow, bool]] = {}
+        self._active: dict[Flow, None] = {}
+        self._tombs: dict[Flow, None] = {}  # closed/ignored flows, oldest first
+        self._tomb_limit = _TOMB_MIN_LIMIT
+        self._now = float("-inf")
+        self._next_idle_check = float("-inf")
+        self.flows_seen = 0
+        self.segments = 0
+        self.overlap_conflicts = 0
+        self.gap_bytes = 0
+
+    # -- public -------------------------------------------------------------
+
+    def add(self, ts: float, seg: TcpSegment) -> None:
+        """Feed one segment (capture order)."""
+        saddr, sport, daddr, dport, seq, ack, flags, payload, ipv6, missing = seg
+        self.segments += 1
+        if ts > self._now:
+            self._now = ts
+            if ts >= self._next_idle_check and self.idle_timeout is not None:
+                self._expire_idle(ts)
+        ent = self._flows.get((saddr, sport, daddr, dport))
+        if ent is None:
+            self._new_flow(ts, seg)
+            return
+        flow, fwd = ent
+        if flow.state != _ACTIVE:
+            if flags & SYN and self._is_new_connection(flow, fwd, flags, seq):
+                self._forget(flow)
+                self._new_flow(ts, seg)
+            else:
+                flow.last_ts = ts
+            return
+        flow.last_ts = ts
+        dirs = flow._d
+        d = dirs[fwd]
+        peer = dirs[not fwd]
+        if flags & (SYN | RST | FIN) or missing or d.nxt is None or peer.nxt is None:
+            self._slow(flow, fwd, ts, seg)
+            return
+        if flags & ACK:
+            peer.ack32 = ack
+            if peer.starts or (peer.fin is not None and not peer.done):
+                self._on_ack(flow, peer, not fwd, ts)
+        if payload:
+            nxt = d.nxt
+            if not d.muted and ((seq - nxt) & _M32) == 0:
+                # In order: the common case.
+                d.nxt = nxt + len(payload)
+                d.last = payload
+                d.last_start = nxt
+                flow._on_data(fwd, payload, ts)
+                if not d.starts:
+                    return
+                self._drain(flow, d, fwd, ts)
+            else:
+                self._data(flow, d, fwd, ts, seq, payload, 0)
+        if d.done and peer.done:
+            self._close(flow, "fin", ts)
+
+    def finish(self, ts: float | None = None) -> None:
+        """End of capture: flush every open flow (gaps, then data) and close it."""
+        for flow in list(self._active):
+            self._close(flow, "end-of-capture", flow.last_ts if ts is None else ts)
+        self._flows.clear()
+        self._tombs.clear()
+
+    def open_flows(self) -> list[Flow]:
+        return list(self._active)
+
+    # -- flows --------------------------------------------------------------
+
+    def _new_flow(self, ts: float, seg: TcpSegment) -> None:
+        saddr, sport, daddr, dport, seq, ack, flags, _payload, ipv6, _missing = seg
+        if flags & RST:
+            return  # a reset for a connection we never saw: nothing to follow
+        key = (saddr, sport, daddr, dport)
+        if flags & SYN and flags & ACK:
+            ikey = (daddr, dport, saddr, sport)
+            fwd = False
+        else:
+            ikey = key
+            fwd = True
+        syn_seen = bool(flags & SYN) and not flags & ACK
+        flow = Flow(ikey, self.flows_seen, ts, syn_seen, ipv6)
+        self.flows_seen += 1
+        if flags & SYN:
+            flow._isn[fwd] = seq
+        self._flows[ikey] = (flow, True)
+        self._flows[flow._rkey] = (flow, False)
+        sink = self._on_flow(flow)
+        if sink is None:
+            flow.state = _IGNORED
+            self._add_tomb(flow)
+            return
+        flow.sink = sink
+        flow._on_data = sink.data
+        flow._on_gap = getattr(sink, "gap", _noop)
+        flow._on_closed = getattr(sink, "closed", _noop)
+        flow._d = (_Dir(), _Dir())
+        self._active[flow] = None
+        self._slow(flow, fwd, ts, seg)
+
+    def _is_new_connection(self, flow: Flow, fwd: bool, flags: int, seq: int) -> bool:
+        """Does this SYN (or SYN+ACK) start a new connection on ``flow``'s 4-tuple?"""
+        if flags & ACK:
+            # SYN+ACK: the sender is the responder of a connection.
+            if fwd:
+                return True  # roles swapped: a different connection
+            known = flow._isn[False]
+            if known is None:
+                flow._isn[False] = seq  # the answer to the SYN that started it
+                return False
+            return known != seq
+        if not fwd:
+            return True  # SYN from the old responder: a new connection
+        return flow._isn[True] != seq
+
+    def _forget(self, flow: Flow) -> None:
+        """Drop a tombstone so the 4-tuple can start afresh."""
+        self._tombs.pop(flow, None)
+        for key in (flow._ikey, flow._rkey):
+            ent = self._flows.get(key)
+            if ent is not None and ent[0] is flow:
+                del self._flows[key]
+
+    def _add_tomb(self, flow: Flow) -> None:
+        tombs = self._tombs
+        tombs[flow] = None
+        if len(tombs) >= self._tomb_limit:
+            self._prune_tombs()
+
+    def _prune_tombs(self) -> None:
+        horizon = self._now - _TOMB_TTL
+        keep = {}
+        for flow in self._tombs:
+            if flow.last_ts < horizon:
+                for key in (flow._ikey, flow._rkey):
+                    ent = self._flows.get(key)
+                    if ent is not None and ent[0] is flow:
+                        del self._flows[key]
+            else:
+                keep[flow] = None
+        self._tombs = keep
+        self._tomb_limit = max(_TOMB_MIN_LIMIT, 2 * len(keep))
+
+    def _expire_idle(self, now: float) -> None:
+        timeout = self.idle_timeout
+        assert timeout is not None
+        self._next_idle_check = now + timeout / 4
+        horizon = now - timeout
+        for flow in [f for f in self._active if f.last_ts < horizon]:
+            self._close(flow, "idle", now)
+            self._forget(flow)  # a later packet starts a new (mid-stream) flow
+
+    def _close(self, flow: Flow, reason: str, ts: float) -> None:
+        if flow.state != _ACTIVE:
+            return
+        dirs = flow._d
+        for fwd in (True, False):
+            self._flush(flow, dirs[fwd], fwd, ts)
+        if reason == "end-of-capture" and dirs[0].done and dirs[1].done:
+            reason = "fin"
+        flow.state = _CLOSED
+        flow.close_reason = reason
+        self._active.pop(flow, None)
+        flow._d = None
+        sink = flow._on_closed
+        flow.sink = flow._on_data = flow._on_gap = flow._on_closed = None
+        self._add_tomb(flow)
+        sink(reason, ts)
+
+    # -- segments -----------------------------------------------------------
+
+    def _slow(self, flow: Flow, fwd: bool, ts: float, seg: TcpSegment) -> None:
+        """Segments with SYN / FIN / RST, a snaplen-cut payload, or a direction's first."""
+        _s, _sp, _d, _dp, seq, ack, flags, payload, _v6, missing = seg
+        d = flow._d[fwd]
+        peer = flow._d[not fwd]
+        if flags & RST:
+            self._close(flow, "rst", ts)
+            return
+        if flags & SYN:
+            known = flow._isn[fwd]
+            if d.nxt is None:
+                reused = known is not None and known != seq
+            elif known is not None:
+                reused = known != seq  # else a retransmitted SYN
+            else:
+                # This side started without its SYN; a SYN consistent with where
+                # its bytes started is a late copy, anything else a new connection.
+                behind = d.nxt - _unwrap((seq + 1) & _M32, d.nxt)
+                reused = not 0 <= behind < (1 << 24)
+            if reused:
+                self._close(flow, "reused", ts)
+                self._forget(flow)
+                self._new_flow(ts, seg)
+                return
+            flow._isn[fwd] = seq
+            if d.nxt is None:
+                d.isn = seq
+                d.nxt = seq + 1
+        if flags & ACK:
+            if peer.nxt is None and (flags & SYN or flow.syn_seen):
+                # The handshake tells where the peer's bytes start.
+                peer.nxt = ack
+                if flags & SYN and flow._isn[not fwd] is None:
+                    flow._isn[not fwd] = (ack - 1) & _M32
+            peer.ack32 = ack
+            if peer.starts or (peer.fin is not None and not peer.done):
+                self._on_ack(flow, peer, not fwd, ts)
+        if d.nxt is None:
+            # Capture started mid-stream in this direction: start where we are.
+            d.nxt = seq
+        start = _unwrap((seq + 1) & _M32 if flags & SYN else seq, d.nxt)
+        if payload or missing:
+            self._data(flow, d, fwd, ts, start & _M32, payload, missing)
+        if flags & FIN:
+            fin = start + len(payload) + missing
+            if d.fin is None:
+                d.fin = fin
+            if d.muted and d.nxt < d.fin:
+                d.nxt = d.fin
+            if d.nxt == d.fin and not d.done:
+                d.nxt += 1
+                d.done = True
+        if d.done and peer.done:
+            self._close(flow, "fin", ts)
+
+    def _data(
+        self,
+        flow: Flow,
+        d: _Dir,
+        fwd: bool,
+        ts: float,
+        seq: int,
+        payload: bytes,
+        missing: int,
+    ) -> None:
+        """Place payload (plus ``missing`` lost bytes after it) at 32-bit ``seq``."""
+        nxt = d.nxt
+        s = _unwrap(seq, nxt)
+        e = s + len(payload) + missing
+        if d.muted:
+            if e > nxt:
+                d.nxt = e
+            return
+        if e <= nxt:
+            # Retransmission (or a keep-alive: 1 byte at nxt - 1).
+            if payload and not (len(payload) == 1 and s == nxt - 1):
+                self._check_delivered(flow, d, s, payload)
+            return
+        if s > nxt:
+            self._buffer(flow, d, fwd, ts, s, payload, missing)
+            return
+        if s < nxt:
+            self._check_delivered(flow, d, s, payload)
+            cut = nxt - s
+            if cut >= len(payload):
+                missing -= cut - len(payload)
+                payload = b""
+            else:
+                payload = payload[cut:]
+        if payload:
+            d.nxt = nxt + len(payload)
+            d.last = payload
+            d.last_start = nxt
+            flow._on_data(fwd, payload, ts)
+        if missing:
+            self._gap(flow, d, fwd, missing, ts)
+        if d.starts:
+            self._drain(flow, d, fwd, ts)
+        if d.fin is not None and d.nxt == d.fin and not d.done:
+            d.nxt += 1
+            d.done = True
+
+    def _check_delivered(self, flow: Flow, d: _Dir, s: int, payload: bytes) -> None:
+        """Compare a retransmission with the last delivered bytes it overlaps."""
+        last = d.last
+        ls = d.last_start
+        lo = max(s, ls)
+        hi = min(s + len(payload), ls + len(last))
+        if lo < hi and payload[lo - s : hi - s] != last[lo - ls : hi - ls]:
+            flow.overlap_conflicts += 1
+            self.overlap_conflicts += 1
+
+    def _gap(self, flow: Flow, d: _Dir, fwd: bool, n: int, ts: float) -> None:
+        d.nxt += n
+        d.last = b""
+        flow.gap_bytes += n
+        self.gap_bytes += n
+        flow._on_gap(fwd, n, ts)
+
+    def _buffer(
+        self,
+        flow: Flow,
+        d: _Dir,
+        fwd: bool,
+        ts: float,
+        s: int,
+        payload: bytes,
+        missing: int,
+    ) -> None:
+        """Hold an out-of-order segment [s, s+len+missing), keeping first-seen bytes."""
+        e = s + len(payload)
+        pieces: list[tuple[int, int, bytes | None]] = []
+        if payload:
+            self._uncovered(flow, d, s, e, payload, pieces)
+        if missing:
+            self._uncovered(flow, d, e, e + missing, None, pieces)
+        starts = d.starts
+        items = d.items
+        for ps, pe, data in pieces:
+            i = bisect_right(starts, ps)
+            starts.insert(i, ps)
+            items.insert(i, (pe, data))
+            if data is not None:
+                d.pbytes += pe - ps
+        # The peer may already have acknowledged past the hole.
+        if d.ack32 is not None and _unwrap(d.ack32, d.nxt) > d.nxt:
+            self._on_ack(flow, d, fwd, ts)
+        while d.pbytes > self.max_buffer and d.starts:
+            # Give up on the first hole.
+            if d.starts[0] > d.nxt:
+                self._gap(flow, d, fwd, d.starts[0] - d.nxt, ts)
+            self._drain(flow, d, fwd, ts)
+
+    def _uncovered(
+        self,
+        flow: Flow,
+        d: _Dir,
+        s: int,
+        e: int,
+        data: bytes | None,
+        out: list,
+    ) -> None:
+        """Append the parts of [s, e) not already pending to ``out``."""
+        starts = d.starts
+        items = d.items
+        i = bisect_right(starts, s) - 1
+        if i < 0:
+            i = 0
+        n = len(starts)
+        while i < n and s < e:
+            ps = starts[i]
+            if ps >= e:
+                break
+            pe, pdata = items[i]
+            if pe <= s:
+                i += 1
+                continue
+            if ps > s:
+                out.append((s, ps, None if data is None else data[: ps - s]))
+                if data is not None:
+                    data = data[ps - s :]
+                s = ps
+            # [s, min(e, pe)) is already pending: first copy wins.
+            hi = min(e, pe)
+            if data is not None and pdata is not None:
+                if data[: hi - s] != pdata[s - ps : hi - ps]:
+                    flow.overlap_conflicts += 1
+                    self.overlap_conflicts += 1
+            if data is not None:
+                data = data[hi - s :]
+            s = hi
+            i += 1
+        if s < e:
+            out.append((s, e, data))
+
+    def _drain(self, flow: Flow, d: _Dir, fwd: bool, ts: float) -> None:
+        """Deliver pending intervals that are now contiguous with ``d.nxt``."""
+        starts = d.starts
+        items = d.items
+        nxt = d.nxt
+        j = 0
+        n = len(starts)
+        on_data = flow._on_data
+        while j < n and starts[j] <= nxt:
+            s = starts[j]
+            e, data = items[j]
+            j += 1
+            if data is not None:
+                d.pbytes -= e - s
+            if e <= nxt:
+                continue
+            if data is None:
+                d.nxt = nxt
+                self._gap(flow, d, fwd, e - nxt, ts)
+                nxt = e
+                continue
+            if s < nxt:
+                data = data[nxt - s :]
+            d.last = data
+            d.last_start = nxt
+            nxt = e
+            d.nxt = nxt
+            on_data(fwd, data, ts)
+        d.nxt = nxt
+        if j:
+            del starts[:j]
+            del items[:j]
+        if d.fin is not None and nxt == d.fin and not d.done:
+            d.nxt += 1
+            d.done = True
+
+    def _on_ack(self, flow: Flow, d: _Dir, fwd: bool, ts: float) -> None:
+        """The peer acknowledged ``d``'s bytes up to ``d.ack32``: holes before it are lost."""
+        if d.muted:
+            return
+        acked = _unwrap(d.ack32, d.nxt)
+        while d.starts and d.nxt < acked:
+            first = d.starts[0]
+            if first > d.nxt:
+                self._gap(flow, d, fwd, min(first, acked) - d.nxt, ts)
+            self._drain(flow, d, fwd, ts)
+        if d.fin is not None and not d.done and d.nxt < d.fin < acked:
+            self._gap(flow, d, fwd, d.fin - d.nxt, ts)
+            d.nxt += 1
+            d.done = True
+
+    def _flush(self, flow: Flow, d: _Dir, fwd: bool, ts: float) -> None:
+        """Connection over: report every remaining hole and deliver what is pending."""
+        if d.nxt is None or d.muted:
+            return
+        while d.starts:
+            first = d.starts[0]
+            if first > d.nxt:
+                self._gap(flow, d, fwd, first - d.nxt, ts)
+            self._drain(flow, d, fwd, ts)
+        if d.fin is not None and not d.done and d.nxt < d.fin:
+            self._gap(flow, d, fwd, d.fin - d.nxt, ts)
+            d.nxt += 1
+            d.done = True
