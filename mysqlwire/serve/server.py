@@ -187,7 +187,7 @@ class MySQL8Server:
         self.address = (host, port)
         self._changed = asyncio.Condition()
         self._accept_task = asyncio.get_running_loop().create_task(self._accept_loop())
-        log.info(
+        log.debug(
             "mysqlwire serve: MySQL %s on %s:%s (greeting %s, TLS %s)",
             cfg.version,
             host,
