@@ -10,11 +10,16 @@ client's CLIENT_DEPRECATE_EOF / CLIENT_OPTIONAL_RESULTSET_METADATA flags.
 from __future__ import annotations
 
 import datetime
+import io
 import re
 import struct
 from dataclasses import dataclass
 
-from . import _wire as wire
+from mysqlwire.protocol import encode_lenenc
+from mysqlwire.protocol.lenenc import read_lenenc
+
+from . import wire
+from .wire import F
 
 # column types
 MYSQL_TYPE_LONGLONG = 0x08
@@ -48,29 +53,25 @@ def column_definition(col: Column, schema: str = "", table: str = "") -> bytes:
     )
 
 
-def eof_packet(status: int, warnings: int = 0) -> bytes:
-    return b"\xfe" + struct.pack("<HH", warnings, status)
-
-
 def result_set(
     columns: list[Column], rows: list[list[str | None]], caps: int, status: int
 ) -> list[bytes]:
     """Payloads of a text-protocol result set."""
-    out = [wire.lenenc_int(len(columns))]
-    if caps & wire.CLIENT_OPTIONAL_RESULTSET_METADATA:
+    out = [encode_lenenc(len(columns))]
+    if caps & F.CLIENT_OPTIONAL_RESULTSET_METADATA:
         out[0] += b"\x01"  # RESULTSET_METADATA_FULL
     out += [column_definition(c) for c in columns]
-    deprecate_eof = bool(caps & wire.CLIENT_DEPRECATE_EOF)
+    deprecate_eof = bool(caps & F.CLIENT_DEPRECATE_EOF)
     if not deprecate_eof:
-        out.append(eof_packet(status))
+        out.append(wire.eof(caps, status=status))
     for row in rows:
         out.append(
             b"".join(b"\xfb" if v is None else wire.lenenc_str(v.encode("utf-8")) for v in row)
         )
     if deprecate_eof:
-        out.append(wire.build_ok(status=status, capabilities=caps, header=0xFE))
+        out.append(wire.ok(caps, status=status, header=0xFE))
     else:
-        out.append(eof_packet(status))
+        out.append(wire.eof(caps, status=status))
     return out
 
 
@@ -255,29 +256,39 @@ def parse_query_payload(payload: bytes, caps: int) -> str:
     count and, when there are parameters, their types/names/values.
     """
     data = payload[1:]
-    if caps & wire.CLIENT_QUERY_ATTRIBUTES:
-        cur = wire._Cursor(data, "com_query")
+    if caps & F.CLIENT_QUERY_ATTRIBUTES:
+        stream = io.BytesIO(data)
+
+        def take(n: int) -> bytes:
+            out = stream.read(n)
+            if len(out) != n:
+                raise ValueError("truncated query attributes")
+            return out
+
+        def lenenc() -> int:
+            return read_lenenc(stream, "com_query")
+
         try:
-            count = cur.lenenc()
-            cur.lenenc()  # parameter_set_count, always 1
+            count = lenenc()
+            lenenc()  # parameter_set_count, always 1
             if count:
-                bitmap = cur.take((count + 7) // 8)
+                bitmap = take((count + 7) // 8)
                 types = []
-                if cur.int(1) == 1:  # new_params_bind_flag
+                if take(1) == b"\x01":  # new_params_bind_flag
                     for _ in range(count):
-                        types.append(cur.int(2) & 0xFF)
-                        cur.lenenc_bytes()  # parameter name
+                        types.append(take(2)[0])
+                        take(lenenc())  # parameter name
                 fixed = {1: 1, 2: 2, 3: 4, 4: 4, 5: 8, 8: 8, 9: 4, 13: 2}
                 for i, t in enumerate(types):
                     if bitmap[i // 8] & (1 << (i % 8)) or t == 6:  # NULL
                         continue
                     if t in fixed:
-                        cur.take(fixed[t])
+                        take(fixed[t])
                     elif t in (7, 10, 11, 12):  # temporal: 1-byte length
-                        cur.take(cur.int(1))
+                        take(take(1)[0])
                     else:
-                        cur.lenenc_bytes()
-            data = cur.rest()
+                        take(lenenc())
+            data = stream.read()
         except Exception:  # noqa: BLE001 - malformed attributes: show the raw tail
             data = payload[1:]
     return data.decode("utf-8", "replace")

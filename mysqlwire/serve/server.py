@@ -34,11 +34,11 @@ from mysqlwire.auth import caching_sha2, native, sha256
 from mysqlwire.auth.base import AuthDataError, consteq
 from mysqlwire.errors import ProtocolError, UsageError
 
-from . import _wire as wire
-from . import keys, messages, queries
+from . import keys, messages, queries, wire
 from .config import CACHING_SHA2, CLEAR, NATIVE, SHA256, Account, ServerConfig
 from .events import AuthAttempt, ConnectionRecord
 from .messages import ServerError
+from .wire import F
 
 log = logging.getLogger("mysqlwire.serve")
 
@@ -47,7 +47,7 @@ SERVER_STATUS_AUTOCOMMIT = 0x0002
 #: What MySQL 8.0.36 puts in its greeting: every bit but CLIENT_CAPABILITY_EXTENSION.
 MYSQL8_CAPABILITIES = 0xDFFFFFFF
 #: Not implemented here, so never offered.
-_NOT_OFFERED = wire.CLIENT_COMPRESS | wire.CLIENT_ZSTD_COMPRESSION_ALGORITHM
+_NOT_OFFERED = F.CLIENT_COMPRESS | F.CLIENT_ZSTD_COMPRESSION_ALGORITHM
 
 #: MySQL 8 nonce bytes: 0x01..0x7F without '$' (generate_user_salt).
 _NONCE_ALPHABET = bytes(b for b in range(1, 0x80) if b != 0x24)
@@ -133,7 +133,7 @@ class MySQL8Server:
         if caps is None:
             caps = MYSQL8_CAPABILITIES & ~_NOT_OFFERED
             if not self.config.tls:
-                caps &= ~wire.CLIENT_SSL
+                caps &= ~F.CLIENT_SSL
         return caps
 
     @property
@@ -316,14 +316,14 @@ class _Connection:
                 raise _Refuse(messages.packets_out_of_order())
             self.seq = (self.seq + 1) & 0xFF
             payload += await asyncio.wait_for(self._recv_exact(length), timeout) if length else b""
-            if length < wire.MAX_PAYLOAD:
+            if length < wire.MAX_CHUNK:
                 return bytes(payload)
 
     async def write(self, *payloads: bytes) -> None:
         data = bytearray()
         for payload in payloads:
             framed = wire.frame(payload, self.seq)
-            self.seq = (self.seq + 1 + len(payload) // wire.MAX_PAYLOAD) & 0xFF
+            self.seq = (self.seq + 1 + len(payload) // wire.MAX_CHUNK) & 0xFF
             data += framed
         if self.writer is not None:
             self.writer.write(bytes(data))
@@ -332,8 +332,8 @@ class _Connection:
             await asyncio.get_running_loop().sock_sendall(self.sock, bytes(data))
 
     def _err_payload(self, error: ServerError, *, with_state: bool = True) -> bytes:
-        state = error.sqlstate if with_state and self.caps & wire.CLIENT_PROTOCOL_41 else None
-        return wire.build_err(error.code, state, error.message)
+        state = error.sqlstate if with_state and self.caps & F.CLIENT_PROTOCOL_41 else None
+        return wire.err(error.code, state, error.message, self.caps)
 
     async def send_error(self, error: ServerError, *, with_state: bool = True) -> None:
         self.rec.event("err", code=error.code, sqlstate=error.sqlstate)
@@ -416,7 +416,7 @@ class _Connection:
         caps = server.capabilities
         self.rec.greeting_plugin = cfg.greeting_plugin
         self.rec.server_capabilities = caps
-        greeting = wire.build_handshake_v10(
+        greeting = wire.handshake_v10(
             server_version=cfg.version,
             connection_id=self.id,
             nonce=self.nonce,
@@ -451,11 +451,15 @@ class _Connection:
         else:
             await self._attach_streams(None)
         try:
-            resp = wire.parse_handshake_response41(first)
+            resp = wire.handshake_response41(first)
         except ProtocolError as exc:
             self.rec.event("bad-handshake", reason=exc.reason)
             raise _Refuse(messages.bad_handshake()) from None
         self.caps = resp.capabilities
+        if not self.caps & F.CLIENT_PROTOCOL_41:
+            # HandshakeResponse320: MySQL 8 has no pre-4.1 authentication left
+            self.rec.event("bad-handshake", reason="client without CLIENT_PROTOCOL_41")
+            raise _Refuse(messages.bad_handshake())
         self.rec.client_capabilities = resp.capabilities
         self.rec.attributes = dict(resp.attributes)
         user = resp.user.decode("utf-8", "replace")
@@ -511,7 +515,7 @@ class _Connection:
             return await self._fail(attempt, messages.plugin_not_loaded(plugin))
 
         nonce = self.nonce
-        if not self.caps & wire.CLIENT_PLUGIN_AUTH:
+        if not self.caps & F.CLIENT_PLUGIN_AUTH:
             # such a client can only speak mysql_native_password and cannot be switched
             if plugin != NATIVE:
                 return await self._fail(attempt, messages.not_supported_auth_mode())
@@ -524,7 +528,7 @@ class _Connection:
             self.rec.event(
                 "auth_switch", plugin=plugin, nonce="new" if nonce != self.nonce else "greeting"
             )
-            await self.write(wire.build_auth_switch_request(plugin, switch_data))
+            await self.write(wire.auth_switch_request(plugin, switch_data))
             data = await self.read_packet()
             self.rec.event("client_data", length=len(data))
         else:
@@ -559,7 +563,7 @@ class _Connection:
         sandbox = False
         if acct.expired:
             if (
-                self.caps & wire.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
+                self.caps & F.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
                 or not cfg.disconnect_on_expired_password
             ):
                 sandbox = True
@@ -581,7 +585,7 @@ class _Connection:
         attempt.outcome = "ok"
         self._log_attempt(attempt)
         state = None
-        if self.database and self.caps & wire.CLIENT_SESSION_TRACK:
+        if self.database and self.caps & F.CLIENT_SESSION_TRACK:
             state = self._schema_state(self.database)
         self.rec.event("ok", sandbox=sandbox)
         await self.write(self._ok(session_state=state))
@@ -601,7 +605,7 @@ class _Connection:
 
     def _ok(self, **kw: Any) -> bytes:
         status = SERVER_STATUS_AUTOCOMMIT
-        return wire.build_ok(status=status, capabilities=self.caps, **kw)
+        return wire.ok(self.caps, status=status, **kw)
 
     def _empty(self, data: bytes) -> bool:
         return data in (b"", b"\0")
@@ -613,7 +617,7 @@ class _Connection:
         if data == key_request:
             attempt.rsa_key_requested = True
             self.rec.event("public_key", plugin=attempt.plugins[-1])
-            await self.write(wire.build_auth_more_data(self.server.public_key_pem))
+            await self.write(wire.auth_more_data(self.server.public_key_pem))
             data = await self.read_packet()
             self.rec.event("client_data", length=len(data))
         if len(data) == self.server._cipher_len:
@@ -643,11 +647,11 @@ class _Connection:
             attempt.cache = "hit"
             attempt.path = "fast"
             self.rec.event("more_data", status="fast_auth_success")
-            await self.write(wire.build_auth_more_data(bytes([caching_sha2.FAST_AUTH_SUCCESS])))
+            await self.write(wire.auth_more_data(bytes([caching_sha2.FAST_AUTH_SUCCESS])))
             return True
         attempt.cache = "mismatch" if cached else "miss"
         self.rec.event("more_data", status="perform_full_authentication", cache=attempt.cache)
-        await self.write(wire.build_auth_more_data(bytes([caching_sha2.PERFORM_FULL_AUTH])))
+        await self.write(wire.auth_more_data(bytes([caching_sha2.PERFORM_FULL_AUTH])))
         data = await self.read_packet()
         self.rec.event("client_data", length=len(data))
         if self.tls:
@@ -753,11 +757,9 @@ class _Connection:
                 await self.send_error(messages.unknown_command())
 
     def _eof_or_ok(self) -> bytes:
-        if self.caps & wire.CLIENT_DEPRECATE_EOF:
-            return wire.build_ok(
-                status=SERVER_STATUS_AUTOCOMMIT, capabilities=self.caps, header=0xFE
-            )
-        return queries.eof_packet(SERVER_STATUS_AUTOCOMMIT)
+        if self.caps & F.CLIENT_DEPRECATE_EOF:
+            return wire.ok(self.caps, status=SERVER_STATUS_AUTOCOMMIT, header=0xFE)
+        return wire.eof(self.caps, status=SERVER_STATUS_AUTOCOMMIT)
 
     def _command(self, text: str) -> None:
         self.rec.commands.append(text)
@@ -773,7 +775,7 @@ class _Connection:
             await self.send_error(err)
             return
         self.database = db
-        state = self._schema_state(db) if self.caps & wire.CLIENT_SESSION_TRACK else None
+        state = self._schema_state(db) if self.caps & F.CLIENT_SESSION_TRACK else None
         await self.write(self._ok(session_state=state))
 
     async def _query(self, text: str) -> None:
@@ -808,13 +810,13 @@ class _Connection:
 
     async def _change_user(self, payload: bytes) -> bool:
         try:
-            cu = wire.parse_com_change_user(payload, self.caps)
+            cu = wire.com_change_user(payload, self.caps)
         except ProtocolError as exc:
             self.rec.event("bad-change-user", reason=exc.reason)
             await self.send_error(messages.bad_handshake())
             return False
         user = cu.user.decode("utf-8", "replace")
-        database = cu.database.decode("utf-8", "replace") or None
+        database = (cu.database or b"").decode("utf-8", "replace") or None
         client_plugin = cu.plugin.decode("ascii", "replace") if cu.plugin is not None else NATIVE
         self._command(f"COM_CHANGE_USER {user}")
         self.rec.event(
