@@ -1,0 +1,333 @@
+"""MySQL packet framing (reference §1): ``int<3> length | int<1> seq | payload``.
+
+* :class:`PacketReader` turns one direction's TCP byte stream into logical
+  :class:`Packet` s, joining ``0xFFFFFF`` continuation chunks (up to and
+  including a trailing empty chunk). Feeding the same bytes in any chunking
+  gives the same packets. Memory is bounded by ``max_payload``.
+* ``skip_payloads=True`` only walks headers (command-phase traffic): payload
+  bytes are never copied or buffered; only packets the ``keep`` predicate asks
+  for are returned whole.
+* :class:`CompressedReader` unwraps the compressed protocol into the inner
+  stream of ordinary packets (feed that to a :class:`PacketReader`).
+* :func:`frame` / :func:`compress_frame` are the writers.
+
+No Construct here: this is the hot loop of ``dissect``.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable
+from typing import NamedTuple
+
+from ..errors import ProtocolError
+
+MAX_CHUNK = 0xFFFFFF
+DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024 * 4
+
+_HEADER = struct.Struct("<I")
+_unpack_header = _HEADER.unpack_from
+
+
+class Packet(NamedTuple):
+    """One logical MySQL packet."""
+
+    seq: int  #: sequence id of the first chunk
+    payload: bytes  #: continuation chunks joined
+    offset: int  #: stream offset of the first chunk's 4-byte header
+    chunks: int  #: number of wire chunks (1 unless the payload is >= 0xFFFFFF bytes)
+
+
+class PacketReader:
+    """Incremental framer for one direction of a MySQL connection.
+
+    ``feed(data)`` returns the packets completed by ``data``. ``pending`` is the
+    number of bytes received that do not yet belong to a complete packet (at
+    end of stream: a truncated last packet).
+
+    With ``skip_payloads=True`` the reader only tracks header boundaries: it
+    counts skipped packets (``skipped``, ``last_seq``) and returns only those
+    for which ``keep(seq, first_byte)`` is true (``first_byte`` is None for an
+    empty payload), e.g. ``keep=lambda seq, b: seq == 0 and b == 0x11`` to catch
+    COM_CHANGE_USER in the client direction. ``skip_payloads`` and ``keep`` may
+    be changed between feeds; the change applies from the next packet on.
+    """
+
+    def __init__(
+        self,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        *,
+        skip_payloads: bool = False,
+        keep: Callable[[int, int | None], bool] | None = None,
+    ):
+        self.max_payload = max_payload
+        self.skip_payloads = skip_payloads
+        self.keep = keep
+        self.skipped = 0  #: logical packets skipped (skip mode)
+        self.last_seq: int | None = None  #: seq of the last complete packet (either mode)
+        self._buf = bytearray()
+        self._buf_offset = 0  # stream offset of _buf[0]
+        self._fed = 0  # total bytes fed
+        self._done = 0  # stream offset just past the last complete packet
+        # logical packet in progress (continuation), None at a packet boundary
+        self._cur_skip = False
+        self._cur_seq = -1
+        self._cur_offset = -1
+        self._cur_chunks = 0
+        self._cur_parts: list[bytes] = []
+        self._cur_size = 0
+        self._skip_left = 0  # payload bytes of the current chunk still to skip
+        self._skip_more = False  # the chunk being skipped is a full 0xFFFFFF one
+        self._error: ProtocolError | None = None
+
+    @property
+    def pending(self) -> int:
+        return self._fed - self._done
+
+    @property
+    def offset(self) -> int:
+        """Total bytes fed so far (stream offset of the next byte)."""
+        return self._fed
+
+    def _fail(self, message: str, offset: int) -> None:
+        self._error = ProtocolError(message, kind="frame", offset=offset)
+        raise self._error
+
+    def _finish(self, seq: int, end: int) -> None:
+        self._cur_chunks = 0
+        self._cur_parts = []
+        self._cur_size = 0
+        self._done = end
+        self.last_seq = seq
+
+    def feed(self, data) -> list[Packet]:
+        if self._error is not None:
+            raise self._error
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        if not data:
+            return []
+        start_offset = self._fed
+        self._fed += len(data)
+        out: list[Packet] = []
+        pos = 0
+        if self._skip_left:
+            # the buffer is empty while a chunk's payload is being skipped
+            pos = min(self._skip_left, len(data))
+            self._skip_left -= pos
+            if self._skip_left:
+                self._buf_offset = self._fed
+                return out
+            if not self._skip_more:
+                self.skipped += 1
+                self._finish(self._cur_seq, start_offset + pos)
+        if self._buf:
+            self._buf += data[pos:] if pos else data
+            work = self._buf
+            base = self._buf_offset
+            pos = 0
+        else:
+            work = data
+            base = start_offset
+        try:
+            pos = self._walk(work, pos, base, out)
+        finally:
+            if work is self._buf:
+                del self._buf[:pos]
+            else:
+                self._buf = bytearray(data[pos:])
+            self._buf_offset = base + pos
+        return out
+
+    def _walk(self, work, pos: int, base: int, out: list[Packet]) -> int:
+        n = len(work)
+        view = memoryview(work)
+        try:
+            while n - pos >= 4:
+                header = _unpack_header(work, pos)[0]
+                length = header & MAX_CHUNK
+                seq = header >> 24
+                if not self._cur_chunks:  # a new logical packet starts here
+                    skip = self.skip_payloads
+                    if skip and self.keep is not None:
+                        if length and n - pos < 5:
+                            break  # need the first payload byte to decide
+                        first = work[pos + 4] if length else None
+                        skip = not self.keep(seq, first)
+                    self._cur_skip = skip
+                    self._cur_seq = seq
+                    self._cur_offset = base + pos
+                if self._cur_skip:
+                    avail = n - pos - 4
+                    self._cur_chunks += 1
+                    if avail < length:
+                        self._skip_left = length - avail
+                        self._skip_more = length == MAX_CHUNK
+                        return n
+                    pos += 4 + length
+                    if length < MAX_CHUNK:
+                        self.skipped += 1
+                        self._finish(self._cur_seq, base + pos)
+                    continue
+                # full mode: the whole chunk must be buffered
+                size = self._cur_size + length
+                if size > self.max_payload:
+                    self._fail(
+                        f"payload of {size} bytes or more exceeds max_payload {self.max_payload}",
+                        self._cur_offset,
+                    )
+                end = pos + 4 + length
+                if end > n:
+                    break
+                chunk = bytes(view[pos + 4 : end])
+                self._cur_chunks += 1
+                pos = end
+                if length == MAX_CHUNK:
+                    self._cur_parts.append(chunk)
+                    self._cur_size = size
+                    continue
+                if self._cur_parts:
+                    self._cur_parts.append(chunk)
+                    chunk = b"".join(self._cur_parts)
+                out.append(Packet(self._cur_seq, chunk, self._cur_offset, self._cur_chunks))
+                self._finish(self._cur_seq, base + pos)
+            return pos
+        finally:
+            view.release()
+
+    def drain(self) -> bytes:
+        """Return and forget the buffered bytes that are not part of a packet yet.
+
+        For switching the stream to another decoder (TLS, compression) after
+        the packet that announced it. Only at a logical packet boundary.
+        """
+        if self._cur_chunks or self._skip_left:
+            raise ProtocolError(
+                "cannot drain inside a multi-chunk packet", kind="frame", offset=self._cur_offset
+            )
+        rest = bytes(self._buf)
+        self._buf = bytearray()
+        self._buf_offset = self._fed
+        self._done = self._fed
+        return rest
+
+
+def frame(payload: bytes, seq: int) -> bytes:
+    """Frame one logical payload, splitting it into 0xFFFFFF chunks.
+
+    A payload whose length is a multiple of 0xFFFFFF (including 0) ends with an
+    empty chunk. Sequence ids increase per chunk, modulo 256.
+    """
+    payload = bytes(payload)
+    out = bytearray()
+    pos = 0
+    while True:
+        chunk = payload[pos : pos + MAX_CHUNK]
+        out += _HEADER.pack(len(chunk) | (seq & 0xFF) << 24)
+        out += chunk
+        seq += 1
+        pos += len(chunk)
+        if len(chunk) < MAX_CHUNK:
+            return bytes(out)
+
+
+# --- compressed protocol ------------------------------------------------------
+
+_CHEADER = 7
+
+
+class CompressedReader:
+    """Unwrap the compressed protocol: ``feed(data)`` returns the inner bytes.
+
+    Each compressed packet is ``int<3> compressed_len | int<1> seq |
+    int<3> uncompressed_len | payload``; ``uncompressed_len == 0`` means the
+    payload is stored as is, otherwise it is one zlib stream that must inflate
+    to exactly ``uncompressed_len`` bytes (inflation is bounded by it).
+    """
+
+    def __init__(self):
+        self._buf = bytearray()
+        self._offset = 0  # stream offset of _buf[0]
+        self.last_seq: int | None = None
+        self.packets = 0
+        self._error: ProtocolError | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def _fail(self, message: str, offset: int):
+        self._error = ProtocolError(message, kind="compressed_frame", offset=offset)
+        raise self._error
+
+    def feed(self, data) -> bytes:
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        buf += data
+        out = bytearray()
+        pos = 0
+        n = len(buf)
+        try:
+            while n - pos >= _CHEADER:
+                header = _unpack_header(buf, pos)[0]
+                clen = header & MAX_CHUNK
+                ulen = int.from_bytes(buf[pos + 4 : pos + 7], "little")
+                end = pos + _CHEADER + clen
+                if end > n:
+                    break
+                body = bytes(buf[pos + _CHEADER : end])
+                if ulen == 0:
+                    out += body
+                else:
+                    out += self._inflate(body, ulen, self._offset + pos)
+                self.last_seq = header >> 24
+                self.packets += 1
+                pos = end
+        finally:
+            del buf[:pos]
+            self._offset += pos
+        return bytes(out)
+
+    def _inflate(self, body: bytes, ulen: int, offset: int) -> bytes:
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(body, ulen)
+            extra = inflater.decompress(b"", 1) if not inflater.eof else b""
+        except zlib.error:
+            self._fail("corrupt zlib data in compressed packet", offset)
+        if inflater.unconsumed_tail or extra or len(data) > ulen:
+            self._fail("compressed packet inflates past its uncompressed length", offset)
+        if len(data) != ulen or not inflater.eof:
+            self._fail("compressed packet inflates short of its uncompressed length", offset)
+        if inflater.unused_data:
+            self._fail("trailing bytes after the zlib stream of a compressed packet", offset)
+        return data
+
+
+def compress_frame(inner: bytes, seq: int, level: int = 6, *, min_length: int = 50) -> bytes:
+    """Wrap inner (already framed) bytes into compressed packets.
+
+    Pieces shorter than ``min_length``, or that zlib does not shrink, are stored
+    (``uncompressed_len`` 0) as MySQL does; ``level=0`` stores everything.
+    """
+    inner = bytes(inner)
+    out = bytearray()
+    pos = 0
+    while True:
+        piece = inner[pos : pos + MAX_CHUNK]
+        body = b""
+        ulen = 0
+        if level and len(piece) >= min_length:
+            body = zlib.compress(piece, level)
+            ulen = len(piece)
+            if len(body) >= len(piece):
+                body, ulen = b"", 0
+        if not ulen:
+            body = piece
+        out += _HEADER.pack(len(body) | (seq & 0xFF) << 24) + ulen.to_bytes(3, "little") + body
+        seq += 1
+        pos += len(piece)
+        if pos >= len(inner):
+            return bytes(out)
