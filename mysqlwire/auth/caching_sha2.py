@@ -16,6 +16,7 @@ verification needs the password (fast / full-tls) or the server's RSA private ke
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -87,8 +88,14 @@ def _load_public(public_key_pem: bytes | str) -> rsa.RSAPublicKey:
 
 
 def _load_private(private_key_pem: bytes | str) -> rsa.RSAPrivateKey:
+    return _load_private_cached(_pem_bytes(private_key_pem))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_private_cached(pem: bytes) -> rsa.RSAPrivateKey:
+    # Loading validates the RSA key (tens of ms); replay decrypts many answers per key.
     try:
-        key = serialization.load_pem_private_key(_pem_bytes(private_key_pem), password=None)
+        key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, UnicodeError):
         raise AuthDataError(
             "cannot load the RSA private key (not an unencrypted PEM private key)"
@@ -142,13 +149,14 @@ def _pkcs1v15_unpad(key: rsa.RSAPrivateKey, ciphertext: bytes) -> bytes | None:
     Done by hand because OpenSSL >= 3.2 uses implicit rejection for PKCS#1 v1.5: a wrong
     key yields random bytes instead of an error.  Offline replay has no oracle to protect.
     """
-    numbers = key.private_numbers()
-    n, d = numbers.public_numbers.n, numbers.d
+    nums = key.private_numbers()
+    n = nums.public_numbers.n
     k = (n.bit_length() + 7) // 8
     c = int.from_bytes(ciphertext, "big")
     if len(ciphertext) != k or c >= n:
         return None
-    em = pow(c, d, n).to_bytes(k, "big")
+    m1, m2 = pow(c, nums.dmp1, nums.p), pow(c, nums.dmq1, nums.q)  # CRT
+    em = (m2 + ((nums.iqmp * (m1 - m2)) % nums.p) * nums.q).to_bytes(k, "big")
     if em[0] != 0 or em[1] != 2:
         return None
     sep = em.find(b"\0", 2)

@@ -22,7 +22,11 @@ def verify_password(answer: bytes, password: bytes) -> bool:
     """The answer equals the password, with its NUL (or, leniently, without)."""
     answer = bytes(answer)
     pw = as_bytes(password)
-    return consteq(answer, pw + b"\0") or consteq(answer, pw)
+    if consteq(answer, pw + b"\0"):
+        return True
+    # Without its NUL only when that is unambiguous: for a password ending in NUL the
+    # bare form is what the *shorter* password sends with its NUL.
+    return not pw.endswith(b"\0") and consteq(answer, pw)
 
 
 class ClearPassword(AuthPlugin):

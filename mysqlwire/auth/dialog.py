@@ -50,7 +50,11 @@ def verify_answer(response: bytes, password: bytes) -> bool:
     """The answer equals the password, with or without its trailing NUL."""
     response = bytes(response)
     pw = as_bytes(password)
-    return consteq(response, pw + b"\0") or consteq(response, pw)
+    if consteq(response, pw + b"\0"):
+        return True
+    # Without its NUL only when that is unambiguous: for a password ending in NUL the
+    # bare form is what the *shorter* password sends with its NUL.
+    return not pw.endswith(b"\0") and consteq(response, pw)
 
 
 class Dialog(AuthPlugin):
