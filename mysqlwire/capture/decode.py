@@ -91,6 +91,8 @@ _AF_INET = 2
 _AF_INET6 = frozenset((10, 23, 24, 28, 30))
 
 _IP4 = struct.Struct("!BxHxxHxB2x4s4s").unpack_from  # vihl, totlen, frag, proto, src, dst
+# Ethernet type + IPv4 header + TCP ports..flags in one go: the common frame.
+_ETH_IP4_TCP = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBB").unpack_from
 _IP6 = struct.Struct("!IHB").unpack_from  # ver/tc/flow, payload length, next header
 _TCP = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offset, flags
 _U16 = struct.Struct("!H").unpack_from
@@ -302,7 +304,21 @@ def _decode(linktype: int, data):
     """Segment, or one of the int reasons above. Never raises."""
     try:
         if linktype == 1:
-            et = (data[12] << 8) | data[13]
+            if len(data) >= 54:
+                et, vihl, tot, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = (
+                    _ETH_IP4_TCP(data, 0)
+                )
+                if et == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x1FFF:
+                    end = 14 + tot
+                    p = 34 + ((doff >> 4) << 2)
+                    if p < 54 or p > end or end > len(data):
+                        return _ipv4(data, 14)  # the careful path sorts these out
+                    return _new_segment(
+                        TcpSegment,
+                        (src, sport, dst, dport, seq, ack, flags, data[p:end], False, 0),
+                    )
+            else:
+                et = (data[12] << 8) | data[13]
             if et == _ET_IPV4:
                 return _ipv4(data, 14)
             return _by_ethertype(data, 14, et)
@@ -419,21 +435,20 @@ def iter_segments(reader, stats: DecodeStats | None = None):
     seg_cls = TcpSegment
     by_lt = stats.by_linktype
     cur_lt = None
-    cur_n = 0
+    mark = 0  # frame count when cur_lt began
     frames = tcp = 0
     try:
         for ts, lt, data, _iface in records:
             frames += 1
             if lt != cur_lt:
                 if cur_lt is not None:
-                    by_lt[cur_lt] = by_lt.get(cur_lt, 0) + cur_n
+                    by_lt[cur_lt] = by_lt.get(cur_lt, 0) + frames - 1 - mark
                 cur_lt = lt
-                cur_n = 0
-            cur_n += 1
+                mark = frames - 1
             seg = decode(lt, data)
             if seg.__class__ is seg_cls:
                 tcp += 1
-                if seg.missing:
+                if seg[9]:  # missing: cut by snaplen
                     stats.truncated += 1
                 yield ts, seg
             else:
@@ -441,7 +456,7 @@ def iter_segments(reader, stats: DecodeStats | None = None):
                 setattr(stats, name, getattr(stats, name) + 1)
     finally:
         if cur_lt is not None:
-            by_lt[cur_lt] = by_lt.get(cur_lt, 0) + cur_n
+            by_lt[cur_lt] = by_lt.get(cur_lt, 0) + frames - mark
         stats.frames += frames
         stats.tcp += tcp
     if stats.frames and stats.unsupported == stats.frames:

@@ -56,7 +56,6 @@ class _Dir:
         "items",
         "pbytes",
         "last",
-        "last_start",
         "ack32",
     )
 
@@ -69,8 +68,7 @@ class _Dir:
         self.starts: list[int] = []  # pending out-of-order intervals, sorted, disjoint
         self.items: list[tuple[int, bytes | None]] = []  # (end, data or None = lost bytes)
         self.pbytes = 0
-        self.last = b""  # last delivered payload, for overlap checks
-        self.last_start = 0
+        self.last = b""  # last delivered payload (ends at nxt), for overlap checks
         self.ack32: int | None = None  # highest 32-bit ACK the peer sent for this direction
 
 
@@ -194,10 +192,8 @@ class Reassembler:
         self._active: dict[Flow, None] = {}
         self._tombs: dict[Flow, None] = {}  # closed/ignored flows, oldest first
         self._tomb_limit = _TOMB_MIN_LIMIT
-        self._now = float("-inf")
-        self._next_idle_check = float("-inf")
+        self._next_idle_check = float("-inf") if idle_timeout is not None else float("inf")
         self.flows_seen = 0
-        self.segments = 0
         self.overlap_conflicts = 0
         self.gap_bytes = 0
 
@@ -206,11 +202,8 @@ class Reassembler:
     def add(self, ts: float, seg: TcpSegment) -> None:
         """Feed one segment (capture order)."""
         saddr, sport, daddr, dport, seq, ack, flags, payload, ipv6, missing = seg
-        self.segments += 1
-        if ts > self._now:
-            self._now = ts
-            if ts >= self._next_idle_check and self.idle_timeout is not None:
-                self._expire_idle(ts)
+        if ts >= self._next_idle_check:
+            self._expire_idle(ts)
         ent = self._flows.get((saddr, sport, daddr, dport))
         if ent is None:
             self._new_flow(ts, seg)
@@ -227,7 +220,7 @@ class Reassembler:
         dirs = flow._d
         d = dirs[fwd]
         peer = dirs[not fwd]
-        if flags & (SYN | RST | FIN) or missing or d.nxt is None or peer.nxt is None:
+        if flags & 0x07 or missing or d.nxt is None or peer.nxt is None:  # SYN, RST, FIN
             self._slow(flow, fwd, ts, seg)
             return
         if flags & ACK:
@@ -240,7 +233,6 @@ class Reassembler:
                 # In order: the common case.
                 d.nxt = nxt + len(payload)
                 d.last = payload
-                d.last_start = nxt
                 flow._on_data(fwd, payload, ts)
                 if not d.starts:
                     return
@@ -320,10 +312,10 @@ class Reassembler:
         tombs = self._tombs
         tombs[flow] = None
         if len(tombs) >= self._tomb_limit:
-            self._prune_tombs()
+            self._prune_tombs(flow.last_ts)
 
-    def _prune_tombs(self) -> None:
-        horizon = self._now - _TOMB_TTL
+    def _prune_tombs(self, now: float) -> None:
+        horizon = now - _TOMB_TTL
         keep = {}
         for flow in self._tombs:
             if flow.last_ts < horizon:
@@ -456,7 +448,6 @@ class Reassembler:
         if payload:
             d.nxt = nxt + len(payload)
             d.last = payload
-            d.last_start = nxt
             flow._on_data(fwd, payload, ts)
         if missing:
             self._gap(flow, d, fwd, missing, ts)
@@ -469,7 +460,7 @@ class Reassembler:
     def _check_delivered(self, flow: Flow, d: _Dir, s: int, payload: bytes) -> None:
         """Compare a retransmission with the last delivered bytes it overlaps."""
         last = d.last
-        ls = d.last_start
+        ls = d.nxt - len(last) - (1 if d.done else 0)
         lo = max(s, ls)
         hi = min(s + len(payload), ls + len(last))
         if lo < hi and payload[lo - s : hi - s] != last[lo - ls : hi - ls]:
@@ -583,7 +574,6 @@ class Reassembler:
             if s < nxt:
                 data = data[nxt - s :]
             d.last = data
-            d.last_start = nxt
             nxt = e
             d.nxt = nxt
             on_data(fwd, data, ts)
