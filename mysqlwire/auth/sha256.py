@@ -22,6 +22,7 @@ from .caching_sha2 import (
     PADDING_OAEP,
     STAGE_FULL_RSA,
     STAGE_FULL_TLS,
+    _load_private,
     rsa_decrypt,
     rsa_decrypt_raw,
     rsa_encrypt,
@@ -52,8 +53,6 @@ def clear_response(password: bytes) -> bytes:
 
 
 def _rsa_sized(response: bytes, private_key_pem: Any) -> bool:
-    from .caching_sha2 import _load_private
-
     return len(response) == (_load_private(private_key_pem).key_size + 7) // 8
 
 
