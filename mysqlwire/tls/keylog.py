@@ -63,6 +63,11 @@ class KeyLog:
         return kl
 
     @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> KeyLog:
+        """Key-log text as bytes, or a pcapng Decryption Secrets Block body."""
+        return cls.from_dsb(data)
+
+    @classmethod
     def from_file(cls, path: str | os.PathLike) -> KeyLog:
         return cls.from_text(Path(path).read_bytes())
 

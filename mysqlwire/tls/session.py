@@ -108,6 +108,7 @@ class TlsSession:
         self.encrypt_then_mac = False
         self.extended_master_secret = False
         self.hello_retry = False
+        self.key_updates = 0  # TLS 1.3 KeyUpdate messages followed (needs keys)
         self._early_data_offered = False
         self._tls13: bool | None = None  # None until a ServerHello decides
         self._server_hellos = 0  # final (non-HRR) ServerHellos processed
@@ -129,6 +130,18 @@ class TlsSession:
         self._pump()
         out, self._out = self._out, []
         return out
+
+    def gap(self, from_client: bool, nbytes: int) -> None:
+        """Bytes of one direction were lost (not captured): record boundaries
+        and sequence numbers are unknown from here, that direction stops."""
+        d = self._dirs[bool(from_client)]
+        if not d.broken:
+            self._anomaly(
+                f"{_SIDE[d.from_client]}: {nbytes} bytes missing from the TLS stream; "
+                "this direction is no longer followed"
+            )
+            d.broken = True
+            d.buf.clear()
 
     def finish(self) -> list[tuple[bool, bytes]]:
         """End of both streams: records still waiting for the other side's
@@ -453,6 +466,7 @@ class TlsSession:
         elif mtype == S.HS_KEY_UPDATE and protected and self._tls13:
             if isinstance(d.dec, Tls13Decryptor) and d.phase == "ap":
                 d.dec.key_update()
+                self.key_updates += 1
             else:
                 self._anomaly(f"{side}: KeyUpdate outside the application phase")
         elif mtype == S.HS_HELLO_REQUEST and protected and not self._tls13:
