@@ -1,0 +1,216 @@
+"""Diagnosis: explain every login from wire evidence, with the fix.
+
+``diagnose_connection(conn, secrets=None)`` fingerprints the client, runs
+replay when a password is given (and no verdict exists yet), evaluates the
+rule table (:mod:`mysqlwire.diagnose.rules`) on the login and on every
+COM_CHANGE_USER, and returns the findings ranked root cause first:
+severity (error, warning, info, security), then specificity.  It also stores
+``conn.extra["diagnosis"]`` (list of dicts) and
+``conn.extra["client_fingerprint"]`` (a label) for the renderers.
+
+Findings never contain passwords, clear-text payloads or proof bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Connection
+from .context import CaptureFacts, Facts
+from .fingerprint import Fingerprint, fingerprint_connection
+from .rules import RULES, RULES_BY_CODE, SEVERITY_ORDER, Rule
+
+__all__ = [
+    "Finding",
+    "diagnose_connection",
+    "diagnose_connections",
+    "has_problem",
+    "worst_severity",
+    "RULES",
+    "RULES_BY_CODE",
+    "Fingerprint",
+    "fingerprint_connection",
+    "CaptureFacts",
+]
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: str
+    title: str
+    evidence: str
+    fix: str
+    exchange: str = "login"
+    rank: int = 0
+    order: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "title": self.title,
+            "evidence": self.evidence,
+            "fix": self.fix,
+        }
+
+    def sort_key(self) -> tuple:
+        return (SEVERITY_ORDER[self.severity], -self.rank, self.order)
+
+
+class _Fields(dict):
+    def __missing__(self, key: str) -> str:  # a template naming an absent value shows it
+        return "{" + key + "}"
+
+
+def _token_like(secrets, user: str | None) -> bool:
+    if secrets is None:
+        return False
+    try:
+        pws = [p for _, p in secrets.passwords_for(user)]
+    except Exception:  # pragma: no cover - defensive: never fail a diagnosis on secrets
+        return False
+    for pw in pws:
+        b = pw if isinstance(pw, (bytes, bytearray)) else str(pw).encode()
+        if b"X-Amz-Signature" in b or b"Action=connect" in b or b"X-Amz-Credential" in b:
+            return True
+    return False
+
+
+def _facts_for(conn: Connection, fp: Fingerprint, secrets, capture: CaptureFacts) -> list[Facts]:
+    given = secrets is not None and not getattr(secrets, "empty", True)
+    out = []
+    cu_verdicts = conn.extra.get("change_user_verdicts") or []
+    exchanges = conn.exchanges or [None]
+    for i, ex in enumerate(exchanges):
+        if i == 0:
+            verdict = conn.extra.get("verdict")
+        else:
+            verdict = cu_verdicts[i - 1] if i - 1 < len(cu_verdicts) else None
+        user = ex.user if ex is not None else None
+        out.append(
+            Facts(
+                conn=conn,
+                ex=ex,
+                index=i,
+                fp=fp,
+                verdict=verdict,
+                password_given=given,
+                token_like=_token_like(secrets, user) if given else False,
+                capture=capture,
+            )
+        )
+    return out
+
+
+def _fields(f: Facts, values: dict[str, Any]) -> _Fields:
+    base = {
+        "client": f.client,
+        "server": f.server,
+        "account": f.account,
+        "user": f.user if f.user is not None else "app",
+        "host": f.host,
+        "plugin": f.final_plugin or f.conn.greeting_plugin or "?",
+        "code": f.code if f.code is not None else "-",
+        "message": f.message,
+        "alter": f.alter_user,
+        "native_sql": f.set_plugin_sql("mysql_native_password"),
+    }
+    base.update(values)
+    return _Fields(base)
+
+
+def _run(rule: Rule, f: Facts, order: int) -> Finding | None:
+    h = rule.check(f)
+    if h is None:
+        return None
+    fields = _fields(f, h.values)
+    title = rule.title.format_map(fields)
+    fix = rule.fix.format_map(fields)
+    if not f.is_login:
+        title = f"{f.exchange_label} (user '{f.user}'): {title}"
+    return Finding(
+        code=rule.code,
+        severity=h.severity or rule.severity,
+        title=title,
+        evidence=h.evidence,
+        fix=fix,
+        exchange=f.exchange_label,
+        rank=rule.rank,
+        order=order,
+    )
+
+
+def _prune(found: list[Finding]) -> list[Finding]:
+    """Drop findings that a more precise one present explains (``suppresses``),
+    and fallback rules when a real root cause was found."""
+    suppressed: set[str] = set()
+    for x in found:
+        suppressed.update(RULES_BY_CODE[x.code].suppresses)
+    kept = [x for x in found if x.code not in suppressed]
+    if any(x.severity == "error" and not RULES_BY_CODE[x.code].fallback for x in kept):
+        kept = [x for x in kept if not RULES_BY_CODE[x.code].fallback]
+    return kept
+
+
+def diagnose_connection(
+    conn: Connection,
+    secrets=None,
+    *,
+    capture: CaptureFacts | None = None,
+) -> list[Finding]:
+    """Ranked findings for one connection (root cause first).
+
+    ``secrets`` is a :class:`mysqlwire.replay.Secrets`; replay runs when it
+    holds something and the connection has no verdict yet.  ``capture`` carries
+    facts from the other connections of the same capture (see
+    :func:`diagnose_connections`)."""
+    if secrets is not None and not secrets.empty and "verdict" not in conn.extra:
+        from ..replay import replay_connection
+
+        replay_connection(conn, secrets)
+    fp = fingerprint_connection(conn)
+    conn.extra["client_fingerprint"] = fp.label
+    conn.extra["client_fingerprint_detail"] = fp.to_dict()
+    capture = capture or CaptureFacts()
+    findings: list[Finding] = []
+    for f in _facts_for(conn, fp, secrets, capture):
+        found: list[Finding] = []
+        for order, rule in enumerate(RULES):
+            if rule.scope == "connection" and not f.is_login:
+                continue
+            finding = _run(rule, f, order)
+            if finding is not None:
+                found.append(finding)
+        findings.extend(_prune(found))
+    findings.sort(key=Finding.sort_key)
+    conn.extra["diagnosis"] = [x.to_dict() for x in findings]
+    return findings
+
+
+def diagnose_connections(conns: Iterable[Connection], secrets=None) -> list[Connection]:
+    """Diagnose every connection of a capture with capture-wide context (e.g.
+    the same user logging in over TLS elsewhere).  Returns the connections."""
+    conns = list(conns)
+    capture = CaptureFacts()
+    for c in conns:
+        capture.add(c)
+    for c in conns:
+        diagnose_connection(c, secrets, capture=capture)
+    return conns
+
+
+def worst_severity(conn: Connection) -> str | None:
+    diag = conn.extra.get("diagnosis") or []
+    if not diag:
+        return None
+    return min((d["severity"] for d in diag), key=lambda s: SEVERITY_ORDER[s])
+
+
+def has_problem(conn: Connection) -> bool:
+    """A connection worth showing without --all: an error, warning or security finding."""
+    return any(
+        d["severity"] in ("error", "warning", "security") for d in conn.extra.get("diagnosis") or []
+    )

@@ -1,0 +1,349 @@
+"""Facts a rule reads: one authentication exchange of one connection, with
+the client fingerprint, the replay verdict and a few capture-wide facts.
+
+Everything here describes wire data for humans without revealing secrets:
+client auth bytes are described by length and shape only ("20 bytes",
+"a single 0x02 (public-key request)", "13 bytes of clear text"), never
+quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..model import CLEARTEXT_PLUGINS, AuthStep, Connection, Exchange
+from .fingerprint import SSL, Fingerprint
+
+_ACCOUNT_RE = re.compile(r"for user '((?:[^'\\]|\\.)*)'@'((?:[^'\\]|\\.)*)'")
+_HOST_RE = re.compile(r"Host '((?:[^'\\]|\\.)*)'")
+
+SERVER_KINDS = (
+    "auth_switch_request",
+    "old_auth_switch_request",
+    "auth_more_data",
+    "server_plugin_data",
+    "auth_next_factor",
+)
+SWITCH_KINDS = ("auth_switch_request", "old_auth_switch_request", "auth_next_factor")
+CLIENT_KINDS = ("handshake_response", "com_change_user", "auth_data")
+SCRAMBLE_PLUGINS = ("mysql_native_password", "caching_sha2_password", "mysql_old_password")
+
+
+def server_label(version: str | None, message: str | None = None) -> str:
+    """'5.5.5-10.11.19-MariaDB-0+deb12u1' -> 'MariaDB 10.11.19'; '8.0.36' -> 'MySQL 8.0.36'."""
+    if not version:
+        if message and "MariaDB" in message:
+            return "the MariaDB server"
+        return "the server"
+    v = version
+    if "mariadb" in v.lower():
+        if v.startswith("5.5.5-"):
+            v = v[6:]
+        return f"MariaDB {v.split('-')[0]}"
+    return f"MySQL {v.split('-')[0]}"
+
+
+@dataclass
+class CaptureFacts:
+    """What other connections of the same capture showed."""
+
+    tls_ok_users: set[str] = field(default_factory=set)  # logged in over TLS
+    plain_ok_users: set[str] = field(default_factory=set)
+
+    def add(self, conn: Connection) -> None:
+        for ex in conn.exchanges:
+            if ex.outcome == "ok" and ex.user is not None:
+                (self.tls_ok_users if (conn.tls or ex.tls) else self.plain_ok_users).add(ex.user)
+
+
+@dataclass
+class Facts:
+    conn: Connection
+    ex: Exchange | None
+    index: int  # 0 = login, n = n-th COM_CHANGE_USER
+    fp: Fingerprint
+    verdict: dict | None = None
+    password_given: bool = False
+    token_like: bool = False  # the given password looks like an IAM/RDS token
+    capture: CaptureFacts = field(default_factory=CaptureFacts)
+
+    # ------------------------------------------------------------ basics
+    @property
+    def is_login(self) -> bool:
+        return self.index == 0
+
+    @property
+    def exchange_label(self) -> str:
+        return "login" if self.is_login else f"COM_CHANGE_USER #{self.index}"
+
+    @property
+    def steps(self) -> list[AuthStep]:
+        return self.ex.steps if self.ex is not None else []
+
+    @property
+    def client_steps(self) -> list[AuthStep]:
+        return [s for s in self.steps if s.sender == "client" and s.kind in CLIENT_KINDS]
+
+    @property
+    def switch_steps(self) -> list[AuthStep]:
+        return [s for s in self.steps if s.kind in SWITCH_KINDS]
+
+    @property
+    def last(self) -> AuthStep | None:
+        return self.steps[-1] if self.steps else None
+
+    @property
+    def err(self) -> dict | None:
+        if self.ex is not None:
+            return self.ex.error
+        if self.is_login:
+            return self.conn.extra.get("pre_greeting_error")
+        return None
+
+    @property
+    def code(self) -> int | None:
+        e = self.err
+        return int(e["code"]) if e and e.get("code") is not None else None
+
+    @property
+    def message(self) -> str:
+        e = self.err or {}
+        return e.get("message") or ""
+
+    @property
+    def outcome(self) -> str:
+        if self.ex is not None:
+            return self.ex.outcome
+        return self.conn.outcome if self.is_login else "incomplete"
+
+    @property
+    def user(self) -> str | None:
+        return self.ex.user if self.ex is not None else None
+
+    @property
+    def verdict_code(self) -> str | None:
+        return (self.verdict or {}).get("verdict")
+
+    @property
+    def tls(self) -> bool:
+        """Was this exchange protected by TLS on the wire (decrypted or not)?"""
+        if self.ex is not None and self.ex.tls:
+            return True
+        return bool(self.conn.tls)
+
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed_by in ("fin", "rst")
+
+    @property
+    def close_word(self) -> str:
+        return {"fin": "closed the connection (FIN)", "rst": "reset the connection (RST)"}.get(
+            self.conn.closed_by or "", f"ended ({self.conn.closed_by or 'unknown'})"
+        )
+
+    @property
+    def gave_up(self) -> bool:
+        """The client left while the server waited for its answer."""
+        last = self.last
+        return bool(
+            self.ex is not None
+            and self.ex.outcome == "incomplete"
+            and self.closed
+            and last is not None
+            and last.sender == "server"
+            and last.kind in SERVER_KINDS
+            and (self.is_login or self.ex is self.conn.exchanges[-1])
+        )
+
+    @property
+    def dropped(self) -> bool:
+        """The server went away while the client waited for its verdict."""
+        last = self.last
+        return bool(
+            self.ex is not None
+            and self.ex.outcome == "incomplete"
+            and self.closed
+            and last is not None
+            and last.sender == "client"
+            and not (self.conn.tls and not self.conn.tls_info.get("decrypted"))
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "error" or self.gave_up or self.dropped
+
+    # ------------------------------------------------------------ labels
+    @property
+    def client(self) -> str:
+        return self.fp.label
+
+    @property
+    def server(self) -> str:
+        return server_label(self.conn.server_version, self.message)
+
+    @property
+    def account(self) -> str:
+        m = _ACCOUNT_RE.search(self.message)
+        if m:
+            return f"'{m.group(1)}'@'{m.group(2)}'"
+        if self.user is not None:
+            return f"'{self.user}'"
+        return "the account"
+
+    @property
+    def host(self) -> str:
+        m = _HOST_RE.search(self.message) or _ACCOUNT_RE.search(self.message)
+        if m:
+            return m.group(2) if m.re is _ACCOUNT_RE else m.group(1)
+        return self.conn.client.rsplit(":", 1)[0]
+
+    @property
+    def final_plugin(self) -> str | None:
+        if self.ex is not None:
+            return self.ex.final_plugin
+        return None
+
+    # ------------------------------------------------------- descriptions
+    def pkt(self, step: AuthStep) -> str:
+        """'server packet seq 2: AuthSwitchRequest plugin 'client_ed25519' (32 bytes of plugin data)'."""
+        seq = f" seq {step.seq}" if step.seq is not None else ""
+        where = " (inside TLS)" if step.in_tls else ""
+        return f"{step.sender} packet{seq}{where}: {self.describe(step)}"
+
+    def describe(self, step: AuthStep) -> str:
+        k = step.kind
+        d = step.data
+        if k == "auth_switch_request":
+            return f"AuthSwitchRequest plugin '{step.plugin}' ({len(d)} bytes of plugin data)"
+        if k == "old_auth_switch_request":
+            return "old-password switch (a bare 0xFE: answer with scramble323)"
+        if k == "auth_next_factor":
+            return f"AuthNextFactor plugin '{step.plugin}'"
+        if k == "auth_more_data":
+            if d == b"\x03":
+                return "AuthMoreData 01 03 (fast_auth_success)"
+            if d == b"\x04":
+                return "AuthMoreData 01 04 (perform_full_authentication)"
+            if d.startswith(b"-----BEGIN"):
+                return f"AuthMoreData with the server's RSA public key (PEM, {len(d)} bytes)"
+            return f"AuthMoreData ({len(d)} bytes)"
+        if k == "server_plugin_data":
+            if step.plugin in ("dialog", "auth_pam") and d:
+                return f"dialog question byte 0x{d[0]:02x} ({_question_kind(d[0])})"
+            return f"plugin data ({len(d)} bytes)"
+        if k == "ok":
+            return "OK"
+        if k == "err":
+            e = self.err or {}
+            return (
+                f"ERR {e.get('code')}"
+                + (f" ({e['sqlstate']})" if e.get("sqlstate") else "")
+                + f": {e.get('message')}"
+            )
+        if k in CLIENT_KINDS:
+            name = {
+                "handshake_response": "HandshakeResponse",
+                "com_change_user": "COM_CHANGE_USER",
+                "auth_data": "auth data",
+            }[k]
+            return f"{name}, {self.shape(step)}"
+        return k
+
+    def shape(self, step: AuthStep) -> str:
+        """Client auth bytes by length and kind, never by value."""
+        d = step.data
+        plugin = step.plugin or "?"
+        n = len(d)
+        if n == 0:
+            return f"empty auth response ({plugin})"
+        if d == b"\x02" and plugin == "caching_sha2_password":
+            return "a single 0x02 (request for the server's RSA public key)"
+        if d == b"\x01" and plugin == "sha256_password":
+            return "a single 0x01 (request for the server's RSA public key)"
+        if self.is_cleartext(step):
+            return f"{n} bytes of clear text ({plugin})"
+        if n in (128, 256, 384, 512) and plugin in ("caching_sha2_password", "sha256_password"):
+            return f"{n}-byte RSA ciphertext ({plugin})"
+        return f"{n}-byte {plugin} proof"
+
+    def is_cleartext(self, step: AuthStep) -> bool:
+        """Is this client step the password (or token) itself?"""
+        if step.sender != "client" or step.kind not in CLIENT_KINDS or not step.data:
+            return False
+        plugin = self.plugin_at(step)
+        if plugin in CLEARTEXT_PLUGINS:
+            return step.data != b"\x00"
+        if plugin in ("caching_sha2_password", "sha256_password"):
+            stage = self.stage_at(step)
+            d = step.data
+            if stage == "full" or plugin == "sha256_password":
+                return d not in (b"\x00", b"\x01", b"\x02") and d.endswith(b"\x00") and len(d) < 128
+            if (
+                plugin == "caching_sha2_password"
+                and len(d) != 32
+                and d.endswith(b"\x00")
+                and len(d) > 1
+            ):
+                return True
+        return False
+
+    def plugin_at(self, step: AuthStep) -> str | None:
+        plugin = self.ex.client_plugin if self.ex is not None else None
+        for s in self.steps:
+            if s is step:
+                return step.plugin or plugin
+            if s.kind in ("auth_switch_request", "auth_next_factor"):
+                plugin = s.plugin
+            elif s.kind == "old_auth_switch_request":
+                plugin = "mysql_old_password"
+        return plugin
+
+    def stage_at(self, step: AuthStep) -> str:
+        stage = "fast"
+        for s in self.steps:
+            if s is step:
+                return stage
+            if s.kind in SWITCH_KINDS:
+                stage = "fast"
+            elif s.kind == "auth_more_data" and s.data == b"\x04":
+                stage = "full"
+            elif s.kind == "auth_more_data" and s.data.startswith(b"-----BEGIN"):
+                stage = "rsa"
+        return stage
+
+    def server_after(self, step: AuthStep) -> AuthStep | None:
+        seen = False
+        for s in self.steps:
+            if seen and s.sender == "server":
+                return s
+            if s is step:
+                seen = True
+        return None
+
+    @property
+    def server_offers_tls(self) -> bool | None:
+        caps = self.conn.server_capabilities
+        return None if caps is None else bool(caps & SSL)
+
+    @property
+    def alter_user(self) -> str:
+        """The statement prefix that changes this account's plugin."""
+        acct = self.account if "@" in self.account else f"{self.account}@'%'"
+        return f"ALTER USER {acct}"
+
+    def set_plugin_sql(self, plugin: str = "mysql_native_password") -> str:
+        if self.conn.is_mariadb:
+            if plugin == "mysql_native_password":
+                return f"{self.alter_user} IDENTIFIED VIA mysql_native_password USING PASSWORD('…')"
+            return f"{self.alter_user} IDENTIFIED VIA {plugin} USING PASSWORD('…')"
+        return f"{self.alter_user} IDENTIFIED WITH {plugin} BY '…'"
+
+
+def _question_kind(b: int) -> str:
+    last = "last " if b & 1 else ""
+    if b >> 1 == 2:
+        return f"{last}password question, echo off"
+    if b >> 1 == 1:
+        return f"{last}ordinary question, echo on"
+    return "unknown question type"

@@ -1,0 +1,457 @@
+"""Which client library spoke: connect attributes first, then packet shape.
+
+Sources of evidence, strongest first:
+
+1. connection attributes (``_client_name``, ``_client_version``,
+   ``_connector_name``, ``program_name``, ``_runtime_version``) — sent by
+   PyMySQL >= 0.9, mysql-connector-python, libmariadb, libmysqlclient and most
+   modern drivers;
+2. the HandshakeResponse shape: capability bits (PyMySQL's fixed
+   ``CLIENT.CAPABILITIES`` set, mysqlclient's ``MULTI_STATEMENTS``),
+   ``max_packet_size`` (PyMySQL < 0.9 sends 1, PyMySQL >= 0.9 16 MiB - 1,
+   mysql-connector-python 1 GiB, libmariadb 1 MiB) and the client collation;
+3. nothing (no response seen): an unknown client.
+
+What each library can answer is the ``PLUGIN_SUPPORT`` table below, read
+from the libraries' sources (PyMySQL 0.7.11/0.8.1/0.9.3/1.0.0/1.1.x/1.2.4,
+mysql-connector-python 26.10 ``plugins/``) and the lab captures; rows marked
+``approx`` have a version bound we did not pin down exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Connection
+
+# capability bits used here
+LONG_PASSWORD = 0x1
+FOUND_ROWS = 0x2
+LONG_FLAG = 0x4
+CONNECT_WITH_DB = 0x8
+COMPRESS = 0x20
+LOCAL_FILES = 0x80
+PROTOCOL_41 = 0x200
+SSL = 0x800
+TRANSACTIONS = 0x2000
+SECURE_CONNECTION = 0x8000
+MULTI_STATEMENTS = 0x10000
+MULTI_RESULTS = 0x20000
+PS_MULTI_RESULTS = 0x40000
+PLUGIN_AUTH = 0x80000
+CONNECT_ATTRS = 0x100000
+PLUGIN_AUTH_LENENC = 0x200000
+CAN_HANDLE_EXPIRED = 0x400000
+SESSION_TRACK = 0x800000
+DEPRECATE_EOF = 0x1000000
+QUERY_ATTRIBUTES = 0x8000000
+MULTI_FACTOR = 0x10000000
+
+# PyMySQL's CLIENT.CAPABILITIES (constants/CLIENT.py) per release line; the
+# application may add CONNECT_WITH_DB (db=), SSL, LOCAL_FILES, FOUND_ROWS,
+# MULTI_STATEMENTS (client_flag=) and COMPRESS.
+_PYMYSQL_OPTIONAL = CONNECT_WITH_DB | SSL | LOCAL_FILES | FOUND_ROWS | MULTI_STATEMENTS | COMPRESS
+_PYMYSQL_BASE = (
+    LONG_PASSWORD
+    | LONG_FLAG
+    | PROTOCOL_41
+    | TRANSACTIONS
+    | SECURE_CONNECTION
+    | MULTI_RESULTS
+    | PLUGIN_AUTH
+    | PLUGIN_AUTH_LENENC
+)
+PYMYSQL_CAPS_09 = _PYMYSQL_BASE | CONNECT_ATTRS  # 0x3aa205, PyMySQL >= 0.9
+PYMYSQL_CAPS_08 = _PYMYSQL_BASE  # 0x2aa205, PyMySQL 0.8
+PYMYSQL_CAPS_07 = _PYMYSQL_BASE | MULTI_STATEMENTS  # 0x2ba205, PyMySQL <= 0.7 (default)
+
+Version = tuple[int, ...]
+
+
+def parse_version(text: str | None) -> Version | None:
+    """'1.2.4' -> (1, 2, 4); '8.0.36-log' -> (8, 0, 36); junk -> None."""
+    if not text:
+        return None
+    out: list[int] = []
+    for part in str(text).strip().split("."):
+        digits = ""
+        for ch in part:
+            if ch.isdigit():
+                digits += ch
+            else:
+                break
+        if not digits:
+            break
+        out.append(int(digits))
+        if len(digits) != len(part):
+            break
+    return tuple(out) or None
+
+
+def _fmt(v: Version | None) -> str:
+    return ".".join(str(x) for x in v) if v else "?"
+
+
+# ---------------------------------------------------------------------------
+# What each client library can answer.  (plugin, min version incl., max
+# version excl., note).  None bounds = every version.  A plugin missing from a
+# library's list is not supported by it; a library missing from the table is
+# unknown (supports() returns None).
+@dataclass(frozen=True)
+class Support:
+    plugin: str
+    min: Version | None = None
+    max: Version | None = None
+    note: str = ""
+
+
+PLUGIN_SUPPORT: dict[str, list[Support]] = {
+    "PyMySQL": [
+        Support("mysql_native_password"),
+        Support(
+            "mysql_old_password", note="named switch; the bare 0xFE old switch only before 1.1"
+        ),
+        Support(
+            "mysql_clear_password", note="no opt-in: answers the switch with the password in clear"
+        ),
+        Support("dialog", note="answers 'Password: ' prompts; others need auth_plugin_map"),
+        Support("caching_sha2_password", (0, 9), note="RSA path needs the 'cryptography' package"),
+        Support("sha256_password", (0, 9), note="RSA path needs the 'cryptography' package"),
+        Support("client_ed25519", (1, 0), note="needs PyNaCl"),
+    ],
+    "mysql-connector-python": [  # pure-Python build (plugins/*.py)
+        Support("mysql_native_password"),
+        Support(
+            "caching_sha2_password",
+            note="no RSA path: full authentication sends the password as typed",
+        ),
+        Support("sha256_password", note="TLS only"),
+        Support("mysql_clear_password", note="TLS only"),
+        Support("authentication_ldap_sasl_client"),
+        Support("authentication_kerberos_client"),
+        Support("authentication_webauthn_client"),
+        Support("authentication_oci_client"),
+        Support("authentication_openid_connect_client"),
+    ],
+    "libmariadb": [  # MariaDB Connector/C: mariadb CLI, MariaDB Connector/Python, mysqlclient on libmariadb
+        Support("mysql_native_password"),
+        Support("mysql_old_password"),
+        Support("mysql_clear_password"),
+        Support("dialog"),
+        Support("client_ed25519", note="plugin file client_ed25519.so"),
+        Support("caching_sha2_password", (3, 0, 8), note="approx. lower bound"),
+        Support("sha256_password", (3, 0, 8), note="approx. lower bound"),
+        Support("auth_gssapi_client"),
+        Support("parsec", (3, 4), note="approx. lower bound"),
+    ],
+    "libmysqlclient": [  # Oracle's C library: mysql CLI, mysqlclient on libmysqlclient, connector C extension
+        Support("mysql_native_password"),
+        Support("mysql_old_password", None, (5, 7), note="removed in 5.7"),
+        Support(
+            "mysql_clear_password",
+            note="only when enabled: --enable-cleartext-plugin / LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 / MYSQL_ENABLE_CLEARTEXT_PLUGIN",
+        ),
+        Support("caching_sha2_password", (5, 7, 23)),
+        Support("sha256_password", (5, 6, 6)),
+        Support("authentication_ldap_sasl_client", (8, 0)),
+        Support("authentication_kerberos_client", (8, 0, 26)),
+        Support("authentication_fido_client", (8, 0, 27)),
+        Support("authentication_webauthn_client", (8, 2)),
+    ],
+}
+
+# libraries that follow more than one AuthSwitchRequest in a login
+MULTI_SWITCH = {"PyMySQL": False, "libmariadb": True, "libmysqlclient": True}
+
+
+@dataclass
+class Fingerprint:
+    """The client we think spoke, and how sure we are."""
+
+    library: str | None = None  # protocol implementation: PyMySQL, libmariadb, ...
+    version: str | None = None  # exact library version (from attributes)
+    min_version: Version | None = None  # inclusive, when only a range is known
+    max_version: Version | None = None  # exclusive
+    product: str | None = None  # what the user runs: mariadb CLI, mysqlclient, ...
+    product_likely: bool = False  # product is a guess from packet shape
+    runtime: str | None = None
+    program: str | None = None
+    source: str = "unknown"  # attrs | shape | unknown
+    evidence: list[str] = field(default_factory=list)
+    variant: str | None = None  # e.g. "pure Python", "C extension"
+
+    # ------------------------------------------------------------ version
+    @property
+    def version_tuple(self) -> Version | None:
+        return parse_version(self.version)
+
+    @property
+    def version_text(self) -> str:
+        if self.version:
+            return self.version
+        lo, hi = self.min_version, self.max_version
+        if lo and hi:
+            if len(lo) == 2 and hi == (lo[0], lo[1] + 1):
+                return f"{_fmt(lo)}.x"
+            return f">= {_fmt(lo)}, < {_fmt(hi)}"
+        if hi:
+            return f"< {_fmt(hi)}"
+        if lo:
+            return f">= {_fmt(lo)}"
+        return ""
+
+    @property
+    def label(self) -> str:
+        """Human label, e.g. 'PyMySQL 1.2.4', 'mariadb CLI (libmariadb 3.3.20)'."""
+        if self.library is None and self.product is None:
+            return "an unidentified client"
+        lib = " ".join(x for x in (self.library, self.version_text) if x)
+        if self.variant:
+            lib += f" ({self.variant})"
+        if self.product and self.product != self.library:
+            if self.product_likely:
+                return f"{lib} (likely {self.product})"
+            return f"{self.product} ({lib})"
+        return lib
+
+    @property
+    def known(self) -> bool:
+        return self.library is not None
+
+    # ------------------------------------------------------------ plugins
+    def support(self, plugin: str | None) -> Support | None:
+        rows = PLUGIN_SUPPORT.get(self.library or "")
+        if not rows or not plugin:
+            return None
+        for row in rows:
+            if row.plugin == plugin:
+                return row
+        return None
+
+    def supports(self, plugin: str | None) -> bool | None:
+        """True/False when the table and the version evidence decide, else None."""
+        rows = PLUGIN_SUPPORT.get(self.library or "")
+        if rows is None or not plugin:
+            return None
+        row = self.support(plugin)
+        if row is None:
+            return False
+        v = self.version_tuple
+        if v is not None:
+            if row.min and v < row.min:
+                return False
+            if row.max and v >= row.max:
+                return False
+            return True
+        # only a range is known
+        lo, hi = self.min_version, self.max_version
+        if row.min and hi is not None and hi <= row.min:
+            return False
+        if row.max and lo is not None and lo >= row.max:
+            return False
+        if row.min and (lo is None or lo < row.min):
+            return None
+        if row.max and (hi is None or hi > row.max):
+            return None
+        return True
+
+    def supported_plugins(self) -> list[str]:
+        return [
+            row.plugin
+            for row in PLUGIN_SUPPORT.get(self.library or "", [])
+            if self.supports(row.plugin)
+        ]
+
+    def at_least(self, *v: int) -> bool | None:
+        mine = self.version_tuple
+        if mine is not None:
+            return mine >= v
+        if self.min_version is not None and self.min_version >= v:
+            return True
+        if self.max_version is not None and self.max_version <= v:
+            return False
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "library": self.library,
+            "version": self.version,
+            "version_range": None if self.version else (self.version_text or None),
+            "product": self.product,
+            "product_likely": self.product_likely,
+            "variant": self.variant,
+            "runtime": self.runtime,
+            "program": self.program,
+            "source": self.source,
+            "evidence": list(self.evidence),
+            "plugins": self.supported_plugins() if self.library in PLUGIN_SUPPORT else None,
+        }
+
+
+# ---------------------------------------------------------------------------
+def fingerprint_connection(conn: Connection) -> Fingerprint:
+    """Identify the client of ``conn`` (never raises)."""
+    attrs = conn.connect_attrs or {}
+    caps = conn.client_capabilities
+    fp = _from_attrs(attrs, caps) if attrs else None
+    if fp is None:
+        fp = _from_shape(conn)
+    if fp is None:
+        fp = Fingerprint()
+        if caps is None:
+            fp.evidence.append("no handshake response: nothing from the client to identify")
+        else:
+            fp.evidence.append(f"client capabilities 0x{caps:08x} match no known library")
+    if attrs:
+        fp.runtime = fp.runtime or attrs.get("_runtime_version")
+        fp.program = fp.program or attrs.get("program_name")
+    return fp
+
+
+def _first(attrs: dict, *keys: str) -> str | None:
+    for k in keys:
+        if attrs.get(k):
+            return attrs[k]
+    return None
+
+
+def _from_attrs(attrs: dict[str, str], caps: int | None) -> Fingerprint | None:
+    name = attrs.get("_client_name")
+    version = attrs.get("_client_version")
+    program = attrs.get("program_name")
+    connector = attrs.get("_connector_name")
+    shown = ", ".join(f"{k}={v!r}" for k, v in list(attrs.items())[:8] if k in _SHOWN_ATTRS)
+    ev = [f"connect attributes: {shown}"] if shown else []
+    low = (name or "").lower()
+    if low == "pymysql":
+        return Fingerprint(
+            "PyMySQL", version, product="PyMySQL", program=program, source="attrs", evidence=ev
+        )
+    if low == "mysql-connector-python":
+        return Fingerprint(
+            "mysql-connector-python",
+            version,
+            product="mysql-connector-python",
+            variant="pure Python",
+            program=program,
+            source="attrs",
+            evidence=ev,
+        )
+    if low == "libmariadb":
+        fp = Fingerprint("libmariadb", version, program=program, source="attrs", evidence=ev)
+        if connector:
+            fp.product = connector
+        elif program in ("mysql", "mariadb"):
+            fp.product = "mariadb CLI"
+            fp.evidence.append(
+                f"program_name {program!r} with libmariadb: the MariaDB command-line client"
+            )
+        elif program:
+            fp.product = program
+        elif caps is not None:
+            fp.product_likely = True
+            if caps & MULTI_STATEMENTS:
+                fp.product = "mysqlclient"
+                fp.evidence.append(
+                    "libmariadb without program_name and with CLIENT_MULTI_STATEMENTS (mysqlclient's default)"
+                )
+            else:
+                fp.product = "MariaDB Connector/Python"
+                fp.evidence.append(
+                    "libmariadb without program_name and without CLIENT_MULTI_STATEMENTS (MariaDB Connector/Python's default)"
+                )
+        return fp
+    if low in ("libmysql", "libmysqlclient"):
+        fp = Fingerprint("libmysqlclient", version, program=program, source="attrs", evidence=ev)
+        if connector == "mysql-connector-python":
+            fp.product = "mysql-connector-python"
+            fp.variant = "C extension"
+            cv = attrs.get("_connector_version")
+            if cv:
+                fp.evidence.append(f"mysql-connector-python {cv} C extension on libmysqlclient")
+        elif connector:
+            fp.product = connector
+        elif program in ("mysql",):
+            fp.product = "mysql CLI"
+        elif program:
+            fp.product = program
+        return fp
+    if name:
+        return Fingerprint(
+            name, version, product=connector or name, program=program, source="attrs", evidence=ev
+        )
+    return None
+
+
+_SHOWN_ATTRS = (
+    "_client_name",
+    "_client_version",
+    "_connector_name",
+    "_connector_version",
+    "program_name",
+    "_runtime_version",
+    "_os",
+    "_platform",
+)
+
+
+def _from_shape(conn: Connection) -> Fingerprint | None:
+    caps = conn.client_capabilities
+    if caps is None:
+        return None
+    maxp = conn.max_packet_size
+    cs = conn.client_character_set
+    core = caps & ~_PYMYSQL_OPTIONAL
+    ev_caps = f"client capabilities 0x{caps:08x}"
+    if not caps & PROTOCOL_41:
+        return Fingerprint(
+            "pre-4.1 client",
+            source="shape",
+            evidence=[f"{ev_caps} without CLIENT_PROTOCOL_41 (HandshakeResponse320)"],
+        )
+    if maxp == 1 and core == PYMYSQL_CAPS_08 & ~_PYMYSQL_OPTIONAL:
+        # PyMySQL < 0.9: no connect attributes, max_packet_size 1
+        ev = [
+            f"{ev_caps}: PyMySQL's CLIENT.CAPABILITIES without CONNECT_ATTRS",
+            "max_packet_size 1 (PyMySQL before 0.9 packs a literal 1)",
+        ]
+        if cs == 8:
+            ev.append("collation 8 latin1_swedish_ci (PyMySQL's default charset before 0.9)")
+        if caps & MULTI_STATEMENTS:
+            ev.append("CLIENT_MULTI_STATEMENTS set (a PyMySQL default until 0.8)")
+            return Fingerprint(
+                "PyMySQL", None, None, (0, 8), product="PyMySQL", source="shape", evidence=ev
+            )
+        ev.append("CLIENT_MULTI_STATEMENTS clear (PyMySQL 0.8 dropped it from the defaults)")
+        return Fingerprint(
+            "PyMySQL", None, (0, 8), (0, 9), product="PyMySQL", source="shape", evidence=ev
+        )
+    if core == PYMYSQL_CAPS_09 & ~_PYMYSQL_OPTIONAL and maxp in (None, 0xFFFFFF):
+        ev = [f"{ev_caps}: PyMySQL's CLIENT.CAPABILITIES (>= 0.9, with CONNECT_ATTRS)"]
+        if maxp is None:
+            ev.append("only the SSLRequest was readable")
+        return Fingerprint(
+            "PyMySQL", None, (0, 9), None, product="PyMySQL", source="shape", evidence=ev
+        )
+    if maxp == 1 << 30 and caps & CONNECT_ATTRS and caps & CONNECT_WITH_DB:
+        return Fingerprint(
+            "mysql-connector-python",
+            product="mysql-connector-python",
+            variant="pure Python",
+            source="shape",
+            evidence=[f"{ev_caps}, max_packet_size 1 GiB (mysql-connector-python's default)"],
+        )
+    if (
+        caps & SESSION_TRACK
+        and caps & PS_MULTI_RESULTS
+        and (conn.client_ext_capabilities or maxp == 1 << 20)
+    ):
+        ev = [f"{ev_caps} with SESSION_TRACK and PS_MULTI_RESULTS"]
+        if conn.client_ext_capabilities:
+            ev.append(f"MariaDB extended capabilities 0x{conn.client_ext_capabilities:x}")
+        if maxp == 1 << 20:
+            ev.append("max_packet_size 1 MiB")
+        return Fingerprint("libmariadb", source="shape", evidence=ev)
+    return None
