@@ -171,6 +171,8 @@ class _ConnSink:
         except ImportError:  # pragma: no cover - TLS engine missing
             TlsSession = None
         keylog = self.pipe.keylog
+        if isinstance(keylog, _LazyKeylog):
+            keylog = keylog.get()
         if TlsSession is None:
             self.tls = _Opaque()
         else:
@@ -289,7 +291,7 @@ class _ConnSink:
                 kind="login",
                 nonce=conn.greeting_nonce,
                 user=text(f.username),
-                database=text(getattr(f, "database", None)),
+                database=text(getattr(f, "database", None)) or None,
                 client_plugin=ev.plugin,
                 tls=in_tls,
                 first_ts=ts,
@@ -305,7 +307,7 @@ class _ConnSink:
                 kind="change_user",
                 nonce=conn.greeting_nonce,
                 user=text(f.user),
-                database=text(getattr(f, "database", None)),
+                database=text(getattr(f, "database", None)) or None,
                 client_plugin=ev.plugin,
                 tls=in_tls,
                 first_ts=ts,
@@ -431,6 +433,30 @@ class _Pipeline:
         return out
 
 
+class Dissector:
+    """Segments in, connections out (no file knowledge).
+
+    Feed ``(ts, TcpSegment)`` with :meth:`add`, collect finished connections
+    with :meth:`drain`, and call :meth:`finish` at the end of the input.
+    """
+
+    def __init__(self, opts: DissectOptions | None = None, summary: CaptureSummary | None = None):
+        self.opts = opts or DissectOptions()
+        self.summary = summary or CaptureSummary(path="<segments>")
+        self.pipe = _Pipeline(self.summary, self.opts)
+        self.reasm = Reassembler(self.pipe.on_flow, max_buffer=self.opts.max_buffer)
+
+    def add(self, ts: float, seg) -> None:
+        self.reasm.add(ts, seg)
+
+    def drain(self) -> list[Connection]:
+        return self.pipe.drain() if self.pipe.ready else []
+
+    def finish(self) -> list[Connection]:
+        self.reasm.finish()
+        return self.pipe.flush_all()
+
+
 def iter_connections(
     source, opts: DissectOptions | None = None, summary: CaptureSummary | None = None
 ) -> Iterator[Connection]:
@@ -446,24 +472,24 @@ def iter_connections(
         summary = CaptureSummary(path=_label(source))
     reader = open_capture(source)
     summary.format = reader.format
-    pipe = _Pipeline(summary, opts)
-    if opts.keylog is None and getattr(reader, "secrets", None) is not None:
+    engine = Dissector(opts, summary)
+    pipe = engine.pipe
+    if opts.keylog is None:
         pipe.keylog = _LazyKeylog(reader)
-    reasm = Reassembler(pipe.on_flow, max_buffer=opts.max_buffer)
+    add = engine.reasm.add
     frames = 0
     for frame in reader:
         frames += 1
         seg = decode_tcp(frame.linktype, frame.data)
         if seg is not None:
-            reasm.add(frame.ts, seg)
+            add(frame.ts, seg)
             if pipe.ready:
                 yield from pipe.drain()
-    reasm.finish()
     summary.frames = frames
     summary.truncated = bool(getattr(reader, "truncated", False))
     summary.error = getattr(reader, "error", None)
     summary.secrets = list(getattr(reader, "secrets", []) or [])
-    yield from pipe.flush_all()
+    yield from engine.finish()
 
 
 class _LazyKeylog:
@@ -475,7 +501,7 @@ class _LazyKeylog:
         self._seen = 0
 
     def get(self):
-        secrets = self.reader.secrets
+        secrets = self.reader.secrets or []
         if len(secrets) != self._seen:
             from .tls import KeyLog
 
@@ -506,6 +532,7 @@ def cleartext_plugin(name: str | None) -> bool:
 __all__: Iterable[str] = [
     "CaptureSummary",
     "DissectOptions",
+    "Dissector",
     "dissect",
     "iter_connections",
     "looks_like_greeting",

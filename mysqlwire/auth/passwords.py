@@ -119,8 +119,8 @@ def _parse_map(data: bytes, kind: str) -> object:
         return json.loads(data.decode("utf-8"))
     try:
         import tomllib
-    except ImportError:  # Python 3.10
-        raise UsageError("TOML secrets files need Python 3.11+ (tomllib)") from None
+    except ImportError:  # Python 3.10: the tomli backport (a dependency there)
+        import tomli as tomllib  # type: ignore[no-redef]
     return tomllib.loads(data.decode("utf-8"))
 
 
