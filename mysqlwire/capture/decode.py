@@ -325,6 +325,8 @@ def _decode(linktype: int, data):
         if linktype == 113:
             return _by_ethertype(data, 16, (data[14] << 8) | data[15])
         if linktype == 276:
+            if len(data) < 20:
+                return _MALFORMED
             return _by_ethertype(data, 20, (data[0] << 8) | data[1])
         if linktype == 0:
             af = _U32LE(data, 0)[0]
