@@ -94,13 +94,6 @@ class PacketReader:
         self._error = ProtocolError(message, kind="frame", offset=offset)
         raise self._error
 
-    def _finish(self, seq: int, end: int) -> None:
-        self._cur_chunks = 0
-        self._cur_parts = []
-        self._cur_size = 0
-        self._done = end
-        self.last_seq = seq
-
     def feed(self, data) -> list[Packet]:
         if self._error is not None:
             raise self._error
@@ -121,7 +114,9 @@ class PacketReader:
                 return out
             if not self._skip_more:
                 self.skipped += 1
-                self._finish(self._cur_seq, start_offset + pos)
+                self._done = start_offset + pos
+                self.last_seq = self._cur_seq
+                self._reset_current()
         if self._buf:
             self._buf += data[pos:] if pos else data
             work = self._buf
@@ -142,41 +137,73 @@ class PacketReader:
 
     def _walk(self, work, pos: int, base: int, out: list[Packet]) -> int:
         n = len(work)
+        unpack = _unpack_header
+        append = out.append
+        new = tuple.__new__
+        is_bytes = isinstance(work, bytes)
+        max_payload = self.max_payload
+        skipping = self.skip_payloads
+        keep = self.keep
+        skipped = 0
+        done = -1  # offset in ``work`` just past the last complete packet
+        last_seq = None
         view = memoryview(work)
         try:
             while n - pos >= 4:
-                header = _unpack_header(work, pos)[0]
-                length = header & MAX_CHUNK
-                seq = header >> 24
-                if not self._cur_chunks:  # a new logical packet starts here
-                    skip = self.skip_payloads
-                    if skip and self.keep is not None:
+                if not self._cur_chunks:
+                    # fast loop: whole single-chunk packets
+                    while n - pos >= 4:
+                        header = unpack(work, pos)[0]
+                        length = header & MAX_CHUNK
+                        end = pos + 4 + length
+                        if length == MAX_CHUNK or end > n:
+                            break
+                        seq = header >> 24
+                        if skipping and (
+                            keep is None or not keep(seq, work[pos + 4] if length else None)
+                        ):
+                            skipped += 1
+                        else:
+                            if length > max_payload:
+                                self._fail(self._too_big(length), base + pos)
+                            payload = (
+                                work[pos + 4 : end] if is_bytes else bytes(view[pos + 4 : end])
+                            )
+                            append(new(Packet, (seq, payload, base + pos, 1)))
+                        pos = done = end
+                        last_seq = seq
+                    else:
+                        break  # less than a header left
+                    # a multi-chunk packet starts here, or one not fully received yet
+                    seq = header >> 24
+                    skip = skipping
+                    if skip and keep is not None:
                         if length and n - pos < 5:
                             break  # need the first payload byte to decide
-                        first = work[pos + 4] if length else None
-                        skip = not self.keep(seq, first)
+                        skip = not keep(seq, work[pos + 4] if length else None)
                     self._cur_skip = skip
                     self._cur_seq = seq
                     self._cur_offset = base + pos
+                else:
+                    length = unpack(work, pos)[0] & MAX_CHUNK
                 if self._cur_skip:
                     avail = n - pos - 4
                     self._cur_chunks += 1
                     if avail < length:
                         self._skip_left = length - avail
                         self._skip_more = length == MAX_CHUNK
-                        return n
+                        pos = n
+                        break
                     pos += 4 + length
                     if length < MAX_CHUNK:
-                        self.skipped += 1
-                        self._finish(self._cur_seq, base + pos)
+                        skipped += 1
+                        done, last_seq = pos, self._cur_seq
+                        self._reset_current()
                     continue
-                # full mode: the whole chunk must be buffered
+                # full mode: the whole chunk must be buffered (bounded by max_payload)
                 size = self._cur_size + length
-                if size > self.max_payload:
-                    self._fail(
-                        f"payload of {size} bytes or more exceeds max_payload {self.max_payload}",
-                        self._cur_offset,
-                    )
+                if size > max_payload:
+                    self._fail(self._too_big(size), self._cur_offset)
                 end = pos + 4 + length
                 if end > n:
                     break
@@ -190,11 +217,24 @@ class PacketReader:
                 if self._cur_parts:
                     self._cur_parts.append(chunk)
                     chunk = b"".join(self._cur_parts)
-                out.append(Packet(self._cur_seq, chunk, self._cur_offset, self._cur_chunks))
-                self._finish(self._cur_seq, base + pos)
+                append(Packet(self._cur_seq, chunk, self._cur_offset, self._cur_chunks))
+                done, last_seq = pos, self._cur_seq
+                self._reset_current()
             return pos
         finally:
             view.release()
+            self.skipped += skipped
+            if done >= 0:
+                self._done = base + done
+                self.last_seq = last_seq
+
+    def _too_big(self, size: int) -> str:
+        return f"payload of {size} bytes or more exceeds max_payload {self.max_payload}"
+
+    def _reset_current(self) -> None:
+        self._cur_chunks = 0
+        self._cur_parts = []
+        self._cur_size = 0
 
     def drain(self) -> bytes:
         """Return and forget the buffered bytes that are not part of a packet yet.
