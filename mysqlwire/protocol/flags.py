@@ -140,6 +140,16 @@ MariadbCapabilityFlags = FlagsEnum(Int32ul, **MARIADB_CAPABILITY_FLAGS)
 StatusFlags = FlagsEnum(Int16ul, **STATUS_FLAGS)
 
 
+__all__ = [name for name in list(globals()) if name.isupper()] + [
+    "CapabilityFlags",
+    "MariadbCapabilityFlags",
+    "StatusFlags",
+    "cap_names",
+    "mariadb_cap_names",
+    "status_names",
+]
+
+
 def _names(table: dict[str, int], value: int) -> list[str]:
     by_bit = {bit: name for name, bit in table.items()}
     out = []

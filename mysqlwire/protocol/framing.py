@@ -70,7 +70,7 @@ class PacketReader:
         self._buf_offset = 0  # stream offset of _buf[0]
         self._fed = 0  # total bytes fed
         self._done = 0  # stream offset just past the last complete packet
-        # logical packet in progress (continuation), None at a packet boundary
+        # the logical packet in progress (_cur_chunks == 0 at a packet boundary)
         self._cur_skip = False
         self._cur_seq = -1
         self._cur_offset = -1
