@@ -71,23 +71,7 @@ def make_cert(directory: str, dh_params: bool = True) -> tuple[str, str]:
     return cp, kp
 
 
-def exchange(
-    directory: str,
-    cert: tuple[str, str],
-    version: str,
-    ciphers: str | None = None,
-    *,
-    etm: bool = True,
-    client_msgs: list[bytes] = (b"hello",),
-    server_msgs: list[bytes] = (b"world",),
-    sni: str | None = "db.test",
-    alpn: list[str] | None = None,
-    server_groups: str | None = None,
-    verify_client_side: bool = False,
-) -> dict:
-    """One TLS connection in memory; returns the bytes each side sent, the key
-    log, what OpenSSL negotiated and (when it fails) the handshake error."""
-    keylog = os.path.join(directory, "keys.log")
+def _contexts(keylog, cert, version, ciphers, etm, alpn, server_groups, verify_client_side):
     if os.path.exists(keylog):
         os.unlink(keylog)
     tls_version = getattr(ssl.TLSVersion, version)
@@ -111,8 +95,37 @@ def exchange(
     if server_groups:
         sctx.set_ecdh_curve(server_groups)
     sctx.keylog_filename = keylog
+    return sctx, cctx
+
+
+def exchange(
+    directory: str,
+    cert: tuple[str, str],
+    version: str,
+    ciphers: str | None = None,
+    *,
+    etm: bool = True,
+    client_msgs: list[bytes] = (b"hello",),
+    server_msgs: list[bytes] = (b"world",),
+    sni: str | None = "db.test",
+    alpn: list[str] | None = None,
+    server_groups: str | None = None,
+    verify_client_side: bool = False,
+    resume: dict | None = None,
+) -> dict:
+    """One TLS connection in memory; returns the bytes each side sent, the key
+    log, what OpenSSL negotiated and (when it fails) the handshake error."""
+    keylog = os.path.join(directory, "keys.log")
+    if resume is not None:  # same contexts (session caches), same key log file
+        sctx, cctx = resume["contexts"]
+        session = resume["session"]
+    else:
+        session = None
+        sctx, cctx = _contexts(
+            keylog, cert, version, ciphers, etm, alpn, server_groups, verify_client_side
+        )
     cin, cout, sin, sout = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    cli = cctx.wrap_bio(cin, cout, server_side=False, server_hostname=sni)
+    cli = cctx.wrap_bio(cin, cout, server_side=False, server_hostname=sni, session=session)
     srv = sctx.wrap_bio(sin, sout, server_side=True)
     sent = {True: bytearray(), False: bytearray()}
 
@@ -160,7 +173,13 @@ def exchange(
             pump()
         assert bytes(got[True]) == b"".join(client_msgs)
         assert bytes(got[False]) == b"".join(server_msgs)
-        result.update(version=cli.version(), cipher=cli.cipher()[0])
+        result.update(
+            version=cli.version(),
+            cipher=cli.cipher()[0],
+            session=cli.session,
+            reused=cli.session_reused,
+            contexts=(sctx, cctx),
+        )
     result.update(
         client=bytes(sent[True]),
         server=bytes(sent[False]),
@@ -366,6 +385,38 @@ def test_tls13_hello_retry_request(tmp_path, cert):
     sess, _, _ = feed_all(None, res, client_first=True)
     assert sess.hello_retry and sess.version == "TLS 1.3" and sess.alpn is None
     assert sess.alpn_offered == ["mysql"]
+
+
+@pytest.mark.parametrize(
+    ("pyver", "ciphers"),
+    [("TLSv1_2", "ECDHE-RSA-AES128-GCM-SHA256"), ("TLSv1_2", "AES256-SHA"), ("TLSv1_3", None)],
+)
+def test_resumed_session(tmp_path, cert, pyver, ciphers):
+    """Abbreviated handshake (TLS 1.2: server CCS/Finished first; TLS 1.3: PSK)."""
+    d = str(tmp_path)
+    first = run_or_skip(d, cert, pyver, ciphers)
+    second = run_or_skip(d, cert, pyver, ciphers, resume=first, client_msgs=[b"again"])
+    assert second["reused"]
+    for client_first in (False, True):
+        sess, cp, sp = feed_all(KeyLog.load(second["keylog"]), second, client_first=client_first)
+        assert sess.status == "ok", sess.anomalies
+        assert (cp, sp) == (b"again", b"world")
+    # the first connection's key log does not open the second one
+    sess, cp, sp = feed_all(KeyLog.load(first["keylog"]), second)
+    assert sess.status == "keys-missing" and (cp, sp) == (b"", b"")
+
+
+def test_one_sided_capture_does_not_buffer_forever(tmp_path, cert, monkeypatch):
+    from mysqlwire.tls import session as session_mod
+
+    monkeypatch.setattr(session_mod, "MAX_PENDING", 50_000)
+    res = run_or_skip(str(tmp_path), cert, "TLSv1_3", client_msgs=CLIENT_MSGS)
+    sess = TlsSession(KeyLog.load(res["keylog"]))
+    assert sess.feed(True, res["client"]) == []  # no ServerHello ever
+    assert any("waiting for the ServerHello" in a for a in sess.anomalies)
+    assert len(sess._dirs[True].buf) < 50_000
+    sess.finish()
+    assert sess.version is None
 
 
 def test_tls12_alpn_without_keys(tmp_path, cert):
@@ -618,4 +669,6 @@ if __name__ == "__main__":
     r = exchange(d, cert_paths, "TLSv1_3", **kw)
     for key in ("client", "server", "keylog"):
         r[key] = r[key].hex()
+    r.pop("session", None)
+    r.pop("contexts", None)
     print(json.dumps(r))

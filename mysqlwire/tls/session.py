@@ -13,8 +13,10 @@ RC4, NULL) and TLS 1.3 (AES-GCM, ChaCha20-Poly1305, AES-CCM; KeyUpdate).
 
 A record that needs keys the session cannot have yet (the client's records
 before the server's ServerHello was fed, the server's before the ClientHello)
-waits in its direction's buffer until the other side is fed; :meth:`finish`
-reports what never became decryptable.
+waits in its direction's buffer until the other side is fed (at most
+``MAX_PENDING`` bytes). Call :meth:`gap` when capture bytes were lost and
+:meth:`finish` at the end of the connection: it reports truncated records and
+what never became decryptable.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ MAX_RECORD = 2**14 + 2048  # RFC 5246 6.2.3 (TLS 1.3 allows less)
 #: Without a TLS 1.3 handshake secret, this many records may fail with the
 #: application secret (they are the encrypted handshake) before "decrypt-failed".
 MAX_TRIAL = 8
+#: Records waiting for the other direction's hello are dropped (as
+#: undecryptable) beyond this many buffered bytes: a one-sided capture must
+#: not grow without bound.
+MAX_PENDING = 8 << 20
 
 _SIDE = {True: "client", False: "server"}
 
@@ -92,6 +98,8 @@ class TlsSession:
     """
 
     def __init__(self, keylog: KeyLog | None = None):
+        if keylog is not None and not isinstance(keylog, KeyLog):
+            keylog = KeyLog.load(keylog)  # path / key-log text / bytes
         self.keylog = keylog
         self.version: str | None = None
         self.version_code: int | None = None
@@ -233,7 +241,14 @@ class TlsSession:
                 break
             encrypted = self._is_encrypted(d, ctype)
             if encrypted is None or (encrypted and self._need_wait(d)):
-                break  # wait for the other direction's hello
+                if n - pos <= MAX_PENDING:
+                    break  # wait for the other direction's hello
+                other = "ServerHello" if d.from_client else "ClientHello"
+                self._anomaly(
+                    f"{side}: over {MAX_PENDING >> 20} MiB waiting for the {other}; skipped"
+                )
+                d.nokeys = True
+                continue
             version = bytes(buf[pos + 1 : pos + 3])
             fragment = bytes(buf[pos + 5 : pos + 5 + length])
             pos += 5 + length
