@@ -289,7 +289,9 @@ class Facts:
         return False
 
     def plugin_at(self, step: AuthStep) -> str | None:
-        plugin = self.ex.client_plugin if self.ex is not None else None
+        plugin = None
+        if self.ex is not None:
+            plugin = getattr(self.ex, "auth_plugin", None) or self.ex.client_plugin
         for s in self.steps:
             if s is step:
                 return step.plugin or plugin
@@ -327,10 +329,18 @@ class Facts:
         return None if caps is None else bool(caps & SSL)
 
     @property
+    def account_sql(self) -> str:
+        """The account as SQL: 'user'@'host', with placeholders for what the wire did not say."""
+        m = _ACCOUNT_RE.search(self.message)
+        if m:
+            return f"'{m.group(1)}'@'{m.group(2)}'"
+        user = self.user if self.user is not None else "<user>"
+        return f"'{user}'@'<host>'"
+
+    @property
     def alter_user(self) -> str:
         """The statement prefix that changes this account's plugin."""
-        acct = self.account if "@" in self.account else f"{self.account}@'%'"
-        return f"ALTER USER {acct}"
+        return f"ALTER USER {self.account_sql}"
 
     def set_plugin_sql(self, plugin: str = "mysql_native_password") -> str:
         if self.conn.is_mariadb:

@@ -207,12 +207,13 @@ class Fingerprint:
         if self.library is None and self.product is None:
             return "an unidentified client"
         lib = " ".join(x for x in (self.library, self.version_text) if x)
-        if self.variant:
-            lib += f" ({self.variant})"
         if self.product and self.product != self.library:
             if self.product_likely:
                 return f"{lib} (likely {self.product})"
-            return f"{self.product} ({lib})"
+            product = f"{self.product} {self.variant}" if self.variant else self.product
+            return f"{product} ({lib})"
+        if self.variant:
+            lib += f" ({self.variant})"
         return lib
 
     @property

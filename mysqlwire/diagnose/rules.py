@@ -181,14 +181,14 @@ def check_password_expired(f: Facts) -> Hit | None:
         note = ""
         if caps is not None and not caps & CAN_HANDLE_EXPIRED:
             note = " (the client did not set CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS, so the server refused instead of opening a sandbox session)"
-        return hit(_err_evidence(f) + note, mode="refused")
+        return hit(_err_evidence(f) + note, mode="the server refused the login")
     cmd = f.conn.command_error
     if f.is_login and f.outcome == "ok" and cmd and int(cmd.get("code") or 0) == 1820:
         return hit(
             "server: OK to the login, then ERR 1820 on the first command: "
             f"{cmd.get('message')} (sandbox mode: only ALTER USER / SET PASSWORD run)",
             severity="warning",
-            mode="sandbox",
+            mode="logged in to sandbox mode, every query fails with 1820",
         )
     return None
 
@@ -497,7 +497,7 @@ def check_wrong_password(f: Facts) -> Hit | None:
         return None
     detail = (f.verdict or {}).get("verdict_detail") or ""
     steps = (f.verdict or {}).get("steps") or []
-    bad = next((s for s in steps if s.get("result") == "mismatch"), None)
+    bad = next((s for s in reversed(steps) if s.get("result") == "mismatch"), None)
     where = ""
     if bad is not None and 0 <= bad.get("step", -1) < len(f.steps):
         st = f.steps[bad["step"]]
@@ -635,12 +635,40 @@ def check_plugin_switch(f: Facts) -> Hit | None:
     chain = " -> ".join([start] + [s.plugin or "?" for s in switches])
     ev = "; ".join(f.pkt(s) for s in switches)
     greet = f.conn.greeting_plugin
+    target = switches[-1].plugin or "mysql_old_password"
+    if target == "mysql_old_password":
+        advice = (
+            "rehash the account's pre-4.1 password (SET PASSWORD FOR "
+            f"{f.account_sql} = PASSWORD('…') with old_passwords=0): the old protocol is the real cost here"
+        )
+    elif len({s.plugin for s in switches}) > 1:
+        advice = (
+            "the account has several alternatives (IDENTIFIED VIA a OR b) and the client's password matched a later "
+            "one: give the client the first alternative's password, or put the alternative it uses first"
+        )
+    elif f.conn.is_mariadb and target in (
+        "client_ed25519",
+        "parsec",
+        "dialog",
+        "auth_gssapi_client",
+    ):
+        advice = (
+            f"nothing to fix: MariaDB always announces mysql_native_password, so {target} accounts always switch "
+            f"(libmariadb clients can start with it: mysql --default-auth={target})"
+        )
+    else:
+        advice = (
+            f"make the client start with the account's plugin (mysql --default-auth={target}; "
+            f"mysql-connector-python auth_plugin='{target}'), or make the server's default_authentication_plugin "
+            "and the account's plugin agree"
+        )
     return hit(
         f"greeting plugin '{greet}', client answered with '{f.ex.client_plugin}'; {ev}",
         chain=chain,
-        target=switches[-1].plugin,
+        target=target,
         n=len(switches),
         rt="round trip" if len(switches) == 1 else "round trips",
+        advice=advice,
     )
 
 
@@ -737,8 +765,8 @@ RULES: list[Rule] = [
         "HOST_NOT_ALLOWED",
         "error",
         "{server} refuses connections from host '{host}': no account matches that host",
-        "create an account for the client's host, or widen the host pattern: CREATE USER 'app'@'{host}' "
-        "IDENTIFIED BY '…' (or '…'@'%'); GRANT …; connecting through localhost/a socket picks a different account",
+        "create an account for the client's host, or widen the host pattern: CREATE USER '<user>'@'{host}' "
+        "IDENTIFIED BY '…' (or '<user>'@'%'); GRANT …; connecting through localhost/a socket picks a different account",
         "The server has no account whose host part matches the client's address, so it refused the TCP connection "
         "before the greeting. The user name was never sent.",
         "ERR 1130 with seq 0 in place of the greeting (no SQLSTATE), then the server closes.",
@@ -772,7 +800,7 @@ RULES: list[Rule] = [
         "MAX_USER_CONNECTIONS",
         "error",
         "{account} already has max_user_connections open on {server}",
-        "raise the limit (ALTER USER {account} WITH MAX_USER_CONNECTIONS n, or the global max_user_connections) or "
+        "raise the limit (ALTER USER {account_sql} WITH MAX_USER_CONNECTIONS n, or the global max_user_connections) or "
         "fix the application's connection leak",
         "The per-account connection limit is reached; the password was accepted.",
         "ERR 1203 after the authentication exchange.",
@@ -783,7 +811,7 @@ RULES: list[Rule] = [
         "USER_RESOURCE_LIMIT",
         "error",
         "{account} has exceeded a resource limit on {server}",
-        "raise the limit with ALTER USER {account} WITH MAX_CONNECTIONS_PER_HOUR n (or the limit named in the error), "
+        "raise the limit with ALTER USER {account_sql} WITH MAX_CONNECTIONS_PER_HOUR n (or the limit named in the error), "
         "or wait for the hourly counter to reset",
         "A per-hour limit (MAX_CONNECTIONS_PER_HOUR, MAX_QUERIES_PER_HOUR, …) is exhausted.",
         "ERR 1226 after the authentication exchange.",
@@ -826,7 +854,7 @@ RULES: list[Rule] = [
         "ACCOUNT_LOCKED",
         "error",
         "{account} is locked on {server}",
-        "ALTER USER {account} ACCOUNT UNLOCK (MariaDB checks the password first: a locked account with a wrong "
+        "ALTER USER {account_sql} ACCOUNT UNLOCK (MariaDB checks the password first: a locked account with a wrong "
         "password gets 1045 instead)",
         "The account exists and the password was accepted, but the account is locked (ACCOUNT LOCK).",
         "ERR 3118 (MySQL) or 4151 (MariaDB) after the authentication exchange.",
@@ -837,7 +865,7 @@ RULES: list[Rule] = [
         "ACCOUNT_BLOCKED_FAILED_LOGINS",
         "error",
         "{account} is temporarily locked on {server} after consecutive failed logins",
-        "wait for PASSWORD_LOCK_TIME to pass or ALTER USER {account} ACCOUNT UNLOCK; then fix the client that sends the "
+        "wait for PASSWORD_LOCK_TIME to pass or ALTER USER {account_sql} ACCOUNT UNLOCK; then fix the client that sends the "
         "wrong password (FAILED_LOGIN_ATTEMPTS)",
         "MySQL 8.0.19+ FAILED_LOGIN_ATTEMPTS/PASSWORD_LOCK_TIME locked the account.",
         "ERR 3955 after the authentication exchange (code number from the reference, unverified).",
@@ -847,8 +875,8 @@ RULES: list[Rule] = [
     Rule(
         "PASSWORD_EXPIRED",
         "error",
-        "the password of {account} on {server} has expired ({mode})",
-        "set a new password: ALTER USER {account} IDENTIFIED BY '…' (or SET PASSWORD), then update the client's "
+        "the password of {account} on {server} has expired: {mode}",
+        "set a new password: ALTER USER {account_sql} IDENTIFIED BY '…' (or SET PASSWORD), then update the client's "
         "configuration; PASSWORD EXPIRE NEVER for service accounts",
         "The account's password is expired. Clients that set CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS (and, by default, "
         "every client on MariaDB) are let in to a sandbox session where every statement but ALTER USER/SET PASSWORD "
@@ -862,7 +890,7 @@ RULES: list[Rule] = [
         "error",
         "{account} authenticates by operating-system user (unix_socket/auth_socket), not by password",
         "connect over the Unix socket as the matching OS user (sudo mysql), or give the account a password plugin: "
-        "ALTER USER {account} IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('…') (MariaDB) / "
+        "ALTER USER {account_sql} IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('…') (MariaDB) / "
         "IDENTIFIED WITH caching_sha2_password BY '…' (MySQL)",
         "Typical for Debian/Ubuntu root: the account uses auth_socket/unix_socket and cannot log in over TCP or as "
         "another OS user.",
@@ -885,7 +913,7 @@ RULES: list[Rule] = [
         "DB_ACCESS_DENIED",
         "error",
         "{account} may not use the database named in the handshake on {server}",
-        "GRANT the privileges on that database (GRANT SELECT, … ON db.* TO {account}) or connect to another one; "
+        "GRANT the privileges on that database (GRANT SELECT, … ON db.* TO {account_sql}) or connect to another one; "
         "on MariaDB also check the name: it answers 1044 for a database that does not exist but the user could not "
         "see anyway",
         "Authentication succeeded, but the account has no privilege on the requested database.",
@@ -898,7 +926,7 @@ RULES: list[Rule] = [
         "error",
         "{server} cannot authenticate {account}: its authentication plugin is not loaded on the server",
         "load the plugin on the server (MariaDB: INSTALL SONAME 'auth_ed25519'; MySQL 8.4: mysql_native_password=ON "
-        "in my.cnf), or move the account to a loaded plugin: ALTER USER {account} IDENTIFIED WITH caching_sha2_password "
+        "in my.cnf), or move the account to a loaded plugin: ALTER USER {account_sql} IDENTIFIED WITH caching_sha2_password "
         "BY '…'",
         "The account names a plugin the server does not have (ed25519/parsec/PAM not installed; "
         "mysql_native_password disabled in MySQL 8.4, removed in 9.0).",
@@ -912,7 +940,7 @@ RULES: list[Rule] = [
         "error",
         "{server} requires a secure transport for {account}, and {client} connected without TLS",
         "connect with TLS: mysql --ssl-mode=REQUIRED (MariaDB: --ssl), PyMySQL ssl={{'ca': '/path/ca.pem'}}, "
-        "mysql-connector-python ssl_ca=…; or drop the requirement (ALTER USER {account} REQUIRE NONE / "
+        "mysql-connector-python ssl_ca=…; or drop the requirement (ALTER USER {account_sql} REQUIRE NONE / "
         "require_secure_transport=OFF) if that is intended",
         "require_secure_transport=ON (3159), or an account created with REQUIRE SSL/X509 (plain 1045 — reported "
         "when the capture shows the same password working over TLS, or a correct clear-text secret refused outside "
@@ -971,7 +999,7 @@ RULES: list[Rule] = [
         "OLD_PASSWORD_REFUSED",
         "error",
         "{account} has a pre-4.1 (mysql_old_password) hash and the {side} refused the old protocol",
-        "rehash the password in the new format: SET PASSWORD FOR {account} = PASSWORD('…') with old_passwords=0 "
+        "rehash the password in the new format: SET PASSWORD FOR {account_sql} = PASSWORD('…') with old_passwords=0 "
         "(or ALTER USER … IDENTIFIED VIA mysql_native_password USING PASSWORD('…')); stopgaps: PyMySQL < 1.1 and "
         "libmariadb with secure_auth off still answer the old switch",
         "The account's 16-hex-digit hash needs mysql_old_password. The server (secure_auth=ON → 1275) or the client "
@@ -988,7 +1016,7 @@ RULES: list[Rule] = [
         "{client} refused {server}'s second authentication switch ({first} -> {second}) for {account}",
         "PyMySQL follows only one AuthSwitchRequest: make the client's password match the account's first "
         "alternative ({first}), reorder the account so the alternative the client uses comes first "
-        "(ALTER USER {account} IDENTIFIED VIA {second} USING PASSWORD('…') OR {first} …), or use libmariadb "
+        "(ALTER USER {account_sql} IDENTIFIED VIA {second} USING PASSWORD('…') OR {first} …), or use libmariadb "
         "(MariaDB Connector/Python), which follows every switch",
         "An account with several alternatives (MariaDB IDENTIFIED VIA a OR b): the first plugin's proof failed, so "
         "the server switched again; the client does not accept a second switch.",
@@ -1101,7 +1129,7 @@ RULES: list[Rule] = [
         "{client} sent a different password for {account} than the one given",
         "the client is configured with another password: check its configuration/secret store (trailing newline, "
         "rotated secret, escaped characters); if the given password is the wrong one instead, reset it: "
-        "ALTER USER {account} IDENTIFIED BY '…'",
+        "ALTER USER {account_sql} IDENTIFIED BY '…'",
         "Replaying the exchange with the given password gives different proof bytes, and the server refused.",
         "Replay PROOF_MISMATCH on a client proof, then ERR 1045 (using password: YES).",
         check_wrong_password,
@@ -1211,10 +1239,7 @@ RULES: list[Rule] = [
         "PLUGIN_SWITCH",
         "info",
         "{server} switched {account} from the client's plugin to {target} ({chain}): {n} extra {rt}",
-        "nothing is broken; to save the round trip make the client start with the account's plugin "
-        "(mysql --default-auth={target}; mysql-connector-python auth_plugin='{target}'), or change "
-        "default_authentication_plugin / the account's plugin so they agree (MariaDB ed25519/PAM accounts always "
-        "switch)",
+        "the login works; {advice}",
         "The plugin in the greeting / the client's response differs from the account's plugin, so the server "
         "restarted authentication with an AuthSwitchRequest (one extra round trip per switch).",
         "AuthSwitchRequest (0xFE + plugin name + data), or the bare 0xFE old-password switch.",
@@ -1249,7 +1274,7 @@ RULES: list[Rule] = [
         "OLD_PASSWORD_IN_USE",
         "security",
         "{account} still has a pre-4.1 (mysql_old_password) password hash",
-        "rehash: SET PASSWORD FOR {account} = PASSWORD('…') with old_passwords=0, then turn secure_auth ON",
+        "rehash: SET PASSWORD FOR {account_sql} = PASSWORD('…') with old_passwords=0, then turn secure_auth ON",
         "The 16-hex-digit pre-4.1 hash is weak and a capture of one login is enough to brute-force it.",
         "The bare 0xFE old-password switch (or ERR 1275).",
         check_old_password_in_use,
@@ -1269,7 +1294,7 @@ RULES: list[Rule] = [
     Rule(
         "OFFLINE_CRACKABLE_PROOF",
         "security",
-        "the capture holds {account}'s {cplugin} proof without TLS: offline-guessable",
+        "the {cplugin} proof of {account} was captured without TLS: passwords can be guessed against it offline",
         "use TLS so the nonce and proof are not visible; use strong passwords; for caching_sha2/ed25519 the cost per "
         "guess is still low",
         "With the nonce and the proof from a plain-TCP login an attacker can test password guesses offline at hash "
