@@ -52,13 +52,14 @@ def capture(
     host: str | None = None,
     *,
     iface: str = "lo",
-    settle: float = 0.5,
+    settle: float = 3.0,
     start_timeout: float = 10.0,
 ) -> Iterator[CaptureInfo]:
     """Capture ``tcp port <port>`` (and ``host <host>``) on ``iface`` into ``path``.
 
-    On exit, waits up to ``settle`` seconds for every connection in the capture to be closed by both
-    sides (FIN or RST each way), so the pcap ends with the teardown."""
+    On exit, waits (up to ``settle`` seconds) until the file holds at least one connection and every
+    connection in it is closed by both sides (FIN or RST each way): tcpdump may lag behind on a busy
+    machine, and packets still in its ring buffer when it gets SIGINT are lost."""
     path = Path(path)
     if host:
         # the server's endpoint exactly: clients of every lane connect FROM 127.0.0.1, so
@@ -177,7 +178,7 @@ def _wait_closed(path: Path, settle: float) -> None:
             conns = tcp_connections(path)
         except (OSError, CaptureError, struct.error, IndexError):
             conns = None  # a packet half-written: try again
-        if conns is not None and all(c.closed for c in conns):
+        if conns and all(c.closed for c in conns):
             return
         time.sleep(0.01)
 

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from .capture import tcp_connections
+from .checks import client_problems, describe, keylog_problems, wire_problems
 from .clients import CLIENTS
 from .mariadb import ACCOUNTS
-from .scenarios import EMPTY, SCENARIO_BY_NAME, SCENARIOS, ScenarioRun
-from .wirecheck import CLIENT_SSL, read_connection
+from .scenarios import SCENARIO_BY_NAME, SCENARIOS, ScenarioRun
 
 pytestmark = pytest.mark.lab
 
@@ -36,19 +35,6 @@ def _run(lab_results, name: str) -> ScenarioRun:
             pytest.fail(run.skipped, pytrace=False)
         pytest.skip(run.skipped)
     return run
-
-
-def _describe(run: ScenarioRun) -> str:
-    """A failure message without passwords (the result's stderr is redacted by clients.login)."""
-    r = run.result
-    err = r.error.text() if r and r.error else None
-    cmd = r.command_error.text() if r and r.command_error else None
-    return (
-        f"\nscenario {run.scenario.name} ({run.scenario.client}, user {run.scenario.user}, "
-        f"server {run.scenario.server}, lane {run.lane}): connected={r and r.connected} "
-        f"error={err!r} command_error={cmd!r} change_user={r and r.change_user!r}\n"
-        f"pcap: {run.pcap}\nclient stderr: {(r.stderr if r else '')[-800:]}"
-    )
 
 
 # ----------------------------------------------------------------------------- the lab itself
@@ -127,142 +113,28 @@ def test_results_do_not_leak_passwords(lab_results):
                 assert pw not in blob, f"{run.scenario.name}: a password is in the client result"
 
 
-# ----------------------------------------------------------------------------- client side
+# ----------------------------------------------------------------------------- per scenario
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_client_side_truth(lab_results, name):
+    """The client did what the truth says: connected or not, error code/text, session."""
     run = _run(lab_results, name)
-    sc, r = run.scenario, run.result
-    msg = _describe(run)
-    assert r is not None and r.version, msg
-    assert r.connected == sc.connected, msg
-    if sc.connected:
-        assert r.error is None, msg
-    else:
-        assert r.error is not None, msg
-        assert r.error.cls not in ("WorkerCrashed", "Timeout"), msg
-        assert r.error.code == sc.client_code, msg
-        if sc.client_says:
-            assert sc.client_says in r.error.message, msg
-        elif sc.error_message:
-            assert sc.error_message in r.error.message, msg
-        if sc.sqlstate and r.error.sqlstate and not sc.client_says:
-            assert r.error.sqlstate == sc.sqlstate, msg
-    if sc.command_code is not None:
-        assert r.command_error is not None and r.command_error.code == sc.command_code, msg
-        assert sc.command_errors[0]["message"] in r.command_error.message, msg
-    else:
-        assert r.command_error is None, msg
-    if sc.connected and sc.command_code is None:
-        acct = ACCOUNTS[sc.user]
-        s = r.session or {}
-        assert s.get("current_user") == f"{sc.user}@{acct.host}", msg
-        assert s.get("database") == sc.database, msg
-        assert bool(s.get("ssl_cipher")) == sc.tls_used, msg
-        assert s.get("compression") == ("ON" if sc.compress else "OFF"), msg
-    if sc.change_user:
-        cu = sc.change_user
-        got = r.change_user or {}
-        want_ok = cu.get("outcome", "ok") == "ok"
-        assert got.get("ok") == want_ok, msg
-        if want_ok:
-            assert got.get("current_user") == f"{cu['user']}@%", msg
-        else:
-            err = got.get("error")
-            assert err is not None, msg
-            assert err.code == cu.get("error_code"), msg
-            if cu.get("client_says"):
-                assert cu["client_says"] in err.message, msg
-
-
-# ----------------------------------------------------------------------------- wire side
+    problems = client_problems(run)
+    assert not problems, "\n".join(problems) + "\n" + describe(run)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_capture_matches_truth(lab_results, name):
+    """One connection per pcap, the greeting (or ERR), and outside TLS the truth's wire facts."""
     run = _run(lab_results, name)
-    t = run.truth
-    msg = _describe(run)
-    assert run.pcap.is_file() and run.pcap.stat().st_size > 24, msg
-    conns = tcp_connections(run.pcap)
-    assert len(conns) == 1, f"expected one connection per capture, got {len(conns)}" + msg
-    c = conns[0]
-    assert c.syn and c.s2c and c.c2s is not None, msg
-    assert c.server[1] == t["port"] and c.server[0] == t["server_address"], msg
-    assert t["client_port"] == c.client_port, msg
-    f = read_connection(c.c2s, c.s2c)
-
-    if t["plugin_initial"] is None:  # ERR instead of the greeting (host not allowed)
-        assert f.greeting is None and f.error_before_greeting is not None, msg
-        e = f.error_before_greeting
-        assert (e.code, e.sqlstate, e.message) == (
-            t["error_code"],
-            t["sqlstate"],
-            t["error_message"],
-        )
-        assert f.response is None, msg
-        return
-
-    g = f.greeting
-    assert g is not None and g["protocol"] == 10 and "MariaDB" in g["version"], msg
-    assert g["plugin"] == t["plugin_initial"], msg
-    assert g["caps"] & CLIENT_SSL, "the lab servers all offer TLS" + msg
-    assert f.tls == t["tls"], msg
-    if f.tls:
-        # the rest is TLS: the first client bytes after the SSLRequest are a TLS handshake record
-        assert c.c2s[36:37] == b"\x16", msg
-        return
-
-    resp = f.response
-    assert resp["user"] == t["user"], msg
-    assert resp["database"] == t["database"], msg
-    assert resp["plugin"] == t["plugin_client"], msg
-    assert f.compressed == t["compressed"], msg
-    assert f.switches == t["switches"], msg
-    assert f.login == t["outcome"], msg
-    if t["outcome"] == "error":
-        e = f.login_error
-        assert (e.code, e.sqlstate, e.message) == (
-            t["error_code"],
-            t["sqlstate"],
-            t["error_message"],
-        )
-    # what the client sent: no proof at all for EMPTY_PASSWORD_SENT, a 20-byte native proof first
-    # whenever it had a password
-    if t["expected_verdict"] == EMPTY:
-        assert f.auth_steps[-1] == 0, f"auth step lengths {f.auth_steps}" + msg
-    elif t["password"] and t["plugin_client"] == "mysql_native_password":
-        assert f.auth_steps[0] == 20, f"auth step lengths {f.auth_steps}" + msg
-    # one answer per step the client took part in (initial + one per switch it answered)
-    answered = len(f.auth_steps) - 1
-    if t["outcome"] == "incomplete":
-        assert answered == len(t["switches"]) - 1, f"auth steps {f.auth_steps}" + msg
-    elif t["switches"]:
-        assert answered == len(t["switches"]), f"auth steps {f.auth_steps}" + msg
-    if not t["compressed"]:
-        want = [e["code"] for e in t.get("command_errors", [])]
-        cu = t.get("change_user")
-        if cu and cu["error_code"]:
-            want.append(cu["error_code"])
-        assert [e.code for e in f.command_errors] == want, msg
-        assert f.change_user_sent == bool(cu), msg
-        if cu:
-            assert f.change_user_switches == cu["switches"], msg
+    problems = wire_problems(run)
+    assert not problems, "\n".join(problems) + "\n" + describe(run)
 
 
 @pytest.mark.parametrize("name", KEYLOG_NAMES)
 def test_keylog_has_the_captured_session(lab_results, name):
-    """The key log must hold secrets for the ClientHello random seen in the capture."""
+    """The key log holds secrets for the ClientHello random seen in the capture."""
     run = _run(lab_results, name)
-    msg = _describe(run)
-    assert run.keylog is not None and run.keylog.is_file(), "no key log written" + msg
-    c = tcp_connections(run.pcap)[0]
-    # SSLRequest (4 + 32 bytes), then the TLS record header (5), handshake header (4), version (2)
-    hello = c.c2s[36:]
-    assert hello[:1] == b"\x16" and hello[5:6] == b"\x01", msg
-    client_random = hello[11:43].hex()
-    lines = run.keylog.read_text().splitlines()
-    assert any(ln.split()[1:2] == [client_random] for ln in lines if ln.strip()), (
-        "the key log has no secret for the captured ClientHello" + msg
-    )
+    problems = keylog_problems(run)
+    assert not problems, "\n".join(problems) + "\n" + describe(run)
