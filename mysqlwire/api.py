@@ -37,7 +37,9 @@ class Capture:
             from .tls import KeyLog
 
             keylog = KeyLog.from_file(keylog)
-        self.options = DissectOptions(ports=tuple(ports), detect=detect, keylog=keylog, with_packets=packets)
+        self.options = DissectOptions(
+            ports=tuple(ports), detect=detect, keylog=keylog, with_packets=packets
+        )
         self.summary = CaptureSummary(path=self.path)
         self._connections: list[Connection] | None = None
 
@@ -68,14 +70,18 @@ class Capture:
         try:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - optional extra
-            raise ImportError("to_dataframe() needs pandas: pip install 'mysqlwire[dataframe]'") from exc
+            raise ImportError(
+                "to_dataframe() needs pandas: pip install 'mysqlwire[dataframe]'"
+            ) from exc
         rows = []
         for c in self.connections:
             rec = c.to_record()
             if "verdict" in c.extra:
                 rec["verdict"] = c.extra["verdict"]["verdict"]
             if "diagnosis" in c.extra:
-                rec["top_finding"] = c.extra["diagnosis"][0]["code"] if c.extra["diagnosis"] else None
+                rec["top_finding"] = (
+                    c.extra["diagnosis"][0]["code"] if c.extra["diagnosis"] else None
+                )
             rows.append(rec)
         return pd.DataFrame(rows)
 

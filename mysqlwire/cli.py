@@ -18,14 +18,46 @@ import click
 
 # name -> (module, attribute, one-line help shown by --help without importing)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "dissect": ("mysqlwire.commands.dissect", "dissect", "Show every MySQL connection phase in a capture."),
-    "replay": ("mysqlwire.commands.replay", "replay", "Verify captured scrambles byte-for-byte against passwords or hashes."),
-    "diagnose": ("mysqlwire.commands.diagnose", "diagnose", "Explain failed logins from wire evidence, with the fix."),
-    "serve": ("mysqlwire.commands.serve", "serve", "Run a MySQL 8 connection-phase server (caching_sha2, sha256, scripted failures)."),
-    "keylog-inject": ("mysqlwire.commands.keylog", "keylog_inject", "Write a pcapng that carries its TLS key log (self-decrypting)."),
-    "report": ("mysqlwire.commands.report", "report", "Write a self-contained HTML report with ladder diagrams."),
-    "redact": ("mysqlwire.commands.redact", "redact", "Remove passwords/tokens and map IPs/users in a capture."),
-    "capture": ("mysqlwire.commands.corpus", "capture", "Manage the regression corpus (captures/ + sidecars)."),
+    "dissect": (
+        "mysqlwire.commands.dissect",
+        "dissect",
+        "Show every MySQL connection phase in a capture.",
+    ),
+    "replay": (
+        "mysqlwire.commands.replay",
+        "replay",
+        "Verify captured scrambles byte-for-byte against passwords or hashes.",
+    ),
+    "diagnose": (
+        "mysqlwire.commands.diagnose",
+        "diagnose",
+        "Explain failed logins from wire evidence, with the fix.",
+    ),
+    "serve": (
+        "mysqlwire.commands.serve",
+        "serve",
+        "Run a MySQL 8 connection-phase server (caching_sha2, sha256, scripted failures).",
+    ),
+    "keylog-inject": (
+        "mysqlwire.commands.keylog",
+        "keylog_inject",
+        "Write a pcapng that carries its TLS key log (self-decrypting).",
+    ),
+    "report": (
+        "mysqlwire.commands.report",
+        "report",
+        "Write a self-contained HTML report with ladder diagrams.",
+    ),
+    "redact": (
+        "mysqlwire.commands.redact",
+        "redact",
+        "Remove passwords/tokens and map IPs/users in a capture.",
+    ),
+    "capture": (
+        "mysqlwire.commands.corpus",
+        "capture",
+        "Manage the regression corpus (captures/ + sidecars).",
+    ),
 }
 
 

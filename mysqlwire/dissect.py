@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .capture import Reassembler, decode_tcp, endpoint, open_capture
-from .handshake import CLIENT, COMMAND, SERVER, Event, Handshake
+from .handshake import AWAIT_GREETING, CLIENT, SERVER, Event, Handshake
 from .model import CLEARTEXT_PLUGINS, AuthStep, Connection, Exchange, text
 
 DEFAULT_PORTS = (3306,)
@@ -72,7 +72,18 @@ def looks_like_greeting(data: bytes) -> bool:
 class _ConnSink:
     """Receives one TCP connection's bytes from the reassembler."""
 
-    __slots__ = ("pipe", "flow", "conn", "hs", "server_is_initiator", "decided", "tls", "done", "ts")
+    __slots__ = (
+        "pipe",
+        "flow",
+        "conn",
+        "hs",
+        "server_is_initiator",
+        "decided",
+        "tls",
+        "done",
+        "ts",
+        "reported",
+    )
 
     def __init__(self, pipe: _Pipeline, flow, server_is_initiator: bool | None):
         self.pipe = pipe
@@ -83,6 +94,7 @@ class _ConnSink:
         self.hs: Handshake | None = None
         self.tls = None
         self.done = False
+        self.reported = False
         self.ts = flow.first_ts
         if self.decided:
             self._start()
@@ -124,6 +136,25 @@ class _ConnSink:
         sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
         conn = self.conn
         conn.last_ts = ts
+        if (
+            self.hs.state == AWAIT_GREETING
+            and not conn.greeting_seen
+            and not looks_like_greeting(bytes(data[:256]))
+        ):
+            # no greeting where the connection should start: the capture began
+            # mid-connection (or this is not MySQL).  Nothing can be followed.
+            why = (
+                "no SYN seen"
+                if not self.flow.syn_seen
+                else f"first {sender} bytes are not a MySQL greeting"
+            )
+            conn.anomalies.append(
+                f"capture starts mid-connection ({why}); connection phase not visible"
+            )
+            self.done = True
+            self.flow.mute(True)
+            self.flow.mute(False)
+            return
         if self.tls is not None:
             for from_client, plain in self.tls.feed(sender == CLIENT, bytes(data)):
                 self._feed(CLIENT if from_client else SERVER, plain, ts)
@@ -137,23 +168,30 @@ class _ConnSink:
         self._drain(ts)
         if hs.tls and self.tls is None:
             self._start_tls(ts)
-        if hs.state == COMMAND and not self.pipe.opts.with_packets:
-            pass
 
     def gap(self, from_initiator: bool, nbytes: int, ts: float) -> None:
         if self.done or not self.decided or self.hs is None:
             return
         sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
         if self.tls is not None:
-            self.conn.anomalies.append(f"{sender}: {nbytes} bytes missing inside TLS")
+            if hasattr(self.tls, "gap"):
+                self.tls.gap(sender == CLIENT, nbytes)
+            else:
+                self.conn.anomalies.append(f"{sender}: {nbytes} bytes missing inside TLS")
             return
         self.hs.gap(sender, nbytes)
         self._drain(ts)
 
     def closed(self, reason: str, ts: float) -> None:
-        if self.conn is None or self.done and self.conn.id < 0:
+        if self.conn is None or self.reported:
             return
+        self.reported = True
         self.conn.closed_by = reason
+        if self.tls is not None and hasattr(self.tls, "finish"):
+            for from_client, plain in self.tls.finish():
+                self._feed(CLIENT if from_client else SERVER, plain, ts)
+            self._tls_meta()
+            self.conn.anomalies.extend(f"tls: {a}" for a in getattr(self.tls, "anomalies", []))
         if self.hs is not None:
             self.hs.eof()
             self._drain(ts)
@@ -197,24 +235,20 @@ class _ConnSink:
             if val is not None or key not in info:
                 info[key] = val
         info["decrypted"] = getattr(t, "status", None) == "ok"
-        if not info["decrypted"] and self.conn.login is not None:
-            # nothing more will be readable without keys: stop buffering
-            status = getattr(t, "status", None)
-            if status in ("no-keys", "keys-missing", "decrypt-failed") and self.hs.state != COMMAND:
-                pass
+        alerts = getattr(t, "alerts", None)
+        if alerts:
+            info["tls_alerts"] = [
+                f"{'client' if c else 'server'}: {lvl} {desc}" for c, lvl, desc in alerts
+            ]
 
     # ------------------------------------------------------------ events
     def _drain(self, ts: float) -> None:
         hs = self.hs
-        conn = self.conn
         while True:
             ev = hs.next_event()
             if not isinstance(ev, Event):
                 break
             self._apply(ev, ts)
-        if hs.state == COMMAND and self.tls is None and not conn.packets:
-            # command phase: the server's replies are not needed any more
-            pass
 
     def _packet_record(self, ev: Event, ts: float) -> None:
         from .protocol import to_jsonable
@@ -235,7 +269,10 @@ class _ConnSink:
             if not self.pipe.opts.show_secrets:
                 for key in ("auth_response", "data", "plugin_data"):
                     if key in fields and ev.sender == CLIENT:
-                        fields[key] = {"redacted": True, "length": _len(getattr(ev.fields, key, b""))}
+                        fields[key] = {
+                            "redacted": True,
+                            "length": _len(getattr(ev.fields, key, b"")),
+                        }
             rec["fields"] = fields
         elif ev.kind in ("auth_data", "server_plugin_data") and ev.payload:
             if ev.sender == CLIENT and not self.pipe.opts.show_secrets:
@@ -261,7 +298,9 @@ class _ConnSink:
             conn.thread_id = int(f.connection_id)
             if f.protocol_version == 10:
                 conn.server_capabilities = int(f.capabilities)
-                conn.server_ext_capabilities = int(f.mariadb_ext_caps or 0) if not f.capabilities & 1 else 0
+                conn.server_ext_capabilities = (
+                    int(f.mariadb_ext_caps or 0) if not f.capabilities & 1 else 0
+                )
                 conn.greeting_plugin = text(f.auth_plugin_name)
                 conn.character_set = int(f.character_set)
             conn.greeting_nonce = self.hs.nonce
@@ -291,8 +330,9 @@ class _ConnSink:
                 kind="login",
                 nonce=conn.greeting_nonce,
                 user=text(f.username),
-                database=text(getattr(f, "database", None)) or None,
-                client_plugin=ev.plugin,
+                database=text(getattr(f, "database", None)),
+                client_plugin=text(getattr(f, "client_plugin", None)),
+                auth_plugin=ev.plugin,
                 tls=in_tls,
                 first_ts=ts,
                 last_ts=ts,
@@ -307,8 +347,9 @@ class _ConnSink:
                 kind="change_user",
                 nonce=conn.greeting_nonce,
                 user=text(f.user),
-                database=text(getattr(f, "database", None)) or None,
-                client_plugin=ev.plugin,
+                database=text(getattr(f, "database", None)),
+                client_plugin=text(getattr(f, "auth_plugin_name", None)),
+                auth_plugin=ev.plugin,
                 tls=in_tls,
                 first_ts=ts,
                 last_ts=ts,
@@ -339,7 +380,9 @@ class _ConnSink:
             ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, bytes(data), ts, in_tls))
             return
         if kind == "auth_data":
-            ex.steps.append(AuthStep(CLIENT, kind, ev.seq, ev.plugin, bytes(ev.payload), ts, in_tls))
+            ex.steps.append(
+                AuthStep(CLIENT, kind, ev.seq, ev.plugin, bytes(ev.payload), ts, in_tls)
+            )
             return
         if kind == "ok":
             ex.outcome = "ok"
@@ -407,9 +450,12 @@ class _Pipeline:
 
     def finished(self, sink: _ConnSink) -> None:
         conn = sink.conn
-        if not conn.greeting_seen and not conn.extra.get("pre_greeting_error"):
-            if conn.client_capabilities is None:
-                conn.anomalies.append("no greeting seen: the capture starts mid-connection or the server never answered")
+        if (
+            not conn.greeting_seen
+            and not conn.extra.get("pre_greeting_error")
+            and not conn.anomalies
+        ):
+            conn.anomalies.append("no greeting seen: the server never answered within the capture")
         conn.packets = conn.packets if self.opts.with_packets else None
         self.done[conn.id] = conn
         self.summary.connections += 1

@@ -244,8 +244,11 @@ class Handshake:
         try:
             return parse(kind, pkt.payload, caps=caps)
         except ProtocolError as exc:
-            self._broken(sender, f"malformed {kind} (seq {pkt.seq}): {exc.reason}"
-                         + (f" at offset {exc.offset}" if exc.offset is not None else ""))
+            self._broken(
+                sender,
+                f"malformed {kind} (seq {pkt.seq}): {exc.reason}"
+                + (f" at offset {exc.offset}" if exc.offset is not None else ""),
+            )
             return None
 
     def _check_seq(self, sender, pkt, expected=None) -> None:
@@ -269,7 +272,9 @@ class Handshake:
             return False
         if state == CLOSED:
             if pkt.payload:
-                self._anomaly(sender, f"{len(pkt.payload)}-byte packet after the connection phase ended")
+                self._anomaly(
+                    sender, f"{len(pkt.payload)}-byte packet after the connection phase ended"
+                )
             return False
         return False
 
@@ -291,7 +296,10 @@ class Handshake:
         elif first == b"\x09":
             kind = "handshake_v9"
         else:
-            self._broken(sender, f"first server packet is not a greeting (protocol byte {pkt.payload[:1].hex() or 'none'})")
+            self._broken(
+                sender,
+                f"first server packet is not a greeting (protocol byte {pkt.payload[:1].hex() or 'none'})",
+            )
             return False
         fields = self._parse(sender, kind, pkt)
         if fields is None:
@@ -321,12 +329,16 @@ class Handshake:
                     self._emit(sender, "err", pkt, fields)
                     self.state = CLOSED
                 return False
-            self._anomaly(sender, f"server packet (seq {pkt.seq}) while waiting for the client's response")
+            self._anomaly(
+                sender, f"server packet (seq {pkt.seq}) while waiting for the client's response"
+            )
             return False
         self._check_seq(sender, pkt)
         payload = pkt.payload
         if len(payload) < 2:
-            self._broken(sender, f"{len(payload)}-byte client packet where a handshake response belongs")
+            self._broken(
+                sender, f"{len(payload)}-byte client packet where a handshake response belongs"
+            )
             return False
         flags16 = int.from_bytes(payload[:2], "little")
         if flags16 & CLIENT_PROTOCOL_41:
@@ -426,9 +438,9 @@ class Handshake:
                 if fields is None:
                     return
                 self.exchange += 1
-                self.plugin = _name(getattr(fields, "auth_plugin_name", None)) or self._default_plugin(
-                    self.client_caps
-                )
+                self.plugin = _name(
+                    getattr(fields, "auth_plugin_name", None)
+                ) or self._default_plugin(self.client_caps)
                 self._last_seq = pkt.seq
                 self.state = AUTH
                 self._dirs[SERVER].skip = False

@@ -56,7 +56,8 @@ class Exchange:
     nonce: bytes | None
     user: str | None = None
     database: str | None = None
-    client_plugin: str | None = None
+    client_plugin: str | None = None  # as named by the client (None: not named)
+    auth_plugin: str | None = None  # plugin of the first proof (inferred when not named)
     steps: list[AuthStep] = field(default_factory=list)
     outcome: str = "incomplete"
     error: dict | None = None
@@ -66,11 +67,15 @@ class Exchange:
 
     @property
     def switches(self) -> list[str]:
-        return [s.plugin for s in self.steps if s.kind in ("auth_switch_request", "old_auth_switch_request")]
+        return [
+            s.plugin
+            for s in self.steps
+            if s.kind in ("auth_switch_request", "old_auth_switch_request")
+        ]
 
     @property
     def final_plugin(self) -> str | None:
-        plugin = self.client_plugin
+        plugin = self.auth_plugin or self.client_plugin
         for s in self.steps:
             if s.kind in ("auth_switch_request", "old_auth_switch_request", "auth_next_factor"):
                 plugin = s.plugin
@@ -175,7 +180,9 @@ class Connection:
             and login.steps
         )
 
-    def replay(self, password=None, *, candidates=None, account_hash=None, rsa_key=None, by_user=None):
+    def replay(
+        self, password=None, *, candidates=None, account_hash=None, rsa_key=None, by_user=None
+    ):
         """Replay this connection's login; returns a :class:`mysqlwire.replay.Verdict`.
 
         ``password`` / ``candidates`` are str or bytes (never stored in the
@@ -186,7 +193,9 @@ class Connection:
 
         keys = []
         if rsa_key is not None:
-            keys.append(Path(rsa_key).read_bytes() if isinstance(rsa_key, (str, Path)) else bytes(rsa_key))
+            keys.append(
+                Path(rsa_key).read_bytes() if isinstance(rsa_key, (str, Path)) else bytes(rsa_key)
+            )
         s = Secrets(
             password=password,
             by_user=dict(by_user or {}),
@@ -245,10 +254,9 @@ class Connection:
             ],
             "command_error": self.command_error,
         }
-        for key in ("tls_version", "tls_cipher", "tls_sni", "tls_status"):
+        for key in ("tls_version", "tls_cipher", "tls_sni", "tls_status", "tls_alerts"):
             if key in self.tls_info:
                 rec[key] = self.tls_info[key]
         if with_packets:
             rec["packets"] = list(self.packets or [])
         return rec
-

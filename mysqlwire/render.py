@@ -16,7 +16,12 @@ from rich.text import Text
 from .model import Connection
 
 _OUTCOME_STYLE = {"ok": "bold green", "error": "bold red", "incomplete": "bold yellow"}
-_SEVERITY_STYLE = {"error": "bold red", "security": "bold magenta", "warning": "yellow", "info": "cyan"}
+_SEVERITY_STYLE = {
+    "error": "bold red",
+    "security": "bold magenta",
+    "warning": "yellow",
+    "info": "cyan",
+}
 
 
 def clean(s) -> str:
@@ -85,7 +90,12 @@ class Renderer:
         if client:
             self._line("client", client)
         if conn.user is not None or conn.database is not None:
-            self._line("user", conn.user if conn.user is not None else "-", "   database ", conn.database or "-")
+            self._line(
+                "user",
+                conn.user if conn.user is not None else "-",
+                "   database ",
+                conn.database or "-",
+            )
         chain = []
         if conn.greeting_plugin:
             chain.append(f"greeting {conn.greeting_plugin}")
@@ -113,7 +123,9 @@ class Renderer:
             self._line("1st cmd", (f"ERROR {e['code']} ({e['sqlstate']}) {e['message']}", "yellow"))
         verdict = conn.extra.get("verdict")
         if verdict:
-            style = {"PROOF_MATCHES": "bold green", "PROOF_MISMATCH": "bold red"}.get(verdict["verdict"], "yellow")
+            style = {"PROOF_MATCHES": "bold green", "PROOF_MISMATCH": "bold red"}.get(
+                verdict["verdict"], "yellow"
+            )
             detail = f" ({verdict['verdict_detail']})" if verdict.get("verdict_detail") else ""
             matched = verdict.get("matched_candidate")
             extra = f"  candidate #{matched}" if matched is not None else ""
@@ -121,7 +133,10 @@ class Renderer:
         for finding in conn.extra.get("diagnosis") or []:
             self._line(
                 "finding",
-                (f"[{finding['severity']}] {finding['code']}", _SEVERITY_STYLE.get(finding["severity"], "")),
+                (
+                    f"[{finding['severity']}] {finding['code']}",
+                    _SEVERITY_STYLE.get(finding["severity"], ""),
+                ),
                 f" {finding['title']}",
             )
             if finding.get("evidence"):
@@ -139,7 +154,9 @@ class Renderer:
                     t.append(f" [{clean(p['plugin'])}]", style="dim")
                 self.console.print(t)
                 if "fields" in p:
-                    self.console.print(Text("      " + clean(json.dumps(p["fields"], ensure_ascii=False))))
+                    self.console.print(
+                        Text("      " + clean(json.dumps(p["fields"], ensure_ascii=False)))
+                    )
                 elif "data" in p:
                     self.console.print(Text("      data " + clean(json.dumps(p["data"]))))
         self.console.print()

@@ -38,7 +38,14 @@ NONCE_MISUSE = "NONCE_MISUSE"
 UNVERIFIABLE = "UNVERIFIABLE"
 NO_AUTH_ATTEMPT = "NO_AUTH_ATTEMPT"
 
-VERDICTS = (PROOF_MATCHES, PROOF_MISMATCH, EMPTY_PASSWORD_SENT, NONCE_MISUSE, UNVERIFIABLE, NO_AUTH_ATTEMPT)
+VERDICTS = (
+    PROOF_MATCHES,
+    PROOF_MISMATCH,
+    EMPTY_PASSWORD_SENT,
+    NONCE_MISUSE,
+    UNVERIFIABLE,
+    NO_AUTH_ATTEMPT,
+)
 
 _CLIENT_KINDS = ("handshake_response", "com_change_user", "auth_data")
 _SCRAMBLE_PLUGINS = ("mysql_native_password", "caching_sha2_password", "mysql_old_password")
@@ -78,7 +85,13 @@ class Secrets:
 
     @property
     def empty(self) -> bool:
-        return not (self.password is not None or self.by_user or self.candidates or self.account_hash or self.hash_by_user)
+        return not (
+            self.password is not None
+            or self.by_user
+            or self.candidates
+            or self.account_hash
+            or self.hash_by_user
+        )
 
 
 @dataclass
@@ -91,7 +104,13 @@ class StepResult:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"step": self.index, "kind": self.kind, "plugin": self.plugin, "length": self.length, "result": self.result}
+        d = {
+            "step": self.index,
+            "kind": self.kind,
+            "plugin": self.plugin,
+            "length": self.length,
+            "result": self.result,
+        }
         if self.reason:
             d["reason"] = self.reason
         return d
@@ -123,7 +142,9 @@ class Verdict:
 class _Walker:
     """Walks one exchange's steps with one password (or a stored hash)."""
 
-    def __init__(self, ex: Exchange, conn: Connection, password: bytes | None, stored: str | None, rsa_keys):
+    def __init__(
+        self, ex: Exchange, conn: Connection, password: bytes | None, stored: str | None, rsa_keys
+    ):
         self.ex = ex
         self.conn = conn
         self.password = password
@@ -133,7 +154,7 @@ class _Walker:
     def run(self) -> list[StepResult]:
         ex = self.ex
         results: list[StepResult] = []
-        plugin = ex.client_plugin
+        plugin = ex.auth_plugin or ex.client_plugin
         server_data = ex.nonce or b""
         stage = "fast"
         question = None
@@ -191,7 +212,9 @@ class _Walker:
             return r("unverifiable", f"proof-not-replayable:{plugin}")
         pw = self.password
         kw: dict[str, Any] = {}
-        if plugin == "mysql_native_password" or (plugin == "caching_sha2_password" and stage == "fast"):
+        if plugin == "mysql_native_password" or (
+            plugin == "caching_sha2_password" and stage == "fast"
+        ):
             if length == 0:
                 return r("empty")
             if plugin == "caching_sha2_password" and length != 32:
@@ -212,7 +235,9 @@ class _Walker:
                 return None
             if data == b"\x00":
                 return r("empty")
-            if stage == "full-rsa" or (not step.in_tls and length >= 128 and not data.endswith(b"\x00")):
+            if stage == "full-rsa" or (
+                not step.in_tls and length >= 128 and not data.endswith(b"\x00")
+            ):
                 kw["stage"] = "full-rsa"
             else:
                 kw["stage"] = "full-tls"
@@ -246,7 +271,9 @@ class _Walker:
             last_err = None
             for key in self.rsa_keys:
                 try:
-                    ok = impl.verify(data, server_data, password=pw, private_key_pem=key, stage="full-rsa")
+                    ok = impl.verify(
+                        data, server_data, password=pw, private_key_pem=key, stage="full-rsa"
+                    )
                 except AuthDataError as exc:
                     last_err = exc
                     continue
@@ -256,7 +283,9 @@ class _Walker:
         if pw is None and self.stored is None:
             return r("unverifiable", "no-password")
         try:
-            ok = impl.verify(data, server_data, password=pw, stored=self.stored if pw is None else None, **kw)
+            ok = impl.verify(
+                data, server_data, password=pw, stored=self.stored if pw is None else None, **kw
+            )
         except AuthDataError as exc:
             return r("mismatch", str(exc))
         except Exception as exc:  # malformed proof bytes from the wire
@@ -266,7 +295,9 @@ class _Walker:
                 return r("mismatch", "malformed proof")
             raise
         if ok is None:
-            return r("unverifiable", "no-password" if pw is None else f"proof-not-replayable:{plugin}")
+            return r(
+                "unverifiable", "no-password" if pw is None else f"proof-not-replayable:{plugin}"
+            )
         return r("match" if ok else "mismatch")
 
 
@@ -309,7 +340,13 @@ def _nonce_misuse(ex: Exchange, conn: Connection, password: bytes | None, rsa_ke
         alts.append(g)
     for alt in alts:
         for bad_switch_nonce in (False, True):
-            fake = Exchange(kind=ex.kind, nonce=alt, client_plugin=ex.client_plugin, steps=[])
+            fake = Exchange(
+                kind=ex.kind,
+                nonce=alt,
+                client_plugin=ex.client_plugin,
+                auth_plugin=ex.auth_plugin,
+                steps=[],
+            )
             for step in ex.steps:
                 if bad_switch_nonce and step.kind == "auth_switch_request":
                     from dataclasses import replace
@@ -363,7 +400,11 @@ def _finish(v: Verdict, ex: Exchange) -> Verdict:
     err = ex.error or {}
     if v.verdict == PROOF_MATCHES and ex.outcome == "error" and err.get("code") in (1045,):
         v.server_disagrees = True
-    elif v.verdict in (PROOF_MISMATCH, EMPTY_PASSWORD_SENT) and ex.outcome == "ok" and v.verdict == PROOF_MISMATCH:
+    elif (
+        v.verdict in (PROOF_MISMATCH, EMPTY_PASSWORD_SENT)
+        and ex.outcome == "ok"
+        and v.verdict == PROOF_MISMATCH
+    ):
         v.server_disagrees = True
     return v
 

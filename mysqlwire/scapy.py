@@ -169,15 +169,21 @@ def _segment(pkt):
         if 0 <= want < len(payload):
             payload = payload[:want]
     flags = int(tcp.flags) if tcp.flags is not None else ACK
-    return TcpSegment.make(ip.src, tcp.sport, ip.dst, tcp.dport, tcp.seq, tcp.ack or 0, flags, payload)
+    return TcpSegment.make(
+        ip.src, tcp.sport, ip.dst, tcp.dport, tcp.seq, tcp.ack or 0, flags, payload
+    )
 
 
-def dissect_packets(packets, *, ports=(MYSQL_PORT,), detect: bool = False, keylog=None, packets_detail: bool = True):
+def dissect_packets(
+    packets, *, ports=(MYSQL_PORT,), detect: bool = False, keylog=None, packets_detail: bool = True
+):
     """Stateful decoding of a Scapy PacketList (or any iterable of packets):
     the same :class:`~mysqlwire.model.Connection` records `mysqlwire dissect` gives."""
     from .dissect import CaptureSummary, DissectOptions, Dissector
 
-    opts = DissectOptions(ports=tuple(ports), detect=detect, keylog=keylog, with_packets=packets_detail)
+    opts = DissectOptions(
+        ports=tuple(ports), detect=detect, keylog=keylog, with_packets=packets_detail
+    )
     engine = Dissector(opts, CaptureSummary(path="<scapy>"))
     out = []
     for pkt in packets:

@@ -46,7 +46,9 @@ def capture_options(f: Callable) -> Callable:
             help="Output format.",
         ),
         click.option("--failed", is_flag=True, help="Only connections whose login failed."),
-        click.option("--user", "users", multiple=True, help="Only connections of this user (repeatable)."),
+        click.option(
+            "--user", "users", multiple=True, help="Only connections of this user (repeatable)."
+        ),
         click.option(
             "--show-secrets",
             is_flag=True,
@@ -99,7 +101,9 @@ def load_keylog(path: Path | None):
     except MysqlwireError as exc:
         fail(f"key log {path}: {exc}")
     if len(kl) == 0:
-        fail(f"key log {path} has no TLS secrets (expected SSLKEYLOGFILE lines such as CLIENT_RANDOM ...)")
+        fail(
+            f"key log {path} has no TLS secrets (expected SSLKEYLOGFILE lines such as CLIENT_RANDOM ...)"
+        )
     return kl
 
 
@@ -135,16 +139,16 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
         except OSError as exc:
             fail(f"{path}: {exc.strerror or exc}")
         if summary.truncated:
-            warn(f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported")
+            warn(
+                f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported"
+            )
 
 
 def select(conns, failed: bool, users: tuple[str, ...]):
     for c in conns:
         if failed and not c.failed:
             continue
-        if users and not any(
-            u == c.user or any(u == ex.user for ex in c.exchanges) for u in users
-        ):
+        if users and not any(u == c.user or any(u == ex.user for ex in c.exchanges) for u in users):
             continue
         yield c
 

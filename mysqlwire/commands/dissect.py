@@ -27,7 +27,9 @@ from .common import (
 
 @click.command()
 @capture_options
-@click.option("--packets", is_flag=True, help="Add every connection-phase packet with its decoded fields.")
+@click.option(
+    "--packets", is_flag=True, help="Add every connection-phase packet with its decoded fields."
+)
 @click.option(
     "--jobs",
     type=click.IntRange(1, 64),
@@ -35,7 +37,21 @@ from .common import (
     show_default=True,
     help="Dissect several captures in parallel processes (same output, same order).",
 )
-def dissect(captures, ports, detect, keylog, fmt, failed, users, show_secrets, color, max_packet, max_buffer, packets, jobs):
+def dissect(
+    captures,
+    ports,
+    detect,
+    keylog,
+    fmt,
+    failed,
+    users,
+    show_secrets,
+    color,
+    max_packet,
+    max_buffer,
+    packets,
+    jobs,
+):
     """Show every MySQL/MariaDB connection phase in CAPTURES (pcap/pcapng, '-' = stdin)."""
     opts = make_options(ports, detect, keylog, packets, show_secrets, max_packet, max_buffer)
     summaries: list = []

@@ -29,8 +29,28 @@ _BAD = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
 @capture_options
 @secret_opts.secret_options
 @click.option("--packets", is_flag=True, help="Add every connection-phase packet to the output.")
-def replay(captures, ports, detect, keylog, fmt, failed, users, show_secrets, color, max_packet, max_buffer,
-           password_file, password_env, prompt, secrets_file, candidates, account_hash, account_hash_file, rsa_keys, packets):
+def replay(
+    captures,
+    ports,
+    detect,
+    keylog,
+    fmt,
+    failed,
+    users,
+    show_secrets,
+    color,
+    max_packet,
+    max_buffer,
+    password_file,
+    password_env,
+    prompt,
+    secrets_file,
+    candidates,
+    account_hash,
+    account_hash_file,
+    rsa_keys,
+    packets,
+):
     """Re-execute each login in CAPTURES with our plugin implementations and
     compare the client's proofs byte for byte.
 
@@ -41,7 +61,16 @@ def replay(captures, ports, detect, keylog, fmt, failed, users, show_secrets, co
     """
     from ..replay import record_with_verdict, replay_connection
 
-    secrets = secret_opts.load(password_file, password_env, prompt, secrets_file, candidates, account_hash, account_hash_file, rsa_keys)
+    secrets = secret_opts.load(
+        password_file,
+        password_env,
+        prompt,
+        secrets_file,
+        candidates,
+        account_hash,
+        account_hash_file,
+        rsa_keys,
+    )
     opts = make_options(ports, detect, keylog, packets, show_secrets, max_packet, max_buffer)
     summaries: list = []
     bad = False
@@ -50,7 +79,9 @@ def replay(captures, ports, detect, keylog, fmt, failed, users, show_secrets, co
         nonlocal bad
         for c in iter_all(captures, opts, summaries):
             v = replay_connection(c, secrets)
-            if v.verdict in _BAD or any(cu["verdict"] in _BAD for cu in c.extra.get("change_user_verdicts", [])):
+            if v.verdict in _BAD or any(
+                cu["verdict"] in _BAD for cu in c.extra.get("change_user_verdicts", [])
+            ):
                 bad = True
             yield c
 

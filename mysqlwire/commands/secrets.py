@@ -16,21 +16,59 @@ from ..errors import MysqlwireError
 
 def secret_options(f):
     opts = [
-        click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), help="File holding the password (one trailing newline is stripped)."),
-        click.option("--password-env", metavar="VAR", help="Environment variable holding the password."),
+        click.option(
+            "--password-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="File holding the password (one trailing newline is stripped).",
+        ),
+        click.option(
+            "--password-env", metavar="VAR", help="Environment variable holding the password."
+        ),
         click.option("--prompt", is_flag=True, help="Ask for the password (no echo)."),
-        click.option("--secrets", "secrets_file", type=click.Path(dir_okay=False, path_type=Path), help="JSON or TOML map of user -> password."),
-        click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), help="Candidate passwords, one per line ('(empty)' = the empty password); the verdict names which one matched."),
-        click.option("--account-hash", metavar="HASH", help="Stored hash from mysql.user: '*'+40 hex (native), 16 hex (old), ed25519 public key, parsec 'P<f>:...'. Not password-equivalent to print, but treated as secret."),
-        click.option("--account-hash-file", type=click.Path(dir_okay=False, path_type=Path), help="JSON/TOML map user -> stored hash, or a file with one hash."),
-        click.option("--rsa-key", "rsa_keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help="Server RSA private key (PEM) to check caching_sha2/sha256 full authentication (repeatable)."),
+        click.option(
+            "--secrets",
+            "secrets_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="JSON or TOML map of user -> password.",
+        ),
+        click.option(
+            "--candidates",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Candidate passwords, one per line ('(empty)' = the empty password); the verdict names which one matched.",
+        ),
+        click.option(
+            "--account-hash",
+            metavar="HASH",
+            help="Stored hash from mysql.user: '*'+40 hex (native), 16 hex (old), ed25519 public key, parsec 'P<f>:...'. Not password-equivalent to print, but treated as secret.",
+        ),
+        click.option(
+            "--account-hash-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="JSON/TOML map user -> stored hash, or a file with one hash.",
+        ),
+        click.option(
+            "--rsa-key",
+            "rsa_keys",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Server RSA private key (PEM) to check caching_sha2/sha256 full authentication (repeatable).",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
     return f
 
 
-def load(password_file, password_env, prompt, secrets_file, candidates, account_hash, account_hash_file, rsa_keys):
+def load(
+    password_file,
+    password_env,
+    prompt,
+    secrets_file,
+    candidates,
+    account_hash,
+    account_hash_file,
+    rsa_keys,
+):
     """Build a :class:`mysqlwire.replay.Secrets`; errors exit 2 with one line."""
     from ..auth.passwords import load_secrets, read_password_map
     from ..replay import Secrets
@@ -61,7 +99,9 @@ def load(password_file, password_env, prompt, secrets_file, candidates, account_
         stripped = raw.strip()
         if stripped[:1] in (b"{", b"[") or b"=" in stripped.split(b"\n")[0]:
             try:
-                out.hash_by_user = {u: s.reveal().decode() for u, s in read_password_map(account_hash_file).items()}
+                out.hash_by_user = {
+                    u: s.reveal().decode() for u, s in read_password_map(account_hash_file).items()
+                }
             except MysqlwireError as exc:
                 fail(str(exc))
         else:

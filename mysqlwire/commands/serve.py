@@ -307,6 +307,7 @@ def serve(
     logger = logging.getLogger("mysqlwire.serve")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    saved = (logger.level, logger.propagate)
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
@@ -316,3 +317,7 @@ def serve(
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
