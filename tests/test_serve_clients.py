@@ -263,12 +263,20 @@ def test_pymysql_expired_password_sandbox_then_1820(srv):
                 try:
                     cur.execute("SELECT 1")
                 except pymysql.err.MySQLError as exc:
-                    return exc
-                return "no error"
+                    error = exc
+                else:
+                    return "no error"
+                # ALTER USER leaves the sandbox; its password never reaches the record
+                cur.execute("ALTER USER USER() IDENTIFIED BY 'New-Secret-99'")
+                cur.execute("SELECT 1")
+                return error, cur.fetchall()
         finally:
             conn.close()
 
-    res, rec = _new(srv, run)
+    (res, rows), rec = _new(srv, run)
+    assert rows == ((1,),)
+    assert "COM_QUERY ALTER USER USER() IDENTIFIED BY '<secret>'" in rec.commands
+    assert "New-Secret-99" not in repr(rec.to_dict())
     assert_pymysql_error(
         res,
         1820,
@@ -656,3 +664,48 @@ def test_server_binds_loopback_by_default():
         assert srv.host == "127.0.0.1"
         rows, rec = _new(srv, lambda: pymysql_login(srv, "app", PW["app"]))
         assert rows == ((1,),) and rec.peer[0] == "127.0.0.1" and rec.host == "localhost"
+
+
+# ================================================================== misbehaving clients
+def _raw_exchange(srv, packets: list[bytes]) -> list[bytes]:
+    """Send raw bytes after the greeting; return the server's packets until it closes."""
+    import socket
+
+    from mysqlwire.protocol.framing import frame
+
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    reader = PacketReader()
+    got: list[bytes] = []
+    try:
+        while not got:
+            got += [p.payload for p in reader.feed(sock.recv(4096))]
+        for seq, payload in packets:
+            sock.sendall(frame(payload, seq) if seq is not None else payload)
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                return got
+            got += [p.payload for p in reader.feed(data)]
+    finally:
+        sock.close()
+
+
+def test_malformed_or_out_of_order_client_packets(srv):
+    greeting, err = _raw_exchange(srv, [(1, b"\x0d\xa2\x3a\x00\xff")])  # truncated response
+    assert parse("handshake_v10", greeting).server_version == b"8.0.36-mysqlwire"
+    assert err == b"\xff\x13\x04#08S01Bad handshake"
+    assert srv.wait_for(lambda: srv.connections[-1].closed)
+    _, err = _raw_exchange(srv, [(5, b"\x00" * 40)])  # wrong sequence id
+    assert err == b"\xff\x84\x04Got packets out of order"  # client caps unknown: no SQLSTATE
+    # a client that drops TLS mid-handshake: recorded, the server keeps serving
+    ssl_request = (
+        (0x0DA2BA00 | 0x800 | 0x200).to_bytes(4, "little")
+        + b"\xff\xff\xff\x00"
+        + b"\x2d"
+        + bytes(23)
+    )
+    _raw_exchange(srv, [(1, ssl_request), (None, b"\x16\x03\x01\x00\x05hello")])
+    assert srv.wait_for(lambda: srv.connections[-1].closed)
+    assert "tls-failed" in srv.connections[-1].kinds()
+    rows, _ = _new(srv, lambda: pymysql_login(srv, "nat", PW["nat"]))
+    assert rows == ((1,),)

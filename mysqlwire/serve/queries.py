@@ -78,7 +78,8 @@ def result_set(
 # ---------------------------------------------------------------------- query answering
 _COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _SECRET_LITERALS = re.compile(
-    r"((?:IDENTIFIED\s+(?:WITH\s+\S+\s+)?BY|PASSWORD\s*(?:=|\()\s*)|PASSWORD\s+)\s*('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")",
+    r"((?:IDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)|PASSWORD\s*(?:=|\()|PASSWORD)\s*)"
+    r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")",
     re.I,
 )
 

@@ -124,6 +124,7 @@ class MySQL8Server:
         self._tasks: set[asyncio.Task] = set()
         self._next_id = config.first_connection_id
         self._active = 0
+        self._stopping = False
         self._changed: asyncio.Condition | None = None
 
     # ------------------------------------------------------------------ public API
@@ -198,6 +199,7 @@ class MySQL8Server:
         return self.address
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._accept_task:
             self._accept_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -351,14 +353,37 @@ class _Connection:
         self.reader = reader
         self.writer = asyncio.StreamWriter(transport, protocol, reader, loop)
 
-    async def close(self) -> None:
+    async def close(self, *, linger: float = 1.0) -> None:
+        """Close gracefully: FIN after our last packet, then drain what the client still
+        sends (closing with unread input makes the kernel send a RST, and a RST can
+        destroy the final ERR before the client reads it)."""
+        if self.server._stopping:
+            linger = 0
+        loop = asyncio.get_running_loop()
         if self.writer is not None:
+            with contextlib.suppress(Exception):
+                if linger and self.writer.can_write_eof():
+                    self.writer.write_eof()
+                    assert self.reader is not None
+                    deadline = loop.time() + linger
+                    while not self.reader.at_eof() and loop.time() < deadline:
+                        await asyncio.wait_for(self.reader.read(65536), deadline - loop.time())
             self.writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.writer.wait_closed(), 2)
         elif self.sock is not None:
-            self.sock.close()
-            self.sock = None
+            sock, self.sock = self.sock, None
+            with contextlib.suppress(Exception):
+                if linger:
+                    sock.shutdown(socket.SHUT_WR)
+                    deadline = loop.time() + linger
+                    while loop.time() < deadline:
+                        chunk = await asyncio.wait_for(
+                            loop.sock_recv(sock, 65536), deadline - loop.time()
+                        )
+                        if not chunk:
+                            break
+            sock.close()
 
     # ------------------------------------------------------------------ main
     async def run(self) -> None:
