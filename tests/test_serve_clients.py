@@ -709,3 +709,25 @@ def test_malformed_or_out_of_order_client_packets(srv):
     assert "tls-failed" in srv.connections[-1].kinds()
     rows, _ = _new(srv, lambda: pymysql_login(srv, "nat", PW["nat"]))
     assert rows == ((1,),)
+
+
+# ================================================================== compressed protocol
+LONG = "a string literal long enough to pass the fifty byte zlib threshold of both sides"
+
+
+def test_compressed_protocol_connector_and_cli(srv):
+    pytest.importorskip("mysql.connector")
+    srv.call(srv.server.warm_cache, "app")
+    rows, rec = _new(
+        srv,
+        lambda: connector_login(srv, "app", PW["app"], compress=True, query=f"SELECT 1, '{LONG}'"),
+    )
+    assert rows == [(1, LONG)]
+    kinds = rec.kinds()
+    assert kinds.index("compression") == kinds.index("ok") + 1  # the final OK is not compressed
+    if MARIADB:
+        r, rec = _new(
+            srv, lambda: cli(srv, "app", PW["app"], "-C", "--skip-ssl", query=f"SELECT '{LONG}'")
+        )
+        assert (r.returncode, r.stdout.strip()) == (0, LONG), r.stderr
+        assert "compression" in rec.kinds()

@@ -154,8 +154,11 @@ class ServerConfig:
     wait_timeout: float = 28800.0
     first_connection_id: int = 8
     #: greeting capability flags; None = what MySQL 8.0.36 sends (0xDFFFFFFF) without
-    #: CLIENT_SSL when TLS is off and without the compression flags (not implemented)
+    #: CLIENT_SSL when TLS is off, without CLIENT_ZSTD_COMPRESSION_ALGORITHM (not
+    #: implemented) and without CLIENT_COMPRESS when ``compression`` is False
     capabilities: int | None = None
+    #: offer CLIENT_COMPRESS (zlib compressed protocol after login), as MySQL 8 does
+    compression: bool = True
     version_comment: str = "mysqlwire MySQL 8 connection-phase server"
 
     def __post_init__(self) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 from mysqlwire.auth import caching_sha2, native, sha256
 from mysqlwire.auth.base import AuthDataError, consteq
 from mysqlwire.errors import ProtocolError, UsageError
+from mysqlwire.protocol import framing
 
 from . import keys, messages, queries, wire
 from .config import CACHING_SHA2, CLEAR, NATIVE, SHA256, Account, ServerConfig
@@ -46,8 +47,8 @@ SERVER_STATUS_AUTOCOMMIT = 0x0002
 
 #: What MySQL 8.0.36 puts in its greeting: every bit but CLIENT_CAPABILITY_EXTENSION.
 MYSQL8_CAPABILITIES = 0xDFFFFFFF
-#: Not implemented here, so never offered.
-_NOT_OFFERED = F.CLIENT_COMPRESS | F.CLIENT_ZSTD_COMPRESSION_ALGORITHM
+#: Not implemented here (no zstd in the standard library), so never offered.
+_NOT_OFFERED = F.CLIENT_ZSTD_COMPRESSION_ALGORITHM
 
 #: MySQL 8 nonce bytes: 0x01..0x7F without '$' (generate_user_salt).
 _NONCE_ALPHABET = bytes(b for b in range(1, 0x80) if b != 0x24)
@@ -135,6 +136,8 @@ class MySQL8Server:
             caps = MYSQL8_CAPABILITIES & ~_NOT_OFFERED
             if not self.config.tls:
                 caps &= ~F.CLIENT_SSL
+            if not self.config.compression:
+                caps &= ~F.CLIENT_COMPRESS
         return caps
 
     @property
@@ -273,6 +276,8 @@ class _Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.seq = 0
+        self.compressed = False
+        self.cseq = 0  # compressed-protocol sequence id
         self.caps = 0  # client capabilities
         self.tls = False
         self.nonce = new_nonce()
@@ -309,17 +314,50 @@ class _Connection:
     async def read_packet(self, timeout: float | None = None) -> bytes:
         """One logical packet (continuation chunks joined); checks the sequence id."""
         timeout = self.cfg.connect_timeout if timeout is None else timeout
+        if self.compressed:
+            return await self._read_compressed(timeout)
         payload = bytearray()
         while True:
             header = await asyncio.wait_for(self._recv_exact(4), timeout)
             length = int.from_bytes(header[:3], "little")
-            if header[3] != self.seq:
-                self.rec.event("out-of-order", expected=self.seq, got=header[3])
-                raise _Refuse(messages.packets_out_of_order())
-            self.seq = (self.seq + 1) & 0xFF
+            self._check_seq(header[3])
             payload += await asyncio.wait_for(self._recv_exact(length), timeout) if length else b""
             if length < wire.MAX_CHUNK:
                 return bytes(payload)
+
+    def _check_seq(self, seq: int, chunks: int = 1) -> None:
+        if seq != self.seq:
+            self.rec.event("out-of-order", expected=self.seq, got=seq)
+            raise _Refuse(messages.packets_out_of_order())
+        self.seq = (self.seq + chunks) & 0xFF
+
+    async def _read_compressed(self, timeout: float) -> bytes:
+        """Compressed protocol: 7-byte headers around zlib'ed (or stored) inner packets."""
+        while not self._inner_packets:
+            header = await asyncio.wait_for(self._recv_exact(7), timeout)
+            clen = int.from_bytes(header[:3], "little")
+            if header[3] != self.cseq:
+                self.rec.event("out-of-order", expected=self.cseq, got=header[3], compressed=True)
+                raise _Refuse(messages.packets_out_of_order())
+            self.cseq = (header[3] + 1) & 0xFF
+            body = await asyncio.wait_for(self._recv_exact(clen), timeout) if clen else b""
+            try:
+                inner = self._creader.feed(header + body)
+                self._inner_packets.extend(self._inner.feed(inner))
+            except ProtocolError as exc:
+                self.rec.event("bad-compressed-packet", reason=exc.reason)
+                raise _Refuse(messages.bad_handshake()) from None
+        packet = self._inner_packets.pop(0)
+        self._check_seq(packet.seq, packet.chunks)
+        return packet.payload
+
+    def start_compression(self) -> None:
+        """After the final OK of the connection phase (reference §1)."""
+        self.compressed = True
+        self._creader = framing.CompressedReader()
+        self._inner = framing.PacketReader()
+        self._inner_packets: list[framing.Packet] = []
+        self.rec.event("compression", algorithm="zlib")
 
     async def write(self, *payloads: bytes) -> None:
         data = bytearray()
@@ -327,6 +365,10 @@ class _Connection:
             framed = wire.frame(payload, self.seq)
             self.seq = (self.seq + 1 + len(payload) // wire.MAX_CHUNK) & 0xFF
             data += framed
+        if self.compressed:
+            pieces = max(1, -(-len(data) // wire.MAX_CHUNK))
+            data = bytearray(framing.compress_frame(bytes(data), self.cseq))
+            self.cseq = (self.cseq + pieces) & 0xFF
         if self.writer is not None:
             self.writer.write(bytes(data))
             await self.writer.drain()
@@ -505,6 +547,8 @@ class _Connection:
             return
         if not await self._authenticate(attempt, resp.auth_response, client_plugin):
             return
+        if self.caps & server.capabilities & F.CLIENT_COMPRESS:
+            self.start_compression()
         await self._command_phase()
 
     # ------------------------------------------------------------------ authentication
@@ -746,6 +790,7 @@ class _Connection:
     async def _command_phase(self) -> None:
         while True:
             self.seq = 0
+            self.cseq = 0
             payload = await self.read_packet(timeout=self.cfg.wait_timeout)
             if not payload:
                 raise _Refuse(messages.unknown_command())
