@@ -338,13 +338,69 @@ def test_wrong_password_with_real_replay():
     assert top(c2, Secrets(password=b"secret")) == "VALID_PROOF_REJECTED"
 
 
-def test_empty_password_from_the_wire_alone():
+def test_empty_password_needs_the_account_password():
+    # from the wire alone: no password was sent, but whether the account needs
+    # one (or exists) is unknown: ACCESS_DENIED, saying so
     c = native_login(data=b"", error=denied(pw="NO"))
     found = diagnose_connection(c)
+    assert found[0].code == "ACCESS_DENIED"
+    assert "sent no password at all" in found[0].evidence
+    # given the account's password, replay says the client sent none
+    c = native_login(data=b"", error=denied(pw="NO"))
+    found = diagnose_connection(c, Secrets(password=b"the-real-one"))
+    assert c.extra["verdict"]["verdict"] == "EMPTY_PASSWORD_SENT"
     assert found[0].code == "EMPTY_PASSWORD"
     assert "empty auth response" in found[0].evidence
     # negative: 'using password: YES' with a non-empty proof
-    assert "EMPTY_PASSWORD" not in codes(native_login())
+    assert "EMPTY_PASSWORD" not in codes(native_login(), Secrets(password=b"x"))
+
+
+def test_empty_password_signed_with_ed25519():
+    # libmariadb/PyMySQL sign the EMPTY password with client_ed25519 (64 bytes,
+    # 'using password: YES'): replaying with '' proves it
+    from mysqlwire.auth import get_plugin
+
+    nonce32 = bytes(range(100, 132))
+    sig = get_plugin("client_ed25519").client_response(b"", nonce32)
+    steps = [
+        resp(b"", "mysql_native_password"),
+        S("auth_switch_request", nonce32, "client_ed25519", seq=2),
+        C("auth_data", sig, "client_ed25519", 3),
+        S("err", seq=4),
+    ]
+    c = make(
+        steps,
+        version=MARIADB,
+        greeting_plugin="mysql_native_password",
+        outcome="error",
+        error=denied("edu"),
+    )
+    found = diagnose_connection(c, Secrets(password=b"ed-secret-42"))
+    assert c.extra["verdict"]["verdict"] == "PROOF_MISMATCH"
+    assert found[0].code == "EMPTY_PASSWORD", [f.code for f in found]
+    assert "valid proof of the EMPTY password" in found[0].evidence
+    assert "WRONG_PASSWORD" not in [f.code for f in found]
+    # without a password: ACCESS_DENIED, noting the empty signature
+    c = make(
+        list(steps),
+        version=MARIADB,
+        greeting_plugin="mysql_native_password",
+        outcome="error",
+        error=denied("edu"),
+    )
+    f = diagnose_connection(c)[0]
+    assert f.code == "ACCESS_DENIED" and "signature of the EMPTY password" in f.evidence
+    # negative: a signature of another password is WRONG_PASSWORD
+    sig2 = get_plugin("client_ed25519").client_response(b"ed-secret-43", nonce32)
+    steps[2] = C("auth_data", sig2, "client_ed25519", 3)
+    c = make(
+        steps,
+        version=MARIADB,
+        greeting_plugin="mysql_native_password",
+        outcome="error",
+        error=denied("edu"),
+    )
+    assert top(c, Secrets(password=b"ed-secret-42")) == "WRONG_PASSWORD"
 
 
 def test_empty_password_from_replay():
@@ -363,6 +419,21 @@ def test_valid_proof_rejected():
     c2 = native_login(data=b"", error=denied(pw="NO"))
     c2.extra["verdict"] = verdict("PROOF_MATCHES", "empty password")
     assert top(c2) == "EMPTY_PASSWORD"
+
+
+def test_valid_proof_without_tls_on_a_tls_server_is_likely_tls_required():
+    c = native_login(server_caps=0xFFFFFFFE)  # the greeting offers CLIENT_SSL
+    c.extra["verdict"] = verdict("PROOF_MATCHES", disagrees=True)
+    found = diagnose_connection(c)
+    assert [f.code for f in found[:2]] == ["TLS_REQUIRED", "VALID_PROOF_REJECTED"]
+    assert (
+        "most likely requires TLS" in found[0].evidence
+        and "did not send an SSLRequest" in found[0].evidence
+    )
+    # negative: over TLS it cannot be the missing TLS
+    t = native_login(server_caps=0xFFFFFFFE, tls=True)
+    t.extra["verdict"] = verdict("PROOF_MATCHES", disagrees=True)
+    assert top(t) == "VALID_PROOF_REJECTED"
 
 
 def test_nonce_misuse():
@@ -450,7 +521,7 @@ def test_client_lacks_plugin_old_pymysql_empty_response():
         outcome="error",
         error=denied(pw="NO"),
     )
-    assert top(c2) == "EMPTY_PASSWORD"
+    assert top(c2, Secrets(password=b"pw")) == "EMPTY_PASSWORD"
 
 
 def test_second_switch_refused():
@@ -535,7 +606,7 @@ def test_cleartext_not_enabled_token_scrambled():
 
 
 def test_dialog_unanswered():
-    c = switched_and_left("dialog", data=b"\x04Password: ", attrs=LIBMYSQL_ATTRS, caps=0x000FA685)
+    c = switched_and_left("dialog", data=b"\x04Password: ", attrs=LIBMARIADB_ATTRS, caps=0x00BFA284)
     found = diagnose_connection(c)
     assert found[0].code == "DIALOG_UNANSWERED"
     assert "question byte 0x04" in found[0].evidence
@@ -543,7 +614,65 @@ def test_dialog_unanswered():
     c.login.steps += [C("auth_data", b"pw\x00", "dialog", 3), S("ok", seq=4)]
     c.login.outcome = "ok"
     found = codes(c)
-    assert "DIALOG_UNANSWERED" not in found and "CLEARTEXT_WITHOUT_TLS" in found
+    assert "DIALOG_UNANSWERED" not in found and found[0] == "CLEARTEXT_WITHOUT_TLS"
+
+
+def test_dialog_without_the_plugin_is_client_lacks_plugin():
+    # libmysqlclient has no dialog; PyMySQL dies on MariaDB's empty dialog switch
+    c = switched_and_left("dialog", data=b"\x04Password: ", attrs=LIBMYSQL_ATTRS, caps=0x000FA685)
+    assert codes(c)[0] == "CLIENT_LACKS_PLUGIN"
+    c = switched_and_left("dialog", data=b"")
+    f = diagnose_connection(c)[0]
+    assert f.code == "CLIENT_LACKS_PLUGIN" and "IndexError" in f.evidence
+    assert "pip install mariadb" in f.fix
+
+
+def test_switch_answered_by_a_new_command_is_not_an_answer():
+    # mysql-connector-python on COM_CHANGE_USER to an ed25519 account: it sends
+    # COM_QUIT (seq 0) where the answer belongs; the server says 1156
+    c = native_login(outcome="ok")
+    cu = Exchange(
+        kind="change_user",
+        nonce=NONCE,
+        user="edu",
+        client_plugin="mysql_native_password",
+        outcome="error",
+        error=err(1156, "Got packets out of order", "08S01"),
+    )
+    cu.steps = [
+        C("com_change_user", b"\x22" * 20, "mysql_native_password", 0),
+        S("auth_switch_request", b"\x33" * 32, "client_ed25519", seq=1),
+        C("auth_data", b"\x01", "client_ed25519", 0),
+        S("err", seq=2),
+    ]
+    c.exchanges.append(cu)
+    c.connect_attrs = CONNECTOR_ATTRS
+    found = diagnose_connection(c)
+    assert found[0].code == "CLIENT_LACKS_PLUGIN" and found[0].exchange == "COM_CHANGE_USER #1"
+    assert "starts a new command" in found[0].evidence and "1156" in found[0].evidence
+    assert "SERVER_REFUSED" not in [f.code for f in found]
+
+
+def test_empty_answer_to_ed25519_means_the_plugin_did_not_load():
+    steps = [
+        resp(b"\x22" * 20, "mysql_native_password"),
+        S("auth_switch_request", b"\x33" * 32, "client_ed25519", seq=2),
+        C("auth_data", b"", "client_ed25519", 3),
+        S("err", seq=4),
+    ]
+    c = make(
+        steps,
+        version=MARIADB,
+        greeting_plugin="mysql_native_password",
+        attrs=LIBMARIADB_ATTRS,
+        caps=0x00BFA284,
+        outcome="error",
+        error=denied("edu"),
+    )
+    found = diagnose_connection(c, Secrets(password=b"ed-secret-42"))
+    assert found[0].code == "CLIENT_LACKS_PLUGIN", [f.code for f in found]
+    assert "never empty" in found[0].evidence and "client_ed25519.so" in found[0].fix
+    assert "EMPTY_PASSWORD" not in [f.code for f in found]
 
 
 def sha2_full(*more, tls=False, **kw):
@@ -776,11 +905,8 @@ def test_cleartext_without_tls_and_offline_crackable():
     c.login.outcome = "ok"
     found = diagnose_connection(c)
     got = [f.code for f in found]
-    assert (
-        got[0] == "PLUGIN_SWITCH"
-        and "CLEARTEXT_WITHOUT_TLS" in got
-        and "OFFLINE_CRACKABLE_PROOF" in got
-    )
+    # a leaked password outranks the switch, which outranks the guessable proof
+    assert got == ["CLEARTEXT_WITHOUT_TLS", "PLUGIN_SWITCH", "OFFLINE_CRACKABLE_PROOF"], got
     clear = next(f for f in found if f.code == "CLEARTEXT_WITHOUT_TLS")
     assert (
         "4 bytes of clear text (mysql_clear_password)" in clear.evidence
@@ -821,10 +947,10 @@ def test_rsa_key_fetched_insecurely_negative_under_tls():
 
 
 # ---------------------------------------------------------- the engine
-def test_ranking_error_before_warning_info_security():
+def test_ranking_error_before_warning_then_info_and_security():
     c = switched_and_left("client_ed25519", attrs=CONNECTOR_ATTRS)
     found = diagnose_connection(c)
-    order = {"error": 0, "warning": 1, "info": 2, "security": 3}
+    order = {"error": 0, "warning": 1, "info": 2, "security": 2}
     assert [order[f.severity] for f in found] == sorted(order[f.severity] for f in found)
 
 

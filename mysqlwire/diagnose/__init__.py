@@ -90,6 +90,12 @@ def _facts_for(conn: Connection, fp: Fingerprint, secrets, capture: CaptureFacts
         else:
             verdict = cu_verdicts[i - 1] if i - 1 < len(cu_verdicts) else None
         user = ex.user if ex is not None else None
+        replayed = (verdict or {}).get("verdict") in (
+            "PROOF_MATCHES",
+            "PROOF_MISMATCH",
+            "EMPTY_PASSWORD_SENT",
+            "NONCE_MISUSE",
+        )
         out.append(
             Facts(
                 conn=conn,
@@ -97,7 +103,7 @@ def _facts_for(conn: Connection, fp: Fingerprint, secrets, capture: CaptureFacts
                 index=i,
                 fp=fp,
                 verdict=verdict,
-                password_given=given,
+                password_given=given or replayed,
                 token_like=_token_like(secrets, user) if given else False,
                 capture=capture,
             )

@@ -157,6 +157,49 @@ class Facts:
         )
 
     @property
+    def unanswered_switch(self) -> AuthStep | None:
+        """The AuthSwitchRequest/AuthNextFactor the client never answered:
+        it left right after it, or sent a new command (sequence restarted,
+        e.g. COM_QUIT) instead of the answer, which the server refuses with
+        1156 'Got packets out of order'."""
+        steps = self.steps
+        for i, s in enumerate(steps):
+            if s.kind not in ("auth_switch_request", "auth_next_factor"):
+                continue
+            rest = steps[i + 1 :]
+            if not rest:
+                return s if self.gave_up else None
+            nxt = rest[0]
+            if (
+                nxt.sender == "client"
+                and s.seq is not None
+                and nxt.seq is not None
+                and nxt.seq != (s.seq + 1) % 256
+            ):
+                return s
+            if nxt.kind == "err" and self.code == 1156:
+                return s
+        return None
+
+    @property
+    def proves_empty_password(self) -> bool:
+        """Do the client's proofs match the EMPTY password?  Decidable from the
+        wire alone (e.g. libmariadb/PyMySQL sign the empty password with
+        client_ed25519: 64 bytes, 'using password: YES')."""
+        if "_empty" not in self.__dict__:
+            result = False
+            if self.ex is not None and any(s.data for s in self.client_steps):
+                try:
+                    from ..replay import PROOF_MATCHES, Secrets, replay_exchange
+
+                    v = replay_exchange(self.ex, self.conn, Secrets(password=b""))
+                    result = v.verdict == PROOF_MATCHES
+                except Exception:  # never fail a diagnosis on a replay problem
+                    result = False
+            self.__dict__["_empty"] = result
+        return self.__dict__["_empty"]
+
+    @property
     def dropped(self) -> bool:
         """The server went away while the client waited for its verdict."""
         last = self.last

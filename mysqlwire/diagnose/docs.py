@@ -46,9 +46,12 @@ def render() -> str:
     )
     w("")
     w(
-        "Ranking: root cause first — severity in the order below, then the rule's specificity (a more precise rule "
-        "also suppresses the vaguer ones the same evidence triggers, e.g. CLIENT_LACKS_PLUGIN hides PLUGIN_SWITCH and "
-        "EMPTY_PASSWORD). Exit status: 0 no error finding, 1 an error finding, 2 unusable input."
+        "Ranking: root cause first — errors, then warnings, then info and security findings together; within a "
+        "tier by the rule's specificity (shown per code), so a leaked clear-text password (CLEARTEXT_WITHOUT_TLS) "
+        "comes before a plugin switch, which comes before the offline-guessable proof every plain-TCP login has. "
+        "A more precise rule also suppresses the vaguer ones the same evidence triggers (e.g. CLIENT_LACKS_PLUGIN "
+        "hides PLUGIN_SWITCH and EMPTY_PASSWORD). Exit status: 0 no error finding, 1 an error finding, "
+        "2 unusable input."
     )
     w("")
     w("| severity | meaning |")

@@ -29,7 +29,11 @@ from .context import Facts
 from .fingerprint import CAN_HANDLE_EXPIRED, MULTI_SWITCH, PLUGIN_AUTH
 
 SEVERITIES = ("error", "warning", "info", "security")
-SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+# Errors first, then warnings; info and security findings share a tier and are
+# ordered by rank, so a leaked password (CLEARTEXT_WITHOUT_TLS, 90) comes before
+# a plugin switch (50), which comes before the ever-present offline-guessable
+# proof of a plain-TCP login (30).
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "security": 2}
 
 
 @dataclass
@@ -76,14 +80,26 @@ IMPLEMENTERS = {
 }
 
 
-def lacks_plugin_fix(f: Facts, plugin: str) -> str:
+def lacks_plugin_fix(f: Facts, plugin: str, *, loadable: bool = True) -> str:
     fp = f.fp
     lib = fp.library
     native = f.set_plugin_sql("mysql_native_password")
+    if not loadable and lib == "libmariadb":
+        return (
+            f"install or point the client at libmariadb's {plugin}.so (Debian/Ubuntu: package libmariadb3, "
+            "/usr/lib/<arch>/libmariadb3/plugin/; option --plugin-dir / MARIADB_PLUGIN_DIR / "
+            f"MYSQL_PLUGIN_DIR); or {native}"
+        )
     if lib == "PyMySQL" and plugin in ("caching_sha2_password", "sha256_password"):
         return (
             "upgrade PyMySQL to >= 0.9 (1.x recommended): pip install -U 'PyMySQL[rsa]'; "
             f"or, if upgrading is impossible, give the account a plugin the client speaks: {native}"
+        )
+    if lib == "PyMySQL" and plugin in ("dialog", "auth_pam"):
+        return (
+            "PyMySQL cannot follow MariaDB's PAM dialog: use MariaDB Connector/Python (pip install mariadb) or "
+            "mysqlclient, or have the server take the password with mysql_clear_password (pam_use_cleartext_plugin=ON) "
+            f"over TLS, or {native}"
         )
     if lib == "PyMySQL" and plugin == "client_ed25519":
         return (
@@ -213,6 +229,14 @@ def check_tls_required(f: Facts) -> Hit | None:
             f"logged in over TLS in another connection of this capture{ssl_note}: the account requires TLS "
             "(REQUIRE SSL/X509)",
         )
+    detail = (f.verdict or {}).get("verdict_detail")
+    if f.verdict_code == "PROOF_MATCHES" and detail != "empty password" and f.server_offers_tls:
+        proof = _last_proof(f)
+        return hit(
+            (f"{f.pkt(proof)}: " if proof else "")
+            + f"a valid proof of the given password, sent without TLS, then {_err_evidence(f)}{ssl_note}: "
+            "the account most likely requires TLS (REQUIRE SSL/X509); if it does not, see VALID_PROOF_REJECTED"
+        )
     clear = [s for s in f.client_steps if f.is_cleartext(s)]
     if clear and f.verdict_code == "PROOF_MATCHES":
         return hit(
@@ -252,17 +276,30 @@ def check_client_protocol_too_old(f: Facts) -> Hit | None:
 def _switch_given_up(
     f: Facts, plugins: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()
 ):
-    """The last server packet was a switch (or next factor) the client never answered."""
-    if not f.gave_up:
-        return None
-    last = f.last
-    if last is None or last.kind not in ("auth_switch_request", "auth_next_factor"):
+    """The switch (or next factor) the client never answered, if any."""
+    last = f.unanswered_switch
+    if last is None:
         return None
     if plugins is not None and last.plugin not in plugins:
         return None
     if last.plugin in exclude:
         return None
     return last
+
+
+def _not_answered(f: Facts, step) -> str:
+    """How the client failed to answer ``step``."""
+    after = [s for s in f.steps[f.steps.index(step) + 1 :]]
+    if not after:
+        return f"the client {f.close_word} without answering"
+    nxt = after[0]
+    if nxt.sender == "client":
+        tail = f"; the server answered {_err_evidence(f)}" if f.err else ""
+        return (
+            f"the client did not answer: its next packet (seq {nxt.seq}) starts a new command "
+            f"({len(nxt.data)} bytes, e.g. COM_QUIT){tail}"
+        )
+    return f"the client did not answer; {_err_evidence(f)}"
 
 
 def check_second_switch_refused(f: Facts) -> Hit | None:
@@ -279,8 +316,7 @@ def check_second_switch_refused(f: Facts) -> Hit | None:
         return None
     first = switches[0]
     return hit(
-        f"{f.pkt(first)}, answered by the client; {f.pkt(last)}; the client {f.close_word} without answering "
-        "the second switch",
+        f"{f.pkt(first)}, answered by the client; {f.pkt(last)}; {_not_answered(f, last)} (the second switch)",
         first=first.plugin,
         second=last.plugin,
     )
@@ -318,6 +354,17 @@ def check_cleartext_not_enabled(f: Facts) -> Hit | None:
     return None
 
 
+def _pymysql_dialog_crash(f: Facts, step) -> bool:
+    """PyMySQL's dialog handler reads the question from the switch packet;
+    MariaDB's auth_pam sends a switch without data and PyMySQL dies (IndexError)."""
+    return (
+        f.fp.library == "PyMySQL"
+        and step.kind == "auth_switch_request"
+        and step.plugin in ("dialog", "auth_pam")
+        and not step.data
+    )
+
+
 def check_dialog_unanswered(f: Facts) -> Hit | None:
     last = f.last
     if not f.gave_up or last is None:
@@ -325,10 +372,14 @@ def check_dialog_unanswered(f: Facts) -> Hit | None:
     plugin = f.plugin_at(last) if last.kind != "auth_switch_request" else last.plugin
     if plugin not in ("dialog", "auth_pam"):
         return None
+    if f.fp.supports("dialog") is False or _pymysql_dialog_crash(f, last):
+        return None  # the client has no (usable) dialog plugin: CLIENT_LACKS_PLUGIN
     q = ""
     data = last.data
     if last.kind == "auth_switch_request" and data:
         q = f"; question byte 0x{data[0]:02x}, prompt {len(data) - 1} bytes"
+    elif last.kind == "auth_switch_request":
+        q = " (no question: the client is expected to send the password)"
     return hit(f"{f.pkt(last)}{q}; the client {f.close_word} without answering", dplugin=plugin)
 
 
@@ -385,21 +436,51 @@ def check_secure_channel_required(f: Facts) -> Hit | None:
     return None
 
 
+# A valid answer to these plugins is never empty: an empty answer means the
+# client could not run the plugin (libmariadb without client_ed25519.so).
+NEVER_EMPTY = ("client_ed25519",)
+
+
 def check_client_lacks_plugin(f: Facts) -> Hit | None:
-    last = _switch_given_up(f, exclude=("mysql_clear_password", "dialog", "auth_pam"))
+    last = _switch_given_up(f, exclude=("mysql_clear_password",))
     if last is not None:
         sup = f.fp.supports(last.plugin)
-        if sup is True:
+        if _pymysql_dialog_crash(f, last):
+            sup = False
+            why = (
+                f"{f.client}'s dialog handler expects the question inside the switch (MariaDB's auth_pam sends none): "
+                "it fails with IndexError"
+            )
+        elif sup is True:
             return None
-        if sup is False:
+        elif sup is False:
             why = f"{f.client} does not implement {last.plugin}"
         else:
             why = f"the client library could not load {last.plugin} (client error 2059 'Authentication plugin cannot be loaded')"
         return hit(
-            f"{f.pkt(last)}; the client {f.close_word} without answering: {why}",
+            f"{f.pkt(last)}; {_not_answered(f, last)}: {why}",
             lplugin=last.plugin,
             remedy=lacks_plugin_fix(f, last.plugin),
         )
+    # An empty answer to a switch whose plugin never produces one.
+    for i, s in enumerate(f.steps):
+        if s.kind != "auth_switch_request" or s.plugin not in NEVER_EMPTY:
+            continue
+        nxt = f.steps[i + 1] if i + 1 < len(f.steps) else None
+        if (
+            nxt is not None
+            and nxt.sender == "client"
+            and nxt.kind == "auth_data"
+            and not nxt.data
+            and f.failed
+        ):
+            tail = f"; then {_err_evidence(f)}" if f.err else ""
+            return hit(
+                f"{f.pkt(s)}; {f.pkt(nxt)}: a {s.plugin} answer is never empty (even the empty password gives a "
+                f"64-byte signature), so {f.client} could not run the plugin{tail}",
+                lplugin=s.plugin,
+                remedy=lacks_plugin_fix(f, s.plugin, loadable=False),
+            )
     # The client echoed a plugin it cannot compute with an empty response
     # (PyMySQL < 0.9 and caching_sha2_password), and the server saw no password.
     first = f.client_steps[0] if f.client_steps else None
@@ -509,17 +590,21 @@ def check_wrong_password(f: Facts) -> Hit | None:
 
 
 def check_empty_password(f: Facts) -> Hit | None:
-    if f.code != 1045:
+    if f.code != 1045 or not f.password_given:
         return None
     v = f.verdict_code
-    if v == "PROOF_MISMATCH":
-        return None
+    detail = (f.verdict or {}).get("verdict_detail")
     proofs = f.client_steps
-    empty = bool(proofs) and all(len(s.data) == 0 or s.data == b"\x00" for s in proofs)
-    if v == "EMPTY_PASSWORD_SENT" or (empty and "using password: NO" in f.message):
-        first = proofs[0] if proofs else None
-        ev = f.pkt(first) if first else "no auth data"
+    first = proofs[0] if proofs else None
+    ev = f.pkt(first) if first else "no auth data"
+    if v == "EMPTY_PASSWORD_SENT" or (v == "PROOF_MATCHES" and detail == "empty password"):
         return hit(f"{ev}; then {_err_evidence(f)}")
+    if v == "PROOF_MISMATCH" and f.proves_empty_password:
+        signed = [s for s in proofs if s.data]
+        return hit(
+            f"{f.pkt(signed[-1])} is a valid proof of the EMPTY password (replayed with ''), not of the given one; "
+            f"then {_err_evidence(f)}"
+        )
     return None
 
 
@@ -543,6 +628,11 @@ def check_access_denied(f: Facts) -> Hit | None:
     why = "no password was given to replay the proof"
     if f.verdict_code == "UNVERIFIABLE":
         why = f"the proof could not be replayed ({(f.verdict or {}).get('verdict_detail')})"
+    proofs = f.client_steps
+    if proofs and all(not s.data or s.data == b"\x00" for s in proofs):
+        why += "; the client sent no password at all: if the account exists it needs one (EMPTY_PASSWORD)"
+    elif f.proves_empty_password:
+        why += "; the proof is a signature of the EMPTY password: the client was given no password"
     return hit(f"{_proofs_evidence(f)}; then {_err_evidence(f)}; {why}")
 
 
@@ -942,13 +1032,15 @@ RULES: list[Rule] = [
         "connect with TLS: mysql --ssl-mode=REQUIRED (MariaDB: --ssl), PyMySQL ssl={{'ca': '/path/ca.pem'}}, "
         "mysql-connector-python ssl_ca=…; or drop the requirement (ALTER USER {account_sql} REQUIRE NONE / "
         "require_secure_transport=OFF) if that is intended",
-        "require_secure_transport=ON (3159), or an account created with REQUIRE SSL/X509 (plain 1045 — reported "
-        "when the capture shows the same password working over TLS, or a correct clear-text secret refused outside "
-        "TLS).",
+        "require_secure_transport=ON (3159), or an account created with REQUIRE SSL/X509, which gets a plain 1045. "
+        "Reported for 1045 when the proof is valid for the given password, the connection had no TLS and the "
+        "greeting offered it (hedged: an unknown account or host looks the same, VALID_PROOF_REJECTED follows), "
+        "when the same user logged in over TLS elsewhere in the capture, or when a correct clear-text secret was "
+        "refused outside TLS.",
         "No SSLRequest from the client; ERR 3159 after the response, or ERR 1045 after a valid proof.",
         check_tls_required,
         rank=95,
-        suppresses=("VALID_PROOF_REJECTED", "ACCESS_DENIED"),
+        suppresses=("ACCESS_DENIED",),
     ),
     Rule(
         "TLS_NOT_OFFERED",
@@ -1053,7 +1145,10 @@ RULES: list[Rule] = [
         "use a client with the dialog plugin (libmariadb: mariadb CLI, MariaDB Connector/Python; PyMySQL answers "
         "'Password: ' prompts, others via auth_plugin_map), or configure the server's PAM plugin to use "
         "mysql_clear_password (pam_use_cleartext_plugin=ON) — with TLS",
-        "The account uses PAM through the dialog plugin; the client could not (or would not) answer the question.",
+        "The account uses PAM through the dialog plugin and the client, which has a dialog plugin, left the question "
+        "(or MariaDB's empty dialog switch) unanswered — a prompt it could not handle, or a user who did not answer. "
+        "Clients without a usable dialog plugin (libmysqlclient, mysql-connector-python, PyMySQL against MariaDB's "
+        "auth_pam) are CLIENT_LACKS_PLUGIN.",
         "AuthSwitchRequest 'dialog' with a question byte (2/3 echo on, 4/5 password), then the client's FIN.",
         check_dialog_unanswered,
         rank=95,
@@ -1076,11 +1171,14 @@ RULES: list[Rule] = [
         "error",
         "{client} cannot authenticate {account} on {server}: the account uses {lplugin}",
         "{remedy}",
-        "The server switched to (or the greeting named) a plugin the client library does not implement, so the "
-        "client gave up (client error 2059 'Authentication plugin … cannot be loaded') or sent an empty response "
-        "(PyMySQL < 0.9 with caching_sha2_password → 1045 'using password: NO').",
-        "AuthSwitchRequest naming the plugin, then the client's FIN without an answer; or a HandshakeResponse "
-        "labelled with the greeting's plugin but with an empty auth response, then ERR 1045.",
+        "The server switched to (or the greeting named) a plugin the client cannot run, so the client gave up "
+        "(client error 2059 'Authentication plugin … cannot be loaded'), sent a new command instead of the answer "
+        "(server: 1156 'Got packets out of order'), answered with nothing where the plugin never answers empty "
+        "(libmariadb without client_ed25519.so), or sent an empty response labelled with the greeting's plugin "
+        "(PyMySQL < 0.9 with caching_sha2_password → 1045 'using password: NO'). Which library lacks what comes "
+        "from the fingerprint table below.",
+        "AuthSwitchRequest naming the plugin, then the client's FIN (or a new command, or an empty answer); or a "
+        "HandshakeResponse labelled with the greeting's plugin but with an empty auth response, then ERR 1045.",
         check_client_lacks_plugin,
         rank=90,
         suppresses=("CLIENT_ABORTED_AUTH", "EMPTY_PASSWORD", "PLUGIN_SWITCH"),
@@ -1142,11 +1240,14 @@ RULES: list[Rule] = [
         "{client} sent no password for {account}, which needs one",
         "give the client its password (an unset environment variable or config key is the usual cause); "
         + _ERR_FIX_ACCOUNT,
-        "The client's proof was empty, so the server checked 'no password' (using password: NO).",
-        "Empty auth response in the HandshakeResponse/AuthSwitchResponse, then ERR 1045 '(using password: NO)'.",
+        "The client sent no password (an empty proof, or a client_ed25519 signature of the empty password) while "
+        "the account has one: replay with the given password says EMPTY_PASSWORD_SENT, or the proof only matches ''. "
+        "Without a password to replay, the same wire is ACCESS_DENIED with a note (the account may not exist).",
+        "Empty auth response in the HandshakeResponse/AuthSwitchResponse, then ERR 1045 '(using password: NO)'; or a "
+        "64-byte ed25519 signature of '' and '(using password: YES)'.",
         check_empty_password,
-        rank=80,
-        suppresses=("ACCESS_DENIED",),
+        rank=86,
+        suppresses=("ACCESS_DENIED", "WRONG_PASSWORD"),
     ),
     Rule(
         "VALID_PROOF_REJECTED",
@@ -1278,7 +1379,7 @@ RULES: list[Rule] = [
         "The 16-hex-digit pre-4.1 hash is weak and a capture of one login is enough to brute-force it.",
         "The bare 0xFE old-password switch (or ERR 1275).",
         check_old_password_in_use,
-        rank=80,
+        rank=45,
     ),
     Rule(
         "WEAK_TLS_VERSION",
@@ -1302,7 +1403,7 @@ RULES: list[Rule] = [
         "(ed25519); the pre-4.1 scramble323 reveals its weak hash almost for free.",
         "A native (20-byte), caching_sha2 fast (32-byte), scramble323 or ed25519 proof outside TLS.",
         check_offline_crackable,
-        rank=60,
+        rank=30,
     ),
     Rule(
         "RSA_KEY_FETCHED_INSECURELY",
@@ -1313,7 +1414,7 @@ RULES: list[Rule] = [
         "Requesting the server's public key over an unauthenticated channel allows a man in the middle.",
         "AuthMoreData with a PEM public key outside TLS.",
         check_rsa_key_fetched,
-        rank=50,
+        rank=25,
     ),
 ]
 
