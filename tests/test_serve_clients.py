@@ -731,3 +731,71 @@ def test_compressed_protocol_connector_and_cli(srv):
         )
         assert (r.returncode, r.stdout.strip()) == (0, LONG), r.stderr
         assert "compression" in rec.kinds()
+
+
+def test_command_phase_init_db_ping_show_databases(srv):
+    srv.call(srv.server.warm_cache, "app")
+
+    def run():
+        conn = pymysql.connect(host="127.0.0.1", port=srv.port, user="app", password=PW["app"])
+        try:
+            conn.ping(reconnect=False)  # COM_PING
+            conn.select_db("shop")  # COM_INIT_DB
+            with conn.cursor() as cur:
+                cur.execute("SELECT DATABASE()")
+                db = cur.fetchall()
+                cur.execute("SHOW DATABASES")
+                dbs = [r[0] for r in cur.fetchall()]
+            try:
+                conn.select_db("mysql")  # exists, but not granted to app
+            except pymysql.err.MySQLError as exc:
+                denied_db = exc.args
+            try:
+                conn.select_db("nope")
+            except pymysql.err.MySQLError as exc:
+                unknown = exc.args
+            with conn.cursor() as cur:  # the connection survives command errors
+                cur.execute("SELECT 1")
+                return db, dbs, denied_db, unknown, cur.fetchall()
+        finally:
+            conn.close()
+
+    (db, dbs, denied_db, unknown, one), rec = _new(srv, run)
+    assert db == (("shop",),)
+    assert dbs == ["information_schema", "shop"]
+    assert denied_db == (1044, "Access denied for user 'app'@'localhost' to database 'mysql'")
+    assert unknown == (1049, "Unknown database 'nope'")
+    assert one == ((1,),)
+    assert "COM_PING" in rec.commands and "COM_INIT_DB shop" in rec.commands
+
+
+def test_rsa_key_and_tls_certificate_from_files(tmp_path):
+    from mysqlwire.serve import keys
+
+    repo = Path(__file__).resolve().parent.parent
+    pem = repo / "captures" / "lab-samples" / "m8emu_server_rsa_private.pem"
+    if not pem.is_file():
+        pytest.skip(f"{pem} not in the checkout")
+    cert, key = keys.self_signed_certificate("mysqlwire-test-cert")
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    cfg = ServerConfig(
+        port=0,
+        accounts={"cold": ACCOUNTS["cold"]},
+        rsa_private_key=str(pem),
+        tls_cert=str(tmp_path / "cert.pem"),
+        tls_key=str(tmp_path / "key.pem"),
+    )
+    with run_in_thread(cfg) as srv:
+        assert srv.server.rsa_private_key_pem == pem.read_bytes()
+        assert srv.server.public_key_pem == caching_sha2.public_key_pem(pem.read_bytes())
+        rows, rec = _new(srv, lambda: pymysql_login(srv, "cold", PW["cold"], ssl_disabled=True))
+        assert rows == ((1,),) and rec.login.path == "full-rsa"
+        srv.flush_cache()
+        conn = pymysql.connect(
+            host="127.0.0.1", port=srv.port, user="cold", password=PW["cold"],
+            ssl_ca=str(tmp_path / "cert.pem"), ssl_verify_cert=True,
+        )  # fmt: skip
+        peer = conn._sock.getpeercert()
+        conn.close()
+        assert dict(x[0] for x in peer["subject"])["commonName"] == "mysqlwire-test-cert"
