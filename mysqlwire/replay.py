@@ -322,41 +322,34 @@ def _summarise(results: list[StepResult]) -> tuple[str, str | None]:
     return NO_AUTH_ATTEMPT, None
 
 
-def _nonce_misuse(ex: Exchange, conn: Connection, password: bytes | None, rsa_keys) -> bool:
-    """Does a mismatching proof match when computed with another nonce?"""
-    if password is None or not ex.steps:
+def _nonce_misuse(
+    ex: Exchange, conn: Connection, password: bytes | None, results: list[StepResult]
+) -> bool:
+    """Does a mismatching scramble match when computed over another nonce
+    (the greeting's instead of the switch's, a stale one, or one with its
+    trailing NUL kept -- mysql-nio #127)?"""
+    if password is None:
         return False
-    alts: list[bytes] = []
-    g = conn.greeting_nonce or b""
-    if g:
-        alts.append(g + b"\x00")  # NUL kept (mysql-nio #127)
-    for step in ex.steps:
-        if step.kind == "auth_switch_request" and step.data:
-            alts.append(step.data[:20])
-    for other in conn.exchanges:
-        if other is not ex and other.nonce:
-            alts.append(other.nonce)
-    if g:
-        alts.append(g)
-    for alt in alts:
-        for bad_switch_nonce in (False, True):
-            fake = Exchange(
-                kind=ex.kind,
-                nonce=alt,
-                client_plugin=ex.client_plugin,
-                auth_plugin=ex.auth_plugin,
-                steps=[],
-            )
-            for step in ex.steps:
-                if bad_switch_nonce and step.kind == "auth_switch_request":
-                    from dataclasses import replace
+    from .auth import caching_sha2, native
 
-                    step = replace(step, data=alt)
-                fake.steps.append(step)
-            res = _Walker(fake, conn, password, None, rsa_keys).run()
-            v, _ = _summarise(res)
-            if v == PROOF_MATCHES:
-                return True
+    funcs = {
+        "mysql_native_password": native.scramble_raw,
+        "caching_sha2_password": caching_sha2.scramble_raw,
+    }
+    alts: list[bytes] = []
+    for nonce in [conn.greeting_nonce, ex.nonce] + [
+        s.data for s in ex.steps if s.kind in ("auth_switch_request", "auth_next_factor")
+    ]:
+        if nonce:
+            for alt in (nonce, nonce[:20], nonce[:20] + b"\x00"):
+                if alt not in alts:
+                    alts.append(alt)
+    for res in results:
+        if res.result != "mismatch" or res.plugin not in funcs:
+            continue
+        data = ex.steps[res.index].data
+        if any(funcs[res.plugin](password, alt) == data for alt in alts):
+            return True
     return False
 
 
@@ -388,7 +381,7 @@ def replay_exchange(ex: Exchange, conn: Connection, secrets: Secrets) -> Verdict
             first = verdict
     assert first is not None
     if first.verdict == PROOF_MISMATCH and any(
-        _nonce_misuse(ex, conn, as_bytes(pw), keys) for _, pw in attempts
+        _nonce_misuse(ex, conn, as_bytes(pw), first.steps) for _, pw in attempts
     ):
         first = Verdict(NONCE_MISUSE, first.detail, steps=first.steps, exchange=ex.kind)
     if len(attempts) > 1 and first.verdict == PROOF_MISMATCH:

@@ -26,9 +26,18 @@ def scramble(password: bytes, nonce: bytes) -> bytes:
     pw = as_bytes(password)
     if not pw:
         return b""
-    nonce = nonce_from_switch_data(nonce)
+    return scramble_raw(pw, nonce_from_switch_data(nonce))
+
+
+def scramble_raw(password: bytes, nonce: bytes) -> bytes:
+    """The proof over ``nonce`` exactly as given (no NUL stripping, any length):
+    what a buggy client computes from a wrong or stale nonce (replay's
+    NONCE_MISUSE check)."""
+    pw = as_bytes(password)
+    if not pw:
+        return b""
     stage1 = _sha1(pw)
-    return xor_bytes(stage1, _sha1(nonce + _sha1(stage1)))
+    return xor_bytes(stage1, _sha1(bytes(nonce) + _sha1(stage1)))
 
 
 def stored_hash(password: bytes) -> str:
