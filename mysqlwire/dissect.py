@@ -143,14 +143,16 @@ class _ConnSink:
         ):
             # no greeting where the connection should start: the capture began
             # mid-connection (or this is not MySQL).  Nothing can be followed.
-            why = (
-                "no SYN seen"
-                if not self.flow.syn_seen
-                else f"first {sender} bytes are not a MySQL greeting"
-            )
-            conn.anomalies.append(
-                f"capture starts mid-connection ({why}); connection phase not visible"
-            )
+            if self.flow.syn_seen:
+                conn.anomalies.append(
+                    f"the {sender}'s first bytes are not a MySQL greeting "
+                    f"({bytes(data[:8]).hex()}...): not followed"
+                )
+            else:
+                conn.anomalies.append(
+                    "capture starts mid-connection (no SYN, no greeting): "
+                    "connection phase not visible"
+                )
             self.done = True
             self.flow.mute(True)
             self.flow.mute(False)
