@@ -989,3 +989,18 @@ def test_every_rule_is_exercised_here():
     src = inspect.getsource(sys.modules[__name__])
     missing = [r.code for r in RULES if f'"{r.code}"' not in src]
     assert not missing, missing
+
+
+def test_secure_channel_required_connector_sha256_switch_without_tls():
+    c = make(
+        [resp(), S("auth_switch_request", NONCE + b"\x00", "sha256_password", seq=2)],
+        attrs=CONNECTOR_ATTRS,
+        caps=0x3BA20D,
+        maxp=1 << 30,
+    )
+    found = diagnose_connection(c)
+    assert found[0].code == "SECURE_CHANNEL_REQUIRED", [f.code for f in found]
+    assert "only over TLS" in found[0].evidence
+    # negative: PyMySQL does sha256 over RSA; leaving there is not this rule
+    c2 = make([resp(), S("auth_switch_request", NONCE + b"\x00", "sha256_password", seq=2)])
+    assert "SECURE_CHANNEL_REQUIRED" not in codes(c2)

@@ -104,6 +104,7 @@ class Support:
     min: Version | None = None
     max: Version | None = None
     note: str = ""
+    tls_only: bool = False  # the client refuses this plugin on a plain connection
 
 
 PLUGIN_SUPPORT: dict[str, list[Support]] = {
@@ -126,8 +127,8 @@ PLUGIN_SUPPORT: dict[str, list[Support]] = {
             "caching_sha2_password",
             note="no RSA path: full authentication sends the password as typed",
         ),
-        Support("sha256_password", note="TLS only"),
-        Support("mysql_clear_password", note="TLS only"),
+        Support("sha256_password", note="TLS only (no RSA path)", tls_only=True),
+        Support("mysql_clear_password", note="TLS only", tls_only=True),
         Support("authentication_ldap_sasl_client"),
         Support("authentication_kerberos_client"),
         Support("authentication_webauthn_client"),

@@ -254,6 +254,8 @@ def check_old_password_refused(f: Facts) -> Hit | None:
         who = "the client"
         if f.fp.library == "PyMySQL" and f.fp.at_least(1, 1):
             who = f"{f.client} (PyMySQL >= 1.1 raises 'received unknown auth switch request')"
+        elif f.fp.library == "mysql-connector-python":
+            who = f"{f.client} ('Authentication with old (insecure) passwords is not supported')"
         elif f.fp.library in ("libmariadb", "libmysqlclient"):
             who = f"{f.client} (client secure_auth on: error 2049)"
         return hit(
@@ -403,6 +405,17 @@ def check_rsa_unavailable(f: Facts) -> Hit | None:
 def check_secure_channel_required(f: Facts) -> Hit | None:
     if f.tls:
         return None
+    sw = _switch_given_up(f, ("sha256_password", "caching_sha2_password"))
+    row = f.fp.support(sw.plugin) if sw is not None else None
+    if sw is not None and row is not None and row.tls_only:
+        return hit(
+            f"{f.pkt(sw)} on plain TCP; {_not_answered(f, sw)}: {f.client} speaks {sw.plugin} only over TLS",
+            splugin=sw.plugin,
+            how=(
+                f"connect with TLS (mysql-connector-python: ssl_ca=…, do not set ssl_disabled=True), or use the C "
+                f"extension (use_pure=False), which has the RSA path; or {f.set_plugin_sql('caching_sha2_password')}"
+            ),
+        )
     last = f.last
     if f.gave_up and last is not None and last.kind == "auth_more_data" and last.data == b"\x04":
         plugin = f.plugin_at(last)
