@@ -59,4 +59,4 @@ def test_extra_port_and_sniff_offline():
     assert "handshake_v10" in kinds and "handshake_response41" in kinds
     # the stateful helper wants the raw segments (it reassembles itself)
     (conn,) = dissect_packets(scapy_all.sniff(offline=str(pcap)), ports=(3407,))
-    assert conn.outcome == "ok" and conn.user == "app"
+    assert conn.outcome == "ok" and conn.user == "app2"
