@@ -85,6 +85,12 @@ class Capture:
             rows.append(rec)
         return pd.DataFrame(rows)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: one summary row per connection (:mod:`mysqlwire.notebook`)."""
+        from .notebook import capture_html
+
+        return capture_html(self)
+
     def __repr__(self) -> str:
         n = len(self._connections) if self._connections is not None else "?"
         return f"<mysqlwire.Capture {self.path!r} connections={n}>"

@@ -205,6 +205,12 @@ class Connection:
         )
         return replay_connection(self, s)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: ladder diagram + verdict/diagnosis (:mod:`mysqlwire.notebook`)."""
+        from .notebook import connection_html
+
+        return connection_html(self)
+
     def to_record(self, *, with_packets: bool = False) -> dict[str, Any]:
         from .protocol import cap_names, mariadb_cap_names
 
