@@ -52,8 +52,8 @@ mysql-connector-python, an LD_PRELOAD OpenSSL keylog shim (`tests/lab/sslkeylog.
 clients (mariadb CLI, mysqlclient, MariaDB Connector/Python). TLS captures without a `.keys` file are
 deliberately keyless (`expected_verdict` UNVERIFIABLE; `inner` says what happened inside).
 
-Lanes: scenarios ran in parallel, each lane on its own server address (127.0.0.1-3, one server port);
-clients always connect from 127.0.0.1.
+Lanes: scenarios ran in parallel, each lane on its own server address (`server_address`, 127.0.0.x,
+same port); clients always connect from 127.0.0.1. Ports are free ports picked at run time.
 
 Clients: {clients}
 """
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "captures" / "lab")
     ap.add_argument("-k", dest="keyword", help="only scenarios whose name contains this")
-    ap.add_argument("--lanes", type=int, default=None, help="parallel lanes (1-3)")
+    ap.add_argument("--lanes", type=int, default=None, help="parallel lanes (1-6, default 6)")
     args = ap.parse_args(argv)
 
     scenarios = [s for s in SCENARIOS if not args.keyword or args.keyword in s.name]

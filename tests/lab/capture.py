@@ -165,9 +165,22 @@ def _scapy(info: CaptureInfo, iface, port, host, settle, start_timeout):
         yield info
         time.sleep(min(settle, 0.2))
     finally:
-        pkts = sniffer.stop() or []
+        pkts = _drop_loopback_twins(sniffer.stop() or [])
         wrpcap(str(info.path), pkts)
         info.packets = len(pkts)
+
+
+def _drop_loopback_twins(pkts: list) -> list:
+    """A packet socket on ``lo`` sees every packet twice (outgoing, then incoming); tcpdump drops
+    the outgoing copy, Scapy does not. Keep one of two identical frames less than 1 ms apart."""
+    out, last = [], None
+    for p in pkts:
+        raw, ts = bytes(p), float(p.time)
+        if last is not None and raw == last[0] and ts - last[1] < 0.001:
+            continue
+        out.append(p)
+        last = (raw, ts)
+    return out
 
 
 def _wait_closed(path: Path, settle: float) -> None:

@@ -11,16 +11,14 @@ path for TLS captures that have one, else None. The pcaps, ``<name>.json`` truth
 
 Without the server binaries (or root) the fixtures skip with a reason that names what is missing and
 ``scripts/lab_setup.sh``; with ``CI`` set they fail instead, since a CI run that skips the real server
-is a hole. ``MYSQLWIRE_LAB_LANES`` (1-3) sets how many scenarios run at once.
+is a hole. ``MYSQLWIRE_LAB_LANES`` (1-6, default 6) sets how many scenarios run at once.
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from .mariadb import LabUnavailable, MariaDBLab
+from .mariadb import LabUnavailable, MariaDBLab, skip_or_fail
 from .scenarios import LabCapture, LabRun, lanes_from_env, run_all
 
 _STATUS: dict = {}
@@ -28,13 +26,7 @@ _STATUS: dict = {}
 
 def lab_unavailable(reason: str) -> None:
     _STATUS["unavailable"] = reason
-    if os.environ.get("CI"):
-        pytest.fail(
-            f"{reason}\n(CI is set: the lab must not be skipped in CI - a skipped real server is a "
-            "hole; make the CI script run scripts/lab_setup.sh)",
-            pytrace=False,
-        )
-    pytest.skip(f"REAL-TRAFFIC LAB NOT RUN: {reason}")
+    skip_or_fail(reason)
 
 
 @pytest.fixture(scope="session")

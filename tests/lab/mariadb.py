@@ -2,8 +2,8 @@
 
 ``MariaDBLab`` starts three ``mariadbd`` processes from one ``mariadb-install-db`` data directory (copied,
 so install runs once), each on a free loopback port, bound to the lab's loopback addresses
-(``LANE_HOSTS``: one per parallel capture lane, so concurrent captures never see each other's
-connections):
+127.0.0.1-6 (``LANE_HOSTS``: one per parallel capture lane, so concurrent captures never see each
+other's connections):
 
 * ``main``: TLS (CA + server certificate generated here), ``auth_ed25519`` and ``auth_pam`` installed
   with ``INSTALL SONAME``, ``secure_auth=0`` (old passwords), every account in ``ACCOUNTS`` whose server
@@ -45,7 +45,7 @@ SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 # One loopback address per capture lane: scenarios in lane k talk to LANE_HOSTS[k], and the lane's
 # capture filter names that address, so parallel lanes never capture each other's connections.
 # Connections to 127.0.0.x still come *from* 127.0.0.1 (the loopback route's source address).
-LANE_HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+LANE_HOSTS = tuple(f"127.0.0.{i}" for i in range(1, 7))
 CLIENT_IP = "127.0.0.1"
 
 PAM_SERVICE_PREFIX = "mysqlwire-lab-"
@@ -167,6 +167,20 @@ ACCOUNTS: dict[str, Account] = {
 
 class LabUnavailable(RuntimeError):
     """The lab cannot run here (missing binary, not root, ...). The message says what to do."""
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the calling test/fixture with a loud reason; FAIL instead when ``CI`` is set (a CI run
+    that skips the real server is a hole)."""
+    import pytest  # noqa: PLC0415 - this module is also used outside pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(
+            f"{reason}\n(CI is set: the real-traffic lab must not be skipped in CI; make the CI "
+            "script run scripts/lab_setup.sh)",
+            pytrace=False,
+        )
+    pytest.skip(f"REAL-TRAFFIC LAB NOT RUN: {reason}")
 
 
 def find_binary(name: str) -> str | None:

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .capture import CaptureInfo, capture, tcp_connections
-from .clients import LIBMARIADB_CLIENTS, LoginResult, LoginSpec, build_keylog_shim, login
+from .clients import (
+    LIBMARIADB_CLIENTS,
+    LoginResult,
+    LoginSpec,
+    WorkerPool,
+    build_keylog_shim,
+    login,
+)
 from .mariadb import ACCOUNTS, CLIENT_IP, LANE_HOSTS, MariaDBLab, server_version_tag
 
 # Clients that start TLS on their own when the server offers it and no TLS option is given.
@@ -803,6 +810,7 @@ def run_scenario(
     lane: int = 0,
     keylog_shim: Path | None = None,
     timeout: float = 10.0,
+    pool: WorkerPool | None = None,
 ) -> ScenarioRun:
     host = LANE_HOSTS[lane % len(LANE_HOSTS)]
     srv = lab.servers[sc.server]
@@ -843,8 +851,10 @@ def run_scenario(
         timeout=timeout,
     )
     t0 = time.monotonic()
+    if pool is not None:  # start the client's worker before the capture: not part of the login
+        pool.warm(sc.client)
     with capture(pcap, srv.port, host) as cap:
-        result = login(spec)
+        result = login(spec, pool)
     seconds = time.monotonic() - t0
     truth = build_truth(sc, lab=lab, host=host, pcap=pcap, keylog=keylog, result=result)
     return ScenarioRun(sc, pcap, keylog, truth, result, cap, lane, seconds)
@@ -874,12 +884,16 @@ def run_all(
     lock = threading.Lock()
 
     def lane_worker(k: int) -> None:
-        for sc in scenarios[k::lanes]:
-            r = run_scenario(sc, lab, outdir, lane=k, keylog_shim=shim)
-            with lock:
-                run.runs[sc.name] = r
-            if write_truth and json_per_scenario and r.skipped is None:
-                (outdir / f"{sc.name}.json").write_text(json.dumps(r.truth) + "\n")
+        with WorkerPool(shim) as pool:
+            for sc in scenarios[k::lanes]:
+                r = run_scenario(sc, lab, outdir, lane=k, keylog_shim=shim, pool=pool)
+                lane_done(sc, r)
+
+    def lane_done(sc: Scenario, r: ScenarioRun) -> None:
+        with lock:
+            run.runs[sc.name] = r
+        if write_truth and json_per_scenario and r.skipped is None:
+            (outdir / f"{sc.name}.json").write_text(json.dumps(r.truth) + "\n")
 
     with ThreadPoolExecutor(lanes, thread_name_prefix="lab-lane") as ex:
         for f in [ex.submit(lane_worker, k) for k in range(lanes)]:
