@@ -62,6 +62,17 @@ def _hex(v) -> bytes:
     return b""
 
 
+def _str(v) -> str | None:
+    """A decoded text field ({"hex": ...} when it was not valid UTF-8) as text."""
+    if v is None:
+        return None
+    if isinstance(v, dict) and "hex" in v:
+        return _hex(v).decode("utf-8", "backslashreplace")
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8", "backslashreplace")
+    return str(v)
+
+
 def _len(v) -> int:
     if isinstance(v, dict):
         if "length" in v:
@@ -336,7 +347,7 @@ def _items(conn: Connection) -> list[_Item]:
         dashed = False
         mark = ""
         if kind == "greeting":
-            ver = f.get("server_version") or conn.server_version
+            ver = _str(f.get("server_version")) or conn.server_version
             detail.append(f"{ver}" if ver else "server version ?")
             if f.get("connection_id") is not None:
                 detail.append(f"thread {f['connection_id']}")
@@ -350,14 +361,12 @@ def _items(conn: Connection) -> list[_Item]:
         elif kind == "ssl_request":
             detail.append("client switches to TLS")
         elif kind in ("handshake_response", "com_change_user"):
-            user = f.get("username") if kind == "handshake_response" else f.get("user")
-            if user is None:
-                user = f.get("username")
+            user = _str(f.get("username") if kind == "handshake_response" else f.get("user"))
             detail.append(f"user '{clean(user)}'" if user is not None else "user ?")
-            db = f.get("database")
+            db = _str(f.get("database"))
             if db:
                 detail.append(f"db '{clean(db)}'")
-            named = f.get("client_plugin") or f.get("auth_plugin_name")
+            named = _str(f.get("client_plugin")) or _str(f.get("auth_plugin_name"))
             if named:
                 label += f" [{named}]"
             elif plugin:
@@ -366,7 +375,7 @@ def _items(conn: Connection) -> list[_Item]:
             n = _len(ar) if ar is not None else 0
             detail.append(f"proof {n} B (redacted)" if n else "EMPTY auth response")
         elif kind in ("auth_switch_request", "auth_next_factor"):
-            name = f.get("plugin_name") or plugin
+            name = _str(f.get("plugin_name")) or plugin
             label += f" \u2192 {name}"
             pdata = _hex(f.get("plugin_data"))
             if name in ("dialog", "auth_pam") and pdata:
@@ -416,8 +425,8 @@ def _items(conn: Connection) -> list[_Item]:
             label = (f"#{seq} " if seq is not None else "") + (
                 "ERR" if kind == "err" else "ERR (first command)"
             )
-            label += f" {code}" + (f" ({clean(state)})" if state else "")
-            detail.append(clean(f.get("error_message") or ""))
+            label += f" {code}" + (f" ({clean(_str(state))})" if state else "")
+            detail.append(clean(_str(f.get("error_message")) or ""))
         elif kind in ("command", "quit"):
             color = _COLORS["cmd"]
             dashed = True
@@ -476,6 +485,12 @@ def _tls_item(conn: Connection, ts: float | None) -> _Item:
 
 def _end_item(conn: Connection) -> _Item | None:
     login = conn.login
+    if login is None and conn.tls and not conn.tls_info.get("decrypted"):
+        if conn.closed_by:
+            return _Item(
+                "none", f"connection closed ({conn.closed_by})", "outcome hidden inside TLS"
+            )
+        return None
     if login is None:
         if conn.greeting_seen and conn.closed_by:
             return _Item("none", f"connection closed ({conn.closed_by})", "no login attempted")

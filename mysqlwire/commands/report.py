@@ -1,0 +1,153 @@
+"""``mysqlwire report``: one self-contained HTML file for every connection in CAPTURES.
+
+Exit status: 0 the report was written and no login failed / no proof
+mismatched / no finding of error severity; 1 the report was written and the
+capture shows such a problem; 2 unusable input or bad usage (nothing written).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import MysqlwireError
+from . import secrets as secret_opts
+from .common import EXIT_OK, EXIT_PROBLEM, fail, make_options, select, warn
+
+_BAD_VERDICTS = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
+
+
+@click.command()
+@click.argument("captures", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="HTML file to write ('-' for stdout).",
+)
+@click.option("--title", default=None, help="Report title (default: the capture names).")
+@click.option(
+    "--port",
+    "ports",
+    type=click.IntRange(1, 65535),
+    multiple=True,
+    help="Server port to decode as MySQL (repeatable; default 3306).",
+)
+@click.option(
+    "--detect", is_flag=True, help="Also find MySQL servers on any port by their greeting."
+)
+@click.option(
+    "--keylog",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="NSS key log (SSLKEYLOGFILE format) to decrypt TLS sessions.",
+)
+@click.option("--failed", is_flag=True, help="Only connections whose login failed.")
+@click.option("--user", "users", multiple=True, help="Only connections of this user (repeatable).")
+@secret_opts.secret_options
+def report(
+    captures,
+    output,
+    title,
+    ports,
+    detect,
+    keylog,
+    failed,
+    users,
+    password_file,
+    password_env,
+    prompt,
+    secrets_file,
+    candidates,
+    account_hash,
+    account_hash_file,
+    rsa_keys,
+):
+    """Write ONE self-contained HTML report for CAPTURES: a summary table
+    (sortable; filterable by outcome, plugin, replay verdict and user), the
+    ladder diagram of every connection phase, the replay verdict and the
+    diagnosis.  Viewing it needs no network; secrets are redacted.
+
+    \b
+    Examples:
+      mysqlwire report capture.pcap -o report.html
+      mysqlwire report --password-file pw.txt --keylog keys.log tls.pcap -o r.html
+    Exit: 0 written and no problem, 1 written and a login failed / a proof
+    mismatched / an error finding, 2 unusable input (nothing written).
+    """
+    from ..diagnose import diagnose_connections
+    from ..dissect import CaptureSummary, iter_connections
+    from ..progress import counting_reader, file_sizes, progress
+    from ..replay import replay_connection
+    from ..report import build_report, write_report
+
+    secrets = secret_opts.load(
+        password_file,
+        password_env,
+        prompt,
+        secrets_file,
+        candidates,
+        account_hash,
+        account_hash_file,
+        rsa_keys,
+    )
+    opts = make_options(ports, detect, keylog, True, False, 16 * 1024 * 1024, 4 * 1024 * 1024)
+    for path in captures:
+        if path != "-" and not Path(path).is_file():
+            fail(f"{path}: no such file")
+    summaries: list = []
+    conns: list = []
+    with progress(file_sizes(captures), "reading captures") as bar:
+        for path in captures:
+            summary = CaptureSummary(path=str(path))
+            summaries.append(summary)
+            try:
+                if path == "-":
+                    conns.extend(iter_connections(sys.stdin.buffer, opts, summary))
+                else:
+                    with counting_reader(path, bar) as f:
+                        conns.extend(iter_connections(f, opts, summary))
+            except MysqlwireError as exc:
+                fail(f"{path}: {exc}")
+            except OSError as exc:
+                fail(f"{path}: {exc.strerror or exc}")
+            if summary.truncated:
+                warn(
+                    f"{path}: {summary.error or 'capture truncated'}; "
+                    "connections before the damage are reported"
+                )
+        bar.update(description="replaying and diagnosing")
+        diagnose_connections(conns, None if secrets.empty else secrets)
+        for c in conns:
+            if "verdict" not in c.extra:
+                replay_connection(c, secrets)
+    chosen = list(select(conns, failed, users))
+    if title is None:
+        names = [Path(str(c)).name for c in captures]
+        title = "mysqlwire report: " + (
+            ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
+        )
+    page = build_report(chosen, title=title, summaries=summaries, secrets_given=not secrets.empty)
+    if str(output) == "-":
+        sys.stdout.write(page)
+    else:
+        try:
+            write_report(output, page)
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}")
+    bad = any(
+        c.failed
+        or (c.extra.get("verdict") or {}).get("verdict") in _BAD_VERDICTS
+        or any(d["severity"] == "error" for d in c.extra.get("diagnosis") or [])
+        for c in chosen
+    )
+    n_failed = sum(1 for c in chosen if c.failed)
+    where = "stdout" if str(output) == "-" else str(output)
+    click.echo(
+        f"mysqlwire: report written to {where}: {len(chosen)} connection(s), {n_failed} failed login(s)",
+        err=True,
+    )
+    sys.exit(EXIT_PROBLEM if bad else EXIT_OK)
