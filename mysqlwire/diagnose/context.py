@@ -143,18 +143,38 @@ class Facts:
         )
 
     @property
-    def gave_up(self) -> bool:
-        """The client left while the server waited for its answer."""
-        last = self.last
-        return bool(
-            self.ex is not None
-            and self.ex.outcome == "incomplete"
+    def abandoned_at(self) -> AuthStep | None:
+        """The server auth packet the client left unanswered: it closed the
+        connection, or the server's next word is a read error (1158/1159:
+        the client hung up while the server waited)."""
+        if self.ex is None or not (self.is_login or self.ex is self.conn.exchanges[-1]):
+            return None
+        steps = self.steps
+        if not steps:
+            return None
+        last = steps[-1]
+        if (
+            self.ex.outcome == "incomplete"
             and self.closed
-            and last is not None
             and last.sender == "server"
             and last.kind in SERVER_KINDS
-            and (self.is_login or self.ex is self.conn.exchanges[-1])
-        )
+        ):
+            return last
+        if (
+            self.ex.outcome == "error"
+            and self.code in (1158, 1159)
+            and len(steps) >= 2
+            and last.kind == "err"
+            and steps[-2].sender == "server"
+            and steps[-2].kind in SERVER_KINDS
+        ):
+            return steps[-2]
+        return None
+
+    @property
+    def gave_up(self) -> bool:
+        """The client left while the server waited for its answer."""
+        return self.abandoned_at is not None
 
     @property
     def unanswered_switch(self) -> AuthStep | None:
@@ -167,8 +187,10 @@ class Facts:
             if s.kind not in ("auth_switch_request", "auth_next_factor"):
                 continue
             rest = steps[i + 1 :]
+            if self.abandoned_at is s:
+                return s
             if not rest:
-                return s if self.gave_up else None
+                return None
             nxt = rest[0]
             if (
                 nxt.sender == "client"

@@ -250,7 +250,7 @@ def check_old_password_refused(f: Facts) -> Hit | None:
     if f.code == 1275:
         return hit(_err_evidence(f), side="server (secure_auth=ON)")
     olds = [s for s in f.steps if s.kind == "old_auth_switch_request"]
-    if olds and f.gave_up and f.last is olds[-1]:
+    if olds and f.abandoned_at is olds[-1]:
         who = "the client"
         if f.fp.library == "PyMySQL" and f.fp.at_least(1, 1):
             who = f"{f.client} (PyMySQL >= 1.1 raises 'received unknown auth switch request')"
@@ -259,7 +259,7 @@ def check_old_password_refused(f: Facts) -> Hit | None:
         elif f.fp.library in ("libmariadb", "libmysqlclient"):
             who = f"{f.client} (client secure_auth on: error 2049)"
         return hit(
-            f"{f.pkt(olds[-1])}; {who} {f.close_word} without sending a scramble323",
+            f"{f.pkt(olds[-1])}; {who}: {_not_answered(f, olds[-1])} (no scramble323)",
             side="client",
         )
     return None
@@ -295,6 +295,8 @@ def _not_answered(f: Facts, step) -> str:
     if not after:
         return f"the client {f.close_word} without answering"
     nxt = after[0]
+    if nxt.kind == "err" and f.code in (1158, 1159):
+        return f"the client hung up without answering; the server then sent {_err_evidence(f)}"
     if nxt.sender == "client":
         tail = f"; the server answered {_err_evidence(f)}" if f.err else ""
         return (
@@ -338,9 +340,7 @@ def check_cleartext_not_enabled(f: Facts) -> Hit | None:
                 "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 for libmysqlclient; PyMySQL: auth_plugin_map={'mysql_clear_password': None} "
                 "is not needed, it answers by itself) and connect with TLS"
             )
-        return hit(
-            f"{f.pkt(last)}; the client {f.close_word} without sending the password", how=how
-        )
+        return hit(f"{f.pkt(last)}; {_not_answered(f, last)}: no password was sent", how=how)
     if f.token_like and f.code == 1045 and f.final_plugin not in CLEARTEXT_PLUGINS:
         proof = _last_proof(f)
         return hit(
@@ -368,8 +368,8 @@ def _pymysql_dialog_crash(f: Facts, step) -> bool:
 
 
 def check_dialog_unanswered(f: Facts) -> Hit | None:
-    last = f.last
-    if not f.gave_up or last is None:
+    last = f.abandoned_at
+    if last is None:
         return None
     plugin = f.plugin_at(last) if last.kind != "auth_switch_request" else last.plugin
     if plugin not in ("dialog", "auth_pam"):
@@ -382,24 +382,17 @@ def check_dialog_unanswered(f: Facts) -> Hit | None:
         q = f"; question byte 0x{data[0]:02x}, prompt {len(data) - 1} bytes"
     elif last.kind == "auth_switch_request":
         q = " (no question: the client is expected to send the password)"
-    return hit(f"{f.pkt(last)}{q}; the client {f.close_word} without answering", dplugin=plugin)
+    return hit(f"{f.pkt(last)}{q}; {_not_answered(f, last)}", dplugin=plugin)
 
 
 def check_rsa_unavailable(f: Facts) -> Hit | None:
-    last = f.last
-    if (
-        not f.gave_up
-        or last is None
-        or last.kind != "auth_more_data"
-        or not last.data.startswith(b"-----BEGIN")
-    ):
+    last = f.abandoned_at
+    if last is None or last.kind != "auth_more_data" or not last.data.startswith(b"-----BEGIN"):
         return None
     hint = ""
     if f.fp.library == "PyMySQL":
         hint = " (PyMySQL without the 'cryptography' package raises RuntimeError here)"
-    return hit(
-        f"{f.pkt(last)}; the client {f.close_word} without sending the RSA-encrypted password{hint}"
-    )
+    return hit(f"{f.pkt(last)}; {_not_answered(f, last)}: no RSA-encrypted password{hint}")
 
 
 def check_secure_channel_required(f: Facts) -> Hit | None:
@@ -416,12 +409,12 @@ def check_secure_channel_required(f: Facts) -> Hit | None:
                 f"extension (use_pure=False), which has the RSA path; or {f.set_plugin_sql('caching_sha2_password')}"
             ),
         )
-    last = f.last
-    if f.gave_up and last is not None and last.kind == "auth_more_data" and last.data == b"\x04":
+    last = f.abandoned_at
+    if last is not None and last.kind == "auth_more_data" and last.data == b"\x04":
         plugin = f.plugin_at(last)
         return hit(
-            f"{f.pkt(last)} on plain TCP; the client {f.close_word} without asking for the RSA public key "
-            "(client error 2061 'Authentication requires secure connection')",
+            f"{f.pkt(last)} on plain TCP; the client did not ask for the RSA public key (client error 2061 "
+            f"'Authentication requires secure connection'): {_not_answered(f, last)}",
             splugin=plugin,
             how=(
                 "connect with TLS (--ssl-mode=REQUIRED / ssl=...), or let the client fetch the server's RSA key "
@@ -658,9 +651,10 @@ def check_server_dropped(f: Facts) -> Hit | None:
 
 
 def check_client_aborted(f: Facts) -> Hit | None:
-    if not f.gave_up:
+    at = f.abandoned_at
+    if at is None:
         return None
-    return hit(f"{f.pkt(f.last)}; the client {f.close_word} without answering")
+    return hit(f"{f.pkt(at)}; {_not_answered(f, at)}")
 
 
 _KNOWN_CODES = {
@@ -765,8 +759,13 @@ def check_plugin_switch(f: Facts) -> Hit | None:
             f"mysql-connector-python auth_plugin='{target}'), or make the server's default_authentication_plugin "
             "and the account's plugin agree"
         )
+    opening = (
+        f"greeting plugin '{greet}', client answered with '{f.ex.client_plugin}'"
+        if f.is_login
+        else f"COM_CHANGE_USER named '{f.ex.client_plugin}'"
+    )
     return hit(
-        f"greeting plugin '{greet}', client answered with '{f.ex.client_plugin}'; {ev}",
+        f"{opening}; {ev}",
         chain=chain,
         target=target,
         n=len(switches),
