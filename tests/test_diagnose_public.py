@@ -57,7 +57,7 @@ def test_zeek_auth_errors():
     conns = _diagnosed(PUBLIC / "zeek" / "auth.pcap")
     codes = [(c.error or {}).get("code") for c in conns]
     tops = [c.extra["diagnosis"][0]["code"] if c.extra["diagnosis"] else None for c in conns]
-    for code, top in zip(codes, tops):
+    for code, top in zip(codes, tops, strict=True):
         if code == 1130:
             assert top == "HOST_NOT_ALLOWED"
         elif code == 1045:
