@@ -799,3 +799,40 @@ def test_rsa_key_and_tls_certificate_from_files(tmp_path):
         peer = conn._sock.getpeercert()
         conn.close()
         assert dict(x[0] for x in peer["subject"])["commonName"] == "mysqlwire-test-cert"
+
+
+@needs_cli
+def test_cli_database_with_session_tracking(srv):
+    """libmariadb sets CLIENT_SESSION_TRACK: the login OK carries the schema change."""
+    srv.call(srv.server.warm_cache, "app")
+    r, rec = _new(
+        srv,
+        lambda: cli(srv, "app", PW["app"], "--skip-ssl", "-D", "shop", query="SELECT DATABASE()"),
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, "shop"), r.stderr
+    assert rec.client_capabilities & (1 << 23)  # CLIENT_SESSION_TRACK
+    r, rec = _new(
+        srv, lambda: cli(srv, "app", PW["app"], "--ssl", query="USE shop; SELECT DATABASE()")
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, "shop"), r.stderr
+
+
+def test_mysqlclient_libmariadb(srv):
+    MySQLdb = pytest.importorskip("MySQLdb")
+    srv.flush_cache("cold")
+
+    def run(user, password):
+        conn = MySQLdb.connect(host="127.0.0.1", port=srv.port, user=user, password=password)
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            return cur.fetchall()
+        finally:
+            conn.close()
+
+    rows, rec = _new(srv, lambda: run("cold", PW["cold"]))
+    assert rows == ((1,),) and rec.login.path == "full-rsa" and not rec.tls
+    rows, rec = _new(srv, lambda: run("nat", PW["nat"]))
+    assert rows == ((1,),) and rec.login.switches == ["mysql_native_password"]
+    res, rec = _new(srv, lambda: run("cold", "wrong"))
+    assert isinstance(res, MySQLdb.OperationalError) and res.args == (1045, denied("cold"))
