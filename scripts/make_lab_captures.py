@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         print(f"{lab.describe()}: started in {lab.startup_seconds:.1f}s")
-        with tempfile.TemporaryDirectory(prefix="mysqlwire-lab-out-") as tmp:
-            run = run_all(lab, Path(tmp), scenarios, lanes=args.lanes, json_per_scenario=False)
+        tmp = Path(tempfile.mkdtemp(prefix="mysqlwire-lab-out-"))
+        try:
+            run = run_all(lab, tmp, scenarios, lanes=args.lanes, json_per_scenario=False)
             failed = {}
             for name, r in run.runs.items():
                 problems = [r.skipped] if r.skipped else all_problems(r)
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             if failed:
                 for name, problems in failed.items():
                     print(f"FAILED {name}: " + "; ".join(problems), file=sys.stderr)
-                print("corpus NOT written", file=sys.stderr)
+                print(f"corpus NOT written; this run's captures are kept in {tmp}", file=sys.stderr)
+                tmp = None
                 return 1
             out: Path = args.out
             out.mkdir(parents=True, exist_ok=True)
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             (out / "README.md").write_text(
                 README.format(server=lab.version, clients="; ".join(clients))
             )
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
     finally:
         lab.stop()
     print(f"wrote {len(run.runs)} captures + truth.jsonl to {out} in {time.monotonic() - t0:.1f}s")

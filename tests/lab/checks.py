@@ -34,9 +34,16 @@ def describe(run: ScenarioRun) -> str:
     return (
         f"scenario {sc.name} ({sc.client}, user {sc.user}, server {sc.server}, lane {run.lane}): "
         f"connected={r and r.connected} error={err!r} command_error={cmd!r} "
-        f"change_user={r and r.change_user!r}\npcap: {run.pcap}\n"
+        f"change_user={r and r.change_user!r}\npcap: {run.pcap} (capture: {_cap(run)})\n"
         f"client stderr: {(r.stderr if r else '')[-800:]}"
     )
+
+
+def _cap(run: ScenarioRun) -> str:
+    c = run.capture
+    if c is None:
+        return "none"
+    return f"{c.backend}, {c.packets} packets, {c.dropped} dropped, filter {c.bpf!r}"
 
 
 def client_problems(run: ScenarioRun) -> list[str]:
