@@ -667,3 +667,42 @@ def test_real_capture_matches_tshark_follow(path: Path):
             theirs[frozenset({(_norm(n0), d0), (_norm(n1), d1)})] += 1
     assert sum(theirs.values()) > 0
     assert ours == theirs
+
+
+def test_mute_from_on_flow_and_while_draining():
+    conv = Conv(CDATA[:900], SDATA[:900])
+    recs = []
+
+    def on_flow(flow):
+        flow.mute(False)  # command-phase-style: never want the responder's bytes
+        recs.append(Rec(flow))
+        return recs[-1]
+
+    client = conv.pieces(True, even_bounds(900, 300))
+    server = conv.pieces(False, even_bounds(900, 300))
+    r = Reassembler(on_flow)
+    for i, s in enumerate(conv.handshake() + server + client + conv.fins()):
+        r.add(float(i), s)
+    r.finish()
+    (rec,) = recs
+    assert bytes(rec.bytes[False]) == b"" and rec.gaps() == []
+    assert bytes(rec.bytes[True]) == CDATA[:900]
+    assert rec.reasons == ["fin"]
+
+    # A sink that mutes a direction in the middle of delivering buffered bytes.
+    class Muter(Rec):
+        def data(self, fi, data, ts):
+            super().data(fi, data, ts)
+            if fi and len(self.bytes[True]) >= 600:  # the 2nd piece, delivered by a drain
+                self.flow.mute(True)
+
+    recs.clear()
+    r = Reassembler(lambda f: recs.append(Muter(f)) or recs[-1])
+    segs = conv.handshake() + server + client[1:] + client[:1] + conv.fins()
+    for i, s in enumerate(segs):
+        r.add(float(i), s)
+    r.finish()
+    (rec,) = recs
+    assert bytes(rec.bytes[True]) == CDATA[:600]  # the 3rd piece was muted, not delivered
+    assert bytes(rec.bytes[False]) == SDATA[:900]
+    assert rec.gaps() == [] and rec.reasons == ["fin"]

@@ -272,8 +272,10 @@ class Reassembler:
             flow._isn[fwd] = seq
         self._flows[ikey] = (flow, True)
         self._flows[flow._rkey] = (flow, False)
+        flow._d = (_Dir(), _Dir())  # before on_flow, which may mute a direction
         sink = self._on_flow(flow)
         if sink is None:
+            flow._d = None
             flow.state = _IGNORED
             self._add_tomb(flow)
             return
@@ -281,7 +283,6 @@ class Reassembler:
         flow._on_data = sink.data
         flow._on_gap = getattr(sink, "gap", _noop)
         flow._on_closed = getattr(sink, "closed", _noop)
-        flow._d = (_Dir(), _Dir())
         self._active[flow] = None
         self._slow(flow, fwd, ts, seg)
 
@@ -449,7 +450,7 @@ class Reassembler:
             d.nxt = nxt + len(payload)
             d.last = payload
             flow._on_data(fwd, payload, ts)
-        if missing:
+        if missing and not d.muted:
             self._gap(flow, d, fwd, missing, ts)
         if d.starts:
             self._drain(flow, d, fwd, ts)
@@ -569,6 +570,8 @@ class Reassembler:
             if data is None:
                 d.nxt = nxt
                 self._gap(flow, d, fwd, e - nxt, ts)
+                if d.muted:
+                    return
                 nxt = e
                 continue
             if s < nxt:
@@ -577,6 +580,8 @@ class Reassembler:
             nxt = e
             d.nxt = nxt
             on_data(fwd, data, ts)
+            if d.muted:
+                return  # the sink muted this direction: mute() dropped the buffer
         d.nxt = nxt
         if j:
             del starts[:j]
@@ -596,8 +601,9 @@ class Reassembler:
                 self._gap(flow, d, fwd, min(first, acked) - d.nxt, ts)
             self._drain(flow, d, fwd, ts)
         if d.fin is not None and not d.done and d.nxt < d.fin < acked:
-            self._gap(flow, d, fwd, d.fin - d.nxt, ts)
-            d.nxt += 1
+            if not d.muted:
+                self._gap(flow, d, fwd, d.fin - d.nxt, ts)
+            d.nxt = d.fin + 1
             d.done = True
 
     def _flush(self, flow: Flow, d: _Dir, fwd: bool, ts: float) -> None:
@@ -611,5 +617,5 @@ class Reassembler:
             self._drain(flow, d, fwd, ts)
         if d.fin is not None and not d.done and d.nxt < d.fin:
             self._gap(flow, d, fwd, d.fin - d.nxt, ts)
-            d.nxt += 1
+            d.nxt = d.fin + 1
             d.done = True
