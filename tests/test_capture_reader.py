@@ -546,3 +546,38 @@ def test_streaming_reads_bounded_chunks_and_memory_stays_flat(tmp_path):
     assert counting.total == size
     assert counting.biggest <= CHUNK_SIZE
     assert peak < 4 * CHUNK_SIZE, f"peak {peak} bytes for a {size}-byte capture"
+
+
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        # EPB whose captured length runs past its block.
+        (
+            _block("<", 6, struct.pack("<IIIII", 0, 0, 0, 500, 500) + b"x" * 8),
+            "captured length 500 exceeds its block",
+        ),
+        (_block("<", 6, b"\0" * 8), "packet block length 20"),
+        (_block("<", 10, struct.pack("<II", SECRET_TLS_KEYLOG, 99) + b"k" * 8), "secret length 99"),
+        (_block("<", 1, b""), "interface block length 12"),
+        (_block("<", 0x0A0D0D0A, b"\xde\xad\xbe\xef" + b"\0" * 12), "bad byte-order magic"),
+    ],
+    ids=["epb-caplen", "epb-short", "dsb-length", "idb-short", "shb-bom"],
+)
+def test_pcapng_corrupt_blocks_stop_cleanly(tmp_path, bad, needle):
+    good = shb() + idb("<", 1) + epb("<", 0, 5, b"first")
+    r = open_capture(write(tmp_path, "c.pcapng", good + bad + epb("<", 0, 6, b"never")))
+    assert [f.data for f in r] == [b"first"]
+    assert r.truncated
+    assert r.error.startswith(f"corrupt record at byte {len(good)}: ")
+    assert needle in r.error
+
+
+def test_spb_before_any_interface_is_corrupt(tmp_path):
+    r = open_capture(write(tmp_path, "s.pcapng", shb() + spb("<", b"abc")))
+    assert list(r) == []
+    assert "simple packet block before any interface" in r.error
+
+
+def test_spb_is_cut_to_snaplen(tmp_path):
+    content = shb() + idb("<", 101, snaplen=4) + spb("<", b"abcdefgh")
+    assert [f.data for f in open_capture(write(tmp_path, "s.pcapng", content))] == [b"abcd"]
