@@ -228,51 +228,18 @@ SCENARIOS = [
 
 # Stories told by captures that need a real MariaDB (the lab corpus made them).
 REFERENCES = [
-    (
-        "004",
-        "../lab-samples/lab_pymysql_old_oldpw.pcap",
-        3306,
-        44376,
-        "PLUGIN_SWITCH",
-        ["OLD_PASSWORD_IN_USE"],
-        "elder",
-        "elder-pw-323",
-        "PyMySQL 0.7.11 answers the bare old-password switch (secure_auth=0)",
-    ),
-    (
-        "004",
-        "../lab-samples/mariadb_pymysql_oldpw.pcap",
-        3306,
-        None,
-        "OLD_PASSWORD_REFUSED",
-        ["OLD_PASSWORD_IN_USE"],
-        "oldie",
-        "old-pw-1",
-        "PyMySQL 1.2.4 refuses the bare old-password switch",
-    ),
-    (
-        "004",
-        "../lab/connector_oldpw.pcap",
-        58873,
-        None,
-        "OLD_PASSWORD_REFUSED",
-        [],
-        "oldie",
-        "old-pw-1",
-        "mysql-connector-python: 'Authentication with old (insecure) passwords is not supported'",
-    ),
-    (
-        "001",
-        "../lab-samples/lab_connector_ed25519.pcap",
-        3306,
-        40604,
-        "CLIENT_LACKS_PLUGIN",
-        [],
-        "edwin",
-        None,
-        "mysql-connector-python has no client_ed25519 (MariaDB)",
-    ),
-]
+    # (story, pcap relative to captures/stories, expected code, other codes, note); port, client port,
+    # user and password are read from that folder's truth.jsonl when the test runs (the lab may
+    # regenerate its captures on other ports).
+    ("004", "../lab-samples/lab_pymysql_old_oldpw.pcap", "PLUGIN_SWITCH", ["OLD_PASSWORD_IN_USE"],
+     "PyMySQL 0.7.11 answers the bare old-password switch (secure_auth=0)"),
+    ("004", "../lab-samples/mariadb_pymysql_oldpw.pcap", "OLD_PASSWORD_REFUSED", ["OLD_PASSWORD_IN_USE"],
+     "PyMySQL 1.2.4 refuses the bare old-password switch"),
+    ("004", "../lab/connector_oldpw.pcap", "OLD_PASSWORD_REFUSED", [],
+     "mysql-connector-python: 'Authentication with old (insecure) passwords is not supported'"),
+    ("001", "../lab-samples/lab_connector_ed25519.pcap", "CLIENT_LACKS_PLUGIN", [],
+     "mysql-connector-python has no client_ed25519 (MariaDB)"),
+]  # fmt: skip
 
 _RUNNER = r"""
 import json, os, sys
@@ -453,11 +420,11 @@ def main() -> None:
             lines.append(run(sc, args.out))
         elif sc.name in old:
             lines.append(old[sc.name])
-    for story, pcap, port, cport, code, other, user, pw, notes in REFERENCES:
+    for story, pcap, code, other, notes in REFERENCES:
         lines.append({
-            "scenario": Path(pcap).stem, "story": story, "story_title": STORIES[story], "pcap": pcap, "port": port,
-            "client_port": cport, "user": user, "account_password": pw, "keylog": None, "expected_code": code,
-            "other_codes": other, "notes": notes + " (lab capture; its truth is in the lab's truth.jsonl)",
+            "scenario": Path(pcap).stem, "story": story, "story_title": STORIES[story], "pcap": pcap,
+            "truth_from": str(Path(pcap).parent / "truth.jsonl"), "expected_code": code, "other_codes": other,
+            "notes": notes + " (lab capture: port, user and password come from its truth_from line)",
         })  # fmt: skip
     truth.write_text("".join(json.dumps(x) + "\n" for x in lines))
     print(f"wrote {len(lines)} lines to {truth}")

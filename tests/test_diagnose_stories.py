@@ -11,6 +11,7 @@ client's own error before diagnosis ran.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -33,12 +34,31 @@ def _truth() -> list[dict]:
 TRUTH = _truth()
 
 
+def _resolve(t: dict) -> dict:
+    """Lab captures referenced by a story: port, user, password from the lab's truth."""
+    if not t.get("truth_from"):
+        return t
+    src = (STORIES / t["truth_from"]).resolve()
+    if not src.is_file():
+        pytest.skip(f"{t['truth_from']} not present")
+    pcap = Path(t["pcap"]).name
+    for line in src.read_text().splitlines():
+        lab = json.loads(line) if line.strip() else None
+        if lab and lab["pcap"] == pcap:
+            return {
+                **lab,
+                **{k: t[k] for k in ("pcap", "expected_code", "other_codes", "scenario")},
+            }
+    pytest.skip(f"{pcap} not in {t['truth_from']}")
+
+
 def _diagnose(t: dict, with_password: bool = True):
+    t = _resolve(t)
     keylog = None
     if t.get("keylog"):
         from mysqlwire.tls import KeyLog
 
-        keylog = KeyLog.from_file(STORIES / t["keylog"])
+        keylog = KeyLog.from_file((STORIES / t["pcap"]).parent / t["keylog"])
     path = (STORIES / t["pcap"]).resolve()
     conns = list(iter_connections(str(path), DissectOptions(ports=(t["port"],), keylog=keylog)))
     if t.get("client_port"):
@@ -55,6 +75,7 @@ def _diagnose(t: dict, with_password: bool = True):
 @pytest.mark.parametrize("t", TRUTH, ids=[t["scenario"] for t in TRUTH])
 def test_story_capture_is_diagnosed(t):
     conn, found = _diagnose(t)
+    t = _resolve(t)
     codes = [f.code for f in found]
     if t["expected_code"] == "OK":
         assert not [f for f in found if f.severity == "error"], codes

@@ -93,7 +93,7 @@ def render() -> str:
             w(f"- **Means:** {r.meaning}")
             w(f"- **Wire evidence:** {r.wire}")
             w(f"- **Title:** {_unescape(r.title)}")
-            w(f"- **Fix:** {_unescape(r.fix)}")
+            w(f"- **Fix:** {_unescape(r.fix_doc or r.fix)}")
             w("")
     w("## Client fingerprints and the plugins they speak")
     w("")

@@ -60,6 +60,7 @@ class Rule:
     suppresses: tuple[str, ...] = ()
     scope: str = "exchange"  # "exchange": login and each COM_CHANGE_USER; "connection": once
     fallback: bool = False  # dropped when another error finding explains the exchange
+    fix_doc: str = ""  # docs: what a computed fix ({remedy}, {how}, ...) says
 
 
 # ----------------------------------------------------------- plugin advice
@@ -1097,6 +1098,10 @@ RULES: list[Rule] = [
             "ACCESS_DENIED",
             "CLIENT_ABORTED_AUTH",
         ),
+        fix_doc=(
+            "Connect with TLS; or let the client fetch the server's RSA key (--get-server-public-key) or pin it "
+            "(--server-public-key-path); mysql-connector-python (pure): TLS, or the C extension (use_pure=False)."
+        ),
     ),
     # ---- plugins ----------------------------------------------------------
     Rule(
@@ -1149,6 +1154,11 @@ RULES: list[Rule] = [
             "ACCESS_DENIED",
             "WRONG_PASSWORD",
         ),
+        fix_doc=(
+            "libmysqlclient: --enable-cleartext-plugin / LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 / MYSQL_ENABLE_CLEARTEXT_PLUGIN; "
+            "mysql-connector-python: connect with TLS; a token sent as a scramble: send it with mysql_clear_password "
+            "over TLS (PyMySQL ssl=… and auth_plugin_map={'mysql_clear_password': None}); always with TLS."
+        ),
     ),
     Rule(
         "DIALOG_UNANSWERED",
@@ -1194,6 +1204,14 @@ RULES: list[Rule] = [
         check_client_lacks_plugin,
         rank=90,
         suppresses=("CLIENT_ABORTED_AUTH", "EMPTY_PASSWORD", "PLUGIN_SWITCH"),
+        fix_doc=(
+            "Chosen from the fingerprint: PyMySQL < 0.9 → upgrade (pip install -U 'PyMySQL[rsa]'); PyMySQL 0.9 and "
+            "client_ed25519 → PyMySQL >= 1.0 + PyNaCl; PyMySQL and MariaDB PAM dialog, mysql-connector-python and "
+            "client_ed25519/dialog/parsec/old → MariaDB Connector/Python (pip install mariadb); libmysqlclient and "
+            "MariaDB plugins → libmariadb; libmysqlclient < 5.7.23 and caching_sha2 → upgrade; libmariadb with an "
+            "empty ed25519 answer → install/point to client_ed25519.so (--plugin-dir); always also: change the "
+            "account to a plugin the client speaks (ALTER USER … IDENTIFIED WITH/VIA mysql_native_password …)."
+        ),
     ),
     Rule(
         "CLIENT_GAVE_UP_ON_GREETING",
@@ -1207,6 +1225,10 @@ RULES: list[Rule] = [
         check_greeting_abandoned,
         rank=88,
         scope="connection",
+        fix_doc=(
+            "Collation 255 in the greeting: upgrade PyMySQL (>= 0.8 knows it) or set collation_server to one the "
+            "client knows (utf8mb4_general_ci); protocol 9: replace the server; otherwise read the client's error."
+        ),
     ),
     Rule(
         "CLIENT_PROTOCOL_TOO_OLD",
@@ -1358,6 +1380,12 @@ RULES: list[Rule] = [
         "AuthSwitchRequest (0xFE + plugin name + data), or the bare 0xFE old-password switch.",
         check_plugin_switch,
         rank=50,
+        fix_doc=(
+            "Depends on the switch: MariaDB ed25519/PAM accounts always switch (nothing to fix, or "
+            "--default-auth=client_ed25519); an old-password switch → rehash the account; several alternatives → give "
+            "the first alternative's password; otherwise make the client start with the account's plugin "
+            "(--default-auth, auth_plugin=) or align default_authentication_plugin."
+        ),
     ),
     Rule(
         "SHA2_FULL_AUTH",
