@@ -14,6 +14,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mysqlwire.capture import SECRET_TLS_KEYLOG, CaptureReader, Frame, open_capture
 from mysqlwire.capture.reader import CHUNK_SIZE
@@ -581,3 +583,25 @@ def test_spb_before_any_interface_is_corrupt(tmp_path):
 def test_spb_is_cut_to_snaplen(tmp_path):
     content = shb() + idb("<", 101, snaplen=4) + spb("<", b"abcdefgh")
     assert [f.data for f in open_capture(write(tmp_path, "s.pcapng", content))] == [b"abcd"]
+
+
+@pytest.mark.shared
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_mutated_real_capture_never_raises_past_open(data):
+    require_shared()
+    small = [p for p in public_captures() if p.stat().st_size < 5000]
+    path = data.draw(st.sampled_from(small))
+    blob = bytearray(path.read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        i = data.draw(st.integers(0, len(blob) - 1))
+        blob[i] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(blob)))
+    try:
+        reader = open_capture(io.BytesIO(bytes(blob[:cut])))
+    except CaptureError as exc:
+        assert "\n" not in str(exc)
+        return
+    frames = list(reader)  # never raises
+    assert reader.frames_read == len(frames)
+    assert reader.truncated == (reader.error is not None)

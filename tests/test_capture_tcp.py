@@ -706,3 +706,28 @@ def test_mute_from_on_flow_and_while_draining():
     assert bytes(rec.bytes[True]) == CDATA[:600]  # the 3rd piece was muted, not delivered
     assert bytes(rec.bytes[False]) == SDATA[:900]
     assert rec.gaps() == [] and rec.reasons == ["fin"]
+
+
+@st.composite
+def chaos_segment(draw):
+    ends = [C, S, ("10.0.0.3", 51001)]
+    src = draw(st.sampled_from(ends))
+    dst = draw(st.sampled_from([e for e in ends if e != src]))
+    base = draw(st.sampled_from([0, 1000, M32 - 50, 2**31]))
+    seq = (base + draw(st.integers(-100, 3000))) & M32
+    flags = draw(st.sampled_from([ACK, ACK | PSH, SYN, SYN | ACK, FIN | ACK, RST, RST | ACK, 0]))
+    payload = draw(st.binary(max_size=300))
+    missing = draw(st.sampled_from([0, 0, 0, 7]))
+    ack = (base + draw(st.integers(-100, 3000))) & M32
+    ts = draw(st.floats(0, 500, allow_nan=False))
+    return ts, mk(src, dst, seq, flags, payload, ack=ack, missing=missing)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(chaos_segment(), max_size=80), st.sampled_from([None, 30.0]))
+def test_reassembler_survives_any_segment_sequence(segments, idle):
+    r, recs = run(segments, max_buffer=700, idle_timeout=idle)
+    for rec in recs:
+        assert len(rec.reasons) == 1, rec.reasons
+        assert rec.reasons[0] in {"fin", "rst", "end-of-capture", "reused", "idle"}
+    assert r.open_flows() == []
