@@ -145,6 +145,7 @@ class Handshake:
     _last_seq: int | None = None
     _first_command_seen: bool = False
     _await_command_reply: bool = False
+    _replies_to_watch: int = 8
 
     def __post_init__(self) -> None:
         self._dirs = {CLIENT: _Direction(self.max_packet), SERVER: _Direction(self.max_packet)}
@@ -415,7 +416,6 @@ class Handshake:
 
     def _enter_command_phase(self) -> bool:
         self.state = COMMAND
-        self._await_command_reply = not self._first_command_seen
         for d in self._dirs.values():
             d.keep_raw = False
         if self.exchange == 0 and self.client_caps & self.server_caps & CLIENT_COMPRESS:
@@ -433,6 +433,9 @@ class Handshake:
             if not self._first_command_seen:
                 self._first_command_seen = True
                 self._emit(sender, "command", pkt, detail=f"0x{cmd:02x}")
+            if self._replies_to_watch > 0:
+                self._replies_to_watch -= 1
+                self._await_command_reply = True
             if cmd == COM_CHANGE_USER:
                 fields = self._parse(sender, "com_change_user", pkt, caps=self.client_caps)
                 if fields is None:
@@ -448,11 +451,14 @@ class Handshake:
             elif cmd == COM_QUIT:
                 self._emit(sender, "quit", pkt)
             return
-        # server, command phase: only the reply to the first command is read
-        # (a 1820 "must reset your password" there tells sandbox mode)
-        if self._await_command_reply and self._first_command_seen and pkt.seq == 1:
+        # server, command phase: only the first byte of the replies to the
+        # first few commands is read, until one is an ERR (a 1820 "must reset
+        # your password" there tells sandbox mode; clients often send a few
+        # SET statements first, which succeed even in sandbox mode)
+        if self._await_command_reply and pkt.seq == 1:
             self._await_command_reply = False
             if pkt.payload[:1] == b"\xff":
+                self._replies_to_watch = 0
                 fields = self._parse(SERVER, "err", pkt, caps=self.client_caps)
                 if fields is not None:
                     self._emit(sender, "command_error", pkt, fields)
