@@ -397,7 +397,13 @@ _REASON_FIELD = {
 
 
 def decode_tcp(linktype: int, data, stats: DecodeStats | None = None) -> TcpSegment | None:
-    """Decode one frame to a TCP segment, or None (counted in ``stats``)."""
+    """Decode one frame to a TCP segment, or None (counted in ``stats``).
+
+    ``data`` is bytes (a memoryview or bytearray is copied to bytes first, so
+    the segment's addresses and payload are always bytes).
+    """
+    if data.__class__ is not bytes:
+        data = bytes(data)
     seg = _decode(linktype, data)
     if stats is not None:
         stats.frames += 1
@@ -432,7 +438,13 @@ def iter_segments(reader, stats: DecodeStats | None = None):
 
     if stats is None:
         stats = DecodeStats()
-    records = reader.records() if hasattr(reader, "records") else iter(reader)
+    if hasattr(reader, "records"):
+        records = reader.records()  # our reader: data is already bytes
+    else:
+        records = (
+            (ts, lt, data if data.__class__ is bytes else bytes(data), iface)
+            for ts, lt, data, iface in reader
+        )
     decode = _decode
     seg_cls = TcpSegment
     by_lt = stats.by_linktype
