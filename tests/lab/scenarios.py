@@ -217,7 +217,9 @@ SCENARIOS: list[Scenario] = [
         "whatever",
         account_password=None,
         **dict(denied("ghost"), code="ACCESS_DENIED"),
-        notes="no such account: replay with the password the client was given",
+        other_codes=("VALID_PROOF_REJECTED",),
+        notes="no such account: replay with the password the client was given matches, "
+        "and the server still says 1045",
     ),
     S("mysqlclient_native_ok", "mysqlclient", "app", database="shop"),
     S("mysqlclient_native_wrong", "mysqlclient", "app", W, **wrong("app")),
@@ -229,6 +231,9 @@ SCENARIOS: list[Scenario] = [
         "",
         account_password=None,
         **dict(denied("ghost", "NO"), code="ACCESS_DENIED", verdict=EMPTY),
+        other_codes=("EMPTY_PASSWORD",),
+        notes="no such account and an empty password: on the wire the same as an empty password "
+        "for an existing account; the lab knows the account does not exist",
     ),
     # --- empty passwords
     S(
@@ -350,8 +355,7 @@ SCENARIOS: list[Scenario] = [
         "pymysql",
         "dual",
         switches=(ED, NATIVE),
-        **gave_up("received multiple auth switch requests", "PLUGIN_SWITCH"),
-        other_codes=("CLIENT_LACKS_PLUGIN",),
+        **gave_up("received multiple auth switch requests", "SECOND_SWITCH_REFUSED"),
         notes="PyMySQL refuses a second AuthSwitchRequest: the ed25519 proof fails, the server "
         "switches to the native alternative and PyMySQL gives up",
     ),
@@ -382,7 +386,15 @@ SCENARIOS: list[Scenario] = [
         code="PLUGIN_SWITCH",
     ),
     # --- mysql_old_password (secure_auth=0)
-    S("cli_oldpw_ok", "cli", "oldie", switches=(OLD,), code="PLUGIN_SWITCH"),
+    S(
+        "cli_oldpw_ok",
+        "cli",
+        "oldie",
+        switches=(OLD,),
+        code="PLUGIN_SWITCH",
+        other_codes=("OLD_PASSWORD_IN_USE",),
+        notes="libmariadb answers the bare old switch with scramble323 (secure_auth off)",
+    ),
     S(
         "pymysql_oldpw",
         "pymysql",
@@ -398,16 +410,33 @@ SCENARIOS: list[Scenario] = [
         switches=(OLD,),
         **gave_up("old (insecure) passwords is not supported", "OLD_PASSWORD_REFUSED"),
     ),
-    S("mysqlclient_oldpw_ok", "mysqlclient", "oldie", switches=(OLD,), code="PLUGIN_SWITCH"),
-    S("mariadb_oldpw_wrong", "mariadb", "oldie", "old-pw-2", switches=(OLD,), **wrong("oldie")),
+    S(
+        "mysqlclient_oldpw_ok",
+        "mysqlclient",
+        "oldie",
+        switches=(OLD,),
+        code="PLUGIN_SWITCH",
+        other_codes=("OLD_PASSWORD_IN_USE",),
+    ),
+    S(
+        "mariadb_oldpw_wrong",
+        "mariadb",
+        "oldie",
+        "old-pw-2",
+        switches=(OLD,),
+        **wrong("oldie"),
+        other_codes=("PLUGIN_SWITCH", "OLD_PASSWORD_IN_USE"),
+    ),
     # --- PAM: dialog (main server) and mysql_clear_password (pamclear server)
     S(
         "cli_pam_dialog_ok",
         "cli",
         "pamdlg",
         switches=(DIALOG,),
-        code="PLUGIN_SWITCH",
-        notes="switch to dialog with no prompt text; libmariadb answers with the password + NUL",
+        code="CLEARTEXT_WITHOUT_TLS",
+        other_codes=("PLUGIN_SWITCH",),
+        notes="MariaDB's PAM switch to dialog carries no prompt; libmariadb answers with the "
+        "password + NUL, in clear text",
     ),
     S(
         "cli_pam_dialog_wrong",
@@ -416,6 +445,7 @@ SCENARIOS: list[Scenario] = [
         "pam-dialog-x",
         switches=(DIALOG,),
         **wrong("pamdlg", "NO"),
+        other_codes=("CLEARTEXT_WITHOUT_TLS", "PLUGIN_SWITCH"),
         notes="PAM rejects the password; MariaDB's message says 'using password: NO' for PAM",
     ),
     S(
@@ -439,9 +469,17 @@ SCENARIOS: list[Scenario] = [
         "mysqlclient",
         "pamdlg",
         switches=(DIALOG,),
-        code="PLUGIN_SWITCH",
+        code="CLEARTEXT_WITHOUT_TLS",
+        other_codes=("PLUGIN_SWITCH",),
     ),
-    S("mariadb_pam_dialog_ok", "mariadb", "pamdlg", switches=(DIALOG,), code="PLUGIN_SWITCH"),
+    S(
+        "mariadb_pam_dialog_ok",
+        "mariadb",
+        "pamdlg",
+        switches=(DIALOG,),
+        code="CLEARTEXT_WITHOUT_TLS",
+        other_codes=("PLUGIN_SWITCH",),
+    ),
     S(
         "cli_pam_clear_ok",
         "cli",
@@ -467,9 +505,10 @@ SCENARIOS: list[Scenario] = [
         "pamclr",
         server="pamclear",
         switches=(CLEAR,),
-        **gave_up("mysql_clear_password requires SSL", "CLEARTEXT_WITHOUT_TLS"),
+        **gave_up("mysql_clear_password requires SSL", "CLEARTEXT_NOT_ENABLED"),
         other_codes=("PLUGIN_SWITCH",),
-        notes="mysql-connector-python refuses to send a clear password without TLS",
+        notes="mysql-connector-python refuses to send a clear password without TLS: the password "
+        "never leaves the client",
     ),
     S(
         "mariadb_pam_clear_wrong",
@@ -616,6 +655,9 @@ SCENARIOS: list[Scenario] = [
             "expected_verdict": MISMATCH,
             "expected_code": "WRONG_PASSWORD",
         },
+        code="WRONG_PASSWORD",
+        notes="login as app, then COM_CHANGE_USER to reporter with a wrong password: the "
+        "connection's finding is the change_user's (the login itself is OK)",
     ),
     S(
         "mariadb_change_user_ed25519_ok",
@@ -627,6 +669,8 @@ SCENARIOS: list[Scenario] = [
             "switches": [ED],
             "expected_code": "PLUGIN_SWITCH",
         },
+        code="PLUGIN_SWITCH",
+        notes="COM_CHANGE_USER to an ed25519 account: the server switches to client_ed25519",
     ),
     S(
         "connector_change_user_ed25519",
@@ -644,6 +688,7 @@ SCENARIOS: list[Scenario] = [
             "error_message": "Got packets out of order",
             "expected_code": "CLIENT_LACKS_PLUGIN",
         },
+        code="CLIENT_LACKS_PLUGIN",
         notes="COM_CHANGE_USER to an ed25519 account: the connector cannot answer the switch, "
         "sends COM_QUIT where the server expects the auth answer, and the server replies "
         "ERR 1156 'Got packets out of order' (change_user.error_code) before the reset",
