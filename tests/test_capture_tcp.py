@@ -731,3 +731,24 @@ def test_reassembler_survives_any_segment_sequence(segments, idle):
         assert len(rec.reasons) == 1, rec.reasons
         assert rec.reasons[0] in {"fin", "rst", "end-of-capture", "reused", "idle"}
     assert r.open_flows() == []
+
+
+def test_new_syn_from_the_silent_side_of_a_mid_stream_flow():
+    old = Conv(b"", SDATA[:500])
+    server_only = old.pieces(False, [(0, 500)])  # picked up mid-stream: only the server spoke
+    new, body = conversation(cisn=31337, sisn=4242)
+    _, (first, second) = run(server_only + new.handshake() + body + new.fins())
+    assert first.reasons == ["reused"] and bytes(first.bytes[True]) == SDATA[:500]
+    assert second.flow.syn_seen and second.flow.initiator == C
+    assert_clean(second)
+
+
+def test_simultaneous_open_is_one_flow():
+    syn_c = mk(C, S, 100, SYN)
+    syn_s = mk(S, C, 500, SYN)
+    synack_c = mk(C, S, 100, SYN | ACK, ack=501)
+    synack_s = mk(S, C, 500, SYN | ACK, ack=101)
+    data = [mk(C, S, 101, ACK, b"hi", ack=501), mk(S, C, 501, ACK, b"yo", ack=103)]
+    _, recs = run([syn_c, syn_s, synack_c, synack_s] + data)
+    assert len(recs) == 1
+    assert bytes(recs[0].bytes[True]) == b"hi" and bytes(recs[0].bytes[False]) == b"yo"

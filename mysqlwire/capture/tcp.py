@@ -367,10 +367,12 @@ class Reassembler:
             return
         if flags & SYN:
             known = flow._isn[fwd]
-            if d.nxt is None:
-                reused = known is not None and known != seq
-            elif known is not None:
+            if known is not None:
                 reused = known != seq  # else a retransmitted SYN
+            elif d.nxt is None:
+                # A bare SYN on a flow picked up mid-stream from the other side's
+                # bytes starts a new connection (simultaneous open has syn_seen).
+                reused = not flags & ACK and peer.nxt is not None and not flow.syn_seen
             else:
                 # This side started without its SYN; a SYN consistent with where
                 # its bytes started is a late copy, anything else a new connection.
