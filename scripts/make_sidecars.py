@@ -1,0 +1,42 @@
+"""Write a sidecar (name.toml) for every capture of a corpus folder that has a
+truth.jsonl (captures/lab-samples, captures/lab), from today's output.
+
+Run after reviewing a change in behaviour; `git diff captures/` is the review.
+    python scripts/make_sidecars.py captures/lab-samples captures/lab
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from mysqlwire.corpus import dumps, make_sidecar
+
+
+def main(folders: list[str]) -> None:
+    for folder in map(Path, folders):
+        for line in (folder / "truth.jsonl").read_text().splitlines():
+            if not line.strip():
+                continue
+            t = json.loads(line)
+            pcap = folder / t["pcap"]
+            password = (
+                t["account_password"]
+                if t.get("account_password") is not None
+                else t.get("password")
+            )
+            doc = make_sidecar(
+                pcap,
+                ports=(t["port"],),
+                keylog=folder / t["keylog"] if t.get("keylog") else None,
+                rsa_key=folder / t["rsa_private_key"] if t.get("rsa_private_key") else None,
+                password=password,
+                note=f"{t['scenario']}: {t.get('client')} vs {t.get('server')}",
+            )
+            pcap.with_suffix(".toml").write_text(dumps(doc))
+            print(pcap.with_suffix(".toml"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["captures/lab-samples", "captures/lab"])
