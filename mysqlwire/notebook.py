@@ -27,6 +27,8 @@ __all__ = [
     "CSS",
     "esc",
     "connection_html",
+    "compare_html",
+    "panel_html",
     "ladder_svg",
     "capture_html",
     "summary_row",
@@ -191,6 +193,11 @@ table.mw-sum tr.mw-row-error td:first-child{border-left:4px solid #dc2626}
 table.mw-sum tr.mw-row-ok td:first-child{border-left:4px solid #15803d}
 table.mw-sum tr.mw-row-incomplete td:first-child{border-left:4px solid #ca8a04}
 .mw-num{text-align:right;font-variant-numeric:tabular-nums}
+.mw-cmp{display:flex;gap:12px;align-items:flex-start}
+.mw-cmp-col{flex:1 1 0;min-width:0;border:1px solid #e2e8f0;border-radius:8px;padding:10px;background:#fff}
+.mw-cmp-col svg{width:100%;height:auto}
+.mw-cmp-col .mw-panel{max-width:none}
+.mw-cmp-head{font-weight:700;font-size:15px;margin-bottom:4px}
 .mw-dim{color:#64748b}
 """
 
@@ -793,6 +800,20 @@ def connection_html(conn: Connection, *, css: bool = True, title: str | None = N
         f'{style}<div class="mw"><div class="mw-conn" data-conn="{esc(conn.id)}">'
         f"{ladder_svg(conn)}{panel_html(conn, title=title)}</div></div>"
     )
+
+
+def compare_html(*conns: Connection, titles: list[str] | None = None, css: bool = True) -> str:
+    """Ladders side by side (e.g. the client that works next to the one that
+    fails), each with its facts, verdict and diagnosis underneath."""
+    cols = []
+    for i, conn in enumerate(conns):
+        head = titles[i] if titles and i < len(titles) else f"connection {conn.id}"
+        cols.append(
+            f'<div class="mw-cmp-col"><div class="mw-cmp-head">{esc(head, 120)}</div>'
+            f"{ladder_svg(conn)}{panel_html(conn)}</div>"
+        )
+    style = f"<style>{CSS}</style>" if css else ""
+    return f'{style}<div class="mw"><div class="mw-cmp">{"".join(cols)}</div></div>'
 
 
 # ------------------------------------------------------------------ tables
