@@ -645,3 +645,22 @@ def test_to_jsonable_shapes():
     assert r["auth_response"] == {"hex": "eb1184ac64b3ca2b99ca42a73936084a0d3e0164"}
     assert r["connect_attrs"][0] == {"key": "_client_name", "value": "pymysql"}
     json.dumps(r)
+
+
+def test_huge_lenenc_lengths_fail_cleanly():
+    """A length near 2**64 must give ProtocolError, not OverflowError/MemoryError."""
+    huge = H("fe0000000000000080")  # 2**63
+    caps = CLIENT_PROTOCOL_41 | CLIENT_SESSION_TRACK
+    for kind, payload, c in [
+        ("ok", H("00000002000000") + huge, caps),
+        ("ok", H("00") + huge + H("00"), caps),
+        (
+            "handshake_response41",
+            _response41(CLIENT_PROTOCOL_41 | CLIENT_CONNECT_ATTRS, b"\0", huge),
+            None,
+        ),
+        ("handshake_response41", _response41(CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA, huge), None),
+    ]:
+        with pytest.raises(ProtocolError) as err:
+            parse(kind, payload, caps=c)
+        assert err.value.kind == kind and err.value.offset is not None

@@ -127,6 +127,11 @@ class LengthEncodedBytes(Construct):
     def _parse(self, stream, context, path):
         start = stream.tell()
         length = read_lenenc(stream, path)
+        here = stream.tell()
+        size = stream.seek(0, 2)
+        stream.seek(here)
+        if length > size - here:  # checked first: a hostile length may not fit in memory
+            raise GrammarError("length-encoded string runs past the end", path=path, offset=start)
         data = stream.read(length)
         if len(data) != length:
             raise GrammarError("length-encoded string runs past the end", path=path, offset=start)
