@@ -12,6 +12,8 @@
 
 When stderr is not a terminal (piped, redirected, captured by a test) the bar
 is a no-op object with the same methods, so callers never branch on it.
+Output written to stdout meanwhile is printed above the bar when stdout is the
+same terminal, and left untouched when stdout is redirected.
 ``MYSQLWIRE_PROGRESS=0`` / ``=1`` forces it off / on (on still needs a
 terminal-capable stderr to be readable, but is honoured for tests).
 """
@@ -63,16 +65,19 @@ class _Bar:
         self._prog.update(self._task, total=(task.total or 0) + n)
 
 
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def wanted(stream: IO | None = None) -> bool:
     """Whether a progress bar should be drawn on ``stream`` (default stderr)."""
     forced = os.environ.get("MYSQLWIRE_PROGRESS")
     if forced is not None and forced.strip() != "":
         return forced.strip().lower() not in ("0", "no", "false", "off")
-    stream = stream if stream is not None else sys.stderr
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
+    return _isatty(stream if stream is not None else sys.stderr)
 
 
 @contextmanager
@@ -100,7 +105,16 @@ def progress(
     console = Console(file=stream, force_terminal=True, highlight=False, emoji=False)
     columns = [TextColumn("{task.description}"), BarColumn()]
     columns += [DownloadColumn(), TimeRemainingColumn()] if total is not None else []
-    with Progress(*columns, console=console, transient=True) as prog:
+    # Output written to stdout while the bar runs is printed above the bar only
+    # when stdout is that same terminal; stdout redirected to a file or a pipe
+    # is left alone (rich would otherwise route it to the bar's stream).
+    with Progress(
+        *columns,
+        console=console,
+        transient=True,
+        redirect_stdout=_isatty(sys.stdout),
+        redirect_stderr=stream is sys.stderr,
+    ) as prog:
         task = prog.add_task(description, total=total)
         yield _Bar(prog, task)
 

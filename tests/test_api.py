@@ -51,7 +51,8 @@ def test_open_capture_sequence_protocol():
     pw = TRUTH["mariadb_pymysql_native_ok.pcap"]["account_password"]
     assert conn.replay(password=pw).verdict == "PROOF_MATCHES"
     assert conn.replay(password="not it").verdict == "PROOF_MISMATCH"
-    assert pw not in json.dumps(conn.extra)
+    leaked = pw in json.dumps(conn.extra)  # not in the assert: pytest would print it
+    assert not leaked
 
 
 def test_replay_whole_capture_and_dataframe():
@@ -167,7 +168,8 @@ def test_every_lab_sample_renders():
             assert html.startswith("<style>") and html.endswith("</div></div>")
             pw = t.get("password")
             if pw and len(pw) >= 4:
-                assert pw not in html, name
+                leaked = pw in html
+                assert not leaked, name
         assert "<table" in cap._repr_html_() or len(cap) == 0
 
 
@@ -245,3 +247,30 @@ def test_counting_reader_advances_by_bytes_read(monkeypatch):
     assert bar.n == size
     assert len(conns) == 1 and conns[0].capture == str(path)
     assert re.match(r"^\d+\.\d+\.\d+\.\d+:\d+$", conns[0].client)
+
+
+def test_progress_leaves_redirected_stdout_alone(monkeypatch):
+    import sys
+
+    monkeypatch.delenv("MYSQLWIRE_PROGRESS", raising=False)
+    piped = io.StringIO()  # not a terminal
+    monkeypatch.setattr(sys, "stdout", piped)
+    with progress(10, stream=_Tty()) as p:
+        assert p.enabled
+        assert sys.stdout is piped  # not routed to the bar's stream
+        print("record")
+    assert piped.getvalue() == "record\n"
+
+
+@pytest.mark.xfail(
+    reason="model.AuthStep is a dataclass whose repr shows its raw auth bytes (clear-text "
+    "passwords inside TLS, proofs); Jupyter stores repr() as the text/plain output of a "
+    "displayed Connection. Needs `data: bytes = field(repr=False)` in mysqlwire/model.py.",
+    strict=False,
+)
+def test_text_repr_of_a_connection_hides_auth_bytes():
+    t = TRUTH["mysql8_cli_sha2_full_tls_keylog_ok.pcap"]
+    conn = _open("mysql8_cli_sha2_full_tls_keylog_ok.pcap")[0]
+    assert conn.tls_info.get("decrypted")
+    leaked = t["account_password"] in repr(conn)  # never in the assert: pytest prints operands
+    assert not leaked, "the account's password is in repr(connection)"

@@ -324,7 +324,8 @@ def test_no_secret_in_report(sample_report):
         for key in ("password", "account_password"):
             pw = TRUTH[name].get(key)
             if pw and len(pw) >= 4:
-                assert pw not in page, f"{name}: {key} leaked"
+                leaked = pw in page  # not in the assert: pytest would print the password
+                assert not leaked, f"{name}: {key} leaked"
     assert "redacted" in page
 
 
@@ -505,3 +506,48 @@ def test_browser_hostile_page_runs_only_our_script(chromium, tmp_path):
     assert _console_messages(dom.stderr) == []
     assert re.search(r'<html[^>]*\bdata-ready="1"', dom.stdout)
     assert "<script>alert" not in dom.stdout
+
+
+def _run_with_tty_stderr(args: list[str]) -> tuple[int, bytes, bytes]:
+    """Run the real CLI with stderr on a pseudo-terminal and stdout on a pipe."""
+    import pty
+    import select
+    import sys
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "MYSQLWIRE_PROGRESS"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from mysqlwire.cli import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(slave)
+    tty = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        tty += chunk
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, out, tty
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    pcap = str(SAMPLES / "mariadb_pymysql_native_ok.pcap")
+    rc, out, tty = _run_with_tty_stderr(["report", pcap, "-o", "-"])
+    assert rc == 0
+    assert b"reading captures" in tty and b"\x1b[" in tty  # the bar, on stderr
+    assert b"report written to stdout" in tty
+    assert (
+        out.startswith(b"<!DOCTYPE html>") and b"reading captures" not in out
+    )  # stdout: pure HTML
