@@ -81,18 +81,24 @@ def capture(
 @contextmanager
 def _tcpdump(tcpdump, info: CaptureInfo, iface, settle, start_timeout):
     # -Z root: as root, tcpdump would otherwise drop to the 'tcpdump' user and may not be able to
-    # write into a private temp dir. -s 0: whole packets. -n: no name lookups. --immediate-mode:
-    # hand each packet over at once (TPACKET_V3 would hold it in a ring block, and a SIGINT
-    # before the block times out loses it).
+    # write into a private temp dir. -n: no name lookups. --immediate-mode: hand each packet over
+    # at once (TPACKET_V3 would hold it in a ring block, and a SIGINT before the block times out
+    # loses it).
+    # Immediate mode makes libpcap use a ring of fixed, snaplen-sized slots: with the default
+    # 2 MiB buffer and snaplen 262144 that is 8 slots, and a tcpdump that is not scheduled for a
+    # moment drops packets ("dropped by kernel"). -s 70000 covers a loopback frame (MTU 65536),
+    # -B 24576 KiB gives ~350 slots.
     cmd = [
         tcpdump,
         "-i",
         iface,
         "-U",
         "--immediate-mode",
+        "-B",
+        "24576",
         "-n",
         "-s",
-        "0",
+        "70000",
         "-Z",
         "root",
         "-w",

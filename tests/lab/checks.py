@@ -102,6 +102,8 @@ def wire_problems(run: ScenarioRun) -> list[str]:
     p = _Problems()
     if not p.expect(run.pcap.is_file() and run.pcap.stat().st_size > 24, "empty or missing pcap"):
         return p
+    if run.capture is not None and run.capture.dropped:
+        p.append(f"the capture lost {run.capture.dropped} packets (dropped by kernel)")
     conns = tcp_connections(run.pcap)
     if not p.expect(len(conns) == 1, f"{len(conns)} TCP connections in the capture, not 1"):
         return p

@@ -56,6 +56,7 @@ def lab_results(mariadb: MariaDBLab, tmp_path_factory) -> LabRun:
     _STATUS["run"] = run.seconds
     _STATUS["scenarios"] = len(run.runs)
     _STATUS["outdir"] = str(outdir)
+    _STATUS["redone"] = sorted(n for n, r in run.runs.items() if r.attempts > 1)
     return run
 
 
@@ -78,3 +79,5 @@ def pytest_terminal_summary(terminalreporter):
     if "run" in _STATUS:
         line += f", {_STATUS['scenarios']} scenarios in {_STATUS['run']:.1f}s ({_STATUS['outdir']})"
     tr.write_line(line)
+    if _STATUS.get("redone"):
+        tr.write_line(f"captures redone after the kernel dropped packets: {_STATUS['redone']}")

@@ -811,6 +811,8 @@ def build_truth(
 
 # ----------------------------------------------------------------------------- running
 
+ATTEMPTS = 3  # captures that lost packets ("dropped by kernel") are redone, at most this often
+
 
 class LabCapture(NamedTuple):
     """What ``lab_run`` maps each scenario name to: ``pcap, truth, keylog = lab_run[name]``."""
@@ -831,6 +833,7 @@ class ScenarioRun:
     lane: int
     seconds: float
     skipped: str | None = None  # why it did not run (e.g. no key-log shim)
+    attempts: int = 1  # > 1: earlier captures lost packets and were redone
 
     def as_capture(self) -> LabCapture:
         return LabCapture(self.pcap, self.truth, self.keylog)
@@ -898,11 +901,20 @@ def run_scenario(
     t0 = time.monotonic()
     if pool is not None:  # start the client's worker before the capture: not part of the login
         pool.warm(sc.client)
-    with capture(pcap, srv.port, host) as cap:
-        result = login(spec, pool)
+    attempts = 0
+    while True:
+        attempts += 1
+        with capture(pcap, srv.port, host) as cap:
+            result = login(spec, pool)
+        if not cap.dropped or attempts >= ATTEMPTS:
+            break
+        # the kernel dropped packets for tcpdump (a starved machine): the capture is not the
+        # whole conversation, so log in again under a fresh capture
+        if keylog is not None and keylog.exists():
+            keylog.unlink()
     seconds = time.monotonic() - t0
     truth = build_truth(sc, lab=lab, host=host, pcap=pcap, keylog=keylog, result=result)
-    return ScenarioRun(sc, pcap, keylog, truth, result, cap, lane, seconds)
+    return ScenarioRun(sc, pcap, keylog, truth, result, cap, lane, seconds, attempts=attempts)
 
 
 def run_all(
