@@ -1,14 +1,16 @@
 """Every scenario of the lab regression corpus (``captures/lab``) gets the
-truth's root cause — for the login and for each COM_CHANGE_USER.
+truth's root cause.
 
 ``captures/lab/truth.jsonl`` is written by the lab run (tests/lab), from what
 the lab knows (accounts, passwords, the client's exception), never from
 mysqlwire's output.  The diagnosis gets what a user would have: the accounts'
 real passwords (none for an account that does not exist) and the key logs.
-
-A few truth lines disagree with the wire or the reference; they are pinned in
-``DEVIATIONS`` with the reason, and asserted as what we say instead.  Lines
-that need a dissect change are ``BLOCKED`` (xfail until it lands).
+``expected_code`` is the connection's top finding (a failed COM_CHANGE_USER
+is the connection's problem even when the login worked); ``change_user`` has
+the same for that exchange alone.  ``other_codes`` must hold too; for an
+account that does not exist they may need the password the client was given
+(e.g. VALID_PROOF_REJECTED), so they are looked up in a second diagnosis made
+with it.
 """
 
 from __future__ import annotations
@@ -35,35 +37,13 @@ def _truth() -> list[dict]:
 
 TRUTH = _truth()
 
-# scenario -> (our top code, why the truth's expected_code is not right)
-DEVIATIONS = {
-    "pymysql_dual_native": (
-        "SECOND_SWITCH_REFUSED",
-        "the login failed (PyMySQL: 'received multiple auth switch requests'), so the root cause is an error: "
-        "PyMySQL refuses the second switch (to mysql_native_password, which it does implement), not "
-        "PLUGIN_SWITCH/CLIENT_LACKS_PLUGIN",
-    ),
-    "connector_pam_clear_no_tls": (
-        "CLEARTEXT_NOT_ENABLED",
-        "nothing was sent in clear: mysql-connector-python refused mysql_clear_password without TLS "
-        "(the truth's own client_error/notes) and closed, so CLEARTEXT_WITHOUT_TLS does not hold",
-    ),
-    "cli_pam_dialog_ok": (
-        "CLEARTEXT_WITHOUT_TLS",
-        "the dialog answer is the PAM password in clear text on plain TCP (reference §6 'dialog'); it outranks the "
-        "switch exactly as for mysql_clear_password (cli_pam_clear_ok); PLUGIN_SWITCH is the second finding",
-    ),
-    "mysqlclient_pam_dialog_ok": ("CLEARTEXT_WITHOUT_TLS", "as cli_pam_dialog_ok"),
-    "mariadb_pam_dialog_ok": ("CLEARTEXT_WITHOUT_TLS", "as cli_pam_dialog_ok"),
-}
+# scenario -> (our top code, why the truth's expected_code is not right); empty
+# since the lab aligned its truth (SECOND_SWITCH_REFUSED, CLEARTEXT_NOT_ENABLED,
+# dialog answers are clear text).  Add an entry, with the reason, when they differ.
+DEVIATIONS: dict[str, tuple[str, str]] = {}
 
-BLOCKED = {
-    name: (
-        "dissect records only the ERR answering the FIRST command (Connection.command_error); these clients send "
-        "SET statements first, which succeed in sandbox mode, and the 1820 answers a later statement"
-    )
-    for name in ("pymysql_expired", "connector_expired", "mysqlclient_expired")
-}
+# scenario -> why it cannot pass yet (xfail until the named change lands)
+BLOCKED: dict[str, str] = {}
 
 
 def _connections(t: dict):
@@ -81,14 +61,22 @@ def _connections(t: dict):
     return conns
 
 
-def _secrets(t: dict) -> Secrets | None:
+def _secrets(t: dict, which: str = "account_password") -> Secrets | None:
     by_user = {}
-    if t.get("account_password") is not None and t.get("user") is not None:
-        by_user[t["user"]] = t["account_password"].encode()
+    if t.get(which) is not None and t.get("user") is not None:
+        by_user[t["user"]] = t[which].encode()
     cu = t.get("change_user") or {}
-    if cu.get("account_password") is not None:
-        by_user[cu["user"]] = cu["account_password"].encode()
+    if cu.get(which) is not None:
+        by_user[cu["user"]] = cu[which].encode()
     return Secrets(by_user=by_user) if by_user else None
+
+
+def _diagnose(t: dict, secrets: Secrets | None):
+    conns = _connections(t)
+    capture = CaptureFacts()
+    for conn in conns:
+        capture.add(conn)
+    return [diagnose_connection(conn, secrets, capture=capture) for conn in conns]
 
 
 def _check(found, expected: str, other: list[str], label: str):
@@ -115,17 +103,18 @@ def _params():
 def test_corpus_scenario(t):
     if not TRUTH:
         pytest.skip("captures/lab/truth.jsonl not present")
-    conns = _connections(t)
-    capture = CaptureFacts()
-    for conn in conns:
-        capture.add(conn)
-    for conn in conns:
-        found = diagnose_connection(conn, _secrets(t), capture=capture)
-        login = [f for f in found if f.exchange == "login"]
-        expected, other = t["expected_code"], list(t.get("other_codes") or [])
-        if t["scenario"] in DEVIATIONS:
-            expected, other = DEVIATIONS[t["scenario"]][0], []
-        _check(login, expected, other, t["scenario"])
+    expected, other = t["expected_code"], list(t.get("other_codes") or [])
+    if t["scenario"] in DEVIATIONS:
+        expected, other = DEVIATIONS[t["scenario"]][0], []
+    runs = _diagnose(t, _secrets(t))
+    also = []
+    if t.get("account_password") is None and t.get("password") is not None:
+        also = [f.code for found in _diagnose(t, _secrets(t, "password")) for f in found]
+    for found in runs:
+        _check(found, expected, [], t["scenario"])
+        codes = [f.code for f in found] + also
+        for code in other:
+            assert code in codes, (t["scenario"], code, codes)
         cu = t.get("change_user")
         if cu:
             cu_found = [f for f in found if f.exchange != "login"]
