@@ -199,3 +199,12 @@ def test_to_dict_keys():
     d = fingerprint_connection(_conn(PYMYSQL_CAPS_07, 1, None, cs=8)).to_dict()
     assert d["library"] == "PyMySQL" and d["version_range"] == "< 0.8" and d["source"] == "shape"
     assert "mysql_native_password" in d["plugins"] and "caching_sha2_password" not in d["plugins"]
+
+
+def test_attribute_order_is_evidence():
+    attrs = {"_client_name": "pymysql", "_client_version": "1.2.4", "_pid": "1"}
+    fp = fingerprint_connection(_conn(PYMYSQL_CAPS_09, 0xFFFFFF, attrs))
+    assert any("attribute order is PyMySQL's" in e for e in fp.evidence)
+    shuffled = {"_pid": "1", "_client_version": "1.2.4", "_client_name": "pymysql"}
+    fp = fingerprint_connection(_conn(PYMYSQL_CAPS_09, 0xFFFFFF, shuffled))
+    assert not any("attribute order" in e for e in fp.evidence)

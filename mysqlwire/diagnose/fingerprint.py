@@ -293,6 +293,31 @@ class Fingerprint:
 
 
 # ---------------------------------------------------------------------------
+# The order in which each library writes its default attributes (seen in the lab
+# captures); a match is extra evidence that _client_name is not borrowed.
+ATTR_ORDER = {
+    "PyMySQL": ("_client_name", "_client_version", "_pid"),
+    "mysql-connector-python": (
+        "_pid",
+        "_platform",
+        "_source_host",
+        "_client_name",
+        "_client_license",
+        "_client_version",
+        "_os",
+    ),
+    "libmariadb": ("_os", "_client_name", "_pid", "_client_version", "_platform"),
+}
+
+
+def _order_matches(library: str | None, keys: list[str]) -> bool:
+    want = ATTR_ORDER.get(library or "")
+    if not want:
+        return False
+    got = [k for k in keys if k in want]
+    return got == list(want)
+
+
 def fingerprint_connection(conn: Connection) -> Fingerprint:
     """Identify the client of ``conn`` (never raises)."""
     attrs = conn.connect_attrs or {}
@@ -309,6 +334,10 @@ def fingerprint_connection(conn: Connection) -> Fingerprint:
     if attrs:
         fp.runtime = fp.runtime or attrs.get("_runtime_version")
         fp.program = fp.program or attrs.get("program_name")
+        if fp.source == "attrs" and _order_matches(fp.library, list(attrs)):
+            fp.evidence.append(
+                f"attribute order is {fp.library}'s ({', '.join(ATTR_ORDER[fp.library])})"
+            )
     return fp
 
 
