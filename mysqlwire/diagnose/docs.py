@@ -104,7 +104,10 @@ def render() -> str:
         "capability set with CONNECT_ATTRS and 16 MiB - 1, mysql-connector-python 1 GiB with CONNECT_WITH_DB always "
         "set, libmariadb 1 MiB with SESSION_TRACK and MariaDB extended capabilities. libmariadb's program_name "
         "`mysql` means the MariaDB CLI; without it, CLIENT_MULTI_STATEMENTS tells mysqlclient (set) from MariaDB "
-        "Connector/Python (clear) — a guess, shown as 'likely'."
+        "Connector/Python (clear) — a guess, shown as 'likely'. The order of the default attributes (PyMySQL "
+        "`_client_name, _client_version, _pid`; mysql-connector-python `_pid, _platform, _source_host, "
+        "_client_name, …`; libmariadb `_os, _client_name, _pid, _client_version, _platform`) is recorded as "
+        "extra evidence."
     )
     w("")
     w("| library | plugin | versions | note |")
