@@ -235,7 +235,56 @@ SCENARIOS: list[Scenario] = [
         notes="no such account and an empty password: on the wire the same as an empty password "
         "for an existing account; the lab knows the account does not exist",
     ),
+    S(
+        "cli_unknown_user",
+        "cli",
+        "ghost",
+        "whatever",
+        account_password=None,
+        **dict(denied("ghost"), code="ACCESS_DENIED"),
+        other_codes=("VALID_PROOF_REJECTED",),
+    ),
+    S(
+        "pymysql_unknown_user",
+        "pymysql",
+        "ghost",
+        "whatever",
+        account_password=None,
+        **dict(denied("ghost"), code="ACCESS_DENIED"),
+        other_codes=("VALID_PROOF_REJECTED",),
+    ),
+    S(
+        "mysqlclient_unknown_user",
+        "mysqlclient",
+        "ghost",
+        "whatever",
+        account_password=None,
+        **dict(denied("ghost"), code="ACCESS_DENIED"),
+        other_codes=("VALID_PROOF_REJECTED",),
+    ),
     # --- empty passwords
+    S(
+        "cli_empty_sent",
+        "cli",
+        "app",
+        "",
+        **dict(denied("app", "NO"), verdict=EMPTY, code="EMPTY_PASSWORD"),
+        notes="no -p and no MYSQL_PWD: the CLI sends an empty auth response",
+    ),
+    S(
+        "connector_empty_sent",
+        "connector",
+        "app",
+        "",
+        **dict(denied("app", "NO"), verdict=EMPTY, code="EMPTY_PASSWORD"),
+    ),
+    S(
+        "mysqlclient_empty_sent",
+        "mysqlclient",
+        "app",
+        "",
+        **dict(denied("app", "NO"), verdict=EMPTY, code="EMPTY_PASSWORD"),
+    ),
     S(
         "mariadb_empty_sent",
         "mariadb",
@@ -269,6 +318,7 @@ SCENARIOS: list[Scenario] = [
     # --- database errors after a good proof
     S("pymysql_unknown_db", "pymysql", "ops", database="nosuchdb", **unknown_db("nosuchdb")),
     S("cli_unknown_db", "cli", "ops", database="nosuchdb", **unknown_db("nosuchdb")),
+    S("mariadb_unknown_db", "mariadb", "ops", database="nosuchdb", **unknown_db("nosuchdb")),
     S("mysqlclient_db_denied", "mysqlclient", "app", database="mysql", **db_denied("app", "mysql")),
     S("connector_db_denied", "connector", "app", database="mysql", **db_denied("app", "mysql")),
     # --- ed25519
