@@ -81,6 +81,13 @@ _RAW_SERVER_DATA_PLUGINS = {"dialog", "auth_pam", "parsec", "auth_gssapi_client"
 # Default cap on one logical MySQL packet in the connection phase.
 DEFAULT_MAX_PACKET = 16 * 1024 * 1024
 
+# Bounds that keep one connection's memory finite whatever the peers send
+# (docs/limits.md): connection-phase packets followed (login + every
+# COM_CHANGE_USER; their bytes are also capped at 4 x max_packet), and
+# anomalies reported.  Past them the connection is not followed further.
+MAX_PHASE_PACKETS = 1024
+MAX_ANOMALIES = 64
+
 
 @dataclass(slots=True)
 class Event:
@@ -146,6 +153,9 @@ class Handshake:
     _first_command_seen: bool = False
     _await_command_reply: bool = False
     _replies_to_watch: int = 8
+    _phase_packets: int = 0
+    _phase_bytes: int = 0
+    _anomalies: int = 0
 
     def __post_init__(self) -> None:
         self._dirs = {CLIENT: _Direction(self.max_packet), SERVER: _Direction(self.max_packet)}
@@ -180,6 +190,11 @@ class Handshake:
                 # re-feed what followed it through the new framing.
                 self._reframe(sender, pkt, packets[i + 1 :])
                 return
+        if d.keep_raw and packets:
+            # only bytes of packets not complete yet can still be re-framed
+            done = d.reader.offset - d.reader.pending
+            del d.raw[: done - d.raw_base]
+            d.raw_base = done
 
     def next_event(self):
         if self._events:
@@ -207,6 +222,8 @@ class Handshake:
 
     def gap(self, sender: str, nbytes: int) -> None:
         """Bytes from ``sender`` were lost in the capture."""
+        if self.state == BROKEN:
+            return  # already said why the connection is not followed
         d = self._dirs[sender]
         if self.state == COMMAND and d.skip:
             # server replies are skipped anyway; resynchronise at the next reply
@@ -235,11 +252,19 @@ class Handshake:
         )
 
     def _anomaly(self, sender: str, detail: str) -> None:
+        self._anomalies += 1
+        if self._anomalies > MAX_ANOMALIES:
+            return
+        if self._anomalies == MAX_ANOMALIES:
+            detail += f" (anomaly {MAX_ANOMALIES}: further ones are not reported)"
         self._emit(sender, "anomaly", detail=detail)
 
     def _broken(self, sender: str, detail: str) -> None:
-        self._anomaly(sender, detail)
+        self._emit(sender, "anomaly", detail=detail)  # always reported, whatever the count
         self.state = BROKEN
+        for d in self._dirs.values():
+            d.keep_raw = False
+            d.raw = bytearray()
 
     def _parse(self, sender, kind, pkt, caps=None):
         try:
@@ -262,6 +287,16 @@ class Handshake:
     def _on_packet(self, sender: str, pkt) -> bool:
         """Handle one packet; return True when framing changes after it."""
         state = self.state
+        if state in (AWAIT_GREETING, AWAIT_RESPONSE, AUTH):
+            self._phase_packets += 1
+            self._phase_bytes += len(pkt.payload)
+            if self._phase_packets > MAX_PHASE_PACKETS or self._phase_bytes > 4 * self.max_packet:
+                self._broken(
+                    sender,
+                    f"connection phase longer than {MAX_PHASE_PACKETS} packets or "
+                    f"{4 * self.max_packet} bytes: not followed further",
+                )
+                return False
         if state == AWAIT_GREETING:
             return self._on_greeting(sender, pkt)
         if state == AWAIT_RESPONSE:
