@@ -258,6 +258,11 @@ class _Walker:
         elif plugin == "mysql_clear_password":
             if data in (b"", b"\x00"):
                 return r("empty")
+        elif plugin == "client_ed25519":
+            if length == 0:
+                if step.kind in ("handshake_response", "com_change_user"):
+                    return None  # names the plugin, waits for the server's own nonce
+                return r("empty")
         elif plugin == "parsec":
             if length == 0:
                 return None  # asks for the ext-salt
@@ -307,7 +312,8 @@ def _summarise(results: list[StepResult]) -> tuple[str, str | None]:
     if mism:
         s = mism[0]
         return PROOF_MISMATCH, f"step {s.index + 1} ({s.plugin}, {s.kind})"
-    if proofs and all(s.result == "empty" for s in proofs):
+    if proofs and proofs[-1].result == "empty":
+        # the proof the server judged last carried no password
         return EMPTY_PASSWORD_SENT, None
     if any(s.result == "match" for s in proofs):
         unv = [s for s in results if s.result == "unverifiable"]

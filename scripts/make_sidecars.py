@@ -21,6 +21,8 @@ def main(folders: list[str]) -> None:
                 continue
             t = json.loads(line)
             pcap = folder / t["pcap"]
+            if not pcap.is_file() or pcap.resolve().parent != folder.resolve():
+                continue  # a line that points into another corpus folder
             password = (
                 t["account_password"]
                 if t.get("account_password") is not None
@@ -28,7 +30,8 @@ def main(folders: list[str]) -> None:
             )
             doc = make_sidecar(
                 pcap,
-                ports=(t["port"],),
+                ports=(t["port"],) if t.get("port") else (3306,),
+                detect=not t.get("port"),
                 keylog=folder / t["keylog"] if t.get("keylog") else None,
                 rsa_key=folder / t["rsa_private_key"] if t.get("rsa_private_key") else None,
                 password=password,
