@@ -18,13 +18,20 @@ Set ``MYSQLWIRE_BIG=1`` to run the large sizes (a million segments) too.
 
 from __future__ import annotations
 
+import json
 import os
 import tracemalloc
 
+import pytest
+
+from mysqlwire.capture import ACK, SYN, Reassembler, TcpSegment
 from mysqlwire.handshake import MAX_ANOMALIES, MAX_PHASE_PACKETS, NEED_DATA, Handshake
-from mysqlwire.protocol.framing import PacketReader, frame
+from mysqlwire.protocol.framing import MAX_CHUNK, PacketReader, frame
 from tests.test_robust_support import (
     CAPTURES,
+    PcapWriter,
+    TcpConn,
+    run_measured,
     tcp_streams,
 )
 
@@ -132,3 +139,196 @@ def test_16mib_claim_and_endless_continuation_bounded_by_max_packet():
     assert [e.kind for e in evs][-1] == "anomaly"
     assert "exceeds max_payload 65536" in evs[-1].detail
     assert peak < 1 * MIB, peak
+
+
+# --- the reassembler, in process -----------------------------------------------------
+
+
+class _NullSink:
+    def __init__(self, flow):
+        self.gaps = 0
+
+    def data(self, *args):
+        pass
+
+    def gap(self, *args):
+        self.gaps += 1
+
+
+def _ooo_flood(n: int, missing: bool = False, max_buffer: int = 64 * 1024):
+    """n one-byte segments after a hole that is never filled nor acknowledged
+    (``missing``: snaplen-cut segments instead, whose bytes never arrived)."""
+    sinks = []
+    r = Reassembler(lambda f: sinks.append(_NullSink(f)) or sinks[-1], max_buffer=max_buffer)
+    r.add(0, TcpSegment.make("10.0.0.1", 1, "10.0.0.2", 3306, 100, 0, SYN))
+    r.add(0, TcpSegment.make("10.0.0.2", 3306, "10.0.0.1", 1, 500, 101, SYN | ACK))
+    segs = [
+        TcpSegment.make(
+            "10.0.0.1",
+            1,
+            "10.0.0.2",
+            3306,
+            102 + 2 * i,
+            501,
+            ACK,
+            b"" if missing else b"x",
+            missing=1 if missing else 0,
+        )
+        for i in range(n)
+    ]
+    return r, sinks, segs
+
+
+@pytest.mark.parametrize("missing", [False, True], ids=["one-byte", "snaplen-cut"])
+def test_out_of_order_flood_is_bounded(missing):
+    """max_buffer bytes are not max_buffer pending 1-byte pieces (~130 bytes of
+    bookkeeping each); pieces whose bytes were cut by the snaplen count too.
+    With max_buffer 64 KiB at most 1024 pieces are held."""
+    r, sinks, segs = _ooo_flood(20_000, missing)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for s in segs:
+            r.add(0, s)
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert grown < 512 * 1024, grown  # 20k pieces would be ~2.6 MB
+    assert r.max_pieces == 1024
+    assert sinks[0].gaps > 0  # holes were given up on the way, not at the end
+
+
+class _CountingList(list):
+    """A list that counts front deletions (each one moves every element left)."""
+
+    moved = 0
+
+    def __delitem__(self, index):
+        if isinstance(index, slice):
+            _CountingList.moved += len(self) - len(range(*index.indices(len(self))))
+        super().__delitem__(index)
+
+
+def test_flushing_many_holes_is_linear():
+    """End of capture with n pending pieces separated by holes: one pass, not
+    one list deletion per hole (that was quadratic: 200k pieces took 33 s).
+    Measured as elements moved by deletions, not as wall time."""
+    n = 20_000
+    r, sinks, segs = _ooo_flood(n, max_buffer=1 << 30)
+    r.add(0, segs[0])
+    (flow,) = r.open_flows()
+    d = flow._d[True]
+    d.starts, d.items = _CountingList(d.starts), _CountingList(d.items)
+    for s in segs[1:]:
+        r.add(0, s)
+    _CountingList.moved = 0
+    r.finish()
+    assert sinks[0].gaps == n
+    assert _CountingList.moved <= 4 * n, _CountingList.moved  # quadratic: ~n*n
+
+
+# --- real runs (subprocess, peak RSS) --------------------------------------------------
+
+
+def _dissect(pcap, tmp_path, *opts) -> tuple[list[dict], float, float]:
+    run, rss, secs = run_measured(["dissect", "--format", "jsonl", *opts, pcap], tmp_path)
+    assert run.code in (0, 1), run.stderr
+    assert "Traceback" not in run.stderr
+    print(f"\n{pcap.name} {' '.join(opts)}: peak RSS {rss:.0f} MiB, {secs:.2f} s")
+    assert rss < RSS_LIMIT_MB, rss
+    return [json.loads(line) for line in run.stdout.splitlines()], rss, secs
+
+
+def _login(w: PcapWriter, **kw) -> TcpConn:
+    c = TcpConn(w, **kw).open()
+    c.send("server", GREETING)
+    c.send("client", RESPONSE)
+    c.send("server", OK)
+    return c
+
+
+def test_packet_claiming_16mib_then_endless_continuation(tmp_path):
+    """A client packet announcing 0xFFFFFF bytes, followed by six full
+    continuation chunks (96 MiB): the connection gets an anomaly once the
+    logical packet passes --max-packet; memory never holds the whole thing."""
+    pcap = tmp_path / "continuation.pcap"
+    with PcapWriter(pcap) as w:
+        c = TcpConn(w).open()
+        c.send("server", GREETING)
+        chunk = bytes(MAX_CHUNK)
+        for i in range(6):
+            c.send("client", bytes([0xFF, 0xFF, 0xFF, 1 + i]) + chunk, mss=60_000)
+        c.close()
+    (rec,), rss_default, _ = _dissect(pcap, tmp_path)
+    assert rec["outcome"] == "incomplete"
+    assert any("exceeds max_payload 16777216" in a for a in rec["anomalies"]), rec["anomalies"]
+    (rec,), rss_small, _ = _dissect(pcap, tmp_path, "--max-packet", "65536")
+    assert any("exceeds max_payload 65536" in a for a in rec["anomalies"]), rec["anomalies"]
+    assert rss_small < rss_default  # the option is what bounds it
+
+
+def _tiny_segments(path, n: int) -> None:
+    """A login whose client bytes come one per segment, then n one-byte
+    segments of COM_QUERY packets."""
+    with PcapWriter(path) as w:
+        c = TcpConn(w).open()
+        c.send("server", GREETING)
+        c.send("client", RESPONSE, mss=1)
+        c.send("server", OK)
+        query = frame(b"\x03SELECT 1", 0)
+        c.send("client", (query * (n // len(query) + 1))[:n], mss=1)
+        c.close()
+
+
+def test_many_tiny_segments_linear_and_flat(tmp_path):
+    sizes = (250_000, 1_000_000) if BIG else (40_000, 160_000)
+    results = []
+    for n in sizes:
+        pcap = tmp_path / f"tiny{n}.pcap"
+        _tiny_segments(pcap, n)
+        (rec,), rss, secs = _dissect(pcap, tmp_path)
+        assert (rec["user"], rec["outcome"], rec["anomalies"]) == ("app", "ok", [])
+        results.append((rss, secs))
+        pcap.unlink()
+    (rss1, t1), (rss2, t2) = results
+    print(f"time ratio for 4x the segments: {t2 / t1:.2f}; RSS {rss1:.0f} -> {rss2:.0f} MiB")
+    assert rss2 < rss1 + 20  # flat: no per-segment state survives
+
+
+def test_connection_that_never_ends(tmp_path):
+    """Command phase: 100 MiB of queries and result rows after a login
+    (skipped); connection phase: a client that sends auth packets forever
+    (abandoned after MAX_PHASE_PACKETS)."""
+    pcap = tmp_path / "endless.pcap"
+    with PcapWriter(pcap) as w:
+        c = _login(w)
+        query = frame(b"\x03SELECT * FROM t" + b" " * 1000, 0)
+        rows = b"".join(frame(b"r" * 4000, i) for i in range(1, 250))
+        for _ in range(100):
+            c.send("client", query)
+            c.send("server", rows, mss=60_000)
+        c2 = TcpConn(w, cport=40001).open()
+        c2.send("server", GREETING)
+        c2.send("client", RESPONSE)
+        blob = b"".join(frame(b"z" * 10, 0) for _ in range(5000))
+        for _ in range(60):  # 300k auth packets
+            c2.send("client", blob, mss=60_000)
+    recs, _, _ = _dissect(pcap, tmp_path)
+    assert [r["outcome"] for r in recs] == ["ok", "incomplete"]
+    assert recs[0]["anomalies"] == []
+    assert any("not followed further" in a for a in recs[1]["anomalies"])
+    assert len(recs[1]["anomalies"]) <= MAX_ANOMALIES + 1
+
+
+def test_out_of_order_flood_real_run(tmp_path):
+    """100k one-byte segments beyond a hole that never fills (200k took 55 s
+    and 118 MiB before pieces were bounded and the final flush made linear)."""
+    pcap = tmp_path / "ooo.pcap"
+    with PcapWriter(pcap) as w:
+        c = TcpConn(w).open()
+        c.send("server", GREETING)
+        for i in range(100_000):
+            w.tcp(c.t, c.client, c.cport, c.server, c.sport, c.cseq + 1 + 2 * i, c.sseq, ACK, b"x")
+    (rec,), _, _ = _dissect(pcap, tmp_path)
+    assert rec["outcome"] == "incomplete"
+    assert any("missing from the capture" in a for a in rec["anomalies"])

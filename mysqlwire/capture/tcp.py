@@ -37,6 +37,9 @@ _TOMB_TTL = 120.0
 
 _TOMB_MIN_LIMIT = 4096
 
+_MIN_PIECES = 1024
+"""Floor of ``Reassembler.max_pieces`` (see there)."""
+
 
 def _unwrap(seq32: int, ref: int) -> int:
     """The unbounded sequence number closest to ``ref`` whose low 32 bits are ``seq32``."""
@@ -176,6 +179,12 @@ class Reassembler:
     methods) or ``None`` to ignore the flow.  ``max_buffer`` bounds the
     out-of-order bytes held per direction; ``idle_timeout`` (seconds of
     capture time) closes flows that went quiet, with reason ``"idle"``.
+
+    ``max_pieces`` bounds the number of separate out-of-order pieces held per
+    direction (default ``max_buffer // 64``, at least 1024): each costs about
+    130 bytes of bookkeeping whatever its size, and pieces whose bytes were
+    cut by the snaplen hold no bytes at all, so ``max_buffer`` alone does not
+    bound memory against a flood of tiny segments.
     """
 
     def __init__(
@@ -184,9 +193,11 @@ class Reassembler:
         *,
         max_buffer: int = 4 * 1024 * 1024,
         idle_timeout: float | None = None,
+        max_pieces: int | None = None,
     ):
         self._on_flow = on_flow
         self.max_buffer = max_buffer
+        self.max_pieces = max_pieces or max(_MIN_PIECES, max_buffer // 64)
         self.idle_timeout = idle_timeout
         self._flows: dict[tuple, tuple[Flow, bool]] = {}
         self._active: dict[Flow, None] = {}
@@ -505,6 +516,10 @@ class Reassembler:
         # The peer may already have acknowledged past the hole.
         if d.ack32 is not None and _unwrap(d.ack32, d.nxt) > d.nxt:
             self._on_ack(flow, d, fwd, ts)
+        if len(d.starts) > self.max_pieces:
+            # Too many pieces: give up the oldest holes, a quarter of the
+            # pieces at once (one list deletion, not one per hole).
+            self._give_up(flow, d, fwd, ts, keep=self.max_pieces * 3 // 4)
         while d.pbytes > self.max_buffer and d.starts:
             # Give up on the first hole.
             if d.starts[0] > d.nxt:
@@ -612,12 +627,42 @@ class Reassembler:
         """Connection over: report every remaining hole and deliver what is pending."""
         if d.nxt is None or d.muted:
             return
-        while d.starts:
-            first = d.starts[0]
-            if first > d.nxt:
-                self._gap(flow, d, fwd, first - d.nxt, ts)
-            self._drain(flow, d, fwd, ts)
+        self._give_up(flow, d, fwd, ts)
         if d.fin is not None and not d.done and d.nxt < d.fin:
             self._gap(flow, d, fwd, d.fin - d.nxt, ts)
             d.nxt = d.fin + 1
             d.done = True
+
+    def _give_up(self, flow: Flow, d: _Dir, fwd: bool, ts: float, keep: int = 0) -> None:
+        """Deliver the oldest pending pieces in order, reporting the holes
+        before them as gaps, until at most ``keep`` pieces remain.  Linear in
+        the pieces handled (the lists are cut once)."""
+        starts = d.starts
+        items = d.items
+        j = 0
+        todo = len(starts) - keep
+        while j < todo:
+            s = starts[j]
+            e, data = items[j]
+            j += 1
+            if data is not None:
+                d.pbytes -= e - s
+            if e <= d.nxt:
+                continue
+            if s > d.nxt:
+                self._gap(flow, d, fwd, s - d.nxt, ts)
+                if d.muted:
+                    return  # mute() dropped the buffer
+            if data is None:
+                self._gap(flow, d, fwd, e - d.nxt, ts)
+            else:
+                if s < d.nxt:
+                    data = data[d.nxt - s :]
+                d.nxt = e
+                d.last = data
+                flow._on_data(fwd, data, ts)
+            if d.muted:
+                return
+        del starts[:j]
+        del items[:j]
+        self._drain(flow, d, fwd, ts)
