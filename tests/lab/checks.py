@@ -140,7 +140,8 @@ def wire_problems(run: ScenarioRun) -> list[str]:
         p.expect(r.get("user") == t["user"], f"response user {r.get('user')}")
         p.expect(r.get("database") == t["database"], f"response database {r.get('database')!r}")
         p.expect(r.get("plugin") == t["plugin_client"], f"response plugin {r.get('plugin')}")
-        p.expect(f.compressed == t["compressed"], f"compression negotiated: {f.compressed}")
+        in_effect = f.compressed and f.login == "ok"  # only a successful login switches it on
+        p.expect(in_effect == t["compressed"], f"compression negotiated: {f.compressed}")
         p.expect(f.switches == t["switches"], f"switches {f.switches}, truth {t['switches']}")
         p.expect(f.login == t["outcome"], f"login {f.login}, truth {t['outcome']}")
         if t["outcome"] == "error":

@@ -816,7 +816,9 @@ def build_truth(
         "client": result.version if result else sc.client,
         "tls": sc.tls_used,
         "keylog": keylog.name if keylog else None,
-        "compressed": sc.compress,
+        # compression takes effect only after a successful login (as in the
+        # shared lab truth: mariadb_mysqlclient_ed25519_wrong negotiates it, false)
+        "compressed": sc.compress and sc.outcome == "ok",
         "user": sc.user,
         "database": sc.sent_database,
         "password": sc.given_password,
