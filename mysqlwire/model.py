@@ -43,7 +43,7 @@ class AuthStep:
     kind: str
     seq: int | None
     plugin: str | None
-    data: bytes
+    data: bytes = field(repr=False)  # may be a clear-text password: never in repr
     ts: float
     in_tls: bool = False
 

@@ -262,12 +262,6 @@ def test_progress_leaves_redirected_stdout_alone(monkeypatch):
     assert piped.getvalue() == "record\n"
 
 
-@pytest.mark.xfail(
-    reason="model.AuthStep is a dataclass whose repr shows its raw auth bytes (clear-text "
-    "passwords inside TLS, proofs); Jupyter stores repr() as the text/plain output of a "
-    "displayed Connection. Needs `data: bytes = field(repr=False)` in mysqlwire/model.py.",
-    strict=False,
-)
 def test_text_repr_of_a_connection_hides_auth_bytes():
     t = TRUTH["mysql8_cli_sha2_full_tls_keylog_ok.pcap"]
     conn = _open("mysql8_cli_sha2_full_tls_keylog_ok.pcap")[0]
