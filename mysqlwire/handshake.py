@@ -37,6 +37,7 @@ from .protocol import (
     CLIENT_SSL,
     parse,
 )
+from .protocol.fastparse import fast_parse
 from .protocol.framing import CompressedReader, PacketReader
 
 CLIENT = "client"
@@ -120,7 +121,16 @@ def _name(raw: bytes | None) -> str | None:
 class _Direction:
     """Framing state of one direction (plain or compressed MySQL packets)."""
 
-    __slots__ = ("reader", "compressed", "inner", "raw", "raw_base", "keep_raw", "skip")
+    __slots__ = (
+        "reader",
+        "compressed",
+        "inner",
+        "raw",
+        "raw_base",
+        "keep_raw",
+        "skip",
+        "discard",
+    )
 
     def __init__(self, max_packet: int):
         self.reader = PacketReader(max_payload=max_packet)
@@ -129,6 +139,9 @@ class _Direction:
         self.raw = bytearray()  # raw bytes kept during the connection phase only
         self.raw_base = 0  # stream offset of raw[0] (for the reader's offsets)
         self.skip = False
+        # command phase, server side, once nothing more is watched: the bytes
+        # are dropped unframed until a COM_CHANGE_USER (then framing restarts)
+        self.discard = False
 
 
 @dataclass
@@ -153,6 +166,7 @@ class Handshake:
     _first_command_seen: bool = False
     _await_command_reply: bool = False
     _replies_to_watch: int = 8
+    _hold: bool = False  # client walk: keep every packet after a COM_CHANGE_USER
     _phase_packets: int = 0
     _phase_bytes: int = 0
     _anomalies: int = 0
@@ -170,6 +184,8 @@ class Handshake:
             self._tls_leftover[sender] = self._tls_leftover.get(sender, b"") + bytes(data)
             return
         d = self._dirs[sender]
+        if d.discard:
+            return
         if d.keep_raw:
             d.raw += data
         try:
@@ -190,11 +206,47 @@ class Handshake:
                 # re-feed what followed it through the new framing.
                 self._reframe(sender, pkt, packets[i + 1 :])
                 return
+        if self.state == COMMAND:
+            self._command_framing()
         if d.keep_raw and packets:
             # only bytes of packets not complete yet can still be re-framed
             done = d.reader.offset - d.reader.pending
             del d.raw[: done - d.raw_base]
             d.raw_base = done
+
+    def _command_framing(self) -> None:
+        """Command phase: walk packet headers only, keep what ``_on_command``
+        reads (client commands up to the watched ones, COM_CHANGE_USER,
+        COM_QUIT; server packets with seq 1 while a reply is awaited), and drop
+        the server's bytes unframed once no reply is watched any more."""
+        cd = self._dirs[CLIENT]
+        if not cd.reader.skip_payloads:
+            self._hold = False
+            cd.reader.skip_payloads = True
+            cd.reader.keep = self._keep_client
+        sd = self._dirs[SERVER]
+        if sd.discard:
+            return
+        if self._replies_to_watch <= 0 and not self._await_command_reply:
+            sd.discard = True
+        elif not sd.reader.skip_payloads:
+            sd.reader.skip_payloads = True
+            sd.reader.keep = self._keep_server
+            sd.reader.keep_seq = 1  # only seq-1 packets are offered to _keep_server
+
+    def _keep_client(self, seq: int, first: int | None) -> bool:
+        # a superset of what _on_command acts on (decided before it runs)
+        if self._hold:
+            return True
+        if seq or first is None:
+            return False
+        if first == COM_CHANGE_USER:
+            self._hold = True  # AUTH follows: the rest of this walk is needed whole
+            return True
+        return first == COM_QUIT or self._replies_to_watch > 0 or not self._first_command_seen
+
+    def _keep_server(self, seq: int, first: int | None) -> bool:
+        return seq == 1 and self._await_command_reply
 
     def next_event(self):
         if self._events:
@@ -267,6 +319,9 @@ class Handshake:
             d.raw = bytearray()
 
     def _parse(self, sender, kind, pkt, caps=None):
+        fields = fast_parse(kind, pkt.payload, caps)  # the grammar's result, minus Construct
+        if fields is not None:
+            return fields
         try:
             return parse(kind, pkt.payload, caps=caps)
         except ProtocolError as exc:
@@ -481,7 +536,7 @@ class Handshake:
                 ) or self._default_plugin(self.client_caps)
                 self._last_seq = pkt.seq
                 self.state = AUTH
-                self._dirs[SERVER].skip = False
+                self._leave_command_framing()
                 self._emit(sender, "com_change_user", pkt, fields)
             elif cmd == COM_QUIT:
                 self._emit(sender, "quit", pkt)
@@ -497,6 +552,21 @@ class Handshake:
                 fields = self._parse(SERVER, "err", pkt, caps=self.client_caps)
                 if fields is not None:
                     self._emit(sender, "command_error", pkt, fields)
+
+    def _leave_command_framing(self) -> None:
+        """COM_CHANGE_USER: both directions are read whole again."""
+        self._dirs[CLIENT].reader.skip_payloads = False  # _hold covers this walk
+        sd = self._dirs[SERVER]
+        sd.skip = False
+        if sd.discard:
+            # the server's earlier replies are complete (the client sent a
+            # new command): framing restarts at its next byte
+            sd.discard = False
+            sd.reader = PacketReader(max_payload=self.max_packet)
+            if sd.compressed is not None:
+                sd.compressed = CompressedReader()
+        else:
+            sd.reader.skip_payloads = False
 
     def _reframe(self, sender: str, pkt, rest) -> None:
         """Framing changes after ``pkt`` on ``sender``'s stream (and, for

@@ -50,8 +50,11 @@ class PacketReader:
     counts skipped packets (``skipped``, ``last_seq``) and returns only those
     for which ``keep(seq, first_byte)`` is true (``first_byte`` is None for an
     empty payload), e.g. ``keep=lambda seq, b: seq == 0 and b == 0x11`` to catch
-    COM_CHANGE_USER in the client direction. ``skip_payloads`` and ``keep`` may
-    be changed between feeds; the change applies from the next packet on.
+    COM_CHANGE_USER in the client direction. With ``keep_seq`` set, only packets
+    with that sequence id are offered to ``keep`` (the others are skipped
+    without a call: the cheap way through large result sets). ``skip_payloads``,
+    ``keep`` and ``keep_seq`` may be changed between feeds; the change applies
+    from the next packet on.
     """
 
     def __init__(
@@ -60,10 +63,12 @@ class PacketReader:
         *,
         skip_payloads: bool = False,
         keep: Callable[[int, int | None], bool] | None = None,
+        keep_seq: int | None = None,
     ):
         self.max_payload = max_payload
         self.skip_payloads = skip_payloads
         self.keep = keep
+        self.keep_seq = keep_seq
         self.skipped = 0  #: logical packets skipped (skip mode)
         self.last_seq: int | None = None  #: seq of the last complete packet (either mode)
         self._buf = bytearray()
@@ -117,6 +122,17 @@ class PacketReader:
                 self._done = start_offset + pos
                 self.last_seq = self._cur_seq
                 self._reset_current()
+        elif not self._buf and not self._cur_chunks and not self.skip_payloads:
+            # the common case in the connection phase: exactly one whole packet
+            n = len(data)
+            if n >= 4:
+                header = _unpack_header(data, 0)[0]
+                length = header & MAX_CHUNK
+                if length + 4 == n and length < MAX_CHUNK and length <= self.max_payload:
+                    seq = header >> 24
+                    self._done = self._buf_offset = self._fed
+                    self.last_seq = seq
+                    return [tuple.__new__(Packet, (seq, data[4:], start_offset, 1))]
         if self._buf:
             self._buf += data[pos:] if pos else data
             work = self._buf
@@ -144,6 +160,10 @@ class PacketReader:
         max_payload = self.max_payload
         skipping = self.skip_payloads
         keep = self.keep
+        keep_seq = self.keep_seq
+        if keep is None:
+            keep_seq = -1  # never equal to a sequence id: every packet is skipped
+        any_seq = keep_seq is None  # every packet is offered to keep
         skipped = 0
         done = -1  # offset in ``work`` just past the last complete packet
         last_seq = None
@@ -160,7 +180,8 @@ class PacketReader:
                             break
                         seq = header >> 24
                         if skipping and (
-                            keep is None or not keep(seq, work[pos + 4] if length else None)
+                            (not any_seq and seq != keep_seq)
+                            or not keep(seq, work[pos + 4] if length else None)
                         ):
                             skipped += 1
                         else:
@@ -177,7 +198,7 @@ class PacketReader:
                     # a multi-chunk packet starts here, or one not fully received yet
                     seq = header >> 24
                     skip = skipping
-                    if skip and keep is not None:
+                    if skip and (any_seq or seq == keep_seq):
                         if length and n - pos < 5:
                             break  # need the first payload byte to decide
                         skip = not keep(seq, work[pos + 4] if length else None)
