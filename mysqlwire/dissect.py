@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .capture import Reassembler, decode_tcp, endpoint, open_capture
+from .capture import Reassembler, TcpSegment, endpoint, open_capture
+from .capture.decode import _decode as _decode_frame
 from .handshake import AWAIT_GREETING, CLIENT, SERVER, Event, Handshake
 from .model import CLEARTEXT_PLUGINS, AuthStep, Connection, Exchange, text
 
@@ -246,6 +247,8 @@ class _ConnSink:
     # ------------------------------------------------------------ events
     def _drain(self, ts: float) -> None:
         hs = self.hs
+        if not hs._events:
+            return  # the common case: bytes that made no event
         while True:
             ev = hs.next_event()
             if not isinstance(ev, Event):
@@ -526,11 +529,15 @@ def iter_connections(
         pipe.keylog = _LazyKeylog(reader)
     add = engine.reasm.add
     frames = 0
-    for frame in reader:
+    decode = _decode_frame
+    segment = TcpSegment
+    # plain (ts, linktype, data, iface) tuples, data already bytes: no Frame
+    # objects and no per-frame wrapper on the hot loop
+    for ts, linktype, data, _iface in reader.records():
         frames += 1
-        seg = decode_tcp(frame.linktype, frame.data)
-        if seg is not None:
-            add(frame.ts, seg)
+        seg = decode(linktype, data)
+        if seg.__class__ is segment:
+            add(ts, seg)
             if pipe.ready:
                 yield from pipe.drain()
     summary.frames = frames

@@ -21,6 +21,21 @@ SCHEMA = "mysqlwire/connection/1"
 CLEARTEXT_PLUGINS = frozenset({"mysql_clear_password", "dialog", "auth_pam", "pam"})
 
 
+_NAMES_CACHE: dict[tuple, tuple[str, ...]] = {}
+
+
+def _flag_names(fn, value: int) -> list[str]:
+    """``fn(value)`` (a flag-names function), remembered: a capture has few
+    distinct capability sets and thousands of connections."""
+    key = (fn, value)
+    names = _NAMES_CACHE.get(key)
+    if names is None:
+        if len(_NAMES_CACHE) > 4096:
+            _NAMES_CACHE.clear()
+        names = _NAMES_CACHE[key] = tuple(fn(value))
+    return list(names)
+
+
 def text(raw: bytes | None) -> str | None:
     """Bytes from the wire as text for output (never raises)."""
     if raw is None:
@@ -225,13 +240,15 @@ class Connection:
             "protocol_version": self.protocol_version,
             "server_version": self.server_version,
             "thread_id": self.thread_id,
-            "server_capabilities": cap_names(self.server_capabilities)
+            "server_capabilities": _flag_names(cap_names, self.server_capabilities)
             if self.server_capabilities is not None
             else None,
-            "server_mariadb_capabilities": mariadb_cap_names(self.server_ext_capabilities)
+            "server_mariadb_capabilities": _flag_names(
+                mariadb_cap_names, self.server_ext_capabilities
+            )
             if self.server_ext_capabilities
             else [],
-            "client_capabilities": cap_names(self.client_capabilities)
+            "client_capabilities": _flag_names(cap_names, self.client_capabilities)
             if self.client_capabilities is not None
             else None,
             "greeting_plugin": self.greeting_plugin,
