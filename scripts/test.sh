@@ -7,9 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -x scripts/lab_setup.sh ] || [ -f scripts/lab_setup.sh ]; then
-  bash scripts/lab_setup.sh
-fi
+bash scripts/lab_setup.sh       # mariadb-server, clients' libraries, tcpdump, tshark
+bash scripts/browser_setup.sh   # chromium for the HTML report's browser test
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
