@@ -123,25 +123,32 @@ def make_options(ports, detect, keylog, with_packets, show_secrets, max_packet, 
 
 def iter_all(captures, opts, summaries: list) -> Iterator:
     """Connections of every capture in order; bad input -> exit 2 after
-    reporting what was parsed before the damage."""
+    reporting what was parsed before the damage.  A progress bar is drawn on
+    stderr when it is a terminal (never when piped)."""
     from ..dissect import CaptureSummary, iter_connections
+    from ..progress import counting_reader, file_sizes, progress
 
     for path in captures:
         if path != "-" and not Path(path).exists():
             fail(f"{path}: no such file")
-        summary = CaptureSummary(path=str(path))
-        summaries.append(summary)
-        source = sys.stdin.buffer if path == "-" else path
-        try:
-            yield from iter_connections(source, opts, summary)
-        except MysqlwireError as exc:
-            fail(f"{path}: {exc}")
-        except OSError as exc:
-            fail(f"{path}: {exc.strerror or exc}")
-        if summary.truncated:
-            warn(
-                f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported"
-            )
+    with progress(file_sizes([p for p in captures if p != "-"]), "reading") as bar:
+        for path in captures:
+            summary = CaptureSummary(path=str(path))
+            summaries.append(summary)
+            try:
+                if path == "-":
+                    yield from iter_connections(sys.stdin.buffer, opts, summary)
+                else:
+                    with counting_reader(path, bar) as fh:
+                        yield from iter_connections(fh, opts, summary)
+            except MysqlwireError as exc:
+                fail(f"{path}: {exc}")
+            except OSError as exc:
+                fail(f"{path}: {exc.strerror or exc}")
+            if summary.truncated:
+                warn(
+                    f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported"
+                )
 
 
 def select(conns, failed: bool, users: tuple[str, ...]):
