@@ -332,3 +332,23 @@ def test_out_of_order_flood_real_run(tmp_path):
     (rec,), _, _ = _dissect(pcap, tmp_path)
     assert rec["outcome"] == "incomplete"
     assert any("missing from the capture" in a for a in rec["anomalies"])
+
+
+def test_tls_alert_flood(tmp_path):
+    """After an SSLRequest, 100k TLS alert records (7 bytes each): the session
+    keeps a bounded number of alerts (all of them made the per-segment TLS
+    summary quadratic: 160k took 13 s and 77 MiB)."""
+    tls = tcp_streams(CAPTURES / "lab-samples" / "mariadb_pymysql_tls_keylog_ok.pcap")[0]
+    greeting = PacketReader().feed(tls.server_bytes)[0]
+    ssl_request = frame(tls.client_bytes[4:36], 1)
+    assert len(greeting.payload) + 4 <= len(tls.server_bytes) and tls.client_bytes[3] == 1
+    pcap = tmp_path / "alerts.pcap"
+    with PcapWriter(pcap) as w:
+        c = TcpConn(w).open()
+        c.send("server", frame(greeting.payload, 0))
+        c.send("client", ssl_request)
+        c.send("client", bytes.fromhex("15030300020100") * 100_000)
+        c.close()
+    (rec,), _, _ = _dissect(pcap, tmp_path)
+    assert rec["tls"] is True
+    assert 0 < len(rec["tls_alerts"]) <= 64

@@ -45,6 +45,9 @@ MAX_PENDING = 8 << 20
 
 _SIDE = {True: "client", False: "server"}
 
+_MAX_NOTES = 64
+"""Alerts and anomalies kept per session: a hostile peer can send millions."""
+
 
 class _Direction:
     __slots__ = (
@@ -204,7 +207,7 @@ class TlsSession:
 
     # ------------------------------------------------------------------ engine
     def _anomaly(self, text: str) -> None:
-        if text not in self.anomalies:
+        if len(self.anomalies) < _MAX_NOTES and text not in self.anomalies:
             self.anomalies.append(text)
 
     def _pump(self) -> None:
@@ -420,7 +423,7 @@ class TlsSession:
             self._anomaly(f"{side}: heartbeat record")
 
     def _alerts(self, d: _Direction, data: bytes) -> None:
-        for i in range(0, len(data) - 1, 2):
+        for i in range(0, min(len(data) - 1, 2 * (_MAX_NOTES - len(self.alerts))), 2):
             self.alerts.append(
                 (d.from_client, S.alert_level_name(data[i]), S.alert_name(data[i + 1]))
             )
