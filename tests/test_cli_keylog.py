@@ -61,3 +61,25 @@ def test_bad_key_log_is_one_line(tmp_path):
         and res.stderr.startswith("mysqlwire: error:")
         and "Traceback" not in res.output
     )
+
+
+def test_wrong_key_log_is_said_clearly(tmp_path):
+    src = SAMPLES / "mysql8_cli_sha2_full_tls_keylog_ok.pcap"
+    other = SAMPLES / "lab_cli_tls_keylog_ok.keys"
+    res = CliRunner().invoke(cli, ["dissect", "--format", "jsonl", "--keylog", str(other), str(src)])
+    rec = json.loads(res.stdout)
+    assert rec["tls_status"] == "keys-missing" and rec["user"] is None
+    assert "key log has no secrets for 1 TLS session" in res.stderr
+    # right client random, corrupted secret
+    good = (SAMPLES / "mysql8_cli_sha2_full_tls_keylog_ok.keys").read_text().splitlines()
+    bad = []
+    for line in good:
+        parts = line.split()
+        if len(parts) == 3:
+            parts[2] = ("00" if parts[2][:2] != "00" else "11") + parts[2][2:]
+        bad.append(" ".join(parts))
+    corrupt = tmp_path / "corrupt.keys"
+    corrupt.write_text("\n".join(bad) + "\n")
+    res = CliRunner().invoke(cli, ["dissect", "--format", "jsonl", "--keylog", str(corrupt), str(src)])
+    assert json.loads(res.stdout)["tls_status"] == "decrypt-failed"
+    assert "decryption failed for 1 session" in res.stderr

@@ -137,10 +137,12 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
             summaries.append(summary)
             try:
                 if path == "-":
-                    yield from iter_connections(sys.stdin.buffer, opts, summary)
+                    yield from _watch_tls(
+                        iter_connections(sys.stdin.buffer, opts, summary), path, opts
+                    )
                 else:
                     with counting_reader(path, bar) as fh:
-                        yield from iter_connections(fh, opts, summary)
+                        yield from _watch_tls(iter_connections(fh, opts, summary), path, opts)
             except MysqlwireError as exc:
                 fail(f"{path}: {exc}")
             except OSError as exc:
@@ -149,6 +151,24 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
                 warn(
                     f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported"
                 )
+
+
+def _watch_tls(conns, path, opts):
+    """Pass connections through; say clearly when a given key log did not fit."""
+    missing = failed = 0
+    for c in conns:
+        status = c.tls_info.get("tls_status") if c.tls else None
+        missing += status == "keys-missing"
+        failed += status == "decrypt-failed"
+        yield c
+    if opts.keylog is not None and missing:
+        warn(
+            f"{path}: the key log has no secrets for {missing} TLS session(s) (a key log of another capture?)"
+        )
+    if failed:
+        warn(
+            f"{path}: TLS decryption failed for {failed} session(s): the key log's secrets do not match (wrong or corrupted key log)"
+        )
 
 
 def select(conns, failed: bool, users: tuple[str, ...]):
