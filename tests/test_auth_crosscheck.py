@@ -216,6 +216,12 @@ def test_no_false_proof_native(pw: bytes, wrong: bytes, nonce: bytes) -> None:
     assert plugin.verify(resp, nonce, stored=native.stored_hash(wrong)) is False
 
 
+def test_old_password_collision_is_the_protocols():
+    nonce = bytes.fromhex("003882 3f07620044".replace(" ", ""))
+    assert old.stored_hash(b"\xcb") != old.stored_hash(b"\xd2")
+    assert old.scramble323(b"\xcb", nonce) == old.scramble323(b"\xd2", nonce)
+
+
 @EXAMPLES
 @given(pw=byte_pw, wrong=byte_pw, nonce=nonce20)
 def test_no_false_proof_old(pw: bytes, wrong: bytes, nonce: bytes) -> None:
@@ -223,6 +229,11 @@ def test_no_false_proof_old(pw: bytes, wrong: bytes, nonce: bytes) -> None:
         return b.replace(b" ", b"").replace(b"\t", b"")
 
     assume(squash(pw) != squash(wrong))
+    # scramble323 quantises a linear PRNG to 8 x 5 bits: nearby password
+    # hashes can give the same 8-byte proof (found by hypothesis: b"\xcb" and
+    # b"\xd2" with nonce 00 38 82 3f 07 62 00 44).  Such a pair is a genuine
+    # protocol collision, not a false proof of ours, so it is excluded here.
+    assume(old.scramble323(pw, nonce[:8]) != old.scramble323(wrong, nonce[:8]))
     plugin = get_plugin("mysql_old_password")
     for form in ("switch", "320"):
         resp = plugin.client_response(pw, nonce, form=form)
