@@ -128,11 +128,12 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
     from ..dissect import CaptureSummary, iter_connections
     from ..progress import counting_reader, file_sizes, progress
 
-    for path in captures:
-        if path != "-" and not Path(path).exists():
-            fail(f"{path}: no such file")
-    with progress(file_sizes([p for p in captures if p != "-"]), "reading") as bar:
+    with progress(
+        file_sizes([p for p in captures if p != "-" and Path(p).exists()]), "reading"
+    ) as bar:
         for path in captures:
+            if path != "-" and not Path(path).exists():
+                fail(f"{path}: no such file")
             summary = CaptureSummary(path=str(path))
             summaries.append(summary)
             try:
