@@ -276,6 +276,29 @@ def tcp_streams(path: Path | str, port: int = 3306) -> list[Stream]:
     return out
 
 
+def ordered_chunks(path: Path | str, port: int = 3306) -> list[list[tuple[str, bytes]]]:
+    """Per TCP connection, its bytes as ("client"|"server", chunk) in arrival order."""
+    conns: list[list[tuple[str, bytes]]] = []
+
+    class _Sink:
+        def __init__(self, flow):
+            self.server_first = flow.initiator[1] == port and flow.responder[1] != port
+            self.out: list[tuple[str, bytes]] = []
+            conns.append(self.out)
+
+        def data(self, from_initiator, data, ts):
+            sender = "server" if from_initiator == self.server_first else "client"
+            self.out.append((sender, bytes(data)))
+
+    reasm = Reassembler(_Sink)
+    for frame in open_capture(path):
+        seg = decode_tcp(frame.linktype, frame.data)
+        if seg is not None:
+            reasm.add(frame.ts, seg)
+    reasm.finish()
+    return conns
+
+
 # --- running the CLI ------------------------------------------------------------------
 
 
