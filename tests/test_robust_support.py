@@ -299,6 +299,79 @@ def ordered_chunks(path: Path | str, port: int = 3306) -> list[list[tuple[str, b
     return conns
 
 
+# --- pcap surgery -------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """One record of a classic little-endian pcap file, as byte offsets."""
+
+    offset: int  # of the 16-byte record header
+    data: int  # of the frame
+    end: int  # just past the frame
+    ts: float
+    payload: tuple[int, int] | None  # TCP payload [start, end) in the file, if any
+    sport: int | None
+    dport: int | None
+
+
+def pcap_records(blob: bytes) -> list[Record]:
+    """Records of a classic microsecond pcap (Ethernet, IPv4/IPv6, TCP)."""
+    assert blob[:4] == b"\xd4\xc3\xb2\xa1", "little-endian microsecond pcap expected"
+    out = []
+    pos = 24
+    while pos + 16 <= len(blob):
+        sec, usec, incl, _orig = struct.unpack_from("<IIII", blob, pos)
+        data = pos + 16
+        end = data + incl
+        if end > len(blob):
+            break
+        payload = sport = dport = None
+        et = struct.unpack_from("!H", blob, data + 12)[0] if incl >= 14 else 0
+        l3 = data + 14
+        if et == 0x0800 and incl >= 34:
+            ihl = (blob[l3] & 0x0F) * 4
+            total = struct.unpack_from("!H", blob, l3 + 2)[0]
+            l4, l3_end = l3 + ihl, min(l3 + total, end)
+            proto = blob[l3 + 9]
+        elif et == 0x86DD and incl >= 54:
+            l4 = l3 + 40
+            l3_end = min(l4 + struct.unpack_from("!H", blob, l3 + 4)[0], end)
+            proto = blob[l3 + 6]
+        else:
+            proto = None
+        if proto == 6 and l4 + 20 <= end:
+            sport, dport = struct.unpack_from("!HH", blob, l4)
+            start = l4 + (blob[l4 + 12] >> 4) * 4
+            if start < l3_end:
+                payload = (start, l3_end)
+        out.append(Record(pos, data, end, sec + usec / 1e6, payload, sport, dport))
+        pos = end
+    return out
+
+
+def merge_pcaps(paths: list[Path], out: Path, gap: float = 1.0) -> list[int]:
+    """Concatenate classic pcaps (same link type) one after the other in time;
+    return, per input, the byte offset in ``out`` just past its last record."""
+    ends = []
+    t_next = None
+    with open(out, "wb") as fh:
+        for i, path in enumerate(paths):
+            blob = path.read_bytes()
+            if i == 0:
+                fh.write(blob[:24])
+            recs = pcap_records(blob)
+            shift = 0.0 if t_next is None else t_next - recs[0].ts
+            for r in recs:
+                ts = r.ts + shift
+                sec = int(ts)
+                fh.write(struct.pack("<II", sec, round((ts - sec) * 1e6) % 1_000_000))
+                fh.write(blob[r.offset + 8 : r.end])
+            t_next = recs[-1].ts + shift + gap
+            ends.append(fh.tell())
+    return ends
+
+
 # --- running the CLI ------------------------------------------------------------------
 
 
