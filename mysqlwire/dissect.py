@@ -65,9 +65,13 @@ def looks_like_greeting(data: bytes) -> bool:
         return True
     if proto not in (9, 10):
         return False
-    body = data[5 : 4 + length]
+    body = bytes(data[5 : 4 + length])
     nul = body.find(b"\x00")
-    return 0 < nul < 80 and all(0x20 <= c < 0x7F for c in body[:nul])
+    # printable ASCII only: nothing left once those bytes are deleted
+    return 0 < nul < 80 and not body[:nul].translate(None, _PRINTABLE_ASCII)
+
+
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
 class _ConnSink:
@@ -163,7 +167,13 @@ class _ConnSink:
                 self._feed(CLIENT if from_client else SERVER, plain, ts)
             self._tls_meta()
             return
-        self._feed(sender, data, ts)
+        # _feed, inlined: this runs for every data segment
+        hs = self.hs
+        hs.receive_data(sender, data)
+        if hs._events:
+            self._drain(ts)
+        if hs.tls and self.tls is None:
+            self._start_tls(ts)
 
     def _feed(self, sender: str, data: bytes, ts: float) -> None:
         hs = self.hs
@@ -330,7 +340,7 @@ class _ConnSink:
             conn.client_character_set = getattr(f, "character_set", None)
             attrs = getattr(f, "connect_attrs", None)
             if attrs is not None:
-                conn.connect_attrs = {text(a.key): text(a.value) for a in attrs}
+                conn.connect_attrs = {text(a["key"]): text(a["value"]) for a in attrs}
             ex = Exchange(
                 kind="login",
                 nonce=conn.greeting_nonce,

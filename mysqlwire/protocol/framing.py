@@ -122,8 +122,8 @@ class PacketReader:
                 self._done = start_offset + pos
                 self.last_seq = self._cur_seq
                 self._reset_current()
-        elif not self._buf and not self._cur_chunks and not self.skip_payloads:
-            # the common case in the connection phase: exactly one whole packet
+        elif not self._buf and not self._cur_chunks:
+            # the common case: exactly one whole packet (a login packet, a query)
             n = len(data)
             if n >= 4:
                 header = _unpack_header(data, 0)[0]
@@ -132,6 +132,16 @@ class PacketReader:
                     seq = header >> 24
                     self._done = self._buf_offset = self._fed
                     self.last_seq = seq
+                    if self.skip_payloads:
+                        keep = self.keep
+                        keep_seq = self.keep_seq
+                        if (
+                            keep is None
+                            or (keep_seq is not None and seq != keep_seq)
+                            or not keep(seq, data[4] if length else None)
+                        ):
+                            self.skipped += 1
+                            return out
                     return [tuple.__new__(Packet, (seq, data[4:], start_offset, 1))]
         if self._buf:
             self._buf += data[pos:] if pos else data
@@ -146,8 +156,8 @@ class PacketReader:
         finally:
             if work is self._buf:
                 del self._buf[:pos]
-            else:
-                self._buf = bytearray(data[pos:])
+            elif pos < len(data):
+                self._buf = bytearray(data[pos:])  # else it stays empty
             self._buf_offset = base + pos
         return out
 
