@@ -1,0 +1,305 @@
+"""mysqlwire vs tshark on the same generated captures, in the same run.
+
+For each size N (default 2000 and 20000 connections) it generates (or reuses)
+``make_capture.py``'s capture and times, alternating the tools round by round:
+
+* ``mysqlwire dissect --format jsonl F > /dev/null``
+* ``tshark -n -r F -Y mysql -T fields -e <the same handshake fields> > /dev/null``
+* ``mysqlwire dissect --keylog K --format jsonl F`` and ``mysqlwire replay
+  --keylog K --secrets S --rsa-key R --format jsonl F`` (every login replayed,
+  the TLS ones too, with the capture's per-user password map): replay's
+  overhead is measured against dissect with the same key log
+* ``mysqlwire --help`` (min wall time of 5)
+
+Each run goes through ``/usr/bin/time`` (wall, user, sys, peak RSS of that
+process); without it, ``resource.getrusage(RUSAGE_CHILDREN)``.  Ratios use
+CPU time (user+sys, the best of the rounds): on a shared machine wall time
+also measures the neighbours; wall times are reported too.  Results go to
+``benchmarks/results.json`` and a table to stdout (paste it into
+``benchmarks/README.md``).  No assertions: the targets are read, not enforced.
+
+    python benchmarks/run.py [--sizes 2000,20000] [--rounds 3] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import make_capture  # noqa: E402
+
+TSHARK_FIELDS = [
+    "mysql.version",
+    "mysql.thread_id",
+    "mysql.user",
+    "mysql.schema",
+    "mysql.auth_plugin",
+    "mysql.client_auth_plugin",
+    "mysql.auth_switch_request.name",
+    "mysql.error_code",
+    "mysql.sqlstate",
+    "mysql.error.message",
+]
+
+TIME = shutil.which("time") if Path("/usr/bin/time").exists() else None
+
+
+def mysqlwire_cmd() -> list[str]:
+    exe = shutil.which("mysqlwire")
+    if exe:
+        return [exe]
+    return [sys.executable, "-c", "from mysqlwire.cli import main; main()"]
+
+
+def measure(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> dict:
+    """Wall, user, sys (s) and peak RSS (KiB) of one run of ``cmd``."""
+    if TIME:
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                ["/usr/bin/time", "-o", tf.name, "-f", "%e %U %S %M", *cmd],
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                env=env,
+                check=False,
+            )
+            wall = time.perf_counter() - t0
+            fields = tf.read().split()[-4:]
+        _e, user, sys_, rss = fields
+        return {
+            "wall": round(wall, 3),
+            "user": float(user),
+            "sys": float(sys_),
+            "cpu": round(float(user) + float(sys_), 3),
+            "rss_mb": round(int(rss) / 1024, 1),
+            "rc": proc.returncode,
+            "stderr": proc.stderr.decode(errors="replace")[-300:],
+        }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    user = after.ru_utime - before.ru_utime
+    sys_ = after.ru_stime - before.ru_stime
+    return {
+        "wall": round(wall, 3),
+        "user": round(user, 3),
+        "sys": round(sys_, 3),
+        "cpu": round(user + sys_, 3),
+        # max over every child so far: an upper bound for this one
+        "rss_mb": round(after.ru_maxrss / 1024, 1),
+        "rc": proc.returncode,
+        "stderr": proc.stderr.decode(errors="replace")[-300:],
+    }
+
+
+def best(runs: list[dict]) -> dict:
+    b = dict(min(runs, key=lambda r: r["cpu"]))
+    b["wall_min"] = min(r["wall"] for r in runs)
+    b["rss_mb"] = max(r["rss_mb"] for r in runs)
+    b["runs"] = len(runs)
+    return b
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    tshark = "missing"
+    if shutil.which("tshark"):
+        out = subprocess.run(["tshark", "-v"], capture_output=True, text=True, check=False)
+        tshark = out.stdout.splitlines()[0] if out.stdout else "?"
+    mem = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) // 1024} MiB"
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": mem,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "tshark": tshark,
+        "load_average_start": os.getloadavg(),
+        "timer": "/usr/bin/time" if TIME else "getrusage",
+    }
+
+
+def ensure_capture(workdir: Path, n: int, seed: int) -> dict:
+    pcap = workdir / f"bench-{n}.pcap"
+    meta_path = pcap.with_suffix(".meta.json")
+    if pcap.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("connections") == n and meta.get("seed") == seed:
+            return meta
+    print(f"generating {pcap} ({n} connections)...", flush=True)
+    return make_capture.generate(n, pcap, seed)
+
+
+def help_time(mw: list[str]) -> float:
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        subprocess.run([*mw, "--help"], stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t0)
+    return round(min(times), 3)
+
+
+def bench_size(mw: list[str], meta: dict, rounds: int) -> dict:
+    pcap = meta["capture"]
+    n = meta["connections"]
+    keys = meta["keylog"]
+    rsa = [a for k in meta["rsa_keys"] for a in ("--rsa-key", k)]
+    cmds = {
+        "mysqlwire": [*mw, "dissect", "--format", "jsonl", pcap],
+        "tshark": [
+            "tshark",
+            "-n",
+            "-r",
+            pcap,
+            "-Y",
+            "mysql",
+            "-T",
+            "fields",
+            *[a for f in TSHARK_FIELDS for a in ("-e", f)],
+        ],
+        "dissect_keylog": [*mw, "dissect", "--keylog", keys, "--format", "jsonl", pcap],
+        "replay_keylog": [
+            *mw,
+            "replay",
+            "--keylog",
+            keys,
+            "--secrets",
+            meta["secrets"],
+            *rsa,
+            "--format",
+            "jsonl",
+            pcap,
+        ],
+    }
+    if not shutil.which("tshark"):
+        del cmds["tshark"]
+    runs: dict[str, list] = {k: [] for k in cmds}
+    verdicts: Counter = Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out_path = Path(tmp) / "replay.jsonl"
+        for r in range(rounds):
+            for name, cmd in cmds.items():
+                if name == "replay_keylog":
+                    with open(out_path, "wb") as fh:
+                        res = measure(cmd, stdout=fh)
+                    if r == 0:
+                        recs = [json.loads(line) for line in out_path.open()]
+                        verdicts = Counter(rec["verdict"] for rec in recs)
+                        res["records"] = len(recs)
+                else:
+                    res = measure(cmd)
+                runs[name].append(res)
+                print(
+                    f"  N={n} round {r + 1} {name:15s} cpu {res['cpu']:7.2f} s"
+                    f"  wall {res['wall']:7.2f} s  rss {res['rss_mb']:6.1f} MB  rc {res['rc']}",
+                    flush=True,
+                )
+    out = {name: best(rs) for name, rs in runs.items()}
+    for res in out.values():
+        res.pop("stderr", None)
+    ours = out["mysqlwire"]
+    result = {
+        "connections": n,
+        "capture_bytes": meta["bytes"],
+        "capture_mb": round(meta["bytes"] / 1e6, 1),
+        "frames": meta["frames"],
+        "command_phase_share_of_payload": meta["command_phase_share_of_payload"],
+        "command_phase_share_of_file": meta["command_phase_share_of_file"],
+        "outcomes": meta["outcomes"],
+        "final_plugins": meta["final_plugins"],
+        "tools": out,
+        "replay_records": runs["replay_keylog"][0].get("records"),
+        "replay_verdicts": dict(sorted(verdicts.items())),
+        "mysqlwire_conns_per_s": round(n / ours["cpu"]),
+        "mysqlwire_mb_per_s": round(meta["bytes"] / 1e6 / ours["cpu"], 1),
+        "mysqlwire_conns_per_s_wall": round(n / ours["wall_min"]),
+        "mysqlwire_mb_per_s_wall": round(meta["bytes"] / 1e6 / ours["wall_min"], 1),
+        "replay_overhead": round(out["replay_keylog"]["cpu"] / out["dissect_keylog"]["cpu"] - 1, 3),
+    }
+    if "tshark" in out:
+        result["ratio_cpu"] = round(out["tshark"]["cpu"] / ours["cpu"], 2)
+        result["ratio_wall"] = round(out["tshark"]["wall_min"] / ours["wall_min"], 2)
+        result["tshark_mb_per_s"] = round(meta["bytes"] / 1e6 / out["tshark"]["cpu"], 1)
+    return result
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| N | capture | tshark CPU s | mysqlwire CPU s | ratio (CPU) | ratio (wall) "
+        "| RSS tshark / mysqlwire | conns/s | MB/s | replay overhead |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["sizes"]:
+        t = r["tools"]
+        ts = t.get("tshark", {})
+        lines.append(
+            f"| {r['connections']} | {r['capture_mb']} MB, {r['frames']} frames "
+            f"| {ts.get('cpu', '-')} | {t['mysqlwire']['cpu']} | {r.get('ratio_cpu', '-')}x "
+            f"| {r.get('ratio_wall', '-')}x | {ts.get('rss_mb', '-')} / "
+            f"{t['mysqlwire']['rss_mb']} MB | {r['mysqlwire_conns_per_s']} "
+            f"| {r['mysqlwire_mb_per_s']} | {r['replay_overhead'] * 100:+.1f}% "
+            f"(RSS {t['replay_keylog']['rss_mb']} MB) |"
+        )
+    lines.append(f"\n`mysqlwire --help`: {results['help_s']} s (min wall of 5)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="2000,20000")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds for N <= 5000 (1 above)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mysqlwire-bench")
+    ap.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = ap.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    mw = mysqlwire_cmd()
+    results = {
+        "machine": machine(),
+        "command": " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])]),
+    }
+    results["help_s"] = help_time(mw)
+    print(f"mysqlwire --help: {results['help_s']} s", flush=True)
+    results["sizes"] = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        meta = ensure_capture(args.workdir, n, args.seed)
+        rounds = args.rounds if n <= 5000 else 1
+        results["sizes"].append(bench_size(mw, meta, rounds))
+    results["machine"]["load_average_end"] = os.getloadavg()
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print()
+    print(table(results))
+    print(f"\nresults: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
