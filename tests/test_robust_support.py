@@ -207,12 +207,17 @@ class LabCapture:
             pw = self.truth.get(key)
             if pw and pw not in out:
                 out.append(pw)
-        for cu in self.truth.get("change_user") or []:
+        for cu in self.change_users():
             for key in ("password", "account_password"):
-                pw = cu.get(key) if isinstance(cu, dict) else None
+                pw = cu.get(key)
                 if pw and pw not in out:
                     out.append(pw)
         return out
+
+    def change_users(self) -> list[dict]:
+        """The truth of each COM_CHANGE_USER (one dict in the truth files, or a list)."""
+        cu = self.truth.get("change_user") or []
+        return [cu] if isinstance(cu, dict) else list(cu)
 
 
 def lab_corpus(dirs: list[Path] | None = None) -> list[LabCapture]:
