@@ -39,6 +39,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,6 +53,10 @@ SERVER_PORT = 3306
 MARIADB_SERVER = bytes((10, 0, 0, 10))
 MYSQL8_SERVER = bytes((10, 0, 0, 20))
 CLIENT_DEPRECATE_EOF = 1 << 24
+CLIENT_OPTIONAL_RESULTSET_METADATA = 1 << 25
+CLIENT_QUERY_ATTRIBUTES = 1 << 27
+MARIADB_CLIENT_EXTENDED_METADATA = 1 << 3  # of the MariaDB extended capabilities
+MARIADB_CLIENT_CACHE_METADATA = 1 << 4
 CLIENT_COMPRESS = 1 << 5
 
 SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
@@ -123,6 +128,16 @@ _VARIABLE_KEYS = ("capture", "id", "client", "server", "first_ts", "last_ts")
 # ----------------------------------------------------------------- templates
 
 
+class Dialect(NamedTuple):
+    """What the negotiated capabilities change in a text result set."""
+
+    deprecate_eof: bool  # OK (0xFE) instead of EOF packets
+    metadata_follows: bool  # a byte after the column count (MySQL optional
+    # metadata, MariaDB cache metadata)
+    extended_metadata: bool  # MariaDB: a lenenc string in each column definition
+    query_attributes: bool  # COM_QUERY carries parameter counts before the SQL
+
+
 @dataclass
 class Template:
     name: str
@@ -131,7 +146,7 @@ class Template:
     messages: list[tuple[bool, bytes, int]]  # (from_client, payload, delay before, us)
     insert_at: int | None  # command-phase traffic goes before this message
     compressed: bool
-    deprecate_eof: bool
+    dialect: Dialect
     expect: dict
     user: str | None
     password: str | None
@@ -223,6 +238,15 @@ def load_templates() -> list[Template]:
             else:
                 insert_at = len(messages)
         caps = (conn.client_capabilities or 0) & (conn.server_capabilities or 0)
+        ext = (conn.client_ext_capabilities or 0) & (conn.server_ext_capabilities or 0)
+        dialect = Dialect(
+            deprecate_eof=bool(caps & CLIENT_DEPRECATE_EOF),
+            metadata_follows=bool(
+                caps & CLIENT_OPTIONAL_RESULTSET_METADATA or ext & MARIADB_CLIENT_CACHE_METADATA
+            ),
+            extended_metadata=bool(ext & MARIADB_CLIENT_EXTENDED_METADATA),
+            query_attributes=bool(caps & CLIENT_QUERY_ATTRIBUTES),
+        )
         password = t["account_password"] if t["account_password"] is not None else t["password"]
         keylog = ROOT / folder / t["keylog"] if t.get("keylog") else None
         out.append(
@@ -233,7 +257,7 @@ def load_templates() -> list[Template]:
                 messages=messages,
                 insert_at=insert_at,
                 compressed=bool(rec["compressed"]),
-                deprecate_eof=bool(caps & CLIENT_DEPRECATE_EOF),
+                dialect=dialect,
                 expect=rec,
                 user=t["user"],
                 password=password,
@@ -315,15 +339,16 @@ def _lstr(s: str | bytes | None) -> bytes:
     return _lenenc(len(b)) + b
 
 
-def _coldef(table: str, col) -> bytes:
+def _coldef(table: str, col, dialect: Dialect) -> bytes:
     name, ctype, length, flags, decimals, charset = col
     return (
         _lstr("def")
-        + _lstr("shop")
+        + _lstr("shop" if table else "")
         + _lstr(table)
         + _lstr(table)
         + _lstr(name)
-        + _lstr(name)
+        + _lstr(name if table else "")
+        + (b"\x00" if dialect.extended_metadata else b"")
         + b"\x0c"
         + struct.pack("<HIBHB", charset, length, ctype, flags, decimals)
         + b"\x00\x00"
@@ -380,28 +405,16 @@ class Traffic:
     def __init__(self, seed: int):
         self._cache: dict[tuple, bytes] = {}
 
-    def result_set(self, table: str, nrows: int, deprecate_eof: bool, variant: int) -> bytes:
-        key = (table, nrows, deprecate_eof, variant)
+    def result_set(self, table: str, nrows: int, dialect: Dialect, variant: int) -> bytes:
+        key = (table, nrows, tuple(dialect), variant)
         blob = self._cache.get(key)
         if blob is None:
-            rng = random.Random(zlib.crc32(repr(key).encode()))
-            cols = TABLES[table]
-            out = [frame(_lenenc(len(cols)), 1)]
-            seq = 2
-            for col in cols:
-                out.append(frame(_coldef(table, col), seq))
-                seq += 1
-            if not deprecate_eof:
-                out.append(frame(_EOF, seq))
-                seq += 1
-            for i in range(nrows):
-                out.append(frame(b"".join(_lstr(v) for v in _row(table, rng, i)), seq & 0xFF))
-                seq += 1
-            out.append(frame(_OK_EOF if deprecate_eof else _EOF, seq & 0xFF))
-            blob = self._cache[key] = b"".join(out)
+            rng = random.Random(zlib.crc32(repr((table, nrows, variant)).encode()))
+            rows = [b"".join(_lstr(v) for v in _row(table, rng, i)) for i in range(nrows)]
+            blob = self._cache[key] = _text_result(table, TABLES[table], rows, dialect)
         return blob
 
-    def command(self, rng: random.Random, deprecate_eof: bool) -> tuple[bytes, bytes]:
+    def command(self, rng: random.Random, dialect: Dialect) -> tuple[bytes, bytes]:
         """One (client bytes, server bytes) exchange."""
         r = rng.random()
         if r < 0.62:
@@ -410,10 +423,10 @@ class Traffic:
             sql = QUERIES[table].format(
                 k=rng.randint(1, 90_000), c=rng.choice(COUNTRIES), m=rng.randint(1, 9), n=n
             )
-            reply = self.result_set(table, n, deprecate_eof, rng.randrange(3))
+            reply = self.result_set(table, n, dialect, rng.randrange(3))
         elif r < 0.80:
             sql = f"SELECT id, name, email, country, created_at FROM customers WHERE id = {rng.randint(10_000, 99_999)}"
-            reply = self.result_set("customers", 1, deprecate_eof, rng.randrange(3))
+            reply = self.result_set("customers", 1, dialect, rng.randrange(3))
         elif r < 0.93:
             if rng.random() < 0.5:
                 sql = f"UPDATE orders SET status = '{rng.choice(STATUSES)}' WHERE id = {rng.randint(1_000_000, 9_999_999)}"
@@ -430,20 +443,33 @@ class Traffic:
         else:
             sql = rng.choice(("COMMIT", "BEGIN", "SET autocommit=1", "SELECT 1"))
             if sql == "SELECT 1":
-                return frame(b"\x03" + sql.encode(), 0), self._select1(deprecate_eof)
+                one = ("1", T_LONGLONG, 1, F_NOT_NULL, 0, CS_BINARY)
+                return _query(sql, dialect), _text_result("", [one], [b"\x011"], dialect)
             reply = frame(b"\x00\x00\x00\x02\x00\x00\x00", 1)
-        return frame(b"\x03" + sql.encode(), 0), reply
+        return _query(sql, dialect), reply
 
-    def _select1(self, deprecate_eof: bool) -> bytes:
-        col = ("1", T_LONGLONG, 1, F_NOT_NULL, 0, CS_BINARY)
-        parts = [frame(b"\x01", 1), frame(_coldef("", col), 2)]
-        seq = 3
-        if not deprecate_eof:
-            parts.append(frame(_EOF, seq))
-            seq += 1
-        parts.append(frame(b"\x011", seq))
-        parts.append(frame(_OK_EOF if deprecate_eof else _EOF, seq + 1))
-        return b"".join(parts)
+
+def _query(sql: str, dialect: Dialect) -> bytes:
+    """COM_QUERY (with CLIENT_QUERY_ATTRIBUTES: no parameters, one parameter set)."""
+    return frame(b"\x03" + (b"\x00\x01" if dialect.query_attributes else b"") + sql.encode(), 0)
+
+
+def _text_result(table: str, cols, rows: list[bytes], dialect: Dialect) -> bytes:
+    """A text-protocol result set (seq 1...), framed."""
+    count = _lenenc(len(cols)) + (b"\x01" if dialect.metadata_follows else b"")
+    out = [frame(count, 1)]
+    seq = 2
+    for col in cols:
+        out.append(frame(_coldef(table, col, dialect), seq & 0xFF))
+        seq += 1
+    if not dialect.deprecate_eof:
+        out.append(frame(_EOF, seq & 0xFF))
+        seq += 1
+    for row in rows:
+        out.append(frame(row, seq & 0xFF))
+        seq += 1
+    out.append(frame(_OK_EOF if dialect.deprecate_eof else _EOF, seq & 0xFF))
+    return b"".join(out)
 
 
 def command_phase(
@@ -456,10 +482,12 @@ def command_phase(
         count = rng.randint(1, 10)
     out = []
     for _ in range(count):
-        q, reply = traffic.command(rng, tpl.deprecate_eof)
+        q, reply = traffic.command(rng, tpl.dialect)
         if tpl.compressed:
-            q = compress_frame(q, 0, level=1)
-            reply = compress_frame(reply, 1, level=1)
+            # as libmariadb / the server do: the client leaves packets under
+            # 150 bytes uncompressed, the server those under 50
+            q = compress_frame(q, 0, level=6, min_length=150)
+            reply = compress_frame(reply, 1, level=6, min_length=50)
         out.append((True, q, rng.randint(200, 15_000)))  # think time
         out.append((False, reply, rng.randint(80, 2_000) + len(reply) // 50))  # server time
     return out
