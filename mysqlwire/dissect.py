@@ -296,6 +296,26 @@ class _ConnSink:
                 rec["data"] = {"hex": ev.payload.hex()}
         self.conn.packets.append(rec)
 
+    def _start_exchange(
+        self, kind, ev: Event, user, plugin_name, f, ts: float, in_tls: bool
+    ) -> None:
+        """A login (handshake response) or COM_CHANGE_USER starts an exchange."""
+        ex = Exchange(
+            kind=kind,
+            nonce=self.conn.greeting_nonce,
+            user=text(user),
+            database=text(getattr(f, "database", None)),
+            client_plugin=text(plugin_name),
+            auth_plugin=ev.plugin,
+            tls=in_tls,
+            first_ts=ts,
+            last_ts=ts,
+        )
+        ex.steps.append(
+            AuthStep(CLIENT, ev.kind, ev.seq, ev.plugin, bytes(f.auth_response), ts, in_tls)
+        )
+        self.conn.exchanges.append(ex)
+
     def _apply(self, ev: Event, ts: float) -> None:
         conn = self.conn
         in_tls = self.tls is not None
@@ -341,38 +361,14 @@ class _ConnSink:
             attrs = getattr(f, "connect_attrs", None)
             if attrs is not None:
                 conn.connect_attrs = {text(a["key"]): text(a["value"]) for a in attrs}
-            ex = Exchange(
-                kind="login",
-                nonce=conn.greeting_nonce,
-                user=text(f.username),
-                database=text(getattr(f, "database", None)),
-                client_plugin=text(getattr(f, "client_plugin", None)),
-                auth_plugin=ev.plugin,
-                tls=in_tls,
-                first_ts=ts,
-                last_ts=ts,
+            self._start_exchange(
+                "login", ev, f.username, getattr(f, "client_plugin", None), f, ts, in_tls
             )
-            ex.steps.append(
-                AuthStep(CLIENT, kind, ev.seq, ev.plugin, bytes(f.auth_response), ts, in_tls)
-            )
-            conn.exchanges.append(ex)
             return
         if kind == "com_change_user":
-            ex = Exchange(
-                kind="change_user",
-                nonce=conn.greeting_nonce,
-                user=text(f.user),
-                database=text(getattr(f, "database", None)),
-                client_plugin=text(getattr(f, "auth_plugin_name", None)),
-                auth_plugin=ev.plugin,
-                tls=in_tls,
-                first_ts=ts,
-                last_ts=ts,
+            self._start_exchange(
+                "change_user", ev, f.user, getattr(f, "auth_plugin_name", None), f, ts, in_tls
             )
-            ex.steps.append(
-                AuthStep(CLIENT, kind, ev.seq, ev.plugin, bytes(f.auth_response), ts, in_tls)
-            )
-            conn.exchanges.append(ex)
             return
         if kind == "command_error":
             conn.command_error = _err(f)
