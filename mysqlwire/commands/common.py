@@ -181,6 +181,32 @@ def select(conns, failed: bool, users: tuple[str, ...]):
         yield c
 
 
+def output(
+    conns, fmt: str, to_record, *, packets: bool, color, show_secrets: bool, summaries
+) -> int:
+    """Print connections as JSON/JSONL records (``to_record(conn, packets)``)
+    or as text blocks with a footer; returns how many were printed."""
+    n = 0
+    if fmt in ("json", "jsonl"):
+
+        def counted():
+            nonlocal n
+            for c in conns:
+                n += 1
+                yield to_record(c, packets)
+
+        emit_json(counted(), fmt)
+        return n
+    from ..render import Renderer
+
+    r = Renderer(color=use_color(color), show_secrets=show_secrets)
+    for c in conns:
+        r.connection(c, packets=packets)
+        n += 1
+    r.footer(summaries, n)
+    return n
+
+
 def emit_json(records: list[dict] | Iterator[dict], fmt: str) -> None:
     out = sys.stdout
     if fmt == "jsonl":

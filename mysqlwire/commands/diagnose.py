@@ -15,11 +15,10 @@ from .common import (
     EXIT_OK,
     EXIT_PROBLEM,
     capture_options,
-    emit_json,
     iter_all,
     make_options,
+    output,
     select,
-    use_color,
 )
 
 
@@ -84,15 +83,16 @@ def diagnose(
     diagnose_connections(conns, None if secrets.empty else secrets)
     chosen = [c for c in select(conns, failed, users) if show_all or has_problem(c)]
     bad = any(d["severity"] == "error" for c in chosen for d in c.extra.get("diagnosis") or [])
-    if fmt in ("json", "jsonl"):
-        emit_json((record(c, packets) for c in chosen), fmt)
-    else:
-        from ..render import Renderer
-
-        r = Renderer(color=use_color(color), show_secrets=show_secrets)
-        for c in chosen:
-            r.connection(c, packets=packets)
-        r.footer(summaries, len(chosen))
+    output(
+        chosen,
+        fmt,
+        record,
+        packets=packets,
+        color=color,
+        show_secrets=show_secrets,
+        summaries=summaries,
+    )
+    if fmt == "text":
         if not chosen and conns:
             click.echo("no problem found" + ("" if show_all else " (--all shows every connection)"))
     sys.exit(EXIT_PROBLEM if bad else EXIT_OK)

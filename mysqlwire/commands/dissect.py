@@ -17,11 +17,10 @@ from .common import (
     EXIT_OK,
     EXIT_PROBLEM,
     capture_options,
-    emit_json,
     iter_all,
     make_options,
+    output,
     select,
-    use_color,
 )
 
 
@@ -71,15 +70,13 @@ def dissect(
             yield c
 
     selected = select(tracked(), failed, users)
-    if fmt in ("json", "jsonl"):
-        emit_json((c.to_record(with_packets=packets) for c in selected), fmt)
-    else:
-        from ..render import Renderer
-
-        r = Renderer(color=use_color(color), show_secrets=show_secrets)
-        n = 0
-        for c in selected:
-            r.connection(c, packets=packets)
-            n += 1
-        r.footer(summaries, n)
+    output(
+        selected,
+        fmt,
+        lambda c, p: c.to_record(with_packets=p),
+        packets=packets,
+        color=color,
+        show_secrets=show_secrets,
+        summaries=summaries,
+    )
     sys.exit(EXIT_PROBLEM if any_failed else EXIT_OK)

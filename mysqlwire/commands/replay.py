@@ -15,11 +15,10 @@ from .common import (
     EXIT_OK,
     EXIT_PROBLEM,
     capture_options,
-    emit_json,
     iter_all,
     make_options,
+    output,
     select,
-    use_color,
 )
 
 _BAD = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
@@ -85,16 +84,13 @@ def replay(
                 bad = True
             yield c
 
-    selected = select(verdicts(), failed, users)
-    if fmt in ("json", "jsonl"):
-        emit_json((record_with_verdict(c, packets) for c in selected), fmt)
-    else:
-        from ..render import Renderer
-
-        r = Renderer(color=use_color(color), show_secrets=show_secrets)
-        n = 0
-        for c in selected:
-            r.connection(c, packets=packets)
-            n += 1
-        r.footer(summaries, n)
+    output(
+        select(verdicts(), failed, users),
+        fmt,
+        record_with_verdict,
+        packets=packets,
+        color=color,
+        show_secrets=show_secrets,
+        summaries=summaries,
+    )
     sys.exit(EXIT_PROBLEM if bad else EXIT_OK)
