@@ -2,7 +2,7 @@
 bit flips in the pcap bytes and in the TCP payload bytes, and a
 multi-connection capture truncated after connection k.
 
-``dissect`` / ``replay`` / ``diagnose`` (in-process, CliRunner; a few real
+``dissect`` / ``replay`` / ``diagnose`` / ``redact`` (in-process, CliRunner; a few real
 subprocess runs at the end) must exit 0, 1 or 2, never show a traceback, say
 what is wrong on stderr in one ``mysqlwire: ...`` line per problem, and still
 report the connections parsed before the damage.
@@ -98,6 +98,11 @@ def _all_commands(cap, path, tmp, what):
         run_cli(["diagnose", "--all", *_secret_opts(cap, tmp), *cap.options(), path]),
         f"{what} diagnose",
     )
+    out = tmp / "redacted.pcap"
+    run = run_cli(["redact", path, "-o", out, "--scrambles", *cap.options()[:2]])
+    check_run(run, f"{what} redact")
+    if run.code == 0:
+        check_run(run_cli(["dissect", *cap.options(), out]), f"{what} dissect of the redacted copy")
 
 
 @pytest.mark.parametrize("cap", SAMPLES, ids=IDS)
