@@ -65,7 +65,7 @@ from .handshake import (
 )
 from .protocol.framing import MAX_CHUNK, PacketReader, frame
 
-__all__ = ["RedactOptions", "RedactReport", "redact"]
+__all__ = ["RedactOptions", "RedactReport", "redact", "redact_capture"]
 
 FILL = b"*"
 
@@ -927,3 +927,19 @@ def redact(
             json.dump(report.mapping, fh, indent=2, ensure_ascii=False)
             fh.write("\n")
     return report
+
+
+def redact_capture(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    ports: tuple[int, ...] | None = None,
+    detect: bool = False,
+    map_path=None,
+    **options,
+) -> RedactReport:
+    """:func:`redact` with options as keywords (``ports``, ``detect``,
+    ``scrambles``, ``keep_ips``, ``keep_users``...).  Pass the capture's MySQL
+    ports (or ``detect=True``): only connections on them are redacted."""
+    opts = RedactOptions(ports=tuple(ports or DEFAULT_PORTS), detect=detect, **options)
+    return redact(src, dst, opts, map_path=map_path)

@@ -403,3 +403,13 @@ def test_placeholders_keep_lengths():
         new = ipaddress.ip_address(names.ip(raw))
         assert len(str(new)) == len(text) and new.packed != raw
     assert len(set(names.ips.values())) == len(names.ips)
+
+
+def test_redact_capture_api_used_by_capture_add(tmp_path):
+    cap = CLEARTEXT[0]
+    from mysqlwire.redact import redact_capture
+
+    out = tmp_path / "api.pcap"
+    report = redact_capture(cap.path, out, ports=(cap.truth["port"],))
+    assert report.secrets >= 1 and report.users >= 1
+    assert cap.truth["password"].encode() not in out.read_bytes()
