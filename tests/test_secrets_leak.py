@@ -260,3 +260,41 @@ def test_show_secrets_shows_the_proofs(proofs):
     assert [h for h in proofs if h in shown]
     hidden = run_cli(base).stdout
     assert not [h for h in proofs if h in hidden]
+
+
+def test_stored_hashes_are_not_shown(corpus_files, proofs, tmp_path):
+    """--account-hash-file: the stored native hash (it lets anyone check
+    password guesses) is used, and never printed."""
+    import hashlib
+
+    native = [
+        c
+        for c in CORPUS
+        if c.truth.get("plugin_final") == "mysql_native_password"
+        and c.truth.get("account_password")
+    ]
+    assert native
+    matched = 0
+    for cap in native:
+        digest = hashlib.sha1(hashlib.sha1(cap.truth["account_password"].encode()).digest())
+        stored = "*" + digest.hexdigest().upper()
+        f = tmp_path / "hash.txt"
+        f.write_text(stored + "\n")
+        forms = {stored, stored[1:], stored[1:].lower()}
+        for cmd in ("replay", "diagnose"):
+            run = run_cli(
+                [
+                    cmd,
+                    "--format",
+                    "jsonl",
+                    "--packets",
+                    "--account-hash-file",
+                    f,
+                    *cap.options(),
+                    cap.path,
+                ]
+            )
+            out = run.stdout + run.stderr
+            assert not [s for s in forms if s in out], f"{cmd} {cap.name} shows the stored hash"
+            matched += cmd == "replay" and "PROOF_MATCHES" in out
+    assert matched >= len(native) // 2  # the hash was really used
