@@ -243,7 +243,30 @@ class Handshake:
         if first == COM_CHANGE_USER:
             self._hold = True  # AUTH follows: the rest of this walk is needed whole
             return True
-        return first == COM_QUIT or self._replies_to_watch > 0 or not self._first_command_seen
+        if first == COM_QUIT:
+            return True
+        # any other command: its first byte is all we need (however big it is)
+        self._count_command(first)
+        return False
+
+    def _count_command(self, cmd: int) -> None:
+        """Bookkeeping for one client command (the first is reported; the
+        replies to the first few are watched for an ERR)."""
+        if not self._first_command_seen:
+            self._first_command_seen = True
+            self._events.append(
+                Event(
+                    sender=CLIENT,
+                    kind="command",
+                    seq=0,
+                    plugin=self.plugin,
+                    exchange=self.exchange,
+                    detail=f"0x{cmd:02x}",
+                )
+            )
+        if self._replies_to_watch > 0:
+            self._replies_to_watch -= 1
+            self._await_command_reply = True
 
     def _keep_server(self, seq: int, first: int | None) -> bool:
         return seq == 1 and self._await_command_reply
@@ -520,12 +543,7 @@ class Handshake:
             if pkt.seq != 0 or not pkt.payload:
                 return
             cmd = pkt.payload[0]
-            if not self._first_command_seen:
-                self._first_command_seen = True
-                self._emit(sender, "command", pkt, detail=f"0x{cmd:02x}")
-            if self._replies_to_watch > 0:
-                self._replies_to_watch -= 1
-                self._await_command_reply = True
+            self._count_command(cmd)
             if cmd == COM_CHANGE_USER:
                 fields = self._parse(sender, "com_change_user", pkt, caps=self.client_caps)
                 if fields is None:

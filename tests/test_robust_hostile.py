@@ -354,13 +354,6 @@ def test_tls_alert_flood(tmp_path):
     assert 0 < len(rec["tls_alerts"]) <= 64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handshake: the first 8 commands are framed whole (to count them and watch their "
-    "replies), so a command larger than --max-packet among them is a framing error: the "
-    "connection gets a false anomaly and a later COM_CHANGE_USER is missed. Only the first "
-    "byte of those commands is needed.",
-)
 def test_big_first_command_is_not_an_anomaly(tmp_path):
     """A 20 MiB INSERT right after the login (bulk loads do this) is ordinary
     command-phase traffic."""
