@@ -80,7 +80,9 @@ class MySQL(Packet):
         return pkt + pay
 
     def extract_padding(self, s):
-        return b"", s
+        # what follows this packet in the segment is the next MySQL packet
+        # (the payload, chained by guess_payload_class), never padding
+        return s, None
 
     def guess_payload_class(self, payload):
         # several MySQL packets in one segment: chain them

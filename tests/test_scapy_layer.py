@@ -60,3 +60,22 @@ def test_extra_port_and_sniff_offline():
     # the stateful helper wants the raw segments (it reassembles itself)
     (conn,) = dissect_packets(scapy_all.sniff(offline=str(pcap)), ports=(3407,))
     assert conn.outcome == "ok" and conn.user == "app2"
+
+
+def test_segments_keep_every_byte_and_chain_packets():
+    """Binding our layer must not change what Scapy users get from TCP: every
+    payload byte stays in the payload, several MySQL packets chain."""
+    from scapy.layers.inet import IP, TCP
+
+    two = b"\x07\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00" + b"\x01\x00\x00\x03\x0e"
+    pkt = IP(bytes(IP(dst="10.0.0.1") / TCP(sport=3306, dport=40000) / two))
+    assert bytes(pkt[TCP].payload) == two
+    first = pkt[MySQL]
+    second = first.payload
+    assert isinstance(second, MySQL) and (first.seq, second.seq) == (2, 3)
+    assert first.kind == "ok" and bytes(second.payload_data) == b"\x0e"
+    for name in ("mariadb_pymysql_native_ok.pcap", "lab_cli_compressed_ok.pcap"):
+        for p in scapy_all.rdpcap(str(SAMPLES / name)):
+            if TCP in p and IP in p:
+                want = bytes(p[IP])[p[IP].ihl * 4 + p[TCP].dataofs * 4 : p[IP].len]
+                assert bytes(p[TCP].payload)[: len(want)] == want
