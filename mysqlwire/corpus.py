@@ -240,7 +240,14 @@ def add_capture(
         if redact:
             from .redact import redact_capture
 
-            redact_capture(src, dest)
+            redact_capture(
+                src,
+                dest,
+                ports=tuple(kwargs.get("ports", (3306,))),
+                detect=kwargs.get("detect", False),
+            )
+            # a key log beside a redacted capture would undo the redaction
+            kwargs["keylog"] = None
         else:
             shutil.copyfile(src, dest)
     for key in ("keylog", "rsa_key", "password_file"):

@@ -120,3 +120,38 @@ def test_capture_add_writes_a_reviewable_pair(tmp_path):
         cli, ["capture", "add", str(src), "--dest", str(tmp_path / "corpus"), "--name", "cust1"]
     )
     assert res.exit_code == 2 and "--update" in res.output
+
+
+def test_capture_add_redacted_drops_secrets_on_other_ports(tmp_path):
+    lab = REPO / "captures" / "lab"
+    truth = _truth(lab)["cli_clear_tls_ok.pcap"] if "cli_clear_tls_ok.pcap" in _truth(lab) else None
+    cands = [
+        t
+        for t in _truth(lab).values()
+        if t["plugin_final"] in ("mysql_clear_password", "dialog")
+        and not t["tls"]
+        and t["password"]
+    ]
+    truth = truth or cands[0]
+    src = lab / truth["pcap"]
+    res = CliRunner().invoke(
+        cli,
+        [
+            "capture",
+            "add",
+            str(src),
+            "--dest",
+            str(tmp_path),
+            "--name",
+            "red",
+            "--redact",
+            "--port",
+            str(truth["port"]),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert truth["password"].encode() in src.read_bytes()
+    assert truth["password"].encode() not in (tmp_path / "red.pcap").read_bytes()
+    assert not list(tmp_path.glob("red.keys"))
+    (conn,) = Sidecar(tmp_path / "red.toml").doc["connection"]
+    assert conn["outcome"] == truth["outcome"]

@@ -324,3 +324,11 @@ def test_replay_cli_json_and_exit_codes(tmp_path):
         cli, ["replay", "--password-file", str(tmp_path / "missing"), str(SAMPLES / ok["pcap"])]
     )
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_a_password_given_as_account_hash_is_a_usage_error():
+    res = CliRunner().invoke(
+        cli, ["replay", "--account-hash", "hunter2", str(SAMPLES / "lab_cli_native_wrong.pcap")]
+    )
+    assert res.exit_code == 2 and "not a stored hash" in res.stderr
+    assert "hunter2" not in res.output

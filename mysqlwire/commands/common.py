@@ -159,7 +159,8 @@ def _watch_tls(conns, path, opts):
     missing = failed = 0
     for c in conns:
         status = c.tls_info.get("tls_status") if c.tls else None
-        missing += status == "keys-missing"
+        # a session cut before its hellos has no keys to miss
+        missing += status == "keys-missing" and c.tls_info.get("tls_version") is not None
         failed += status == "decrypt-failed"
         yield c
     if opts.keylog is not None and missing:

@@ -59,6 +59,20 @@ def secret_options(f):
     return f
 
 
+_HASH_FORMS = (
+    r"\*[0-9A-Fa-f]{40}",  # mysql_native_password
+    r"[0-9A-Fa-f]{16}",  # mysql_old_password
+    r"[A-Za-z0-9+/]{43}=?",  # client_ed25519 public key
+    r"P[0-9]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+",  # parsec
+)
+
+
+def looks_like_stored_hash(value: str) -> bool:
+    import re
+
+    return any(re.fullmatch(form, value) for form in _HASH_FORMS)
+
+
 def load(
     password_file,
     password_env,
@@ -91,6 +105,11 @@ def load(
     )
     if account_hash:
         out.account_hash = account_hash.strip()
+        if not looks_like_stored_hash(out.account_hash):
+            fail(
+                "--account-hash is not a stored hash ('*'+40 hex, 16 hex, a 43-character ed25519 key "
+                "or 'P<f>:salt:key'); for a password use --password-file/--password-env/--prompt"
+            )
     if account_hash_file is not None:
         try:
             raw = Path(account_hash_file).read_bytes()
