@@ -38,6 +38,7 @@ class DissectOptions:
     max_packet: int = 16 * 1024 * 1024
     max_buffer: int = 4 * 1024 * 1024
     reorder_window: int = 10000
+    idle_timeout: float | None = None  # capture seconds; None: flows live until FIN/RST/end
 
 
 @dataclass
@@ -501,7 +502,9 @@ class Dissector:
         self.opts = opts or DissectOptions()
         self.summary = summary or CaptureSummary(path="<segments>")
         self.pipe = _Pipeline(self.summary, self.opts)
-        self.reasm = Reassembler(self.pipe.on_flow, max_buffer=self.opts.max_buffer)
+        self.reasm = Reassembler(
+            self.pipe.on_flow, max_buffer=self.opts.max_buffer, idle_timeout=self.opts.idle_timeout
+        )
 
     def add(self, ts: float, seg) -> None:
         self.reasm.add(ts, seg)

@@ -220,3 +220,27 @@ def test_subprocess_entry_point():
         ["mysqlwire", "dissect", "--format", "jsonl", str(OK)], capture_output=True, text=True
     )
     assert res.returncode == 0 and json.loads(res.stdout)["user"] == "app"
+
+
+def test_idle_timeout_closes_silent_connections(tmp_path):
+    from mysqlwire.dissect import DissectOptions, iter_connections
+    from tests.pcapgen import pcap_with_streams
+
+    srv, cli_bytes = _first_bytes(OK)
+    path = tmp_path / "idle.pcap"
+    # three half-finished logins 100 s apart, none closed
+    frames_path = []
+    for i in range(3):
+        part = tmp_path / f"p{i}.pcap"
+        pcap_with_streams(part, [(srv, cli_bytes)], close=False, t0=1_700_000_000.0 + 100 * i)
+        frames_path.append(part.read_bytes())
+    path.write_bytes(frames_path[0] + b"".join(p[24:] for p in frames_path[1:]))
+    never = list(iter_connections(path, DissectOptions()))
+    idle = list(iter_connections(path, DissectOptions(idle_timeout=10)))
+    assert [c.closed_by for c in never] == ["end-of-capture"]  # same 4-tuple: one flow
+    # with the timeout each silent login is closed after 10 s of capture time,
+    # and the next SYN on the 4-tuple starts a new connection
+    assert [c.closed_by for c in idle] == ["idle", "idle", "end-of-capture"]
+    assert all(c.user == "app" for c in idle)
+    res = run(path, "--idle-timeout", "10", "--format", "jsonl")
+    assert res.exit_code == 0 and json.loads(res.stdout.splitlines()[0])["user"] == "app"

@@ -73,6 +73,17 @@ def capture_options(f: Callable) -> Callable:
             show_default=True,
             help="Out-of-order bytes buffered per TCP direction before a hole is declared a gap.",
         ),
+        click.option(
+            "--idle-timeout",
+            type=click.FloatRange(min=1),
+            default=None,
+            expose_value=False,
+            callback=lambda ctx, _param, value: ctx.meta.__setitem__(
+                "mysqlwire.idle_timeout", value
+            ),
+            help="Close a TCP connection idle for this many capture seconds (bounds memory on "
+            "captures with huge numbers of half-open connections; default: never).",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -118,7 +129,13 @@ def make_options(ports, detect, keylog, with_packets, show_secrets, max_packet, 
         show_secrets=show_secrets,
         max_packet=max_packet,
         max_buffer=max_buffer,
+        idle_timeout=_ctx_meta("mysqlwire.idle_timeout"),
     )
+
+
+def _ctx_meta(key: str):
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(key) if ctx is not None else None
 
 
 def iter_all(captures, opts, summaries: list) -> Iterator:
