@@ -59,7 +59,7 @@ TSHARK_FIELDS = [
     "mysql.error.message",
 ]
 
-TIME = shutil.which("time") if Path("/usr/bin/time").exists() else None
+TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None  # Debian package "time"
 
 
 def mysqlwire_cmd() -> list[str]:
@@ -75,7 +75,7 @@ def measure(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> dict:
         with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
             t0 = time.perf_counter()
             proc = subprocess.run(
-                ["/usr/bin/time", "-o", tf.name, "-f", "%e %U %S %M", *cmd],
+                [TIME, "-o", tf.name, "-f", "%e %U %S %M", *cmd],
                 stdout=stdout,
                 stderr=subprocess.PIPE,
                 env=env,
