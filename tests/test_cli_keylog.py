@@ -66,7 +66,9 @@ def test_bad_key_log_is_one_line(tmp_path):
 def test_wrong_key_log_is_said_clearly(tmp_path):
     src = SAMPLES / "mysql8_cli_sha2_full_tls_keylog_ok.pcap"
     other = SAMPLES / "lab_cli_tls_keylog_ok.keys"
-    res = CliRunner().invoke(cli, ["dissect", "--format", "jsonl", "--keylog", str(other), str(src)])
+    res = CliRunner().invoke(
+        cli, ["dissect", "--format", "jsonl", "--keylog", str(other), str(src)]
+    )
     rec = json.loads(res.stdout)
     assert rec["tls_status"] == "keys-missing" and rec["user"] is None
     assert "key log has no secrets for 1 TLS session" in res.stderr
@@ -80,6 +82,8 @@ def test_wrong_key_log_is_said_clearly(tmp_path):
         bad.append(" ".join(parts))
     corrupt = tmp_path / "corrupt.keys"
     corrupt.write_text("\n".join(bad) + "\n")
-    res = CliRunner().invoke(cli, ["dissect", "--format", "jsonl", "--keylog", str(corrupt), str(src)])
+    res = CliRunner().invoke(
+        cli, ["dissect", "--format", "jsonl", "--keylog", str(corrupt), str(src)]
+    )
     assert json.loads(res.stdout)["tls_status"] == "decrypt-failed"
     assert "decryption failed for 1 session" in res.stderr
