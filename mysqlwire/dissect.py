@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .capture import Reassembler, TcpSegment, endpoint, open_capture
 from .capture.decode import _decode as _decode_frame
 from .handshake import AWAIT_GREETING, CLIENT, SERVER, Event, Handshake
-from .model import CLEARTEXT_PLUGINS, AuthStep, Connection, Exchange, text
+from .model import AuthStep, Connection, Exchange, text
 
 DEFAULT_PORTS = (3306,)
 
@@ -188,10 +188,7 @@ class _ConnSink:
             return
         sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
         if self.tls is not None:
-            if hasattr(self.tls, "gap"):
-                self.tls.gap(sender == CLIENT, nbytes)
-            else:
-                self.conn.anomalies.append(f"{sender}: {nbytes} bytes missing inside TLS")
+            self.tls.gap(sender == CLIENT, nbytes)
             return
         self.hs.gap(sender, nbytes)
         self._drain(ts)
@@ -201,11 +198,11 @@ class _ConnSink:
             return
         self.reported = True
         self.conn.closed_by = reason
-        if self.tls is not None and hasattr(self.tls, "finish"):
+        if self.tls is not None:
             for from_client, plain in self.tls.finish():
                 self._feed(CLIENT if from_client else SERVER, plain, ts)
             self._tls_meta()
-            self.conn.anomalies.extend(f"tls: {a}" for a in getattr(self.tls, "anomalies", []))
+            self.conn.anomalies.extend(f"tls: {a}" for a in self.tls.anomalies)
         if self.hs is not None:
             self.hs.eof()
             self._drain(ts)
@@ -218,17 +215,12 @@ class _ConnSink:
     def _start_tls(self, ts: float) -> None:
         conn = self.conn
         conn.tls = True
-        try:
-            from .tls import TlsSession
-        except ImportError:  # pragma: no cover - TLS engine missing
-            TlsSession = None
+        from .tls import TlsSession
+
         keylog = self.pipe.keylog
         if isinstance(keylog, _LazyKeylog):
             keylog = keylog.get()
-        if TlsSession is None:
-            self.tls = _Opaque()
-        else:
-            self.tls = TlsSession(keylog)
+        self.tls = TlsSession(keylog)
         for sender in (CLIENT, SERVER):
             leftover = self.hs.take_tls_bytes(sender)
             if leftover:
@@ -248,8 +240,8 @@ class _ConnSink:
             val = getattr(t, attr, None)
             if val is not None or key not in info:
                 info[key] = val
-        info["decrypted"] = getattr(t, "status", None) == "ok"
-        alerts = getattr(t, "alerts", None)
+        info["decrypted"] = t.status == "ok"
+        alerts = t.alerts
         if alerts:
             info["tls_alerts"] = [
                 f"{'client' if c else 'server'}: {lvl} {desc}" for c, lvl, desc in alerts
@@ -424,16 +416,6 @@ def _err(f) -> dict:
     }
 
 
-class _Opaque:
-    """Stand-in TLS session when the TLS engine is unavailable."""
-
-    version = cipher = sni = None
-    status = "no-keys"
-
-    def feed(self, from_client, data):
-        return []
-
-
 class _Pipeline:
     def __init__(self, summary: CaptureSummary, opts: DissectOptions):
         self.summary = summary
@@ -587,10 +569,6 @@ def _label(source) -> str:
 def dissect(source, **kwargs) -> list[Connection]:
     """All connections of a capture as a list (convenience for small captures)."""
     return list(iter_connections(source, DissectOptions(**kwargs)))
-
-
-def cleartext_plugin(name: str | None) -> bool:
-    return name in CLEARTEXT_PLUGINS
 
 
 __all__: Iterable[str] = [

@@ -197,14 +197,14 @@ class Handshake:
         except ProtocolError as exc:
             self._broken(sender, f"framing: {exc.reason}")
             return
-        for i, pkt in enumerate(packets):
+        for pkt in packets:
             switched = self._on_packet(sender, pkt)
             if self.state == BROKEN:
                 return
             if switched:
                 # framing changes after this packet (TLS or compression):
                 # re-feed what followed it through the new framing.
-                self._reframe(sender, pkt, packets[i + 1 :])
+                self._reframe(sender, pkt)
                 return
         if self.state == COMMAND:
             self._command_framing()
@@ -586,7 +586,7 @@ class Handshake:
         else:
             sd.reader.skip_payloads = False
 
-    def _reframe(self, sender: str, pkt, rest) -> None:
+    def _reframe(self, sender: str, pkt) -> None:
         """Framing changes after ``pkt`` on ``sender``'s stream (and, for
         compression, on the other one too)."""
         d = self._dirs[sender]
