@@ -20,9 +20,8 @@ PACKAGES=(
 
 say() { echo "browser_setup: $*"; }
 
-installed() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
-}
+# shellcheck source=scripts/apt_common.sh
+. "$(dirname "$0")/apt_common.sh"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   if command -v chromium >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then
@@ -33,10 +32,7 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
   exit 0
 fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  installed "$p" || missing+=("$p")
-done
+find_missing
 
 if [ "${#missing[@]}" -eq 0 ]; then
   say "all browser packages present (${PACKAGES[*]}): $(chromium --version 2>/dev/null || echo chromium)"
@@ -51,22 +47,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-say "missing: ${missing[*]}"
-say "apt-get update"
-apt-get update -qq
-say "apt-get install ${missing[*]}"
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/browser_setup.apt.log 2>&1 || {
-  tail -30 /tmp/browser_setup.apt.log >&2
-  say "apt-get install failed (log above, full log /tmp/browser_setup.apt.log)"
-  exit 1
-}
-
-still=()
-for p in "${missing[@]}"; do
-  installed "$p" || still+=("$p")
-done
-if [ "${#still[@]}" -ne 0 ]; then
-  say "still missing after install: ${still[*]}"
-  exit 1
-fi
+install_missing browser_setup
 say "installed: ${missing[*]}: $(chromium --version 2>/dev/null || echo chromium)"

@@ -34,19 +34,15 @@ PACKAGES=(
 
 say() { echo "lab_setup: $*"; }
 
-installed() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
-}
+# shellcheck source=scripts/apt_common.sh
+. "$(dirname "$0")/apt_common.sh"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   say "not a Debian/Ubuntu system (no dpkg): install by hand: ${PACKAGES[*]}"
   exit 0
 fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  installed "$p" || missing+=("$p")
-done
+find_missing
 
 if [ "${#missing[@]}" -eq 0 ]; then
   say "all lab packages present (${PACKAGES[*]}); nothing to do"
@@ -75,22 +71,5 @@ fi
 cleanup() { if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; }
 trap cleanup EXIT
 
-say "missing: ${missing[*]}"
-say "apt-get update"
-apt-get update -qq
-say "apt-get install ${missing[*]}"
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/lab_setup.apt.log 2>&1 || {
-  tail -30 /tmp/lab_setup.apt.log >&2
-  say "apt-get install failed (log above, full log /tmp/lab_setup.apt.log)"
-  exit 1
-}
-
-still=()
-for p in "${missing[@]}"; do
-  installed "$p" || still+=("$p")
-done
-if [ "${#still[@]}" -ne 0 ]; then
-  say "still missing after install: ${still[*]}"
-  exit 1
-fi
+install_missing lab_setup
 say "installed: ${missing[*]}"
