@@ -49,6 +49,50 @@ def lab_sample_captures() -> list[Path]:
     return sorted(LAB_SAMPLES.glob("*.pcap"))
 
 
+# Under CI (``CI`` set) a skip is a hole, not a pass: a missing tshark, a missing ../shared or a
+# missing client library turns every test that needed it into a failure.  The only skips allowed
+# there are environment facts that no install can change, listed here by their reason's prefix.
+CI = bool(os.environ.get("CI"))
+CI_ALLOWED_SKIPS = (
+    "OpenSSL could not run",  # the local OpenSSL build refuses a legacy suite (e.g. 3DES)
+    "OpenSSL did not negotiate",
+)
+
+
+def _skip_reason(report) -> str:
+    lr = report.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:
+        return str(lr[2])
+    return str(lr)
+
+
+def _ci_refuses(report) -> bool:
+    if not (CI and report.skipped) or hasattr(report, "wasxfail"):
+        return False
+    reason = _skip_reason(report).removeprefix("Skipped: ")
+    return not reason.startswith(CI_ALLOWED_SKIPS)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if _ci_refuses(report):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI (a skip is a failure there): {_skip_reason(report)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if _ci_refuses(report):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"module skipped under CI (a skip is a failure there): {_skip_reason(report)}"
+        )
+
+
 def pytest_collection_modifyitems(config, items):
     """A test parametrized over ../shared's captures has no parameters when
     ../shared is absent; say why instead of pytest's "got empty parameter set"."""
