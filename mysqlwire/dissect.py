@@ -422,9 +422,11 @@ class _Pipeline:
         self.opts = opts
         self.ports = set(opts.ports)
         self.keylog = opts.keylog
-        self.next_id = 0
+        # connections are numbered from 1, in order of first packet (the
+        # number the CLI, JSON `id`, report and notebooks all show)
+        self.next_id = 1
         self.done: dict[int, Connection] = {}
-        self.emit_from = 0
+        self.emit_from = 1
         self.ready: list[Connection] = []
 
     def on_flow(self, flow):

@@ -131,7 +131,7 @@ class Connection:
     greeting_seen: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
-    # ---------------------------------------------------------------- views
+    # ---------------------------------------------------------------- derived facts
     @property
     def login(self) -> Exchange | None:
         return self.exchanges[0] if self.exchanges else None
@@ -195,36 +195,29 @@ class Connection:
             and login.steps
         )
 
-    def replay(
-        self, password=None, *, candidates=None, account_hash=None, rsa_key=None, by_user=None
-    ):
-        """Replay this connection's login; returns a :class:`mysqlwire.replay.Verdict`.
+    def __repr__(self) -> str:
+        """Short (about 100-200 characters): the full record is ``to_record()``.
+        Wire strings are shown with ``repr`` (control characters escaped) and
+        cut to 40 characters."""
 
-        ``password`` / ``candidates`` are str or bytes (never stored in the
-        result); ``rsa_key`` is the server's private key PEM (bytes or path)."""
-        from pathlib import Path
+        def short(v) -> str:
+            r = repr(v)
+            return r if len(r) <= 40 else r[:38] + "\u2026" + r[-1]
 
-        from .replay import Secrets, replay_connection
+        parts = [f"#{self.id}", short(self.client), "->", short(self.server)]
+        if self.user is not None:
+            parts.append(f"user={short(self.user)}")
+        if self.final_plugin:
+            parts.append(f"plugin={short(self.final_plugin)}")
+        if self.tls:
+            parts.append("tls")
+        parts.append(f"outcome={self.outcome}")
+        if self.error:
+            parts.append(f"error={self.error.get('code')}")
+        return f"<mysqlwire.Connection {' '.join(parts)}>"
 
-        keys = []
-        if rsa_key is not None:
-            keys.append(
-                Path(rsa_key).read_bytes() if isinstance(rsa_key, (str, Path)) else bytes(rsa_key)
-            )
-        s = Secrets(
-            password=password,
-            by_user=dict(by_user or {}),
-            candidates=list(candidates or []),
-            account_hash=account_hash,
-            rsa_private_keys=keys,
-        )
-        return replay_connection(self, s)
-
-    def _repr_html_(self) -> str:
-        """Jupyter: ladder diagram + verdict/diagnosis (:mod:`mysqlwire.notebook`)."""
-        from .notebook import connection_html
-
-        return connection_html(self)
+    # replay(), diagnose() and _repr_html_() are attached by mysqlwire.api:
+    # the record imports nothing above the grammars.
 
     def to_record(self, *, with_packets: bool = False) -> dict[str, Any]:
         from .protocol import cap_names, mariadb_cap_names

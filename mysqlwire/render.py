@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.text import Text
 
 from .model import Connection
+from .views.escape import clean
+from .views.packets import server_label
 
 _OUTCOME_STYLE = {"ok": "bold green", "error": "bold red", "incomplete": "bold yellow"}
 _SEVERITY_STYLE = {
@@ -24,27 +26,10 @@ _SEVERITY_STYLE = {
 }
 
 
-def clean(s) -> str:
-    """Escape control characters of a wire string for the terminal."""
-    if s is None:
-        return "-"
-    s = str(s)
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in s)
-
-
 def _ts(t: float | None) -> str:
     if t is None:
         return "-"
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-
-
-def server_label(conn: Connection) -> str:
-    v = conn.server_version
-    if not v:
-        return "-"
-    if v.startswith("5.5.5-") and "mariadb" in v.lower():
-        return f"MariaDB {v[6:].split('-')[0]} ({v})"
-    return f"{'MariaDB' if 'mariadb' in v.lower() else 'MySQL'} {v}"
 
 
 class Renderer:

@@ -26,7 +26,8 @@ from collections import Counter
 from collections.abc import Iterable
 
 from .model import Connection
-from .notebook import CSS, connection_html, esc, summary_row, summary_table_html
+from .views.escape import esc
+from .views.html import CSS, connection_html, summary_row, summary_table_html
 
 __all__ = ["build_report", "REPORT_SCRIPT"]
 
@@ -256,8 +257,8 @@ def build_report(
     for n, c in enumerate(conns, 1):
         cap = os.path.basename(c.capture) if c.capture else ""
         title_html = (
-            f"#{n} <span class=mw-dim>{esc(cap)} connection {esc(c.id)}</span> "
-            f"{esc(c.client)} \u2192 {esc(c.server)}"
+            f"#{esc(c.id)} {esc(c.client)} \u2192 {esc(c.server)}"
+            f" <span class=mw-dim>{esc(cap)}</span>"
         )
         p.append(
             f'<section class="mw-sec" id="conn-{n}">'

@@ -44,7 +44,8 @@ def test_open_capture_sequence_protocol():
     cap = _open("mariadb_pymysql_native_ok.pcap")
     assert "connections=?" in repr(cap)
     assert len(cap) == 1 and cap[0] is cap.connections[0]
-    assert [c.id for c in cap] == [0]
+    assert [c.id for c in cap] == [1]
+    assert cap.connection(1) is cap[0]
     conn = cap[0]
     assert (conn.user, conn.outcome, conn.database) == ("app", "ok", "shop")
     assert conn.packets and conn.packets[0]["kind"] == "greeting"
@@ -91,14 +92,14 @@ def test_connection_repr_html_is_a_ladder_with_key_fields():
     # one arrow (polygon head) per packet at least
     assert html.count("<polygon") >= len(conn.packets)
     for text in (
-        "#0 Greeting [caching_sha2_password]",
+        "1. seq=0 Greeting [caching_sha2_password]",
         "8.0.36",
         "user &#x27;sha2cold&#x27;",
         "01 04: full auth",
         "02: request the server&#x27;s RSA public key",
         "RSA public key (",
         "RSA-encrypted password (256 B)",
-        "#6 OK",
+        "7. seq=6 OK",
         "\u2713 proof matches",
         "PROOF_MATCHES",
     ):

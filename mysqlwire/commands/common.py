@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -226,20 +225,16 @@ def output(
 
 
 def emit_json(records: list[dict] | Iterator[dict], fmt: str) -> None:
+    """JSON/JSONL on stdout; C1 controls and bidi overrides from the capture
+    are written as ``\\uXXXX`` escapes (:func:`mysqlwire.views.escape.json_dumps`)."""
+    from ..views.escape import json_dumps
+
     out = sys.stdout
     if fmt == "jsonl":
         for rec in records:
-            out.write(json.dumps(rec, ensure_ascii=False, default=_jsonable) + "\n")
+            out.write(json_dumps(rec) + "\n")
     else:
-        out.write(json.dumps(list(records), ensure_ascii=False, indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(obj):
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        return {"hex": bytes(obj).hex()}
-    if isinstance(obj, set):
-        return sorted(obj)
-    return str(obj)
+        out.write(json_dumps(list(records), indent=2) + "\n")
 
 
 def use_color(color: bool | None) -> bool:

@@ -1,0 +1,13 @@
+"""Views: text, HTML (ladders, tables, the report) and JSON escaping.
+
+Views show and compute nothing: everything they print is in the
+:class:`mysqlwire.model.Connection` record they are given (fingerprints,
+verdicts and diagnoses are computed by :mod:`mysqlwire.diagnose` /
+:mod:`mysqlwire.replay` and attached before a view draws them).
+
+* :mod:`.escape` -- wire strings made safe for a terminal, HTML, JSON;
+* :mod:`.packets` -- what each connection-phase packet means (labels, plugin
+  bytes, the ``--packets`` tree);
+* :mod:`.ladder` -- the SVG ladder diagram;
+* :mod:`.html` -- panels, tables and the Jupyter HTML.
+"""

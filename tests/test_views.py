@@ -1,0 +1,141 @@
+"""Views: escaping of hostile wire strings in text and JSON (#20 item 5), one
+numbering from 1 (#18 item 3), a short ``repr`` and the leaf model (#17 item 4)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from mysqlwire.cli import cli
+from mysqlwire.model import Connection
+from mysqlwire.views.escape import UNSAFE_JSON_CHARS, clean, json_dumps
+
+from .conftest import REPO
+from .test_report import hostile_pcap
+
+# C1 controls (CSI U+009B starts a terminal escape sequence), bidi overrides,
+# isolates and marks, line separators, DEL.
+NASTY = "a\u009b31mb\u202ec\u2066d\u2069e\u200ff\u2028g\u007fh\u0085i"
+
+
+def test_json_dumps_escapes_c1_and_bidi_and_round_trips():
+    out = json_dumps({"user": NASTY, "k\u202e": [NASTY]})
+    assert all(ord(ch) < 0x7F or ord(ch) >= 0xA0 for ch in out)
+    assert not any(ord(ch) in UNSAFE_JSON_CHARS for ch in out)
+    assert "\\u009b" in out and "\\u202e" in out and "\\u2066" in out and "\\u2069" in out
+    assert json.loads(out) == {"user": NASTY, "k\u202e": [NASTY]}
+    # readable text stays readable (not \u-escaped like ensure_ascii would)
+    assert json_dumps("caf\u00e9 \u65e5\u672c") == '"caf\u00e9 \u65e5\u672c"'
+
+
+def test_every_bidi_control_and_c1_is_escaped():
+    for cp in [*range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]:
+        out = json_dumps(chr(cp))
+        assert out == f'"\\u{cp:04x}"', hex(cp)
+
+
+def test_clean_for_terminal():
+    assert clean("x\u009by") == "x\\x9by"
+    assert clean("x\u202ey") == "x\\u202ey"
+    assert clean("x\u2067y\x1b[2J") == "x\\u2067y\\x1b[2J"
+    assert clean("caf\u00e9") == "caf\u00e9"
+    assert clean(None) == "-"
+
+
+@pytest.fixture(scope="module")
+def nasty_capture(tmp_path_factory):
+    return hostile_pcap(tmp_path_factory.mktemp("nasty") / "nasty.pcap", user="app" + NASTY)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_dissect_json_output_has_no_raw_c1_or_bidi(nasty_capture, fmt):
+    r = CliRunner().invoke(cli, ["dissect", "--format", fmt, str(nasty_capture)])
+    assert r.exit_code == 1, r.output  # the login fails (ERR 1045)
+    assert not any(ord(ch) in UNSAFE_JSON_CHARS for ch in r.stdout)
+    recs = json.loads(r.stdout) if fmt == "json" else [json.loads(x) for x in r.stdout.splitlines()]
+    assert recs[0]["user"] == "app" + NASTY  # the value itself is unchanged
+    assert recs[0]["id"] == 1
+
+
+def test_dissect_text_output_has_no_raw_c1_or_bidi(nasty_capture):
+    r = CliRunner().invoke(cli, ["dissect", "--packets", str(nasty_capture)])
+    assert not any(ord(ch) in UNSAFE_JSON_CHARS or ord(ch) < 0x20 and ch != "\n" for ch in r.stdout)
+    assert "app" + clean(NASTY) in r.stdout
+    assert r.stdout.startswith("#1 ")
+
+
+def test_numbering_from_one_everywhere():
+    cap = REPO / "captures" / "lab-samples" / "lab_connector_change_user_ok.pcap"
+    import mysqlwire
+
+    conns = mysqlwire.open(cap, detect=True).connections
+    ids = [c.id for c in conns]
+    assert ids == list(range(1, len(ids) + 1)) and ids
+    r = CliRunner().invoke(cli, ["dissect", "--detect", "--format", "jsonl", str(cap)])
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ids
+    r = CliRunner().invoke(cli, ["dissect", "--detect", str(cap)])
+    heads = [line.split()[0] for line in r.stdout.splitlines() if line.startswith("#")]
+    assert heads == [f"#{i}" for i in ids]
+
+
+def test_connection_repr_is_short():
+    c = Connection(id=3, client="10.0.0.1:5000", server="10.0.0.2:3306")
+    assert (
+        repr(c) == "<mysqlwire.Connection #3 '10.0.0.1:5000' -> '10.0.0.2:3306' outcome=incomplete>"
+    )
+    cap = REPO / "captures" / "lab-samples" / "m8emu_cli_sha2_full_plain.pcap"
+    import mysqlwire
+
+    conn = mysqlwire.open(cap, detect=True).connections[0]
+    r = repr(conn)
+    assert len(r) < 200, r
+    assert r.startswith("<mysqlwire.Connection #1 ") and "outcome=ok" in r
+
+
+def test_model_is_a_leaf():
+    """mysqlwire/model.py imports nothing above the grammars (at any depth of
+    the file: function-level imports count too)."""
+    tree = ast.parse((REPO / "mysqlwire" / "model.py").read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(("." * node.level) + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    allowed = {"__future__", "dataclasses", "typing", ".protocol"}
+    assert imported <= allowed, imported - allowed
+    # and importing it alone does not pull replay, views or diagnose in
+    code = (
+        "import sys, mysqlwire.model; "
+        "print(sorted(m for m in sys.modules if m.startswith('mysqlwire.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(eval(out.stdout))  # noqa: S307 - our own printed list
+    for m in (
+        "mysqlwire.replay",
+        "mysqlwire.notebook",
+        "mysqlwire.views",
+        "mysqlwire.diagnose",
+        "mysqlwire.render",
+    ):
+        assert m not in loaded
+
+
+def test_api_attaches_replay_diagnose_and_html():
+    import mysqlwire
+
+    cap = mysqlwire.open(
+        REPO / "captures" / "lab-samples" / "mariadb_cli_native_wrong.pcap", detect=True
+    )
+    conn = cap.connection(1)
+    findings = conn.diagnose()
+    assert findings and findings[0].code == conn.extra["diagnosis"][0]["code"]
+    assert "<svg" in conn._repr_html_()
+    assert conn.extra["client_fingerprint"]  # attached by the API, drawn by the view
+    with pytest.raises(KeyError):
+        cap.connection(0)
