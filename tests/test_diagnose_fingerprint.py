@@ -168,12 +168,63 @@ def test_oracle_mysql_cli():
     assert fp.product == "mysql CLI" and fp.label == "mysql CLI (libmysqlclient 8.0.36)"
 
 
-def test_unknown_driver_passes_through():
+def test_go_driver_from_its_attribute():
     fp = fingerprint_connection(
         _conn(0x3FA685, 0, {"_client_name": "Go-MySQL-Driver", "_client_version": "1.8.1"})
     )
-    assert fp.label == "Go-MySQL-Driver 1.8.1"
+    assert fp.library == "Go-MySQL-Driver" and fp.version == "1.8.1"
+    assert fp.label == "go-sql-driver/mysql (Go-MySQL-Driver 1.8.1)"
+    assert fp.confidence == "high"
+    assert fp.supports("caching_sha2_password") is True
+    assert fp.supports("dialog") is False  # no PAM dialog in go-sql-driver
+
+
+def test_unknown_driver_passes_through():
+    fp = fingerprint_connection(
+        _conn(0x3FA685, 0, {"_client_name": "acme-sql", "_client_version": "2.0"})
+    )
+    assert fp.label == "acme-sql 2.0"
     assert fp.supports("caching_sha2_password") is None  # not in our table
+    assert fp.confidence == "medium"
+    assert any("not in mysqlwire's client table" in e for e in fp.evidence)
+
+
+def test_navicat_is_not_named_mysqlclient():
+    # zeek's mysql8-navicat-login-failed.pcap: Navicat on Windows, libmariadb 3.2.3
+    attrs = {
+        "_os": "Windows",
+        "_client_name": "libmariadb",
+        "_pid": "18464",
+        "_thread": "40064",
+        "_platform": "AMD64",
+        "_client_version": "3.2.3",
+        "_server_host": "10.21.20.70",
+    }
+    fp = fingerprint_connection(_conn(0x80FFA685, 1 << 30, attrs, cs=33))
+    assert fp.library == "libmariadb" and fp.product is None
+    assert fp.label == "unknown client (libmariadb 3.2.3-based)"
+    assert fp.confidence == "high"  # what the label says is sure
+    assert fp.supports("client_ed25519") is True  # the library is still known
+
+
+def test_dbd_mariadb_shape_is_not_named_connector_python():
+    # DBD::MariaDB sets CLIENT_FOUND_ROWS (mariadb_client_found_rows=1 by default):
+    # libmariadb attributes without program_name, a shape no lab product has
+    attrs = {"_os": "Linux", "_client_name": "libmariadb", "_pid": "1", "_client_version": "3.3.8"}
+    fp = fingerprint_connection(_conn(0xBEA286, 1 << 20, attrs))
+    assert fp.product is None and fp.label == "unknown client (libmariadb 3.3.8-based)"
+
+
+def test_lab_product_shapes_are_medium_confidence():
+    attrs = {"_os": "Linux", "_client_name": "libmariadb", "_pid": "1", "_client_version": "3.3.20"}
+    fp = fingerprint_connection(_conn(0xBFA28C, 1 << 20, attrs))
+    assert fp.product == "mysqlclient" and fp.product_likely and fp.confidence == "medium"
+    assert fp.label == "libmariadb 3.3.20 (likely mysqlclient)"
+    fp = fingerprint_connection(_conn(0xBEA284, 1 << 20, attrs))
+    assert fp.product == "MariaDB Connector/Python" and fp.confidence == "medium"
+    # the same capabilities with another max_packet_size: not the lab's mysqlclient
+    fp = fingerprint_connection(_conn(0xBFA28C, 1 << 30, attrs))
+    assert fp.product is None
 
 
 def test_nothing_to_identify():

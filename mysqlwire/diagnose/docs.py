@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from . import clients
 from .fingerprint import PLUGIN_SUPPORT, _fmt
 from .rules import RULES, SEVERITIES
 
@@ -103,16 +104,27 @@ def render() -> str:
         "(0.7.x also sets CLIENT_MULTI_STATEMENTS by default, 0.8.x does not), PyMySQL >= 0.9 its fixed "
         "capability set with CONNECT_ATTRS and 16 MiB - 1, mysql-connector-python 1 GiB with CONNECT_WITH_DB always "
         "set, libmariadb 1 MiB with SESSION_TRACK and MariaDB extended capabilities. libmariadb's program_name "
-        "`mysql` means the MariaDB CLI; without it, CLIENT_MULTI_STATEMENTS tells mysqlclient (set) from MariaDB "
-        "Connector/Python (clear) — a guess, shown as 'likely'. The order of the default attributes (PyMySQL "
+        "`mysql` means the MariaDB CLI; without it the application is named only when the whole HandshakeResponse "
+        "shape (capabilities without the database/TLS/compression/LOCAL INFILE bits, max_packet_size) matches one "
+        "seen in the lab for exactly one product (mysqlclient, MariaDB Connector/Python) — shown as 'likely', "
+        "confidence medium; otherwise the label is 'unknown client (libmariadb 3.2.3-based)' (Navicat, DBD::MariaDB, "
+        "Ruby mysql2 and many others run on the same library). Every fingerprint carries `confidence` (high: the "
+        "attributes name it; medium: a shape seen in the lab; low: a partial shape) and its evidence list. The order of the default attributes (PyMySQL "
         "`_client_name, _client_version, _pid`; mysql-connector-python `_pid, _platform, _source_host, "
         "_client_name, …`; libmariadb `_os, _client_name, _pid, _client_version, _platform`) is recorded as "
         "extra evidence."
     )
     w("")
+    w(
+        "The table is `mysqlwire/diagnose/clients.py` (one entry per library, with its fixes per situation); "
+        "libraries marked *docs* are seeded from their documentation and not yet checked against a capture."
+    )
+    w("")
     w("| library | plugin | versions | note |")
     w("|---|---|---|---|")
     for lib, rows in PLUGIN_SUPPORT.items():
+        entry = clients.library(lib)
+        name = lib if entry is None or entry.seen_in_lab else f"{lib} *docs*"
         for row in rows:
             if row.min and row.max:
                 vers = f">= {_fmt(row.min)}, < {_fmt(row.max)}"
@@ -122,7 +134,7 @@ def render() -> str:
                 vers = f"< {_fmt(row.max)}"
             else:
                 vers = "all"
-            w(f"| {lib} | {row.plugin} | {vers} | {_cell(row.note)} |")
+            w(f"| {name} | {row.plugin} | {vers} | {_cell(row.note)} |")
     w("")
     w(
         "A plugin not listed for a library is not implemented by it (mysql-connector-python has no client_ed25519, "

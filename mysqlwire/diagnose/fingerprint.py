@@ -12,10 +12,14 @@ Sources of evidence, strongest first:
    mysql-connector-python 1 GiB, libmariadb 1 MiB) and the client collation;
 3. nothing (no response seen): an unknown client.
 
-What each library can answer is the ``PLUGIN_SUPPORT`` table below, read
-from the libraries' sources (PyMySQL 0.7.11/0.8.1/0.9.3/1.0.0/1.1.x/1.2.4,
-mysql-connector-python 26.10 ``plugins/``) and the lab captures; rows marked
-``approx`` have a version bound we did not pin down exactly.
+What each library can answer, its attribute order, its observed packet
+shapes and its fix phrasing are data in :mod:`mysqlwire.diagnose.clients`.
+
+A fingerprint names a product only from evidence and says how sure it is
+(``confidence``: high = the attributes name it; medium = the packet shape
+matches one seen in the lab; low = a partial shape).  A libmariadb /
+libmysqlclient client whose application is not named and whose shape matches
+no known product is "unknown client (libmariadb 3.2.3-based)".
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Connection
+from . import clients
+from .clients import Support
 
 # capability bits used here
 LONG_PASSWORD = 0x1
@@ -93,77 +99,14 @@ def _fmt(v: Version | None) -> str:
     return ".".join(str(x) for x in v) if v else "?"
 
 
-# ---------------------------------------------------------------------------
-# What each client library can answer.  (plugin, min version incl., max
-# version excl., note).  None bounds = every version.  A plugin missing from a
-# library's list is not supported by it; a library missing from the table is
-# unknown (supports() returns None).
-@dataclass(frozen=True)
-class Support:
-    plugin: str
-    min: Version | None = None
-    max: Version | None = None
-    note: str = ""
-    tls_only: bool = False  # the client refuses this plugin on a plain connection
-
-
+# What each client library can answer lives in :mod:`.clients` (one entry per
+# library); these views keep the old names.
 PLUGIN_SUPPORT: dict[str, list[Support]] = {
-    "PyMySQL": [
-        Support("mysql_native_password"),
-        Support(
-            "mysql_old_password", note="named switch; the bare 0xFE old switch only before 1.1"
-        ),
-        Support(
-            "mysql_clear_password", note="no opt-in: answers the switch with the password in clear"
-        ),
-        Support("dialog", note="answers 'Password: ' prompts; others need auth_plugin_map"),
-        Support("caching_sha2_password", (0, 9), note="RSA path needs the 'cryptography' package"),
-        Support("sha256_password", (0, 9), note="RSA path needs the 'cryptography' package"),
-        Support("client_ed25519", (1, 0), note="needs PyNaCl"),
-    ],
-    "mysql-connector-python": [  # pure-Python build (plugins/*.py)
-        Support("mysql_native_password"),
-        Support(
-            "caching_sha2_password",
-            note="no RSA path: full authentication sends the password as typed",
-        ),
-        Support("sha256_password", note="TLS only (no RSA path)", tls_only=True),
-        Support("mysql_clear_password", note="TLS only", tls_only=True),
-        Support("authentication_ldap_sasl_client"),
-        Support("authentication_kerberos_client"),
-        Support("authentication_webauthn_client"),
-        Support("authentication_oci_client"),
-        Support("authentication_openid_connect_client"),
-    ],
-    "libmariadb": [  # MariaDB Connector/C: mariadb CLI, MariaDB Connector/Python, mysqlclient on libmariadb
-        Support("mysql_native_password"),
-        Support("mysql_old_password"),
-        Support("mysql_clear_password"),
-        Support("dialog"),
-        Support("client_ed25519", note="plugin file client_ed25519.so"),
-        Support("caching_sha2_password", (3, 0, 8), note="approx. lower bound"),
-        Support("sha256_password", (3, 0, 8), note="approx. lower bound"),
-        Support("auth_gssapi_client"),
-        Support("parsec", (3, 4), note="approx. lower bound"),
-    ],
-    "libmysqlclient": [  # Oracle's C library: mysql CLI, mysqlclient on libmysqlclient, connector C extension
-        Support("mysql_native_password"),
-        Support("mysql_old_password", None, (5, 7), note="removed in 5.7"),
-        Support(
-            "mysql_clear_password",
-            note="only when enabled: --enable-cleartext-plugin / LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 / MYSQL_ENABLE_CLEARTEXT_PLUGIN",
-        ),
-        Support("caching_sha2_password", (5, 7, 23)),
-        Support("sha256_password", (5, 6, 6)),
-        Support("authentication_ldap_sasl_client", (8, 0)),
-        Support("authentication_kerberos_client", (8, 0, 26)),
-        Support("authentication_fido_client", (8, 0, 27)),
-        Support("authentication_webauthn_client", (8, 2)),
-    ],
+    lib.name: list(lib.plugins) for lib in clients.LIBRARIES if lib.plugins
 }
-
-# libraries that follow more than one AuthSwitchRequest in a login
-MULTI_SWITCH = {"PyMySQL": False, "libmariadb": True, "libmysqlclient": True}
+MULTI_SWITCH = {
+    lib.name: lib.multi_switch for lib in clients.LIBRARIES if lib.multi_switch is not None
+}
 
 
 @dataclass
@@ -181,6 +124,8 @@ class Fingerprint:
     source: str = "unknown"  # attrs | shape | unknown
     evidence: list[str] = field(default_factory=list)
     variant: str | None = None  # e.g. "pure Python", "C extension"
+    confidence: str = "low"  # high | medium | low: how sure the label is
+    application_unknown: bool = False  # a C library whose application is not named
 
     # ------------------------------------------------------------ version
     @property
@@ -208,6 +153,8 @@ class Fingerprint:
         if self.library is None and self.product is None:
             return "an unidentified client"
         lib = " ".join(x for x in (self.library, self.version_text) if x)
+        if self.application_unknown and not self.product:
+            return f"unknown client ({lib}-based)"
         if self.product and self.product != self.library:
             if self.product_likely:
                 return f"{lib} (likely {self.product})"
@@ -287,27 +234,13 @@ class Fingerprint:
             "runtime": self.runtime,
             "program": self.program,
             "source": self.source,
+            "confidence": self.confidence,
             "evidence": list(self.evidence),
             "plugins": self.supported_plugins() if self.library in PLUGIN_SUPPORT else None,
         }
 
 
-# ---------------------------------------------------------------------------
-# The order in which each library writes its default attributes (seen in the lab
-# captures); a match is extra evidence that _client_name is not borrowed.
-ATTR_ORDER = {
-    "PyMySQL": ("_client_name", "_client_version", "_pid"),
-    "mysql-connector-python": (
-        "_pid",
-        "_platform",
-        "_source_host",
-        "_client_name",
-        "_client_license",
-        "_client_version",
-        "_os",
-    ),
-    "libmariadb": ("_os", "_client_name", "_pid", "_client_version", "_platform"),
-}
+ATTR_ORDER = {lib.name: lib.attr_order for lib in clients.LIBRARIES if lib.attr_order}
 
 
 def _order_matches(library: str | None, keys: list[str]) -> bool:
@@ -322,7 +255,7 @@ def fingerprint_connection(conn: Connection) -> Fingerprint:
     """Identify the client of ``conn`` (never raises)."""
     attrs = conn.connect_attrs or {}
     caps = conn.client_capabilities
-    fp = _from_attrs(attrs, caps) if attrs else None
+    fp = _from_attrs(attrs, caps, conn.max_packet_size) if attrs else None
     if fp is None:
         fp = _from_shape(conn)
     if fp is None:
@@ -348,17 +281,26 @@ def _first(attrs: dict, *keys: str) -> str | None:
     return None
 
 
-def _from_attrs(attrs: dict[str, str], caps: int | None) -> Fingerprint | None:
+def _from_attrs(
+    attrs: dict[str, str], caps: int | None, max_packet: int | None = None
+) -> Fingerprint | None:
     name = attrs.get("_client_name")
     version = attrs.get("_client_version")
     program = attrs.get("program_name")
     connector = attrs.get("_connector_name")
     shown = ", ".join(f"{k}={v!r}" for k, v in list(attrs.items())[:8] if k in _SHOWN_ATTRS)
     ev = [f"connect attributes: {shown}"] if shown else []
-    low = (name or "").lower()
-    if low == "pymysql":
+    known = clients.by_client_name(name)
+    low = known.name if known is not None else (name or "").lower()
+    if low == "PyMySQL":
         return Fingerprint(
-            "PyMySQL", version, product="PyMySQL", program=program, source="attrs", evidence=ev
+            "PyMySQL",
+            version,
+            product="PyMySQL",
+            program=program,
+            source="attrs",
+            evidence=ev,
+            confidence="high",
         )
     if low == "mysql-connector-python":
         return Fingerprint(
@@ -369,9 +311,12 @@ def _from_attrs(attrs: dict[str, str], caps: int | None) -> Fingerprint | None:
             program=program,
             source="attrs",
             evidence=ev,
+            confidence="high",
         )
     if low == "libmariadb":
-        fp = Fingerprint("libmariadb", version, program=program, source="attrs", evidence=ev)
+        fp = Fingerprint(
+            "libmariadb", version, program=program, source="attrs", evidence=ev, confidence="high"
+        )
         if connector:
             fp.product = connector
         elif program in ("mysql", "mariadb"):
@@ -381,21 +326,18 @@ def _from_attrs(attrs: dict[str, str], caps: int | None) -> Fingerprint | None:
             )
         elif program:
             fp.product = program
-        elif caps is not None:
-            fp.product_likely = True
-            if caps & MULTI_STATEMENTS:
-                fp.product = "mysqlclient"
-                fp.evidence.append(
-                    "libmariadb without program_name and with CLIENT_MULTI_STATEMENTS (mysqlclient's default)"
-                )
-            else:
-                fp.product = "MariaDB Connector/Python"
-                fp.evidence.append(
-                    "libmariadb without program_name and without CLIENT_MULTI_STATEMENTS (MariaDB Connector/Python's default)"
-                )
+        else:
+            _guess_application(fp, caps, max_packet)
         return fp
-    if low in ("libmysql", "libmysqlclient"):
-        fp = Fingerprint("libmysqlclient", version, program=program, source="attrs", evidence=ev)
+    if low == "libmysqlclient":
+        fp = Fingerprint(
+            "libmysqlclient",
+            version,
+            program=program,
+            source="attrs",
+            evidence=ev,
+            confidence="high",
+        )
         if connector == "mysql-connector-python":
             fp.product = "mysql-connector-python"
             fp.variant = "C extension"
@@ -408,12 +350,59 @@ def _from_attrs(attrs: dict[str, str], caps: int | None) -> Fingerprint | None:
             fp.product = "mysql CLI"
         elif program:
             fp.product = program
+        else:
+            _guess_application(fp, caps, max_packet)
         return fp
+    if known is not None:
+        return Fingerprint(
+            known.name,
+            version,
+            product=connector or (known.products[0] if len(known.products) == 1 else None),
+            program=program,
+            source="attrs",
+            evidence=ev,
+            confidence="high",
+        )
     if name:
         return Fingerprint(
-            name, version, product=connector or name, program=program, source="attrs", evidence=ev
+            name,
+            version,
+            product=connector or name,
+            program=program,
+            source="attrs",
+            evidence=ev + [f"_client_name {name!r} is not in mysqlwire's client table"],
+            confidence="medium",
         )
     return None
+
+
+def _guess_application(fp: Fingerprint, caps: int | None, max_packet: int | None) -> None:
+    """Name the application on a C library only when the whole
+    HandshakeResponse shape matches one seen for exactly one product;
+    otherwise say it is unknown (Navicat, DBD::MariaDB, Ruby mysql2, PHP ...
+    all run on the same libraries)."""
+    sig = clients.match_signature(fp.library, caps, max_packet)
+    if sig is not None:
+        fp.product = sig.product
+        fp.product_likely = True
+        fp.confidence = "medium"
+        fp.evidence.append(
+            f"{fp.library} without program_name; capabilities 0x{caps:08x} and max_packet_size "
+            f"{max_packet} match {sig.product} ({sig.note})"
+        )
+        return
+    fp.application_unknown = True
+    lib = clients.library(fp.library)
+    users = ", ".join(lib.products) if lib is not None else ""
+    shape = (
+        f"capabilities 0x{caps:08x}, max_packet_size {max_packet}"
+        if caps is not None
+        else "no shape"
+    )
+    fp.evidence.append(
+        f"{fp.library} without program_name or _connector_name, and its shape ({shape}) matches no "
+        f"known application: the application is not identified (programs on {fp.library}: {users}, ...)"
+    )
 
 
 _SHOWN_ATTRS = (
@@ -453,18 +442,39 @@ def _from_shape(conn: Connection) -> Fingerprint | None:
         if caps & MULTI_STATEMENTS:
             ev.append("CLIENT_MULTI_STATEMENTS set (a PyMySQL default until 0.8)")
             return Fingerprint(
-                "PyMySQL", None, None, (0, 8), product="PyMySQL", source="shape", evidence=ev
+                "PyMySQL",
+                None,
+                None,
+                (0, 8),
+                product="PyMySQL",
+                source="shape",
+                evidence=ev,
+                confidence="medium",
             )
         ev.append("CLIENT_MULTI_STATEMENTS clear (PyMySQL 0.8 dropped it from the defaults)")
         return Fingerprint(
-            "PyMySQL", None, (0, 8), (0, 9), product="PyMySQL", source="shape", evidence=ev
+            "PyMySQL",
+            None,
+            (0, 8),
+            (0, 9),
+            product="PyMySQL",
+            source="shape",
+            evidence=ev,
+            confidence="medium",
         )
     if core == PYMYSQL_CAPS_09 & ~_PYMYSQL_OPTIONAL and maxp in (None, 0xFFFFFF):
         ev = [f"{ev_caps}: PyMySQL's CLIENT.CAPABILITIES (>= 0.9, with CONNECT_ATTRS)"]
         if maxp is None:
             ev.append("only the SSLRequest was readable")
         return Fingerprint(
-            "PyMySQL", None, (0, 9), None, product="PyMySQL", source="shape", evidence=ev
+            "PyMySQL",
+            None,
+            (0, 9),
+            None,
+            product="PyMySQL",
+            source="shape",
+            evidence=ev,
+            confidence="medium",
         )
     if maxp == 1 << 30 and caps & CONNECT_ATTRS and caps & CONNECT_WITH_DB:
         return Fingerprint(
@@ -473,6 +483,7 @@ def _from_shape(conn: Connection) -> Fingerprint | None:
             variant="pure Python",
             source="shape",
             evidence=[f"{ev_caps}, max_packet_size 1 GiB (mysql-connector-python's default)"],
+            confidence="medium",
         )
     if (
         caps & SESSION_TRACK
@@ -484,5 +495,7 @@ def _from_shape(conn: Connection) -> Fingerprint | None:
             ev.append(f"MariaDB extended capabilities 0x{conn.client_ext_capabilities:x}")
         if maxp == 1 << 20:
             ev.append("max_packet_size 1 MiB")
-        return Fingerprint("libmariadb", source="shape", evidence=ev)
+        return Fingerprint(
+            "libmariadb", source="shape", evidence=ev, confidence="low", application_unknown=True
+        )
     return None

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import CLEARTEXT_PLUGINS
+from . import clients
+from .clients import IMPLEMENTERS
 from .context import Facts
 from .fingerprint import CAN_HANDLE_EXPIRED, MULTI_SWITCH, PLUGIN_AUTH
 
@@ -64,71 +66,48 @@ class Rule:
 
 
 # ----------------------------------------------------------- plugin advice
-# Who can answer a plugin (for "use a client that ..." fixes).
-IMPLEMENTERS = {
-    "caching_sha2_password": "PyMySQL >= 0.9 (+ cryptography), mysql-connector-python, libmysqlclient >= 5.7.23/8.0, libmariadb >= 3.0.8",
-    "sha256_password": "PyMySQL >= 0.9 (+ cryptography), mysql-connector-python (TLS only), libmysqlclient >= 5.6.6, libmariadb >= 3.0.8",
-    "client_ed25519": "libmariadb (mariadb CLI, MariaDB Connector/Python, mysqlclient built on libmariadb) or PyMySQL >= 1.0 with PyNaCl",
-    "parsec": "libmariadb >= 3.4 (MariaDB 11.6+ clients)",
-    "dialog": "libmariadb (mariadb CLI, MariaDB Connector/Python) or PyMySQL (password prompts)",
-    "mysql_old_password": "libmariadb with secure_auth off, PyMySQL < 1.1, libmysqlclient < 5.7",
-    "mysql_clear_password": "every major client, some only when enabled",
-    "auth_gssapi_client": "libmariadb, MariaDB Connector/J",
-    "authentication_ldap_sasl_client": "libmysqlclient 8.0+, mysql-connector-python",
-    "authentication_kerberos_client": "libmysqlclient 8.0.26+, mysql-connector-python",
-    "authentication_fido_client": "libmysqlclient 8.0.27+ (MySQL Enterprise)",
-    "authentication_webauthn_client": "libmysqlclient 8.2+, mysql-connector-python",
-}
-
-
-def lacks_plugin_fix(f: Facts, plugin: str, *, loadable: bool = True) -> str:
-    fp = f.fp
-    lib = fp.library
-    native = f.set_plugin_sql("mysql_native_password")
-    if not loadable and lib == "libmariadb":
-        return (
-            f"install or point the client at libmariadb's {plugin}.so (Debian/Ubuntu: package libmariadb3, "
-            "/usr/lib/<arch>/libmariadb3/plugin/; option --plugin-dir / MARIADB_PLUGIN_DIR / "
-            f"MYSQL_PLUGIN_DIR); or {native}"
-        )
-    if lib == "PyMySQL" and plugin in ("caching_sha2_password", "sha256_password"):
-        return (
-            "upgrade PyMySQL to >= 0.9 (1.x recommended): pip install -U 'PyMySQL[rsa]'; "
-            f"or, if upgrading is impossible, give the account a plugin the client speaks: {native}"
-        )
-    if lib == "PyMySQL" and plugin in ("dialog", "auth_pam"):
-        return (
-            "PyMySQL cannot follow MariaDB's PAM dialog: use MariaDB Connector/Python (pip install mariadb) or "
-            "mysqlclient, or have the server take the password with mysql_clear_password (pam_use_cleartext_plugin=ON) "
-            f"over TLS, or {native}"
-        )
-    if lib == "PyMySQL" and plugin == "client_ed25519":
-        return (
-            "upgrade PyMySQL to >= 1.0 and install PyNaCl: pip install -U 'PyMySQL[ed25519]'; "
-            f"or {native}"
-        )
-    if lib == "mysql-connector-python" and plugin in (
-        "client_ed25519",
-        "dialog",
-        "parsec",
-        "mysql_old_password",
-    ):
-        return (
-            f"mysql-connector-python has no {plugin} plugin: use MariaDB Connector/Python (pip install mariadb) "
-            f"or PyMySQL >= 1.0 (+ PyNaCl for ed25519), or change the account: {native}"
-        )
-    if lib == "libmysqlclient" and plugin in (
+_LIB_OWN_ADVICE = {  # (library, plugins the library's own "lacks" phrasing is for)
+    "PyMySQL": ("caching_sha2_password", "sha256_password", "client_ed25519", "dialog", "auth_pam"),
+    "mysql-connector-python": ("client_ed25519", "dialog", "parsec", "mysql_old_password"),
+    "libmysqlclient": (
         "client_ed25519",
         "dialog",
         "parsec",
         "auth_gssapi_client",
-    ):
-        return (
-            f"Oracle's libmysqlclient has no MariaDB plugin {plugin}: use the MariaDB client library "
-            f"(libmariadb / MariaDB Connector/C, or mysqlclient built against it), or change the account: {native}"
-        )
-    if lib == "libmysqlclient" and plugin == "caching_sha2_password":
-        return f"upgrade libmysqlclient (and the programs linked to it) to >= 5.7.23 or 8.0; or {native}"
+        "caching_sha2_password",
+    ),
+}
+
+
+def lacks_plugin_fix(f: Facts, plugin: str, *, loadable: bool = True) -> str:
+    """What to do when the client cannot answer ``plugin``: the library's own
+    phrasing from :mod:`.clients`, then always the account-side way out."""
+    lib = f.fp.library
+    native = f.set_plugin_sql("mysql_native_password")
+    text = None
+    if lib == "libmariadb":
+        if not loadable:  # libmariadb has them all: the plugin file could not be loaded
+            text = clients.fix_for(lib, f"lacks:{plugin}", plugin)
+    elif lib in _LIB_OWN_ADVICE:
+        if plugin in _LIB_OWN_ADVICE[lib]:
+            key = "lacks:dialog" if plugin == "auth_pam" else f"lacks:{plugin}"
+            text = clients.fix_for(lib, key, plugin)
+    else:
+        text = clients.fix_for(lib, f"lacks:{plugin}", plugin)
+    if text:
+        if lib == "PyMySQL" and plugin in ("caching_sha2_password", "sha256_password"):
+            joiner = (
+                "; or, if upgrading is impossible, give the account a plugin the client speaks: "
+            )
+        elif lib == "PyMySQL" and plugin in ("dialog", "auth_pam"):
+            joiner = ", or "
+        elif lib in ("PyMySQL", "libmariadb") or (
+            lib == "libmysqlclient" and plugin == "caching_sha2_password"
+        ):
+            joiner = "; or "
+        else:
+            joiner = ", or change the account: "
+        return f"{text}{joiner}{native}"
     who = IMPLEMENTERS.get(plugin)
     use = (
         f"use a client that implements {plugin} ({who})"
@@ -335,6 +314,8 @@ def check_cleartext_not_enabled(f: Facts) -> Hit | None:
             how = "mysql-connector-python sends mysql_clear_password only over TLS: connect with TLS (ssl_ca=..., ssl_disabled=False)"
         elif lib == "libmysqlclient":
             how = "enable it: mysql --enable-cleartext-plugin, LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1, or mysql_options(MYSQL_ENABLE_CLEARTEXT_PLUGIN); and use TLS"
+        elif lib not in ("PyMySQL", "libmariadb") and clients.fix_for(lib, "enable_cleartext"):
+            how = clients.fix_for(lib, "enable_cleartext")
         else:
             how = (
                 "enable the clear-text plugin in the client (mysql --enable-cleartext-plugin / "

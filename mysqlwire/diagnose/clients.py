@@ -1,0 +1,416 @@
+"""What mysqlwire knows about client libraries, as data.
+
+One :class:`ClientLibrary` entry per protocol implementation: how it names
+itself on the wire (``_client_name`` attribute values, attribute order,
+capability signatures), which authentication plugins it can answer per
+version, whether it follows a second AuthSwitchRequest, and how to phrase a
+fix for it (``fixes``: situation -> text).  ``fingerprint.py`` identifies a
+client from this table and ``rules`` asks :func:`fix_for` for advice, so
+adding a library is one entry here (plus a test with a capture of it).
+
+Fix situations (keys of ``ClientLibrary.fixes``; the text may use
+``{plugin}``):
+
+- ``use_tls``: how to turn TLS on;
+- ``enable_cleartext``: how to let it answer mysql_clear_password;
+- ``rsa_key``: how to let it fetch or pin the server's RSA key
+  (caching_sha2/sha256 full authentication without TLS);
+- ``native``: how to let it use mysql_native_password;
+- ``plugin:<name>``: how to make it answer plugin <name> (when it can);
+- ``lacks:<name>``: what to do when it cannot answer <name>;
+- ``old_password``: how it answers the pre-4.1 old-password switch.
+
+Facts come from the libraries' sources and documentation; a ``Support``
+with ``note="approx..."`` has a version bound that was not pinned down, and
+``seen_in_lab=False`` marks an entry not yet checked against a capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Version = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Support:
+    """One plugin a library can answer: (plugin, min version incl., max
+    version excl., note).  None bounds = every version."""
+
+    plugin: str
+    min: Version | None = None
+    max: Version | None = None
+    note: str = ""
+    tls_only: bool = False  # the client refuses this plugin on a plain connection
+    opt_in: bool = False  # only when the application enables it (see fixes["enable_cleartext"])
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A HandshakeResponse shape observed for one product on a library.
+    ``caps`` is compared after masking out ``VARIABLE_CAPS`` (bits an
+    application toggles: database, TLS, compression, LOCAL INFILE)."""
+
+    product: str
+    caps: int
+    max_packet: int | None = None
+    collation: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ClientLibrary:
+    name: str  # Fingerprint.library
+    family: str  # "libmariadb", "libmysqlclient", "python", "go", "node", "php", "java", ...
+    client_names: tuple[str, ...] = ()  # lower-cased _client_name values that name it
+    products: tuple[str, ...] = ()  # what users run on it
+    plugins: tuple[Support, ...] = ()
+    multi_switch: bool | None = None  # follows a second AuthSwitchRequest
+    attr_order: tuple[str, ...] = ()  # its default connect attributes, in wire order
+    signatures: tuple[Signature, ...] = ()
+    fixes: dict[str, str] = field(default_factory=dict)
+    seen_in_lab: bool = True
+
+
+# Capability bits an application may toggle without changing library.
+VARIABLE_CAPS = (
+    0x8 | 0x20 | 0x80 | 0x800 | 0x1
+)  # CONNECT_WITH_DB, COMPRESS, LOCAL_FILES, SSL, LONG_PASSWORD
+
+_C_LIB_CLEARTEXT = (
+    "enable the clear-text plugin: mysql --enable-cleartext-plugin, LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1, "
+    "or mysql_options(MYSQL_ENABLE_CLEARTEXT_PLUGIN); and use TLS"
+)
+
+LIBRARIES: list[ClientLibrary] = [
+    ClientLibrary(
+        "PyMySQL",
+        "python",
+        client_names=("pymysql",),
+        products=("PyMySQL",),
+        plugins=(
+            Support("mysql_native_password"),
+            Support(
+                "mysql_old_password", note="named switch; the bare 0xFE old switch only before 1.1"
+            ),
+            Support(
+                "mysql_clear_password",
+                note="no opt-in: answers the switch with the password in clear",
+            ),
+            Support("dialog", note="answers 'Password: ' prompts; others need auth_plugin_map"),
+            Support(
+                "caching_sha2_password", (0, 9), note="RSA path needs the 'cryptography' package"
+            ),
+            Support("sha256_password", (0, 9), note="RSA path needs the 'cryptography' package"),
+            Support("client_ed25519", (1, 0), note="needs PyNaCl"),
+        ),
+        multi_switch=False,
+        attr_order=("_client_name", "_client_version", "_pid"),
+        fixes={
+            "use_tls": "PyMySQL: ssl={'ca': '/path/ca.pem'} (or ssl_ca=...)",
+            "enable_cleartext": "PyMySQL answers mysql_clear_password by itself; connect with TLS (ssl={'ca': ...})",
+            "rsa_key": "PyMySQL fetches the key by itself (needs the 'cryptography' package); or server_public_key=...",
+            "lacks:caching_sha2_password": "upgrade PyMySQL to >= 0.9 (1.x recommended): pip install -U 'PyMySQL[rsa]'",
+            "lacks:sha256_password": "upgrade PyMySQL to >= 0.9 (1.x recommended): pip install -U 'PyMySQL[rsa]'",
+            "lacks:client_ed25519": "upgrade PyMySQL to >= 1.0 and install PyNaCl: pip install -U 'PyMySQL[ed25519]'",
+            "lacks:dialog": (
+                "PyMySQL cannot follow MariaDB's PAM dialog: use MariaDB Connector/Python (pip install mariadb) or "
+                "mysqlclient, or have the server take the password with mysql_clear_password "
+                "(pam_use_cleartext_plugin=ON) over TLS"
+            ),
+        },
+    ),
+    ClientLibrary(
+        "mysql-connector-python",
+        "python",
+        client_names=("mysql-connector-python",),
+        products=("mysql-connector-python",),
+        plugins=(  # pure-Python build (plugins/*.py)
+            Support("mysql_native_password"),
+            Support(
+                "caching_sha2_password",
+                note="no RSA path: full authentication sends the password as typed",
+            ),
+            Support("sha256_password", note="TLS only (no RSA path)", tls_only=True),
+            Support("mysql_clear_password", note="TLS only", tls_only=True),
+            Support("authentication_ldap_sasl_client"),
+            Support("authentication_kerberos_client"),
+            Support("authentication_webauthn_client"),
+            Support("authentication_oci_client"),
+            Support("authentication_openid_connect_client"),
+        ),
+        attr_order=(
+            "_pid",
+            "_platform",
+            "_source_host",
+            "_client_name",
+            "_client_license",
+            "_client_version",
+            "_os",
+        ),
+        fixes={
+            "use_tls": "mysql-connector-python: ssl_ca=... (do not set ssl_disabled=True)",
+            "enable_cleartext": "mysql-connector-python sends mysql_clear_password only over TLS: connect with TLS (ssl_ca=..., ssl_disabled=False)",
+            "rsa_key": (
+                "mysql-connector-python (pure) has no RSA path and sends the password as typed: connect with TLS "
+                "(its default when the server offers it; do not set ssl_disabled=True), or use the C extension "
+                "(use_pure=False), which does the RSA exchange"
+            ),
+            "lacks:*": (
+                "mysql-connector-python has no {plugin} plugin: use MariaDB Connector/Python (pip install mariadb) "
+                "or PyMySQL >= 1.0 (+ PyNaCl for ed25519)"
+            ),
+        },
+    ),
+    ClientLibrary(
+        "libmariadb",
+        "libmariadb",
+        client_names=("libmariadb",),
+        products=(
+            "mariadb CLI",
+            "MariaDB Connector/Python",
+            "mysqlclient",
+            "DBD::MariaDB",
+            "Ruby mysql2",
+        ),
+        plugins=(  # MariaDB Connector/C
+            Support("mysql_native_password"),
+            Support("mysql_old_password"),
+            Support("mysql_clear_password"),
+            Support("dialog"),
+            Support("client_ed25519", note="plugin file client_ed25519.so"),
+            Support("caching_sha2_password", (3, 0, 8), note="approx. lower bound"),
+            Support("sha256_password", (3, 0, 8), note="approx. lower bound"),
+            Support("auth_gssapi_client"),
+            Support("parsec", (3, 4), note="approx. lower bound"),
+        ),
+        multi_switch=True,
+        attr_order=("_os", "_client_name", "_pid", "_client_version", "_platform"),
+        signatures=(
+            Signature(
+                "mysqlclient",
+                0xBFA284,
+                1 << 20,
+                note="CLIENT_MULTI_STATEMENTS, 1 MiB (lab: mysqlclient 2.3.2)",
+            ),
+            Signature(
+                "MariaDB Connector/Python",
+                0xBEA284,
+                1 << 20,
+                note="no CLIENT_MULTI_STATEMENTS, 1 MiB (lab: MariaDB Connector/Python 1.1)",
+            ),
+        ),
+        fixes={
+            "use_tls": "mariadb --ssl (libmariadb: MYSQL_OPT_SSL_ENFORCE / ssl=True in Connector/Python)",
+            "rsa_key": "libmariadb: --server-public-key=/path/public_key.pem (or MYSQL_SERVER_PUBLIC_KEY), or TLS",
+            "lacks:*": (
+                "install or point the client at libmariadb's {plugin}.so (Debian/Ubuntu: package libmariadb3, "
+                "/usr/lib/<arch>/libmariadb3/plugin/; option --plugin-dir / MARIADB_PLUGIN_DIR)"
+            ),
+        },
+    ),
+    ClientLibrary(
+        "libmysqlclient",
+        "libmysqlclient",
+        client_names=("libmysql", "libmysqlclient"),
+        products=("mysql CLI", "mysqlclient", "mysql-connector-python C extension", "DBD::mysql"),
+        plugins=(  # Oracle's C library
+            Support("mysql_native_password"),
+            Support("mysql_old_password", None, (5, 7), note="removed in 5.7"),
+            Support(
+                "mysql_clear_password",
+                note="only when enabled: --enable-cleartext-plugin / LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 / MYSQL_ENABLE_CLEARTEXT_PLUGIN",
+                opt_in=True,
+            ),
+            Support("caching_sha2_password", (5, 7, 23)),
+            Support("sha256_password", (5, 6, 6)),
+            Support("authentication_ldap_sasl_client", (8, 0)),
+            Support("authentication_kerberos_client", (8, 0, 26)),
+            Support("authentication_fido_client", (8, 0, 27)),
+            Support("authentication_webauthn_client", (8, 2)),
+        ),
+        multi_switch=True,
+        fixes={
+            "use_tls": "mysql --ssl-mode=REQUIRED (MYSQL_OPT_SSL_MODE)",
+            "enable_cleartext": _C_LIB_CLEARTEXT,
+            "rsa_key": "mysql --get-server-public-key (MYSQL_OPT_GET_SERVER_PUBLIC_KEY) or --server-public-key-path=/path/public_key.pem",
+            "lacks:caching_sha2_password": "upgrade libmysqlclient (and the programs linked to it) to >= 5.7.23 or 8.0",
+            "lacks:*": (
+                "Oracle's libmysqlclient has no MariaDB plugin {plugin}: use the MariaDB client library "
+                "(libmariadb / MariaDB Connector/C, or mysqlclient built against it)"
+            ),
+        },
+    ),
+    # ---- seeded from documentation; the lab (labclients) refines these ----
+    ClientLibrary(
+        "Go-MySQL-Driver",
+        "go",
+        client_names=("go-mysql-driver",),
+        products=("go-sql-driver/mysql",),
+        plugins=(
+            Support("mysql_native_password", note="allowNativePasswords=true (the default)"),
+            Support("mysql_old_password", note="only with allowOldPasswords=true", opt_in=True),
+            Support(
+                "mysql_clear_password", note="only with allowCleartextPasswords=true", opt_in=True
+            ),
+            Support("caching_sha2_password", (1, 4)),
+            Support("sha256_password", (1, 4)),
+            Support("client_ed25519", (1, 5), note="approx. lower bound"),
+        ),
+        multi_switch=False,
+        fixes={
+            "use_tls": "go-sql-driver/mysql: DSN parameter tls=true (or tls=skip-verify / a name registered with mysql.RegisterTLSConfig)",
+            "enable_cleartext": "go-sql-driver/mysql: DSN parameter allowCleartextPasswords=true, together with tls=true",
+            "rsa_key": "go-sql-driver/mysql: register the key with mysql.RegisterServerPubKey and set serverPubKey=<name> in the DSN, or tls=true",
+            "native": "go-sql-driver/mysql: DSN parameter allowNativePasswords=true",
+            "old_password": "go-sql-driver/mysql: DSN parameter allowOldPasswords=true (better: rehash the account)",
+            "lacks:*": "go-sql-driver/mysql has no {plugin} plugin (no PAM dialog, no GSSAPI): give the account a plugin it speaks",
+        },
+        seen_in_lab=False,
+    ),
+    ClientLibrary(
+        "mysqljs",
+        "node",
+        client_names=("mysqljs",),  # sends no attributes; kept for the table
+        products=("node mysql",),
+        plugins=(
+            Support("mysql_native_password"),
+            Support("mysql_old_password", note="insecureAuth: true"),
+        ),
+        multi_switch=False,
+        fixes={
+            "use_tls": "node mysql: ssl: {ca: fs.readFileSync('ca.pem')}",
+            "lacks:*": "node mysql (mysqljs) only speaks mysql_native_password: move to mysql2 or give the account mysql_native_password",
+        },
+        seen_in_lab=False,
+    ),
+    ClientLibrary(
+        "node-mysql2",
+        "node",
+        client_names=("node-mysql2", "node-mysql-2"),
+        products=("node mysql2",),
+        plugins=(
+            Support("mysql_native_password"),
+            Support("caching_sha2_password", (1, 6)),
+            Support("sha256_password", (1, 6)),
+            Support("mysql_clear_password", note="via authPlugins"),
+        ),
+        multi_switch=False,
+        fixes={
+            "use_tls": "mysql2: ssl: {ca: fs.readFileSync('ca.pem')}",
+            "enable_cleartext": "mysql2: authPlugins: {mysql_clear_password: () => () => Buffer.from(password + '\\0')}, over ssl",
+            "rsa_key": "mysql2: ssl (or authPlugins: {sha256_password: sha256_password({serverPublicKey})})",
+            "lacks:*": "mysql2 has no built-in {plugin}: add one with the authPlugins option, or give the account a plugin it speaks",
+        },
+        seen_in_lab=False,
+    ),
+    ClientLibrary(
+        "mysqlnd",
+        "php",
+        client_names=("mysqlnd",),
+        products=("PHP PDO_MySQL", "PHP mysqli"),
+        plugins=(
+            Support("mysql_native_password"),
+            Support("mysql_clear_password"),
+            Support("sha256_password", (7, 0), note="approx.; RSA needs the openssl extension"),
+            Support("caching_sha2_password", (7, 4), note="approx. lower bound"),
+        ),
+        multi_switch=False,
+        fixes={
+            "use_tls": "PDO: PDO::MYSQL_ATTR_SSL_CA => '/path/ca.pem'; mysqli: mysqli_ssl_set() + MYSQLI_CLIENT_SSL",
+            "rsa_key": "PDO: PDO::MYSQL_ATTR_SERVER_PUBLIC_KEY; mysqli: mysqli.server_public_key (or TLS)",
+            "lacks:*": "PHP mysqlnd has no {plugin} plugin (no PAM dialog, no ed25519): give the account a plugin it speaks",
+        },
+        seen_in_lab=False,
+    ),
+    ClientLibrary(
+        "MariaDB Connector/J",
+        "java",
+        client_names=("mariadb connector/j",),
+        products=("MariaDB Connector/J",),
+        plugins=(
+            Support("mysql_native_password"),
+            Support("mysql_clear_password", note="only over TLS"),
+            Support("dialog"),
+            Support("client_ed25519"),
+            Support("auth_gssapi_client"),
+            Support("caching_sha2_password"),
+            Support("sha256_password"),
+            Support("parsec", (3, 5), note="approx. lower bound"),
+        ),
+        multi_switch=True,
+        fixes={
+            "use_tls": "MariaDB Connector/J: sslMode=verify-full (or trust) in the JDBC URL",
+            "rsa_key": "MariaDB Connector/J: allowPublicKeyRetrieval=true or serverRsaPublicKeyFile=/path/public_key.pem",
+            "lacks:*": "MariaDB Connector/J cannot answer {plugin}: upgrade it, or give the account a plugin it speaks",
+        },
+        seen_in_lab=False,
+    ),
+]
+
+BY_NAME: dict[str, ClientLibrary] = {lib.name: lib for lib in LIBRARIES}
+_BY_CLIENT_NAME: dict[str, ClientLibrary] = {n: lib for lib in LIBRARIES for n in lib.client_names}
+
+# Who can answer a plugin (for "use a client that ..." fixes).
+IMPLEMENTERS = {
+    "caching_sha2_password": "PyMySQL >= 0.9 (+ cryptography), mysql-connector-python, libmysqlclient >= 5.7.23/8.0, libmariadb >= 3.0.8",
+    "sha256_password": "PyMySQL >= 0.9 (+ cryptography), mysql-connector-python (TLS only), libmysqlclient >= 5.6.6, libmariadb >= 3.0.8",
+    "client_ed25519": "libmariadb (mariadb CLI, MariaDB Connector/Python, mysqlclient built on libmariadb) or PyMySQL >= 1.0 with PyNaCl",
+    "parsec": "libmariadb >= 3.4 (MariaDB 11.6+ clients)",
+    "dialog": "libmariadb (mariadb CLI, MariaDB Connector/Python) or PyMySQL (password prompts)",
+    "mysql_old_password": "libmariadb with secure_auth off, PyMySQL < 1.1, libmysqlclient < 5.7",
+    "mysql_clear_password": "every major client, some only when enabled",
+    "auth_gssapi_client": "libmariadb, MariaDB Connector/J",
+    "authentication_ldap_sasl_client": "libmysqlclient 8.0+, mysql-connector-python",
+    "authentication_kerberos_client": "libmysqlclient 8.0.26+, mysql-connector-python",
+    "authentication_fido_client": "libmysqlclient 8.0.27+ (MySQL Enterprise)",
+    "authentication_webauthn_client": "libmysqlclient 8.2+, mysql-connector-python",
+}
+
+
+def library(name: str | None) -> ClientLibrary | None:
+    return BY_NAME.get(name or "")
+
+
+def by_client_name(value: str | None) -> ClientLibrary | None:
+    """The library whose ``_client_name`` attribute is ``value``."""
+    return _BY_CLIENT_NAME.get((value or "").strip().lower())
+
+
+def plugin_support(name: str | None) -> tuple[Support, ...] | None:
+    lib = library(name)
+    return lib.plugins if lib is not None and lib.plugins else None
+
+
+def multi_switch(name: str | None) -> bool | None:
+    lib = library(name)
+    return lib.multi_switch if lib is not None else None
+
+
+def fix_for(name: str | None, situation: str, plugin: str | None = None) -> str | None:
+    """The library's own phrasing for ``situation`` (see the module doc), or
+    None.  ``lacks:<plugin>`` falls back to the library's ``lacks:*``."""
+    lib = library(name)
+    if lib is None:
+        return None
+    text = lib.fixes.get(situation)
+    if text is None and situation.startswith("lacks:"):
+        text = lib.fixes.get("lacks:*")
+    if text is None:
+        return None
+    return text.replace("{plugin}", plugin or "?")
+
+
+def match_signature(name: str | None, caps: int | None, max_packet: int | None) -> Signature | None:
+    """The product whose observed HandshakeResponse shape this is, if exactly one matches."""
+    lib = library(name)
+    if lib is None or caps is None:
+        return None
+    core = caps & ~VARIABLE_CAPS
+    hits = [
+        s
+        for s in lib.signatures
+        if (s.caps & ~VARIABLE_CAPS) == core
+        and (s.max_packet is None or s.max_packet == max_packet)
+    ]
+    return hits[0] if len(hits) == 1 else None
