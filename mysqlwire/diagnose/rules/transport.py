@@ -1,0 +1,188 @@
+"""Transport: TLS required / not offered / failed, secure channels for sha2 full authentication, what the capture cannot show."""
+
+from __future__ import annotations
+
+from ..context import Facts
+from .base import Hit, Spec, err_evidence, hit, last_proof, not_answered, switch_given_up
+
+
+def check_tls_required(f: Facts) -> Hit | None:
+    if f.code == 3159:
+        return hit(err_evidence(f) + "; the connection did not negotiate TLS (no SSLRequest)")
+    if f.code != 1045 or f.tls:
+        return None
+    ssl_note = ""
+    if f.server_offers_tls:
+        ssl_note = (
+            "; the server's greeting offers CLIENT_SSL but the client did not send an SSLRequest"
+        )
+    if (
+        f.verdict_code == "PROOF_MATCHES"
+        and f.user in f.capture.tls_ok_users
+        and f.user not in f.capture.plain_ok_users
+    ):
+        return hit(
+            f"{err_evidence(f)} although the proof is valid for the given password; the same user "
+            f"logged in over TLS in another connection of this capture{ssl_note}: the account requires TLS "
+            "(REQUIRE SSL/X509)",
+        )
+    detail = (f.verdict or {}).get("verdict_detail")
+    if f.verdict_code == "PROOF_MATCHES" and detail != "empty password" and f.server_offers_tls:
+        proof = last_proof(f)
+        return hit(
+            (f"{f.pkt(proof)}: " if proof else "")
+            + f"a valid proof of the given password, sent without TLS, then {err_evidence(f)}{ssl_note}: "
+            "the account most likely requires TLS (REQUIRE SSL/X509); if it does not, see VALID_PROOF_REJECTED"
+        )
+    clear = [s for s in f.client_steps if f.is_cleartext(s)]
+    if clear and f.verdict_code == "PROOF_MATCHES":
+        return hit(
+            f"{f.pkt(clear[-1])} (the right secret, in clear, outside TLS), then {err_evidence(f)}{ssl_note}: "
+            "likely a back end that takes the clear-text secret (IAM/RDS Proxy, PAM, LDAP) and requires TLS",
+        )
+    return None
+
+
+def check_tls_not_offered(f: Facts) -> Hit | None:
+    c = f.conn
+    if (
+        not f.is_login
+        or not c.greeting_seen
+        or c.login is not None
+        or c.client_capabilities is not None
+    ):
+        return None
+    if f.server_offers_tls is not False or not f.closed:
+        return None
+    return hit(
+        f"server packet seq 0: greeting without CLIENT_SSL (capabilities 0x{c.server_capabilities:08x}); "
+        f"the client {f.close_word} without a response (client error 2026 when it requires TLS)"
+    )
+
+
+def check_tls_handshake_failed(f: Facts) -> Hit | None:
+    c = f.conn
+    if not f.is_login or not c.tls or c.login is not None or not f.closed:
+        return None
+    alerts = [a for a in c.anomalies if "alert" in a.lower() and "not readable" not in a.lower()]
+    if not alerts and c.tls_info.get("tls_version"):
+        return None
+    what = "; ".join(alerts) if alerts else "no ServerHello seen"
+    return hit(f"client packet seq 1: SSLRequest; TLS handshake did not complete ({what})")
+
+
+def check_secure_channel_required(f: Facts) -> Hit | None:
+    if f.tls:
+        return None
+    sw = switch_given_up(f, ("sha256_password", "caching_sha2_password"))
+    row = f.fp.support(sw.plugin) if sw is not None else None
+    if sw is not None and row is not None and row.tls_only:
+        return hit(
+            f"{f.pkt(sw)} on plain TCP; {not_answered(f, sw)}: {f.client} speaks {sw.plugin} only over TLS",
+            splugin=sw.plugin,
+            how=(
+                f"connect with TLS (mysql-connector-python: ssl_ca=…, do not set ssl_disabled=True), or use the C "
+                f"extension (use_pure=False), which has the RSA path; or {f.set_plugin_sql('caching_sha2_password')}"
+            ),
+        )
+    last = f.abandoned_at
+    if last is not None and last.kind == "auth_more_data" and last.data == b"\x04":
+        plugin = f.plugin_at(last)
+        return hit(
+            f"{f.pkt(last)} on plain TCP; the client did not ask for the RSA public key (client error 2061 "
+            f"'Authentication requires secure connection'): {not_answered(f, last)}",
+            splugin=plugin,
+            how=(
+                "connect with TLS (--ssl-mode=REQUIRED / ssl=...), or let the client fetch the server's RSA key "
+                "(--get-server-public-key / GET_SERVER_PUBLIC_KEY; PyMySQL does it by itself) or pin it "
+                "(--server-public-key-path=/path/public_key.pem)"
+            ),
+        )
+    if f.code is not None and f.code in (1045, 2061):
+        for s in f.client_steps:
+            plugin = f.plugin_at(s)
+            if plugin in ("caching_sha2_password", "sha256_password") and f.is_cleartext(s):
+                how = "connect with TLS, or use a client that does the RSA exchange without TLS"
+                if f.fp.library == "mysql-connector-python":
+                    how = (
+                        "mysql-connector-python (pure) has no RSA path and sends the password as typed: connect with TLS "
+                        "(its default when the server offers it; do not set ssl_disabled=True), or use the C extension "
+                        "(use_pure=False), which does the RSA exchange"
+                    )
+                return hit(
+                    f"{f.pkt(s)} outside TLS during {plugin} full authentication; then {err_evidence(f)} "
+                    "(the server only accepts the password in clear over TLS or a Unix socket)",
+                    splugin=plugin,
+                    how=how,
+                )
+    return None
+
+
+def check_capture_incomplete(f: Facts) -> Hit | None:
+    c = f.conn
+    if not f.is_login:
+        return None
+    if c.tls and not c.tls_info.get("decrypted"):
+        return None
+    if not c.greeting_seen and not c.extra.get("pre_greeting_error"):
+        return hit(
+            "no greeting in the capture (it starts mid-connection, or the server never spoke); "
+            f"connection {c.closed_by or 'open'}"
+        )
+    gaps = [a for a in c.anomalies if "missing" in a or "gap" in a]
+    if c.login is not None and c.login.outcome == "incomplete" and not f.closed:
+        return hit(
+            f"the capture ends ({c.closed_by or 'no close seen'}) before the server's verdict"
+            + (f"; {gaps[0]}" if gaps else "")
+        )
+    if gaps and f.failed:
+        return hit("; ".join(gaps[:2]))
+    return None
+
+
+def check_encrypted_no_keys(f: Facts) -> Hit | None:
+    c = f.conn
+    if not f.is_login or not c.tls or c.tls_info.get("decrypted"):
+        return None
+    info = c.tls_info
+    ver = info.get("tls_version") or "TLS"
+    return hit(
+        f"client packet seq 1: SSLRequest; {ver} session"
+        + (f" ({info.get('tls_cipher')})" if info.get("tls_cipher") else "")
+        + f", status {info.get('tls_status') or 'no-keys'}: user, plugin and outcome are inside TLS"
+    )
+
+
+SPECS = [
+    Spec("TLS_REQUIRED", "error", check_tls_required, rank=95, suppresses=("ACCESS_DENIED",)),
+    Spec(
+        "TLS_NOT_OFFERED",
+        "error",
+        check_tls_not_offered,
+        rank=89,
+        suppresses=("CLIENT_GAVE_UP_ON_GREETING",),
+        scope="connection",
+    ),
+    Spec(
+        "TLS_HANDSHAKE_FAILED",
+        "error",
+        check_tls_handshake_failed,
+        rank=85,
+        suppresses=("ENCRYPTED_NO_KEYS",),
+        scope="connection",
+    ),
+    Spec(
+        "SECURE_CHANNEL_REQUIRED",
+        "error",
+        check_secure_channel_required,
+        rank=93,
+        suppresses=(
+            "WRONG_PASSWORD",
+            "VALID_PROOF_REJECTED",
+            "ACCESS_DENIED",
+            "CLIENT_ABORTED_AUTH",
+        ),
+    ),
+    Spec("ENCRYPTED_NO_KEYS", "warning", check_encrypted_no_keys, rank=60, scope="connection"),
+    Spec("CAPTURE_INCOMPLETE", "warning", check_capture_incomplete, rank=50, scope="connection"),
+]
