@@ -274,5 +274,8 @@ class Connection:
             if key in self.tls_info:
                 rec[key] = self.tls_info[key]
         if with_packets:
-            rec["packets"] = list(self.packets or [])
+            # "n": the packet's number within the connection, from 1 (the
+            # number the --packets tree and the ladders show; seq is the
+            # MySQL sequence id)
+            rec["packets"] = [{"n": i, **p} for i, p in enumerate(self.packets or [], 1)]
         return rec

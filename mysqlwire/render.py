@@ -7,7 +7,6 @@ markup interpretation) and control characters are escaped.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import sys
 
 from rich.console import Console
@@ -16,8 +15,10 @@ from rich.text import Text
 from .model import Connection
 from .views.escape import clean
 from .views.packets import server_label
+from .views.tree import packet_tree
 
 _OUTCOME_STYLE = {"ok": "bold green", "error": "bold red", "incomplete": "bold yellow"}
+_TREE_STYLE = {"head": "cyan", "dim": "dim", "warn": "yellow"}
 _SEVERITY_STYLE = {
     "error": "bold red",
     "security": "bold magenta",
@@ -131,19 +132,11 @@ class Renderer:
         for a in conn.anomalies:
             self._line("anomaly", (a, "yellow"))
         if packets and conn.packets:
-            for p in conn.packets:
-                t = Text("    ")
-                arrow = "C->S" if p["sender"] == "client" else "S->C"
-                t.append(f"{arrow} seq={p['seq']} {p['kind']} len={p['length']}", style="cyan")
-                if p.get("plugin"):
-                    t.append(f" [{clean(p['plugin'])}]", style="dim")
-                self.console.print(t)
-                if "fields" in p:
-                    self.console.print(
-                        Text("      " + clean(json.dumps(p["fields"], ensure_ascii=False)))
-                    )
-                elif "data" in p:
-                    self.console.print(Text("      data " + clean(json.dumps(p["data"]))))
+            self._line("packets", (f"{len(conn.packets)} in the connection phase", "dim"))
+            for depth, line, style in packet_tree(conn):
+                self.console.print(
+                    Text("    " + "    " * depth + clean(line), style=_TREE_STYLE.get(style, ""))
+                )
         self.console.print()
 
     def _auth_steps(self, conn: Connection) -> list:

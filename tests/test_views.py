@@ -139,3 +139,86 @@ def test_api_attaches_replay_diagnose_and_html():
     assert conn.extra["client_fingerprint"]  # attached by the API, drawn by the view
     with pytest.raises(KeyError):
         cap.connection(0)
+
+
+# ------------------------------------------------------------------ --packets tree
+
+SAMPLES = REPO / "captures" / "lab-samples"
+
+
+def _dissect(*args):
+    return CliRunner().invoke(cli, ["dissect", "--detect", *args])
+
+
+def test_packets_tree_rsa_full_auth():
+    from cryptography.hazmat.primitives import serialization
+
+    cap = str(SAMPLES / "m8emu_cli_sha2_full_plain.pcap")
+    out = _dissect("--packets", cap).stdout
+    lines = [line.strip() for line in out.splitlines()]
+    # packet heads: numbered from 1, seq=N, lengths
+    heads = [line for line in lines if "S->C" in line or "C->S" in line]
+    assert heads[0].startswith("1  S->C  Greeting  seq=0  ")
+    assert heads[1].startswith("2  C->S  HandshakeResponse41  seq=1  ")
+    assert heads[2].startswith("3  S->C  AuthMoreData [caching_sha2_password]  seq=2  2 bytes")
+    assert heads[3].startswith("4  C->S  Auth data [caching_sha2_password]  seq=3  1 byte  ")
+    assert heads[5].startswith("6  C->S  Auth data [caching_sha2_password]  seq=5  256 bytes")
+    assert "Data: 1 byte: 04 = perform full authentication: send the password (TLS or RSA)" in lines
+    assert "Data: 1 byte (redacted): 02: request the server's RSA public key" in lines
+    assert "Data: 256 bytes (redacted): RSA-encrypted password (256 B)" in lines
+    # the PEM key as text, equal to the lab server's public key (independent truth)
+    priv = serialization.load_pem_private_key(
+        (SAMPLES / "m8emu_server_rsa_private.pem").read_bytes(), None
+    )
+    pem = (
+        priv.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    start = lines.index("-----BEGIN PUBLIC KEY-----")
+    assert lines[start : start + len(pem.splitlines())] == pem.splitlines()
+    # each capability flag named once per packet (not lower/upper/merged three times)
+    greeting = out.split(" 2  C->S")[0]
+    assert greeting.count("CLIENT_PROTOCOL_41") == 1
+    assert greeting.count("CLIENT_PLUGIN_AUTH,") + greeting.count("CLIENT_PLUGIN_AUTH\n") == 1
+    assert "{" not in out  # no JSON in the text view
+
+
+def test_packets_tree_redacts_secrets_unless_asked():
+    cap = str(SAMPLES / "mariadb_cli_ed25519.pcap")
+    shown = json.loads(_dissect("--packets", "--show-secrets", "--format", "jsonl", cap).stdout)
+    proof_hex = shown["packets"][1]["fields"]["auth_response"]["hex"]
+    sig = bytes.fromhex(shown["packets"][3]["data"]["hex"])
+    assert len(bytes.fromhex(proof_hex)) == 20 and len(sig) == 64
+    text = _dissect("--packets", cap).stdout
+    assert "Auth response: 20 bytes (redacted): mysql_native_password proof" in text
+    assert "Data: 64 bytes (redacted): ed25519 signature (64 B)" in text
+    for secret in (bytes.fromhex(proof_hex), sig):
+        assert secret.hex(" ")[:20] not in text and secret.hex()[:16] not in text
+    text = _dissect("--packets", "--show-secrets", cap).stdout
+    assert bytes.fromhex(proof_hex).hex(" ") in text
+    # the switch's nonce is said to be one
+    assert "Plugin data: 32 bytes: nonce for the ed25519 signature: 32 bytes" in text
+
+
+def test_json_packets_numbered_from_one():
+    cap = str(SAMPLES / "m8emu_cli_sha2_full_plain.pcap")
+    rec = json.loads(_dissect("--packets", "--format", "jsonl", cap).stdout)
+    assert [p["n"] for p in rec["packets"]] == list(range(1, len(rec["packets"]) + 1))
+    assert [p["seq"] for p in rec["packets"][:7]] == [0, 1, 2, 3, 4, 5, 6]
+
+
+def test_packets_tree_fast_auth_and_dialog_meaning():
+    from mysqlwire.views.packets import server_data_meaning
+
+    assert server_data_meaning("caching_sha2_password", "auth_more_data", b"\x03")[0].startswith(
+        "03 = fast authentication succeeded"
+    )
+    assert server_data_meaning("dialog", "auth_switch_request", b"\x04Password: ")[0] == (
+        "prompt 'Password: ' (04 = password question, echo off)"
+    )
+    assert server_data_meaning("dialog", "auth_more_data", b"\x03OTP: ")[0] == (
+        "prompt 'OTP: ' (03 = ordinary question, echo on, last question)"
+    )
+    out = _dissect("--packets", str(SAMPLES / "m8emu_pymysql_sha2_fast_ok.pcap")).stdout
+    assert "Data: 1 byte: 03 = fast authentication succeeded (cached hash), OK follows" in out
