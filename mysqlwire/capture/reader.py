@@ -145,7 +145,10 @@ class CaptureReader:
             return False
         parts = [buf[pos:]] if have else []
         self._base += pos
-        read = self._f.read
+        # read1: whatever is available (one raw read), so a pipe fed packet by
+        # packet (tcpdump -U -w - | mysqlwire dissect -) is processed as it
+        # arrives instead of waiting for a whole chunk
+        read = getattr(self._f, "read1", None) or self._f.read
         while have < need:
             try:
                 chunk = read(max(CHUNK_SIZE, need - have))
