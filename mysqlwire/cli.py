@@ -53,6 +53,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "redact",
         "Remove passwords/tokens and map IPs/users in a capture.",
     ),
+    "watch": (
+        "mysqlwire.commands.watch",
+        "watch",
+        "Capture live and print each login the moment it ends, with the diagnosis.",
+    ),
     "capture": (
         "mysqlwire.commands.corpus",
         "capture",

@@ -39,6 +39,9 @@ class DissectOptions:
     max_buffer: int = 4 * 1024 * 1024
     reorder_window: int = 10000
     idle_timeout: float | None = None  # capture seconds; None: flows live until FIN/RST/end
+    # stream: emit a connection as soon as its login ends (live/piped input),
+    # and again, marked extra["update"], when a later exchange or error changes it
+    stream: bool = False
 
 
 @dataclass
@@ -341,6 +344,7 @@ class _ConnSink:
                 ex.outcome = "error"
                 ex.error = _err(f)
                 conn.exchanges.append(ex)
+            self.pipe.changed(self)
             return
         if kind == "ssl_request":
             conn.client_capabilities = int(f.client_flag)
@@ -365,6 +369,7 @@ class _ConnSink:
             return
         if kind == "command_error":
             conn.command_error = _err(f)
+            self.pipe.changed(self)
             return
         if kind in ("command", "quit"):
             return
@@ -393,12 +398,23 @@ class _ConnSink:
             ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, b"", ts, in_tls))
             if self.hs.compressed:
                 conn.compressed = True
+            self.pipe.changed(self)
             return
         if kind == "err":
             ex.outcome = "error"
             ex.error = _err(f)
             ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, b"", ts, in_tls))
+            self.pipe.changed(self)
             return
+
+
+def _stream_state(conn: Connection) -> tuple:
+    """What a stream-mode reader has been told: exchanges and their outcomes."""
+    return (
+        tuple(ex.outcome for ex in conn.exchanges),
+        bool(conn.command_error),
+        bool(conn.extra.get("pre_greeting_error")),
+    )
 
 
 def _len(v) -> int:
@@ -428,6 +444,7 @@ class _Pipeline:
         self.done: dict[int, Connection] = {}
         self.emit_from = 1
         self.ready: list[Connection] = []
+        self.streamed: dict[int, tuple] = {}  # stream mode: id -> state last emitted
 
     def on_flow(self, flow):
         ini_port = flow.initiator[1]
@@ -439,6 +456,20 @@ class _Pipeline:
         if self.opts.detect:
             return _ConnSink(self, flow, server_is_initiator=None)
         return None
+
+    def changed(self, sink: _ConnSink) -> None:
+        """Stream mode: a login (or later exchange) ended -- hand the connection over now."""
+        if not self.opts.stream:
+            return
+        conn = sink.conn
+        state = _stream_state(conn)
+        seen = self.streamed.get(conn.id)
+        if seen == state:
+            return
+        if seen is not None:
+            conn.extra["update"] = True
+        self.streamed[conn.id] = state
+        self.ready.append(conn)
 
     def register(self, sink: _ConnSink) -> None:
         sink.conn.id = self.next_id
@@ -453,6 +484,15 @@ class _Pipeline:
         ):
             conn.anomalies.append("no greeting seen: the server never answered within the capture")
         conn.packets = conn.packets if self.opts.with_packets else None
+        if self.opts.stream:
+            seen = self.streamed.pop(conn.id, None)
+            self.summary.connections += 1
+            if seen is None:
+                self.ready.append(conn)
+            elif seen != _stream_state(conn):
+                conn.extra["update"] = True
+                self.ready.append(conn)
+            return
         self.done[conn.id] = conn
         self.summary.connections += 1
         while self.emit_from in self.done:

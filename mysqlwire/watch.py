@@ -1,0 +1,210 @@
+"""Follow a live (or streamed) capture and hand over each login the moment it ends.
+
+:func:`follow` reads a pcap byte stream (a ``tcpdump -U -w -`` child from
+:mod:`mysqlwire.capture.live`, or standard input), runs the same Dissector as
+``mysqlwire dissect`` in *stream* mode (a connection is emitted when its login
+ends, and again as an update when a later COM_CHANGE_USER or a sandbox error
+changes it) and calls ``on_connection`` for each.
+
+:class:`FailureKeeper` keeps the frames of every connection still in its
+connection phase (bounded per flow, per number of flows and in total) so that a
+failed login can be written as a small pcap of its own -- redacted by default --
+into a ring of files bounded in count and bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .capture import TcpSegment, decode_tcp, endpoint, format_ip, open_capture
+from .dissect import CaptureSummary, DissectOptions, Dissector
+from .model import Connection
+
+# live mode: a flow silent for this many capture seconds is closed (bounds memory)
+LIVE_IDLE_TIMEOUT = 300.0
+
+
+@dataclass
+class WatchStats:
+    frames: int = 0
+    logins: int = 0
+    failed: int = 0
+    saved: int = 0
+    started: float = field(default_factory=time.time)
+
+
+def _flow_key(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+class FailureKeeper:
+    """Frames of flows still in their connection phase, and a ring of saved failures.
+
+    Bounds: ``per_flow_frames`` frames and ``per_flow_bytes`` bytes a flow (a
+    login needs a few dozen), ``max_flows`` flows (least recently seen dropped
+    first); the ring keeps at most ``max_files`` pcaps and ``max_bytes`` bytes
+    in ``directory`` (oldest deleted first).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        redact: bool = True,
+        max_files: int = 100,
+        max_bytes: int = 50 * 1024 * 1024,
+        per_flow_frames: int = 256,
+        per_flow_bytes: int = 1024 * 1024,
+        max_flows: int = 4096,
+    ):
+        self.directory = Path(directory)
+        self.redact = redact
+        self.max_files = max_files
+        self.max_bytes = max_bytes
+        self.per_flow_frames = per_flow_frames
+        self.per_flow_bytes = per_flow_bytes
+        self.max_flows = max_flows
+        self.linktype: int | None = None
+        self._flows: OrderedDict[tuple[str, str], list] = OrderedDict()
+        self._sizes: dict[tuple[str, str], int] = {}
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.saved: list[Path] = sorted(
+            self.directory.glob("*.pcap"), key=lambda p: p.stat().st_mtime
+        )
+
+    def frame(self, ts: float, linktype: int, data: bytes, seg: TcpSegment) -> None:
+        if self.linktype is None:
+            self.linktype = linktype
+        if linktype != self.linktype:
+            return
+        key = _flow_key(
+            endpoint(format_ip(seg.saddr), seg.sport), endpoint(format_ip(seg.daddr), seg.dport)
+        )
+        frames = self._flows.get(key)
+        if frames is None:
+            frames = self._flows[key] = []
+            self._sizes[key] = 0
+            while len(self._flows) > self.max_flows:
+                old, _ = self._flows.popitem(last=False)
+                self._sizes.pop(old, None)
+        else:
+            self._flows.move_to_end(key)
+        if len(frames) >= self.per_flow_frames or self._sizes[key] + len(data) > self.per_flow_bytes:
+            return
+        frames.append((ts, bytes(data)))
+        self._sizes[key] += len(data)
+
+    def forget(self, conn: Connection) -> None:
+        key = _flow_key(conn.client, conn.server)
+        self._flows.pop(key, None)
+        self._sizes.pop(key, None)
+
+    def save(self, conn: Connection) -> Path | None:
+        """Write the failed login's frames; returns the file written (or None)."""
+        key = _flow_key(conn.client, conn.server)
+        frames = self._flows.pop(key, None)
+        self._sizes.pop(key, None)
+        if not frames or self.linktype is None:
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(frames[0][0]))
+        err = conn.error or {}
+        code = err.get("code") or "fail"
+        name = f"{stamp}-conn{conn.id}-{code}.pcap"
+        final = self.directory / name
+        fd, tmp = tempfile.mkstemp(prefix=".raw-", suffix=".pcap", dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write_pcap(f, self.linktype, frames)
+            if self.redact:
+                from .redact import redact_capture
+
+                redact_capture(tmp, str(final))
+                os.chmod(final, 0o600)
+            else:
+                os.replace(tmp, final)
+                tmp = None
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+        self.saved.append(final)
+        self._trim()
+        return final
+
+    def _trim(self) -> None:
+        def total() -> int:
+            return sum(p.stat().st_size for p in self.saved if p.exists())
+
+        while self.saved and (len(self.saved) > self.max_files or total() > self.max_bytes):
+            old = self.saved.pop(0)
+            try:
+                old.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def write_pcap(f, linktype: int, frames) -> None:
+    """A classic microsecond pcap of ``(ts, data)`` frames."""
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
+    for ts, data in frames:
+        sec = int(ts)
+        usec = int(round((ts - sec) * 1_000_000))
+        if usec >= 1_000_000:
+            sec, usec = sec + 1, usec - 1_000_000
+        f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
+        f.write(data)
+
+
+def follow(
+    stream,
+    opts: DissectOptions,
+    on_connection: Callable[[Connection], None],
+    *,
+    keeper: FailureKeeper | None = None,
+    stats: WatchStats | None = None,
+    label: str = "<live>",
+    should_stop: Callable[[], bool] | None = None,
+) -> CaptureSummary:
+    """Dissect ``stream`` (a pcap byte stream) calling ``on_connection`` as logins end."""
+    stats = stats or WatchStats()
+    summary = CaptureSummary(path=label)
+    reader = open_capture(stream)
+    summary.format = reader.format
+    engine = Dissector(opts, summary)
+
+    def emit(conns) -> None:
+        for c in conns:
+            if keeper is not None:
+                if c.failed and not c.extra.get("update"):
+                    c.extra["saved"] = keeper.save(c)
+                elif not c.failed:
+                    keeper.forget(c)
+            on_connection(c)
+
+    try:
+        for ts, linktype, data, _iface in reader.records():
+            stats.frames += 1
+            seg = decode_tcp(linktype, data)
+            if seg is None:
+                continue
+            if keeper is not None:
+                keeper.frame(ts, linktype, data, seg)
+            engine.add(ts, seg)
+            emit(engine.drain())
+            if should_stop is not None and should_stop():
+                break
+    finally:
+        summary.frames = stats.frames
+        summary.truncated = bool(getattr(reader, "truncated", False))
+        summary.error = getattr(reader, "error", None)
+        emit(engine.finish())
+    return summary
+
+
+__all__ = ["FailureKeeper", "LIVE_IDLE_TIMEOUT", "WatchStats", "follow", "write_pcap"]
