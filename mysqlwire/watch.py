@@ -40,6 +40,83 @@ class WatchStats:
     started: float = field(default_factory=time.time)
 
 
+def _keylog_base():
+    from .tls import KeyLog
+
+    return KeyLog
+
+
+class FollowedKeyLog(_keylog_base()):
+    """An NSS key log that is read again as it grows (a client writing
+    SSLKEYLOGFILE while we watch): a lookup that misses reads the new lines,
+    at most every ``interval`` seconds and at most ``limit`` bytes in all."""
+
+    def __init__(self, path: str | os.PathLike, interval: float = 0.2, limit: int = 64 << 20):
+        from .tls import KeyLog
+
+        super().__init__()
+        self._make = KeyLog.from_bytes
+        self.path = Path(path)
+        self.keys = KeyLog()
+        self.offset = 0
+        self.interval = interval
+        self.limit = limit
+        self._last = 0.0
+        self._partial = b""
+        self.refresh(force=True)
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        if self.offset >= self.limit:
+            return
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(self.limit - self.offset)
+        except OSError:
+            return
+        if not data:
+            return
+        self.offset += len(data)
+        data = self._partial + data
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        if cut:
+            self.keys.merge(self._make(data[:cut]))
+
+    def get(self, client_random: bytes, label: str) -> bytes | None:
+        got = self.keys.get(client_random, label)
+        if got is None:
+            self.refresh()
+            got = self.keys.get(client_random, label)
+        return got
+
+    def labels(self, client_random: bytes) -> frozenset[str]:
+        if client_random not in self.keys:
+            self.refresh()
+        return self.keys.labels(client_random)
+
+    def __contains__(self, client_random: object) -> bool:
+        if client_random not in self.keys:
+            self.refresh()
+        return client_random in self.keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __bool__(self) -> bool:  # present even while still empty: it may grow
+        return True
+
+    def __iter__(self):
+        return iter(self.keys)
+
+    def __repr__(self) -> str:
+        return f"<FollowedKeyLog {self.path} sessions={len(self.keys)}>"
+
+
 def _flow_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
@@ -96,7 +173,10 @@ class FailureKeeper:
                 self._sizes.pop(old, None)
         else:
             self._flows.move_to_end(key)
-        if len(frames) >= self.per_flow_frames or self._sizes[key] + len(data) > self.per_flow_bytes:
+        if (
+            len(frames) >= self.per_flow_frames
+            or self._sizes[key] + len(data) > self.per_flow_bytes
+        ):
             return
         frames.append((ts, bytes(data)))
         self._sizes[key] += len(data)
@@ -207,4 +287,11 @@ def follow(
     return summary
 
 
-__all__ = ["FailureKeeper", "LIVE_IDLE_TIMEOUT", "WatchStats", "follow", "write_pcap"]
+__all__ = [
+    "FailureKeeper",
+    "FollowedKeyLog",
+    "LIVE_IDLE_TIMEOUT",
+    "WatchStats",
+    "follow",
+    "write_pcap",
+]

@@ -154,8 +154,16 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
             summaries.append(summary)
             try:
                 if path == "-":
+                    sopts = opts
+                    if stdin_is_stream() and not opts.stream:
+                        # a pipe/FIFO/socket: hand each connection over as its
+                        # login ends, not at the end of the input
+                        from dataclasses import replace
+
+                        sopts = replace(opts, stream=True)
+                        STREAMING[0] = True
                     yield from _watch_tls(
-                        iter_connections(sys.stdin.buffer, opts, summary), path, opts
+                        iter_connections(sys.stdin.buffer, sopts, summary), path, sopts
                     )
                 else:
                     with counting_reader(path, bar) as fh:
@@ -168,6 +176,22 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
                 warn(
                     f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported"
                 )
+
+
+# set while reading a streamed standard input: output() flushes after each record
+STREAMING = [False]
+
+
+def stdin_is_stream() -> bool:
+    """Standard input is a pipe, FIFO, socket or terminal (not a regular file)."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode)
 
 
 def _watch_tls(conns, path, opts):
@@ -211,6 +235,8 @@ def output(
             for c in conns:
                 n += 1
                 yield to_record(c, packets)
+                if STREAMING[0]:
+                    sys.stdout.flush()
 
         emit_json(counted(), fmt)
         return n
@@ -220,6 +246,8 @@ def output(
     for c in conns:
         r.connection(c, packets=packets)
         n += 1
+        if STREAMING[0]:
+            sys.stdout.flush()
     r.footer(summaries, n)
     return n
 

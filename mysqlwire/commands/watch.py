@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from . import secrets as secret_opts
-from .common import EXIT_OK, EXIT_PROBLEM, fail, load_keylog, warn
+from .common import EXIT_OK, EXIT_PROBLEM, fail, warn
 
 EXIT_NOTHING = 3
 
@@ -99,30 +99,62 @@ def _line(conn, verdict: str | None) -> str:
     help="With --save-failures: keep the secrets in the saved pcaps (for replay).",
 )
 @click.option(
-    "--save-max-files", type=click.IntRange(1), default=100, show_default=True,
+    "--save-max-files",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
     help="Ring size of --save-failures (oldest deleted first).",
 )
 @click.option(
-    "--save-max-bytes", type=click.IntRange(1024), default=50 * 1024 * 1024, show_default=True,
+    "--save-max-bytes",
+    type=click.IntRange(1024),
+    default=50 * 1024 * 1024,
+    show_default=True,
     help="Total bytes kept by --save-failures (oldest deleted first).",
 )
 @click.option(
-    "--idle-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+    "--idle-timeout",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
     help="Forget a TCP connection silent for this many seconds (bounds memory).",
 )
 @click.option(
-    "--duration", type=click.FloatRange(min=0.1), default=None,
+    "--duration",
+    type=click.FloatRange(min=0.1),
+    default=None,
     help="Stop after this many seconds (default: until Ctrl-C).",
 )
 @click.option(
-    "--input", "input_path", type=click.Path(allow_dash=True), default=None, hidden=True,
+    "--input",
+    "input_path",
+    type=click.Path(allow_dash=True),
+    default=None,
+    hidden=True,
     help="Read a pcap stream from this file or '-' instead of capturing.",
 )
 @click.option("--show-secrets", is_flag=True, help="Print clear-text secrets (off by default).")
 def watch(
-    iface, ports, keylog, password_file, password_env, prompt, secrets_file, candidates,
-    account_hash, account_hash_file, rsa_keys, fmt, save_failures, save_unredacted,
-    save_max_files, save_max_bytes, idle_timeout, duration, input_path, show_secrets,
+    iface,
+    ports,
+    keylog,
+    password_file,
+    password_env,
+    prompt,
+    secrets_file,
+    candidates,
+    account_hash,
+    account_hash_file,
+    rsa_keys,
+    fmt,
+    save_failures,
+    save_unredacted,
+    save_max_files,
+    save_max_bytes,
+    idle_timeout,
+    duration,
+    input_path,
+    show_secrets,
 ):
     """Capture live and print each MySQL/MariaDB login the moment it ends: one
     line per login, the diagnosis for failures, and replay verdicts when a
@@ -138,16 +170,27 @@ def watch(
     from ..diagnose import diagnose_connection
     from ..dissect import DissectOptions
     from ..errors import MysqlwireError
-    from ..watch import FailureKeeper, WatchStats, follow
+    from ..watch import FailureKeeper, FollowedKeyLog, WatchStats, follow
+
+    if keylog is not None and not keylog.exists():
+        fail(
+            f"key log {keylog}: no such file (create it, or start the client with SSLKEYLOGFILE first)"
+        )
 
     secrets = secret_opts.load(
-        password_file, password_env, prompt, secrets_file, candidates, account_hash,
-        account_hash_file, rsa_keys,
+        password_file,
+        password_env,
+        prompt,
+        secrets_file,
+        candidates,
+        account_hash,
+        account_hash_file,
+        rsa_keys,
     )
     opts = DissectOptions(
         ports=tuple(ports),
         detect=not ports,
-        keylog=load_keylog(keylog) if keylog else None,
+        keylog=FollowedKeyLog(keylog) if keylog else None,
         show_secrets=show_secrets,
         idle_timeout=idle_timeout,
         stream=True,
@@ -230,7 +273,12 @@ def watch(
     summary = None
     try:
         summary = follow(
-            stream, opts, on_connection, keeper=keeper, stats=stats, label=label,
+            stream,
+            opts,
+            on_connection,
+            keeper=keeper,
+            stats=stats,
+            label=label,
             should_stop=lambda: stop["now"] and live is None,
         )
     except MysqlwireError as exc:
@@ -255,11 +303,11 @@ def watch(
     secs = time.time() - stats.started
     click.echo(
         f"mysqlwire: watched {secs:.0f}s: {stats.frames} frame(s), {stats.logins} login(s), "
-        f"{stats.failed} failed" + (f", {len(keeper.saved)} saved in {save_failures}" if keeper else ""),
+        f"{stats.failed} failed"
+        + (f", {len(keeper.saved)} saved in {save_failures}" if keeper else ""),
         err=True,
     )
     if stats.logins == 0:
         click.echo("mysqlwire: no MySQL login seen", err=True)
         sys.exit(EXIT_NOTHING)
     sys.exit(EXIT_PROBLEM if failed_any else EXIT_OK)
-
