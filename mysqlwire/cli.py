@@ -13,6 +13,7 @@ Exit codes (all commands):
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -77,6 +78,43 @@ class LazyGroup(click.Group):
         module = importlib.import_module(spec[0])
         return getattr(module, spec[1])
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """One error style for every error: ``mysqlwire: error: <message>``
+        on one line (click's usage errors included), exit status 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "mysqlwire"
+            click.echo(f"mysqlwire: error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("mysqlwire: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            click.echo(f"mysqlwire: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    def resolve_command(self, ctx, args):
+        """An unknown command is a usage error naming the closest ones
+        (``disect`` -> "did you mean 'dissect'?")."""
+        name = args[0] if args else None
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            known = self.list_commands(ctx)
+            close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
+            close += [c for c in known if c.startswith(name) and c not in close]
+            hint = (
+                " Did you mean " + " or ".join(f"'{c}'" for c in close[:2]) + "?"
+                if close
+                else f" Commands: {', '.join(known)}."
+            )
+            ctx.fail(f"No such command '{name}'.{hint}")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         if rows:
@@ -98,6 +136,11 @@ def cli() -> None:
     \b
     Exit codes: 0 ok, 1 the capture shows a problem (failed login,
     proof mismatch, error finding), 2 unusable input or bad usage.
+
+    \b
+    Short options, the same in every command:
+      -p/--port  -k/--keylog  -f/--format  -u/--user  -P/--password-file
+      -o/--output  -h/--help
     """
 
 

@@ -114,7 +114,11 @@ class Renderer:
             )
             detail = f" ({verdict['verdict_detail']})" if verdict.get("verdict_detail") else ""
             matched = verdict.get("matched_candidate")
-            extra = f"  candidate #{matched}" if matched is not None else ""
+            extra = (
+                f"  matched the candidate on line {matched} of the candidates"
+                if matched is not None
+                else ""
+            )
             self._line("verdict", (verdict["verdict"], style), detail, extra)
         for finding in conn.extra.get("diagnosis") or []:
             self._line(

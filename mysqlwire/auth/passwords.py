@@ -156,10 +156,19 @@ def read_password_map(path: str | os.PathLike[str]) -> dict[str, Secret]:
 
 def parse_candidates(data: bytes, *, empty_marker: str | None = EMPTY_MARKER) -> list[Secret]:
     """Candidate passwords from file contents (see the module docstring for the rules)."""
+    return [s for _, s in numbered_candidates(data, empty_marker=empty_marker)]
+
+
+def numbered_candidates(
+    data: bytes, *, empty_marker: str | None = EMPTY_MARKER
+) -> list[tuple[int, Secret]]:
+    """``(line number from 1, candidate)`` for each candidate of the file
+    contents, same rules as :func:`parse_candidates` (a duplicate keeps its
+    first line): a matched candidate is named by its line, never its value."""
     marker = empty_marker.encode("utf-8") if empty_marker is not None else None
     seen: set[bytes] = set()
-    out: list[Secret] = []
-    for line in data.split(b"\n"):
+    out: list[tuple[int, Secret]] = []
+    for number, line in enumerate(data.split(b"\n"), 1):
         if line.endswith(b"\r"):
             line = line[:-1]
         if line == b"":
@@ -169,7 +178,7 @@ def parse_candidates(data: bytes, *, empty_marker: str | None = EMPTY_MARKER) ->
         if line in seen:
             continue
         seen.add(line)
-        out.append(Secret(line))
+        out.append((number, Secret(line)))
     return out
 
 
@@ -178,6 +187,13 @@ def read_candidates(
 ) -> list[Secret]:
     """Candidate passwords, one per line (blank lines ignored, ``(empty)`` = empty)."""
     return parse_candidates(_read_bytes(path, "candidates file"), empty_marker=empty_marker)
+
+
+def read_numbered_candidates(
+    path: str | os.PathLike[str], *, empty_marker: str | None = EMPTY_MARKER
+) -> list[tuple[int, Secret]]:
+    """:func:`numbered_candidates` of a file."""
+    return numbered_candidates(_read_bytes(path, "candidates file"), empty_marker=empty_marker)
 
 
 @dataclass

@@ -20,6 +20,7 @@ def capture_options(f: Callable) -> Callable:
     """--port/--detect/--keylog/--format/--failed/--user/--show-secrets."""
     opts = [
         click.option(
+            "-p",
             "--port",
             "ports",
             type=click.IntRange(1, 65535),
@@ -32,11 +33,13 @@ def capture_options(f: Callable) -> Callable:
             help="Also find MySQL servers on any port by their greeting.",
         ),
         click.option(
+            "-k",
             "--keylog",
             type=click.Path(dir_okay=False, path_type=Path),
             help="NSS key log (SSLKEYLOGFILE format) to decrypt TLS sessions.",
         ),
         click.option(
+            "-f",
             "--format",
             "fmt",
             type=click.Choice(["text", "json", "jsonl"]),
@@ -46,7 +49,11 @@ def capture_options(f: Callable) -> Callable:
         ),
         click.option("--failed", is_flag=True, help="Only connections whose login failed."),
         click.option(
-            "--user", "users", multiple=True, help="Only connections of this user (repeatable)."
+            "-u",
+            "--user",
+            "users",
+            multiple=True,
+            help="Only connections of this user (repeatable).",
         ),
         click.option(
             "--show-secrets",
@@ -93,6 +100,13 @@ def fail(message: str) -> None:
     """One-line error on stderr and exit 2 (unusable input / bad usage)."""
     click.echo(f"mysqlwire: error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def path_message(path, exc) -> str:
+    """``<path>: <problem>`` with the path said once (many errors already name it)."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    path = str(path)
+    return text if text.startswith(path) or f"'{path}'" in text else f"{path}: {text}"
 
 
 def warn(message: str) -> None:
@@ -168,10 +182,8 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
                 else:
                     with counting_reader(path, bar) as fh:
                         yield from _watch_tls(iter_connections(fh, opts, summary), path, opts)
-            except MysqlwireError as exc:
-                fail(f"{path}: {exc}")
-            except OSError as exc:
-                fail(f"{path}: {exc.strerror or exc}")
+            except (MysqlwireError, OSError) as exc:
+                fail(path_message(path, exc))
             if summary.truncated:
                 warn(
                     f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported"

@@ -25,9 +25,12 @@ def capture():
     help="Corpus folder.",
 )
 @click.option("--name", help="Name of the corpus entry (default: the file's stem).")
-@click.option("--port", "ports", type=int, multiple=True, help="Server port(s) (default 3306).")
+@click.option(
+    "-p", "--port", "ports", type=int, multiple=True, help="Server port(s) (default 3306)."
+)
 @click.option("--detect", is_flag=True, help="Find MySQL greetings on any port.")
 @click.option(
+    "-k",
     "--keylog",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TLS key log (copied beside the capture).",
@@ -38,6 +41,7 @@ def capture():
     help="Server RSA private key (copied).",
 )
 @click.option(
+    "-P",
     "--password-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Password for replay (copied beside the capture: use lab/test passwords only).",

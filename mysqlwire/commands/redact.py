@@ -39,6 +39,7 @@ from .common import EXIT_OK, fail, warn
 @click.option("--keep-ips", is_flag=True, help="Do not map IP addresses.")
 @click.option("--keep-users", is_flag=True, help="Do not map user names.")
 @click.option(
+    "-p",
     "--port",
     "ports",
     type=click.IntRange(1, 65535),

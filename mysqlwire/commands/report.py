@@ -14,7 +14,7 @@ import click
 
 from ..errors import MysqlwireError
 from . import secrets as secret_opts
-from .common import EXIT_OK, EXIT_PROBLEM, fail, make_options, select, warn
+from .common import EXIT_OK, EXIT_PROBLEM, fail, make_options, path_message, select, warn
 
 _BAD_VERDICTS = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
 
@@ -31,6 +31,7 @@ _BAD_VERDICTS = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
 )
 @click.option("--title", default=None, help="Report title (default: the capture names).")
 @click.option(
+    "-p",
     "--port",
     "ports",
     type=click.IntRange(1, 65535),
@@ -41,12 +42,15 @@ _BAD_VERDICTS = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
     "--detect", is_flag=True, help="Also find MySQL servers on any port by their greeting."
 )
 @click.option(
+    "-k",
     "--keylog",
     type=click.Path(dir_okay=False, path_type=Path),
     help="NSS key log (SSLKEYLOGFILE format) to decrypt TLS sessions.",
 )
 @click.option("--failed", is_flag=True, help="Only connections whose login failed.")
-@click.option("--user", "users", multiple=True, help="Only connections of this user (repeatable).")
+@click.option(
+    "-u", "--user", "users", multiple=True, help="Only connections of this user (repeatable)."
+)
 @secret_opts.secret_options
 def report(
     captures,
@@ -110,10 +114,8 @@ def report(
                 else:
                     with counting_reader(path, bar) as f:
                         conns.extend(iter_connections(f, opts, summary))
-            except MysqlwireError as exc:
-                fail(f"{path}: {exc}")
-            except OSError as exc:
-                fail(f"{path}: {exc.strerror or exc}")
+            except (MysqlwireError, OSError) as exc:
+                fail(path_message(path, exc))
             if summary.truncated:
                 warn(
                     f"{path}: {summary.error or 'capture truncated'}; "

@@ -7,16 +7,34 @@ never echoed back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from ..errors import MysqlwireError
+from ..replay import Secrets
+
+
+@dataclass(repr=False)
+class FileSecrets(Secrets):
+    """Secrets read from the command line's files: a matched candidate is
+    named by its line number in the candidates file (``matched_candidate``),
+    never by its value or by its position among the non-blank lines."""
+
+    candidate_lines: list[int] = field(default_factory=list)
+
+    def passwords_for(self, user: str | None) -> list[tuple[int | None, bytes]]:
+        out = super().passwords_for(user)
+        if not self.candidate_lines:
+            return out
+        return [(self.candidate_lines[n - 1] if n is not None else None, pw) for n, pw in out]
 
 
 def secret_options(f):
     opts = [
         click.option(
+            "-P",
             "--password-file",
             type=click.Path(dir_okay=False, path_type=Path),
             help="File holding the password (one trailing newline is stripped).",
@@ -34,7 +52,7 @@ def secret_options(f):
         click.option(
             "--candidates",
             type=click.Path(dir_okay=False, path_type=Path),
-            help="Candidate passwords, one per line ('(empty)' = the empty password); the verdict names which one matched.",
+            help="Candidate passwords, one per line ('(empty)' = the empty password); the verdict names the line that matched (never its value).",
         ),
         click.option(
             "--account-hash",
@@ -84,9 +102,8 @@ def load(
     rsa_keys,
 ):
     """Build a :class:`mysqlwire.replay.Secrets`; errors exit 2 with one line."""
-    from ..auth.passwords import load_secrets, read_password_map
-    from ..replay import Secrets
-    from .common import fail
+    from ..auth.passwords import load_secrets, read_numbered_candidates, read_password_map
+    from .common import fail, warn
 
     try:
         loaded = load_secrets(
@@ -94,14 +111,22 @@ def load(
             password_env=password_env,
             prompt=prompt,
             secrets_file=secrets_file,
-            candidates_file=candidates,
         )
+        numbered = read_numbered_candidates(candidates) if candidates is not None else []
     except MysqlwireError as exc:
         fail(str(exc))
-    out = Secrets(
+    if password_file is not None and loaded.password is not None and not loaded.password:
+        warn(
+            f"password file {password_file} is empty: replaying with the empty password "
+            "(is that the file you meant?)"
+        )
+    if candidates is not None and not numbered:
+        warn(f"candidates file {candidates} holds no candidate (blank lines are ignored)")
+    out = FileSecrets(
         password=loaded.password,
         by_user=dict(loaded.per_user),
-        candidates=list(loaded.candidates),
+        candidates=[c for _, c in numbered],
+        candidate_lines=[n for n, _ in numbered],
     )
     if account_hash:
         out.account_hash = account_hash.strip()

@@ -170,6 +170,7 @@ async def _run(config, dump_rsa_key) -> None:
     help="Address to listen on (default 127.0.0.1; a non-loopback address prints a warning).",
 )
 @click.option(
+    "-p",
     "--port",
     type=int,
     default=None,
@@ -181,6 +182,7 @@ async def _run(config, dump_rsa_key) -> None:
     help="Offer TLS (CLIENT_SSL) with a generated self-signed certificate (default on).",
 )
 @click.option(
+    "-k",
     "--keylog",
     type=click.Path(dir_okay=False),
     help="Append the NSS key log of every TLS session to this file.",
@@ -196,6 +198,7 @@ async def _run(config, dump_rsa_key) -> None:
     help="Write the server's RSA private key (PEM, mode 0600) here, to decrypt RSA full auth in captures.",
 )
 @click.option(
+    "-u",
     "--user",
     "users",
     multiple=True,
@@ -208,6 +211,7 @@ async def _run(config, dump_rsa_key) -> None:
     help="Password of the --user accounts from this environment variable.",
 )
 @click.option(
+    "-P",
     "--password-file",
     type=click.Path(dir_okay=False),
     help="Password of the --user accounts from this file (one trailing newline removed).",

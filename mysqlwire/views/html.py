@@ -166,7 +166,7 @@ def panel_html(conn: Connection, *, title: str | None = None) -> str:
         if v.get("verdict_detail"):
             line += f" {esc(v['verdict_detail'], 120)}"
         if v.get("matched_candidate") is not None:
-            line += f" \u00b7 candidate #{esc(v['matched_candidate'])}"
+            line += f" \u00b7 matched the candidate on line {esc(v['matched_candidate'])}"
         if v.get("server_disagrees"):
             line += " \u00b7 <b>server disagrees</b>"
         rows.append(("replay", line))
