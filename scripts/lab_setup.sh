@@ -12,6 +12,14 @@
 #   libpam-modules     pam_exec / pam_permit for the lab's PAM service (PAM dialog / cleartext)
 #   libpam-runtime     /etc/pam.d
 #   openssl            certificate tooling (the lab makes its certificates with `cryptography`)
+# and the lab's non-Python clients (tests/lab/extclients.py):
+#   golang-go + golang-github-go-sql-driver-mysql-dev   Go's go-sql-driver/mysql (GOPATH build)
+#   nodejs (+ npm when no npm came with it)             node `mysql` and `mysql2`, installed with
+#                                                       `npm ci` into tests/lab/node/ (package-lock.json)
+#   php-cli php-mysql                                   PHP mysqlnd: PDO_mysql and mysqli
+#   libdbd-mariadb-perl libdbd-mysql-perl               Perl DBD::MariaDB, DBD::mysql (on libmariadb)
+#   ruby-mysql2                                         Ruby mysql2 (on libmariadb)
+#   libmariadb-java default-jre-headless                MariaDB Connector/J
 #
 # Run as root (CI is root). Without root and with packages missing it says what to run and exits 0,
 # so the rest of the suite still runs; the lab tests then skip with a loud reason (fail under CI).
@@ -30,7 +38,42 @@ PACKAGES=(
   libpam-runtime
   openssl
   ca-certificates
+  golang-go
+  golang-github-go-sql-driver-mysql-dev
+  nodejs
+  php-cli
+  php-mysql
+  libdbd-mariadb-perl
+  libdbd-mysql-perl
+  ruby-mysql2
+  libmariadb-java
+  default-jre-headless
 )
+NODE_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/lab/node"
+
+# node `mysql`/`mysql2` for the lab, pinned by tests/lab/node/package-lock.json (idempotent)
+node_packages() {
+  if [ -f "$NODE_DIR/node_modules/mysql/package.json" ] && [ -f "$NODE_DIR/node_modules/mysql2/package.json" ]; then
+    say "node mysql/mysql2 present in $NODE_DIR"
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+      say "MISSING: npm (Debian npm); run: sudo bash scripts/lab_setup.sh"
+      return 0
+    fi
+    say "apt-get install npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/tmp/lab_setup.npm.log 2>&1 || {
+      say "apt-get install npm failed (log /tmp/lab_setup.npm.log)"
+      return 1
+    }
+  fi
+  say "npm ci in $NODE_DIR"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) || {
+    say "npm ci failed"
+    return 1
+  }
+}
 
 say() { echo "lab_setup: $*"; }
 
@@ -45,7 +88,8 @@ fi
 find_missing
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  say "all lab packages present (${PACKAGES[*]}); nothing to do"
+  say "all lab packages present (${PACKAGES[*]})"
+  node_packages
   exit 0
 fi
 
@@ -73,3 +117,4 @@ trap cleanup EXIT
 
 install_missing lab_setup
 say "installed: ${missing[*]}"
+node_packages
