@@ -92,6 +92,7 @@ class _ConnSink:
         "done",
         "ts",
         "reported",
+        "quiet",
     )
 
     def __init__(self, pipe: _Pipeline, flow, server_is_initiator: bool | None):
@@ -104,6 +105,7 @@ class _ConnSink:
         self.tls = None
         self.done = False
         self.reported = False
+        self.quiet = False  # the server's direction is muted in the reassembler
         self.ts = flow.first_ts
         if self.decided:
             self._start()
@@ -178,6 +180,24 @@ class _ConnSink:
             self._drain(ts)
         if hs.tls and self.tls is None:
             self._start_tls(ts)
+        elif hs.quiet(SERVER) != self.quiet:
+            self._mute_server()
+
+    def _mute_server(self) -> None:
+        """Follow the handshake: stop (or resume) the reassembler's delivery
+        of bytes the handshake drops unread (plain text only: a TLS stream
+        must be decrypted record after record)."""
+        if self.tls is not None:
+            return
+        hs = self.hs
+        self.quiet = quiet = hs.quiet(SERVER)
+        srv = self.server_is_initiator
+        if quiet:
+            self.flow.mute(srv)
+            if hs.quiet(CLIENT):
+                self.flow.mute(not srv)
+        else:
+            self.flow.unmute(srv)
 
     def _feed(self, sender: str, data: bytes, ts: float) -> None:
         hs = self.hs
@@ -561,19 +581,18 @@ def iter_connections(
     if opts.keylog is None:
         pipe.keylog = _LazyKeylog(reader)
     add = engine.reasm.add
-    frames = 0
     decode = _decode_frame
     segment = TcpSegment
     # plain (ts, linktype, data, iface) tuples, data already bytes: no Frame
-    # objects and no per-frame wrapper on the hot loop
-    for ts, linktype, data, _iface in reader.records():
-        frames += 1
+    # objects and no per-frame wrapper on the hot loop; segments that cannot
+    # change any answer are skipped by the reader (the reassembler's fast lane)
+    for ts, linktype, data, _iface in reader.records(engine.reasm.fast):
         seg = decode(linktype, data)
         if seg.__class__ is segment:
             add(ts, seg)
             if pipe.ready:
                 yield from pipe.drain()
-    summary.frames = frames
+    summary.frames = reader.frames_read
     summary.truncated = bool(getattr(reader, "truncated", False))
     summary.error = getattr(reader, "error", None)
     summary.secrets = list(getattr(reader, "secrets", []) or [])

@@ -227,7 +227,9 @@ class Handshake:
         sd = self._dirs[SERVER]
         if sd.discard:
             return
-        if self._replies_to_watch <= 0 and not self._await_command_reply:
+        if not self._await_command_reply:
+            # nothing the server sends can matter until the client's next
+            # watched command (or COM_CHANGE_USER): drop it unframed
             sd.discard = True
         elif not sd.reader.skip_payloads:
             sd.reader.skip_payloads = True
@@ -267,6 +269,32 @@ class Handshake:
         if self._replies_to_watch > 0:
             self._replies_to_watch -= 1
             self._await_command_reply = True
+            sd = self._dirs[SERVER]
+            if sd.discard:
+                # the answer starts at the server's next byte: frame from there
+                self._restart_server()
+                sd = self._dirs[SERVER]
+                sd.reader.skip_payloads = True
+                sd.reader.keep = self._keep_server
+                sd.reader.keep_seq = 1
+
+    def _restart_server(self) -> None:
+        """Frame the server's stream afresh from its next byte (its earlier
+        replies are complete: the client sent a new command)."""
+        sd = self._dirs[SERVER]
+        sd.discard = False
+        sd.reader = PacketReader(max_payload=self.max_packet)
+        if sd.compressed is not None:
+            sd.compressed = CompressedReader()
+
+    def quiet(self, sender: str) -> bool:
+        """True while bytes from ``sender`` are dropped unread (they cannot
+        change any answer): the caller may stop delivering them, and must
+        resume at the sender's next byte when this turns False again (e.g.
+        :meth:`mysqlwire.capture.tcp.Flow.mute` / ``unmute``)."""
+        if self.state == BROKEN:
+            return True
+        return sender == SERVER and self._dirs[SERVER].discard
 
     def _keep_server(self, seq: int, first: int | None) -> bool:
         return seq == 1 and self._await_command_reply
@@ -300,6 +328,8 @@ class Handshake:
         if self.state == BROKEN:
             return  # already said why the connection is not followed
         d = self._dirs[sender]
+        if d.discard:
+            return  # bytes dropped unread anyway (their loss changes nothing)
         if self.state == COMMAND and d.skip:
             # server replies are skipped anyway; resynchronise at the next reply
             d.reader = PacketReader(max_payload=self.max_packet)
@@ -577,12 +607,7 @@ class Handshake:
         sd = self._dirs[SERVER]
         sd.skip = False
         if sd.discard:
-            # the server's earlier replies are complete (the client sent a
-            # new command): framing restarts at its next byte
-            sd.discard = False
-            sd.reader = PacketReader(max_payload=self.max_packet)
-            if sd.compressed is not None:
-                sd.compressed = CompressedReader()
+            self._restart_server()
         else:
             sd.reader.skip_payloads = False
 

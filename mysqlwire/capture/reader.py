@@ -57,6 +57,9 @@ _PCAP_MAGICS = {
     b"\xa1\xb2\xcd\x34": (">", False, 24),
 }
 
+# link type -> (offset of the IPv4 header, EtherType in the 2 bytes before it or -1)
+_FAST_L3 = {1: (14, 0x0800), 113: (16, 0x0800), 101: (0, -1), 228: (0, -1)}
+
 _KNOWN_NOT_CAPTURE = {
     b"\x1f\x8b": "gzip-compressed data; decompress it first",
     b"PK\x03\x04": "a zip archive",
@@ -285,15 +288,26 @@ class CaptureReader:
     def __next__(self) -> Frame:
         return tuple.__new__(Frame, next(self._records))
 
-    def records(self):
+    def records(self, fast: dict | None = None):
         """The same frames as plain ``(ts, linktype, data, iface)`` tuples.
 
         Shares the position of the iterator (both consume the same stream); a
         little faster than :class:`Frame` objects, for the hot loops.
+
+        ``fast`` is a reassembler's fast lane
+        (:attr:`mysqlwire.capture.tcp.Reassembler.fast`): IPv4 TCP frames of
+        the directions it lists are not yielded when their flags allow it;
+        the reader sets their flow's ``last_ts`` instead.  Only from a pcap
+        file's first frame on, for link types whose IPv4 header sits at a
+        fixed offset (Ethernet, Linux cooked, raw IP); otherwise ignored.
         """
+        if fast is not None and self.format == "pcap" and self.frames_read == 0:
+            l3 = _FAST_L3.get(self._linktype)
+            if l3 is not None:
+                self._records = self._pcap_records(fast, *l3)
         return self._records
 
-    def _pcap_records(self):
+    def _pcap_records(self, fast: dict | None = None, l3off: int = 0, etype: int = -1):
         unpack = struct.Struct(self._order + "IIII").unpack_from
         hlen = self._rec_hlen
         lt = self._linktype
@@ -302,6 +316,12 @@ class CaptureReader:
         pos = self._pos
         blen = len(buf)
         n = 0
+        if fast is not None:
+            fast_get = fast.get
+            minlen = l3off + 34  # IPv4 header without options + TCP flags
+            eoff = l3off - 2  # the EtherType in front of the IPv4 header
+            k0 = l3off + 12
+            k1 = l3off + 24
         try:
             while True:
                 if blen - pos < hlen:
@@ -330,6 +350,27 @@ class CaptureReader:
                     end = hlen + incl
                 n += 1
                 self.frames_read = n
+                if fast is not None and incl >= minlen:
+                    # the fast lane (see records()): one slice, one dict look-up
+                    ent = fast_get(buf[start + k0 : start + k1])
+                    if ent is not None:
+                        p = start + l3off
+                        if (
+                            buf[p] == 0x45  # IPv4, no options
+                            and buf[p + 9] == 6  # TCP
+                            and not buf[p + 33] & ent[1]
+                            and not (buf[p + 6] & 0x1F or buf[p + 7])  # not a later fragment
+                            and (
+                                etype < 0 or buf[start + eoff] << 8 | buf[start + eoff + 1] == etype
+                            )
+                            and (
+                                not ent[2]
+                                or buf[p + 2] << 8 | buf[p + 3] == 20 + (buf[p + 32] >> 4 << 2)
+                            )
+                        ):
+                            ent[0].last_ts = sec + frac / div
+                            self._pos = pos = end
+                            continue
                 self._pos = pos = end
                 yield (sec + frac / div, lt, buf[start:end], 0)
         finally:

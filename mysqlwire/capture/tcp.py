@@ -18,6 +18,7 @@ acknowledges past it, when the buffer is full, or when the connection ends.
 
 from __future__ import annotations
 
+import struct
 from bisect import bisect_right
 from collections.abc import Callable
 
@@ -39,6 +40,9 @@ _TOMB_MIN_LIMIT = 4096
 
 _MIN_PIECES = 1024
 """Floor of ``Reassembler.max_pieces`` (see there)."""
+
+_PORTS = struct.Struct("!HH").pack
+_ANY_CONTROL = SYN | FIN | RST
 
 
 def _unwrap(seq32: int, ref: int) -> int:
@@ -101,6 +105,8 @@ class Flow:
         "_on_gap",
         "_on_closed",
         "_isn",
+        "_reasm",
+        "_fkeys",
     )
 
     def __init__(self, ikey: tuple, index: int, ts: float, syn_seen: bool, ipv6: bool):
@@ -118,6 +124,8 @@ class Flow:
         self.gap_bytes = 0
         self._d: tuple[_Dir, _Dir] | None = None  # (responder->initiator, initiator->responder)
         self._isn: list = [None, None]  # ISNs, kept for tombstones (index: from_initiator)
+        self._reasm: Reassembler | None = None
+        self._fkeys: tuple[bytes, bytes] | None = None  # fast-lane keys (IPv4 only)
 
     @property
     def initiator(self) -> tuple[str, int]:
@@ -132,7 +140,10 @@ class Flow:
         return self.state != _ACTIVE
 
     def mute(self, from_initiator: bool) -> None:
-        """Stop buffering and delivering one direction (sequence tracking goes on)."""
+        """Stop buffering and delivering one direction: its bytes can no longer
+        change any answer.  Its segments are then only looked at for
+        SYN/FIN/RST (and, in a capture reader that supports it, skipped before
+        they are even decoded: see :attr:`Reassembler.fast`)."""
         if self._d is None:
             return
         d = self._d[from_initiator]
@@ -145,11 +156,31 @@ class Flow:
         d.items = []
         d.pbytes = 0
         d.last = b""
+        if self._reasm is not None:
+            self._reasm._refresh_fast(self)
 
     def unmute(self, from_initiator: bool) -> None:
-        """Resume delivering a muted direction, from its current position."""
-        if self._d is not None:
-            self._d[from_initiator].muted = False
+        """Resume delivering a muted direction.
+
+        Delivery restarts at the direction's current position, or further on
+        where the peer's last acknowledgement says the sender is: a capture
+        reader using the fast lane skipped the muted direction's segments
+        without following their sequence numbers (for a request/response
+        protocol, that acknowledgement is the start of the answer to the
+        request being delivered now).
+        """
+        if self._d is None:
+            return
+        d = self._d[from_initiator]
+        if not d.muted:
+            return
+        d.muted = False
+        if d.fin is None and not d.done and d.ack32 is not None and d.nxt is not None:
+            acked = _unwrap(d.ack32, d.nxt)
+            if acked > d.nxt:
+                d.nxt = acked
+        if self._reasm is not None:
+            self._reasm._refresh_fast(self)
 
     def is_muted(self, from_initiator: bool) -> bool:
         return self._d is not None and self._d[from_initiator].muted
@@ -207,6 +238,18 @@ class Reassembler:
         self.flows_seen = 0
         self.overlap_conflicts = 0
         self.gap_bytes = 0
+        # The fast lane: IPv4 segments that can no longer change any answer.
+        # key: source address + destination address + source port +
+        # destination port (4 + 4 + 2 + 2 raw bytes, as they follow each other
+        # in an IPv4 header without options and its TCP header); value:
+        # (flow, mask, empty_only).  A capture reader may skip a segment of
+        # such a direction without decoding it when ``flags & mask == 0`` (and,
+        # with ``empty_only``, it carries no payload), provided it sets
+        # ``flow.last_ts`` to its timestamp: that is all :meth:`add` would
+        # have done with it.  Off with ``idle_timeout`` (expiry runs per
+        # segment).
+        self.fast: dict[bytes, tuple[Flow, int, bool]] = {}
+        self._fast_on = idle_timeout is None
 
     # -- public -------------------------------------------------------------
 
@@ -259,6 +302,7 @@ class Reassembler:
             self._close(flow, "end-of-capture", flow.last_ts if ts is None else ts)
         self._flows.clear()
         self._tombs.clear()
+        self.fast.clear()
 
     def open_flows(self) -> list[Flow]:
         return list(self._active)
@@ -278,6 +322,8 @@ class Reassembler:
             fwd = True
         syn_seen = bool(flags & SYN) and not flags & ACK
         flow = Flow(ikey, self.flows_seen, ts, syn_seen, ipv6)
+        if self._fast_on and not ipv6:
+            flow._reasm = self
         self.flows_seen += 1
         if flags & SYN:
             flow._isn[fwd] = seq
@@ -289,6 +335,7 @@ class Reassembler:
             flow._d = None
             flow.state = _IGNORED
             self._add_tomb(flow)
+            self._refresh_fast(flow)
             return
         flow.sink = sink
         flow._on_data = sink.data
@@ -315,6 +362,7 @@ class Reassembler:
     def _forget(self, flow: Flow) -> None:
         """Drop a tombstone so the 4-tuple can start afresh."""
         self._tombs.pop(flow, None)
+        self._drop_fast(flow)
         for key in (flow._ikey, flow._rkey):
             ent = self._flows.get(key)
             if ent is not None and ent[0] is flow:
@@ -331,6 +379,7 @@ class Reassembler:
         keep = {}
         for flow in self._tombs:
             if flow.last_ts < horizon:
+                self._drop_fast(flow)
                 for key in (flow._ikey, flow._rkey):
                     ent = self._flows.get(key)
                     if ent is not None and ent[0] is flow:
@@ -364,7 +413,53 @@ class Reassembler:
         sink = flow._on_closed
         flow.sink = flow._on_data = flow._on_gap = flow._on_closed = None
         self._add_tomb(flow)
+        self._refresh_fast(flow)
         sink(reason, ts)
+
+    # -- fast lane -------------------------------------------------------------
+
+    def _refresh_fast(self, flow: Flow) -> None:
+        """Recompute ``flow``'s entries in :attr:`fast` from its state."""
+        if flow._reasm is None:
+            return
+        keys = flow._fkeys
+        if keys is None:
+            s, sp, d, dp = flow._ikey
+            keys = flow._fkeys = (d + s + _PORTS(dp, sp), s + d + _PORTS(sp, dp))
+        fast = self.fast
+        if flow.state != _ACTIVE:
+            ent = (flow, SYN, False)  # a tombstone: only a SYN can matter
+            fast[keys[0]] = fast[keys[1]] = ent
+            return
+        dirs = flow._d
+        for fwd in (False, True):
+            d = dirs[fwd]
+            peer = dirs[not fwd]
+            ent = None
+            if (
+                d.nxt is not None
+                and peer.nxt is not None
+                and not peer.starts
+                and (peer.fin is None or peer.done)
+            ):
+                # (the peer's holes and FIN wait for this side's ACKs)
+                if d.muted:
+                    ent = (flow, _ANY_CONTROL, False)
+                elif peer.muted:
+                    ent = (flow, _ANY_CONTROL, True)  # bare ACKs of muted bytes
+            if ent is None:
+                fast.pop(keys[fwd], None)
+            else:
+                fast[keys[fwd]] = ent
+
+    def _drop_fast(self, flow: Flow) -> None:
+        keys = flow._fkeys
+        if keys is not None:
+            fast = self.fast
+            for key in keys:
+                ent = fast.get(key)
+                if ent is not None and ent[0] is flow:
+                    del fast[key]
 
     # -- segments -----------------------------------------------------------
 
@@ -410,6 +505,9 @@ class Reassembler:
         if d.nxt is None:
             # Capture started mid-stream in this direction: start where we are.
             d.nxt = seq
+        elif d.muted and not flags & SYN and flow._fkeys is not None:
+            # the fast lane did not follow a muted direction's sequence numbers
+            d.nxt = _unwrap(seq, d.nxt)
         start = _unwrap((seq + 1) & _M32 if flags & SYN else seq, d.nxt)
         if payload or missing:
             self._data(flow, d, fwd, ts, start & _M32, payload, missing)
@@ -424,6 +522,8 @@ class Reassembler:
                 d.done = True
         if d.done and peer.done:
             self._close(flow, "fin", ts)
+        elif flow._fkeys is not None and flow.state == _ACTIVE:
+            self._refresh_fast(flow)
 
     def _data(
         self,
@@ -513,6 +613,8 @@ class Reassembler:
             items.insert(i, (pe, data))
             if data is not None:
                 d.pbytes += pe - ps
+        if flow._fkeys is not None:
+            self._refresh_fast(flow)  # the peer's ACKs matter again
         # The peer may already have acknowledged past the hole.
         if d.ack32 is not None and _unwrap(d.ack32, d.nxt) > d.nxt:
             self._on_ack(flow, d, fwd, ts)
