@@ -127,3 +127,45 @@ def test_notebook_runs_top_to_bottom(path: Path, executed):
 
     OUT.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, OUT / path.name)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_starts_with_one_cell_naming_the_capture(path: Path):
+    """The first cell names the capture to explore (a bundled one, which
+    exists); the lab helpers live in notebooks/labtools.py, not in the notebook."""
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "code"
+    tree = ast.parse(first.source)
+    assigned = {
+        t.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    assert set(assigned) == {"CAPTURE", "KEYLOG"}
+    capture = ast.literal_eval(assigned["CAPTURE"])
+    assert (REPO / capture).is_file(), capture
+    assert all("CAPTURE =" not in c.source for c in nb.cells[1:] if c.cell_type == "code")
+    uses = [c.source for c in nb.cells[1:] if c.cell_type == "code" and "CAPTURE" in c.source]
+    assert uses, "the capture named at the top is never used"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for helper in ("def truth_lines", "def secrets_for", "def rsa_keys", "ROOT = "):
+        assert helper not in code, helper
+
+
+def test_notebook_extra_and_readme_line():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    extra = " ".join(meta["project"]["optional-dependencies"]["notebook"])
+    for dep in ("jupyter", "pandas", "matplotlib"):
+        assert dep in extra
+    readme = (REPO / "README.md").read_text()
+    assert "pip install -e '.[notebook]' && jupyter lab notebooks/" in readme
