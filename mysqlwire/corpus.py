@@ -165,14 +165,14 @@ class Sidecar:
                 secrets.rsa_private_keys.append(self._rel("rsa_key").read_bytes())
         conns = list(iter_connections(self.capture, opts))
         try:
-            from .diagnose import diagnose_connection
+            from .diagnose import diagnose_connections
         except ImportError:  # pragma: no cover
-            diagnose_connection = None
+            diagnose_connections = None
         for c in conns:
             if secrets is not None:
                 replay_connection(c, secrets)
-            if diagnose_connection is not None and self.doc.get("diagnose", True):
-                diagnose_connection(c, secrets)
+        if diagnose_connections is not None and self.doc.get("diagnose", True):
+            diagnose_connections(conns, secrets)  # capture-wide, as the CLI does
         return conns
 
     def compare(self) -> list[str]:

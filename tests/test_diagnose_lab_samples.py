@@ -133,14 +133,17 @@ def test_without_a_password_1045_is_access_denied(t):
 
 def test_unknown_user_with_the_clients_password():
     # A valid proof refused on a plain connection to a server that offers TLS:
-    # the wire cannot tell REQUIRE SSL from an unknown account; both are said,
-    # REQUIRE SSL first (the regression corpus's require_ssl captures look the same).
+    # the wire cannot tell an unknown account from REQUIRE SSL; ONE finding
+    # says so and ranks the unknown account first (#16), the valid proof supports it.
     (t,) = [t for t in TRUTH if t["scenario"] == "mariadb_connector_unknown_user"]
     (conn,) = _connections(t, _secrets(t, "password"))
     assert conn.extra["verdict"]["verdict"] == t["expected_verdict"] == "PROOF_MATCHES"
     codes = _codes(conn)
-    assert codes[:2] == ["TLS_REQUIRED", "VALID_PROOF_REJECTED"], codes
-    assert "ACCESS_DENIED" not in codes
+    assert codes[:2] == ["ACCESS_DENIED", "VALID_PROOF_REJECTED"], codes
+    assert "TLS_REQUIRED" not in codes
+    top = conn.extra["diagnosis"][0]
+    assert "(1) no account 'ghost' matches" in top["evidence"]
+    assert "REQUIRE SSL" in top["evidence"].split("(3)")[1]
     assert "'ghost'@'127.0.0.1'" in conn.extra["diagnosis"][1]["title"]
 
 

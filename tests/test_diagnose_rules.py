@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from mysqlwire.auth.native import scramble
 from mysqlwire.diagnose import RULES, diagnose_connection, diagnose_connections, has_problem
 from mysqlwire.diagnose.fingerprint import PYMYSQL_CAPS_07, PYMYSQL_CAPS_09, SSL
 from mysqlwire.model import AuthStep, Connection, Exchange
@@ -335,7 +336,8 @@ def test_wrong_password_with_real_replay():
     c = native_login(data=proof)
     assert top(c, Secrets(password=b"not-secret")) == "WRONG_PASSWORD"
     c2 = native_login(data=proof)
-    assert top(c2, Secrets(password=b"secret")) == "VALID_PROOF_REJECTED"
+    assert top(c2, Secrets(password=b"secret")) == "ACCESS_DENIED"
+    assert "VALID_PROOF_REJECTED" in [f.code for f in diagnose_connection(c2)]
 
 
 def test_empty_password_needs_the_account_password():
@@ -409,31 +411,68 @@ def test_empty_password_from_replay():
     assert top(c) == "EMPTY_PASSWORD"
 
 
-def test_valid_proof_rejected():
+def test_valid_proof_rejected_is_one_ranked_access_denied():
     c = native_login()
     c.extra["verdict"] = verdict("PROOF_MATCHES", disagrees=True)
     found = diagnose_connection(c)
-    assert found[0].code == "VALID_PROOF_REJECTED"
-    assert "ACCESS_DENIED" not in [f.code for f in found]
+    codes = [f.code for f in found]
+    # one cause (the wire cannot tell which), the valid proof as support
+    assert codes[:2] == ["ACCESS_DENIED", "VALID_PROOF_REJECTED"], codes
+    assert [f.severity for f in found[:2]] == ["error", "info"]
+    ev = found[0].evidence
+    assert "the wire cannot tell why" in ev
+    assert ev.index("(1) no account 'app' matches") < ev.index("(2) the account the server matched")
+    assert "SELECT user, host, plugin, ssl_type FROM mysql.user WHERE user = 'app'" in found[0].fix
+    # the server does not offer TLS here: REQUIRE SSL is not even a hypothesis
+    assert "REQUIRE SSL" not in ev
     # negative: the user gave the empty password and it was sent: EMPTY_PASSWORD
     c2 = native_login(data=b"", error=denied(pw="NO"))
     c2.extra["verdict"] = verdict("PROOF_MATCHES", "empty password")
     assert top(c2) == "EMPTY_PASSWORD"
 
 
-def test_valid_proof_without_tls_on_a_tls_server_is_likely_tls_required():
+def test_valid_proof_without_tls_is_not_tls_required_without_evidence():
+    # #16: an unknown account, a host mismatch or another server-side password
+    # is far more common than REQUIRE SSL, and on the wire they look the same
     c = native_login(server_caps=0xFFFFFFFE)  # the greeting offers CLIENT_SSL
     c.extra["verdict"] = verdict("PROOF_MATCHES", disagrees=True)
     found = diagnose_connection(c)
-    assert [f.code for f in found[:2]] == ["TLS_REQUIRED", "VALID_PROOF_REJECTED"]
-    assert (
-        "most likely requires TLS" in found[0].evidence
-        and "did not send an SSLRequest" in found[0].evidence
-    )
-    # negative: over TLS it cannot be the missing TLS
+    codes = [f.code for f in found]
+    assert codes[0] == "ACCESS_DENIED" and "TLS_REQUIRED" not in codes, codes
+    assert [f.code for f in found if f.severity == "error"] == ["ACCESS_DENIED"]
+    ev = found[0].evidence
+    assert "(3) the account requires TLS (REQUIRE SSL/X509)" in ev, ev  # last, not first
+    # over TLS, REQUIRE SSL is no hypothesis at all
     t = native_login(server_caps=0xFFFFFFFE, tls=True)
     t.extra["verdict"] = verdict("PROOF_MATCHES", disagrees=True)
-    assert top(t) == "VALID_PROOF_REJECTED"
+    assert top(t) == "ACCESS_DENIED" and "REQUIRE SSL" not in diagnose_connection(t)[0].evidence
+
+
+def test_fast_auth_success_then_err_is_tls_required():
+    # MySQL 8 accepted the password (01 03) and then refused: an account
+    # requirement checked after the password, i.e. REQUIRE SSL/X509
+    steps = [
+        C("handshake_response", bytes(32), "caching_sha2_password", 1),
+        S("auth_more_data", b"\x03", seq=2),
+        S("err", seq=3),
+    ]
+    c = make(steps, outcome="error", error=denied(), server_caps=SERVER_CAPS)
+    found = diagnose_connection(c)  # no password needed
+    assert found[0].code == "TLS_REQUIRED", [f.code for f in found]
+    assert "fast_auth_success" in found[0].evidence
+    assert "PyMySQL: ssl=" in found[0].fix  # phrased for the client library
+    assert [f.code for f in found if f.severity == "error"] == ["TLS_REQUIRED"]
+    # negative: 01 04 (full authentication) then ERR is not that evidence
+    steps[1] = S("auth_more_data", b"\x04", seq=2)
+    c2 = make(steps, outcome="error", error=denied(), server_caps=SERVER_CAPS)
+    assert "TLS_REQUIRED" not in [f.code for f in diagnose_connection(c2)]
+
+
+def test_3159_is_tls_required():
+    c = native_login(
+        error=err(3159, "Connections using insecure transport are prohibited", "HY000")
+    )
+    assert top(c) == "TLS_REQUIRED"
 
 
 def test_nonce_misuse():
@@ -602,7 +641,7 @@ def test_cleartext_not_enabled_token_scrambled():
     # negative: an ordinary password is VALID_PROOF_REJECTED
     c2 = native_login(version="8.0.36", greeting_plugin="mysql_native_password")
     c2.extra["verdict"] = verdict("PROOF_MATCHES", disagrees=True)
-    assert top(c2, Secrets(password=b"hunter2")) == "VALID_PROOF_REJECTED"
+    assert top(c2, Secrets(password=b"hunter2")) == "ACCESS_DENIED"
 
 
 def test_dialog_unanswered():
@@ -655,7 +694,7 @@ def test_switch_answered_by_a_new_command_is_not_an_answer():
 
 def test_empty_answer_to_ed25519_means_the_plugin_did_not_load():
     steps = [
-        resp(b"\x22" * 20, "mysql_native_password"),
+        resp(scramble(b"ed-secret-42", NONCE), "mysql_native_password"),
         S("auth_switch_request", b"\x33" * 32, "client_ed25519", seq=2),
         C("auth_data", b"", "client_ed25519", 3),
         S("err", seq=4),
@@ -673,6 +712,23 @@ def test_empty_answer_to_ed25519_means_the_plugin_did_not_load():
     assert found[0].code == "CLIENT_LACKS_PLUGIN", [f.code for f in found]
     assert "never empty" in found[0].evidence and "client_ed25519.so" in found[0].fix
     assert "EMPTY_PASSWORD" not in [f.code for f in found]
+    # #16: a first proof that does not match the given password is the cause,
+    # whatever follows; the missing plugin is listed under it
+    steps[0] = resp(b"\x22" * 20, "mysql_native_password")
+    c = make(
+        steps,
+        version=MARIADB,
+        greeting_plugin="mysql_native_password",
+        attrs=LIBMARIADB_ATTRS,
+        caps=0x00BFA284,
+        outcome="error",
+        error=denied("edu"),
+    )
+    found = diagnose_connection(c, Secrets(password=b"ed-secret-42"))
+    assert found[0].code == "WRONG_PASSWORD", [f.code for f in found]
+    alt = [f for f in found if f.code == "CLIENT_LACKS_PLUGIN"]
+    assert alt and alt[0].severity == "info" and alt[0].under == "WRONG_PASSWORD"
+    assert [f.code for f in found if f.severity == "error"] == ["WRONG_PASSWORD"]
 
 
 def sha2_full(*more, tls=False, **kw):
@@ -777,10 +833,10 @@ def test_tls_required_by_capture_context():
     diagnose_connections([bad, good])
     assert bad.extra["diagnosis"][0]["code"] == "TLS_REQUIRED"
     assert "logged in over TLS in another connection" in bad.extra["diagnosis"][0]["evidence"]
-    # negative: alone, the same connection is VALID_PROOF_REJECTED
+    # negative: alone, the same connection is the ranked ACCESS_DENIED
     alone = native_login(version=MYSQL8, greeting_plugin="mysql_native_password")
     alone.extra["verdict"] = verdict("PROOF_MATCHES", disagrees=True)
-    assert top(alone) == "VALID_PROOF_REJECTED"
+    assert top(alone) == "ACCESS_DENIED"
 
 
 def test_tls_handshake_failed():

@@ -8,6 +8,14 @@ severity (error, warning, info, security), then specificity.  It also stores
 ``conn.extra["diagnosis"]`` (list of dicts) and
 ``conn.extra["client_fingerprint"]`` (a label) for the renderers.
 
+One root cause per exchange: after the more precise findings have hidden the
+vaguer ones (``suppresses``), the highest-ranked error finding is the cause;
+any other error finding of the same exchange is kept as an *alternative*
+under it (severity info, ``under`` = the cause's code), so no exchange ever
+states two causes.  Security findings are summarised once per account and
+server in :func:`diagnose_connections` (the first login carries them, with
+the number of other logins that show the same).
+
 Findings never contain passwords, clear-text payloads or proof bytes.
 """
 
@@ -46,15 +54,19 @@ class Finding:
     exchange: str = "login"
     rank: int = 0
     order: int = 0
+    under: str | None = None  # an alternative to this root cause (same exchange)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "code": self.code,
             "severity": self.severity,
             "title": self.title,
             "evidence": self.evidence,
             "fix": self.fix,
         }
+        if self.under:
+            d["under"] = self.under
+        return d
 
     def sort_key(self) -> tuple:
         return (SEVERITY_ORDER[self.severity], -self.rank, self.order)
@@ -159,6 +171,13 @@ def _prune(found: list[Finding]) -> list[Finding]:
     kept = [x for x in found if x.code not in suppressed]
     if any(x.severity == "error" and not RULES_BY_CODE[x.code].fallback for x in kept):
         kept = [x for x in kept if not RULES_BY_CODE[x.code].fallback]
+    errors = sorted((x for x in kept if x.severity == "error"), key=Finding.sort_key)
+    for alt in errors[1:]:
+        cause = errors[0]
+        alt.severity = "info"
+        alt.under = cause.code
+        alt.rank = 0  # listed right after the cause's other support
+        alt.title = f"alternative to {cause.code}: {alt.title}"
     return kept
 
 
@@ -199,14 +218,54 @@ def diagnose_connection(
 
 def diagnose_connections(conns: Iterable[Connection], secrets=None) -> list[Connection]:
     """Diagnose every connection of a capture with capture-wide context (e.g.
-    the same user logging in over TLS elsewhere).  Returns the connections."""
+    the same user logging in over TLS elsewhere), and summarise security
+    findings once per account and server.  Returns the connections."""
     conns = list(conns)
     capture = CaptureFacts()
     for c in conns:
         capture.add(c)
+    first: dict[tuple, tuple[Connection, Finding]] = {}
+    repeats: dict[tuple, list[str]] = {}
     for c in conns:
-        diagnose_connection(c, secrets, capture=capture)
+        found = diagnose_connection(c, secrets, capture=capture)
+        keep = []
+        for x in found:
+            if x.severity != "security":
+                keep.append(x)
+                continue
+            user = _exchange_user(c, x.exchange)
+            key = (x.code, user, c.server)
+            if key in first:
+                repeats[key].append(f"#{c.id}")
+                continue
+            first[key] = (c, x)
+            repeats[key] = []
+            keep.append(x)
+        if len(keep) != len(found):
+            c.extra["diagnosis"] = [x.to_dict() for x in keep]
+    for key, more in repeats.items():
+        if not more:
+            continue
+        c, x = first[key]
+        shown = ", ".join(more[:8]) + (", …" if len(more) > 8 else "")
+        x.evidence += (
+            f" (summarised: {len(more)} more login(s) of this account to this server in the capture "
+            f"show the same: {shown})"
+        )
+        c.extra["diagnosis"] = [
+            dict(d, evidence=x.evidence) if d["code"] == x.code and d["title"] == x.title else d
+            for d in c.extra["diagnosis"]
+        ]
     return conns
+
+
+def _exchange_user(conn: Connection, label: str) -> str | None:
+    if label == "login":
+        return conn.user
+    try:
+        return conn.exchanges[int(label.rsplit("#", 1)[1])].user
+    except (IndexError, ValueError):
+        return None
 
 
 def worst_severity(conn: Connection) -> str | None:

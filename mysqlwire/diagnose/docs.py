@@ -47,12 +47,24 @@ def render() -> str:
     )
     w("")
     w(
-        "Ranking: root cause first — errors, then warnings, then info and security findings together; within a "
-        "tier by the rule's specificity (shown per code), so a leaked clear-text password (CLEARTEXT_WITHOUT_TLS) "
-        "comes before a plugin switch, which comes before the offline-guessable proof every plain-TCP login has. "
-        "A more precise rule also suppresses the vaguer ones the same evidence triggers (e.g. CLIENT_LACKS_PLUGIN "
-        "hides PLUGIN_SWITCH and EMPTY_PASSWORD). Exit status: 0 no error finding, 1 an error finding, "
-        "2 unusable input."
+        "Ranking: **one root cause first**. Each rule's rank is the strength of its evidence (how specifically the "
+        "wire points at that cause); ties and ambiguous wire are settled by the prior (how common each cause is in "
+        "practice). Within one exchange a more precise finding hides the vaguer ones the same evidence triggers "
+        "(`suppresses`, e.g. CLIENT_LACKS_PLUGIN hides PLUGIN_SWITCH and EMPTY_PASSWORD); the highest-ranked error "
+        "left is the cause and any other error finding is listed under it as an *alternative* (severity info, "
+        "`under` = the cause's code) — no exchange states two causes. A proof that does not match the given password "
+        "outranks everything that follows it (WRONG_PASSWORD over SECURE_CHANNEL_REQUIRED or a switch the client "
+        "could not follow: with the right password those would not have mattered). Where the wire cannot separate "
+        "causes one finding says so and ranks the hypotheses: a valid proof refused with 1045 is ACCESS_DENIED with "
+        "(1) no account for this user and host, (2) another server-side password, (3) REQUIRE SSL only when the "
+        "server offered TLS the client did not use, and the query that tells them apart; it becomes TLS_REQUIRED only "
+        "with evidence for the requirement (3159; MySQL 8's fast_auth_success 01 03 followed by ERR; the same user "
+        "logging in over TLS elsewhere in the capture). Then warnings, then info and security findings by rank. "
+        "Security findings never outrank a cause and are summarised once per account and server per capture (the "
+        "first login carries them, with the other logins listed). Fixes are phrased for the transport (no 'use TLS' "
+        "on a TLS login), for the client library (`clients.py`) and for the resource in the error message. "
+        "`scripts/calibrate_diagnosis.py` prints the confusion table of expected vs top code over every labelled "
+        "scenario. Exit status: 0 no error finding, 1 an error finding, 2 unusable input, 3 nothing examined."
     )
     w("")
     w("| severity | meaning |")

@@ -32,10 +32,11 @@ PROSE: dict[str, dict[str, str]] = {
         "wire": "ERR 1203 after the authentication exchange.",
     },
     "USER_RESOURCE_LIMIT": {
-        "title": "{account} has exceeded a resource limit on {server}",
-        "fix": "raise the limit with ALTER USER {account_sql} WITH MAX_CONNECTIONS_PER_HOUR n (or the limit named in the error), or wait for the hourly counter to reset",
-        "meaning": "A per-hour limit (MAX_CONNECTIONS_PER_HOUR, MAX_QUERIES_PER_HOUR, …) is exhausted.",
-        "wire": "ERR 1226 after the authentication exchange.",
+        "title": "{account} has exceeded the '{resource}' resource on {server}",
+        "fix": "{remedy}",
+        "meaning": "A per-account limit named in the message is exhausted: max_user_connections (simultaneous connections of the account), or one of the hourly counters max_questions / max_updates / max_connections_per_hour.",
+        "wire": "ERR 1226 'User … has exceeded the '<resource>' resource (current value: n)' after the authentication exchange.",
+        "fix_doc": "Parsed from the message: max_user_connections → ALTER USER … WITH MAX_USER_CONNECTIONS n or close the application's idle/leaked connections; max_questions/max_updates/max_connections_per_hour → raise it (ALTER USER … WITH MAX_QUERIES_PER_HOUR n …), wait for the hourly counter, or FLUSH USER_RESOURCES.",
     },
     "SERVER_SHUTDOWN": {
         "title": "{server} is shutting down",
@@ -99,14 +100,15 @@ PROSE: dict[str, dict[str, str]] = {
     },
     "TLS_REQUIRED": {
         "title": "{server} requires a secure transport for {account}, and {client} connected without TLS",
-        "fix": "connect with TLS: mysql --ssl-mode=REQUIRED (MariaDB: --ssl), PyMySQL ssl={{'ca': '/path/ca.pem'}}, mysql-connector-python ssl_ca=…; or drop the requirement (ALTER USER {account_sql} REQUIRE NONE / require_secure_transport=OFF) if that is intended",
-        "meaning": "require_secure_transport=ON (3159), or an account created with REQUIRE SSL/X509, which gets a plain 1045. Reported for 1045 when the proof is valid for the given password, the connection had no TLS and the greeting offered it (hedged: an unknown account or host looks the same, VALID_PROOF_REJECTED follows), when the same user logged in over TLS elsewhere in the capture, or when a correct clear-text secret was refused outside TLS.",
-        "wire": "No SSLRequest from the client; ERR 3159 after the response, or ERR 1045 after a valid proof.",
+        "fix": "connect with TLS ({how}); or drop the requirement (ALTER USER {account_sql} REQUIRE NONE / require_secure_transport=OFF) if that is intended",
+        "meaning": "require_secure_transport=ON (3159), or an account created with REQUIRE SSL/X509, which gets a plain 1045. A 1045 is only reported as TLS_REQUIRED with evidence for the requirement: MySQL 8's fast_auth_success (01 03) followed by the ERR (the password was accepted), the same user logging in over TLS elsewhere in the capture, or a MySQL server refusing the right clear-text secret on plain TCP. Without such evidence a valid proof refused is VALID_PROOF_REJECTED, which lists REQUIRE SSL last among its hypotheses: on MariaDB the wire cannot tell it from an unknown account.",
+        "wire": "No SSLRequest from the client; ERR 3159 after the response; or 01 03 then ERR 1045; or ERR 1045 after a valid proof of a user who logged in over TLS elsewhere in the capture.",
+        "fix_doc": "Connect with TLS, phrased for the client library (mysql --ssl-mode=REQUIRED, PyMySQL ssl=…, go-sql-driver tls=true, Connector/J sslMode=…); or drop the requirement.",
     },
     "TLS_NOT_OFFERED": {
         "title": "{server} does not offer TLS and {client} left after the greeting",
         "fix": "enable TLS on the server (ssl_cert/ssl_key/ssl_ca; MariaDB 11.4+ does it automatically), or relax the client's TLS requirement if the network is trusted",
-        "meaning": "The greeting lacks CLIENT_SSL and the client (configured to require TLS) gave up: client error 2026.",
+        "meaning": "The greeting lacks CLIENT_SSL and the client (configured to require TLS) gave up: client error 2026. Not chosen when the greeting's collation is 255 (MySQL 8's default): that is the PyMySQL <= 0.7 crash (CLIENT_GAVE_UP_ON_GREETING), which lists TLS as the alternative.",
         "wire": "Greeting without CLIENT_SSL; the client closes without a response.",
     },
     "TLS_HANDSHAKE_FAILED": {
@@ -163,7 +165,7 @@ PROSE: dict[str, dict[str, str]] = {
     "CLIENT_GAVE_UP_ON_GREETING": {
         "title": "{client} closed the connection to {server} right after the greeting",
         "fix": "{hint}",
-        "meaning": "The client read the greeting and left without a handshake response: it could not handle something in it (PyMySQL <= 0.7 dies on MySQL 8's default collation 255; a client requiring TLS meets a server without it) or it timed out.",
+        "meaning": "The client read the greeting and left without a handshake response: it could not handle something in it or it timed out. A MySQL 8 greeting with collation 255 is first of all the known crash of PyMySQL <= 0.7 (KeyError 255), ranked above a missing TLS offer (TLS_NOT_OFFERED) because it is far more common.",
         "wire": "Greeting (seq 0), then the client's FIN/RST with no response.",
         "fix_doc": "Collation 255 in the greeting: upgrade PyMySQL (>= 0.8 knows it) or set collation_server to one the client knows (utf8mb4_general_ci); protocol 9: replace the server; otherwise read the client's error.",
     },
@@ -182,7 +184,7 @@ PROSE: dict[str, dict[str, str]] = {
     "WRONG_PASSWORD": {
         "title": "{client} sent a different password for {account} than the one given",
         "fix": "the client is configured with another password: check its configuration/secret store (trailing newline, rotated secret, escaped characters); if the given password is the wrong one instead, reset it: ALTER USER {account_sql} IDENTIFIED BY '…'",
-        "meaning": "Replaying the exchange with the given password gives different proof bytes, and the server refused.",
+        "meaning": "Replaying the exchange with the given password gives different proof bytes, and the exchange failed. It is the root cause whatever follows (a full-authentication request the client cannot satisfy, a switch it cannot follow): with the right password the rest would not have mattered; those findings are listed under it.",
         "wire": "Replay PROOF_MISMATCH on a client proof, then ERR 1045 (using password: YES).",
     },
     "EMPTY_PASSWORD": {
@@ -192,16 +194,16 @@ PROSE: dict[str, dict[str, str]] = {
         "wire": "Empty auth response in the HandshakeResponse/AuthSwitchResponse, then ERR 1045 '(using password: NO)'; or a 64-byte ed25519 signature of '' and '(using password: YES)'.",
     },
     "VALID_PROOF_REJECTED": {
-        "title": "{client} proved the given password for {account}, but {server} refused it",
-        "fix": "the password is not the problem: the account does not exist for this host, another account with a more specific host (or the anonymous ''@'localhost') matched first, or the server's password is a different one. check the account: SELECT user, host, plugin, account_locked FROM mysql.user WHERE user = '{user}'; SELECT CURRENT_USER() from a working session shows which account matched",
-        "meaning": "Replay says every proof is right for the given password, yet the server answered 1045.",
+        "title": "{client} sent exactly the given password for {account}, and {server} refused it",
+        "fix": "the client's password is the given one, so its configuration is not the problem: the cause is on the server side (see the error finding): SELECT user, host, plugin, ssl_type FROM mysql.user WHERE user = '{user}'",
+        "meaning": "Supporting evidence for ACCESS_DENIED or TLS_REQUIRED: replay says every proof is right for the given password, yet the server answered 1045. It rules out a mistyped or stale password in the client; it does not say which server-side reason applies.",
         "wire": "Replay PROOF_MATCHES, then ERR 1045.",
     },
     "ACCESS_DENIED": {
         "title": "{server} denied access to {account}",
-        "fix": "give the password (--password-file/--password-env) to tell a wrong password from an unknown account or host; check the account: SELECT user, host, plugin, account_locked FROM mysql.user WHERE user = '{user}'",
-        "meaning": "ERR 1045 and nothing to tell a wrong password from an unknown user or a non-matching host (no password given, or the proof cannot be replayed).",
-        "wire": "ERR 1045 (28000) '(using password: YES)' after the last auth step.",
+        "fix": "find the account the server matched: SELECT user, host, plugin, ssl_type FROM mysql.user WHERE user = '{user}' (no row for the client's host: create it or widen the host; a row: compare its password, plugin and ssl_type — ANY/X509 means REQUIRE SSL/X509); without a password, give it (--password-file/--password-env) to tell a wrong password from an unknown account or host",
+        "meaning": "ERR 1045 the wire cannot explain. Without a password to replay, a wrong password, an unknown user and a non-matching host look the same. With a password whose proof is valid (VALID_PROOF_REJECTED), an unknown account, a host mismatch, a different server-side password, a PAM stack refusing a correct answer and an account that REQUIREs SSL still look the same: this one finding ranks them in its evidence, by what the exchange shows (a PAM plugin puts the PAM stack first; REQUIRE SSL only when the server offered TLS the client did not use) and by how common each is (unknown account / host mismatch / different password far ahead of REQUIRE SSL). Evidence that settles it for REQUIRE SSL makes it TLS_REQUIRED instead.",
+        "wire": "ERR 1045 (28000) after the last auth step; the evidence lists the hypotheses, most likely first.",
     },
     "SERVER_DROPPED_CONNECTION": {
         "title": "{server} closed the connection during authentication of {account} without an answer",
@@ -235,16 +237,17 @@ PROSE: dict[str, dict[str, str]] = {
     },
     "PLUGIN_SWITCH": {
         "title": "{server} switched {account} from the client's plugin to {target} ({chain}): {n} extra {rt}",
-        "fix": "the login works; {advice}",
+        "fix": "{works}{advice}",
         "meaning": "The plugin in the greeting / the client's response differs from the account's plugin, so the server restarted authentication with an AuthSwitchRequest (one extra round trip per switch).",
         "wire": "AuthSwitchRequest (0xFE + plugin name + data), or the bare 0xFE old-password switch.",
-        "fix_doc": "Depends on the switch: MariaDB ed25519/PAM accounts always switch (nothing to fix, or --default-auth=client_ed25519); an old-password switch → rehash the account; several alternatives → give the first alternative's password; otherwise make the client start with the account's plugin (--default-auth, auth_plugin=) or align default_authentication_plugin.",
+        "fix_doc": "Depends on the switch (and says 'the login works' only when it did): MariaDB ed25519/PAM accounts always switch (nothing to fix, or --default-auth=client_ed25519); an old-password switch → rehash the account; several alternatives → give the first alternative's password; otherwise make the client start with the account's plugin (--default-auth, auth_plugin=) or align default_authentication_plugin.",
     },
     "SHA2_FULL_AUTH": {
         "title": "{server} had no cached caching_sha2_password hash for {account}: full authentication",
-        "fix": "nothing is broken: the first login after a restart, FLUSH PRIVILEGES or a password change is always a full authentication; use TLS so it does not need an RSA key exchange",
+        "fix": "nothing is broken: the first login after a restart, FLUSH PRIVILEGES or a password change is always a full authentication{tls_advice}",
         "meaning": "caching_sha2_password fast authentication only works once the server has cached the account's hash.",
         "wire": "AuthMoreData 01 04 (perform_full_authentication) after the 32-byte scramble.",
+        "fix_doc": "Nothing to fix; on plain TCP: use TLS so it needs no RSA key exchange (not said on a TLS login).",
     },
     "CLEARTEXT_WITHOUT_TLS": {
         "title": "{client} sent the password of {account} in clear text ({cplugin}) without TLS",

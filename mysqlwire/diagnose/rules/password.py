@@ -27,6 +27,8 @@ def check_wrong_password(f: Facts) -> Hit | None:
     where = ""
     if bad is not None and 0 <= bad.get("step", -1) < len(f.steps):
         st = f.steps[bad["step"]]
+        if not st.data:
+            return None  # an empty answer is no proof (CLIENT_LACKS_PLUGIN / EMPTY_PASSWORD)
         where = f"{f.pkt(st)} is not what the given password produces"
     else:
         where = f"replay mismatch at {detail}"
@@ -42,7 +44,9 @@ def check_empty_password(f: Facts) -> Hit | None:
     proofs = f.client_steps
     first = proofs[0] if proofs else None
     ev = f.pkt(first) if first else "no auth data"
-    if v == "EMPTY_PASSWORD_SENT" or (v == "PROOF_MATCHES" and detail == "empty password"):
+    if v == "EMPTY_PASSWORD_SENT" or (
+        v == "PROOF_MATCHES" and (detail == "empty password" or f.proves_empty_password)
+    ):
         return hit(f"{ev}; then {err_evidence(f)}")
     if v == "PROOF_MISMATCH" and f.proves_empty_password:
         signed = [s for s in proofs if s.data]
@@ -53,11 +57,43 @@ def check_empty_password(f: Facts) -> Hit | None:
     return None
 
 
-def check_valid_proof_rejected(f: Facts) -> Hit | None:
-    if f.code != 1045 or f.verdict_code != "PROOF_MATCHES":
-        return None
+def _refusal_hypotheses(f: Facts) -> list[str]:
+    """What can refuse a valid proof, most likely first (prior: how often
+    each is the cause in practice), adjusted by what the wire shows."""
+    user = f.user if f.user is not None else "<user>"
+    pam = f.final_plugin in ("dialog", "auth_pam", "mysql_clear_password", "pam")
+    hyps = [
+        f"no account '{user}' matches this client's host (the user does not exist, or only for other hosts), "
+        "or a more specific account (e.g. the anonymous ''@'localhost') matched first",
+        "the account the server matched has a different password (changed on the server, or another account "
+        "with the same user name and a more specific host)",
+    ]
+    if pam:
+        hyps.insert(
+            0,
+            "the PAM stack refused the right answer: the PAM service (auth_pam's pam_service), the user's "
+            "operating-system/LDAP account, or pam_unix needing read access to /etc/shadow",
+        )
+    if not f.tls and f.server_offers_tls:
+        hyps.append(
+            "the account requires TLS (REQUIRE SSL/X509) and the client did not use it: less common, and "
+            "on MariaDB refused with the same 1045"
+        )
+    return hyps
+
+
+def _valid_proof(f: Facts) -> bool:
     detail = (f.verdict or {}).get("verdict_detail") or ""
-    if detail == "empty password":
+    return (
+        f.verdict_code == "PROOF_MATCHES"
+        and detail != "empty password"
+        and not f.proves_empty_password
+    )
+
+
+def check_valid_proof_rejected(f: Facts) -> Hit | None:
+    """Supporting evidence: the client sends exactly the given password."""
+    if f.code != 1045 or not _valid_proof(f):
         return None
     return hit(
         f"replay: every proof matches the given password ({proofs_evidence(f)}); the server still answered "
@@ -68,6 +104,13 @@ def check_valid_proof_rejected(f: Facts) -> Hit | None:
 def check_access_denied(f: Facts) -> Hit | None:
     if f.code != 1045:
         return None
+    if _valid_proof(f):
+        hyps = _refusal_hypotheses(f)
+        ranked = "; ".join(f"({i}) {h}" for i, h in enumerate(hyps, 1))
+        return hit(
+            f"{proofs_evidence(f)}, valid for the given password; then {err_evidence(f)}; the wire cannot tell "
+            f"why — most likely first: {ranked}"
+        )
     if f.verdict_code in ("PROOF_MATCHES", "PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"):
         return None
     why = "no password was given to replay the proof"
@@ -131,30 +174,24 @@ SPECS = [
         "NONCE_MISUSE",
         "error",
         check_nonce_misuse,
-        rank=89,
+        rank=99,  # explains a mismatch better than WRONG_PASSWORD
         suppresses=("WRONG_PASSWORD", "ACCESS_DENIED"),
     ),
     Spec(
         "WRONG_PASSWORD",
         "error",
         check_wrong_password,
-        rank=85,
+        rank=97,  # a mismatching proof is the cause, whatever follows
         suppresses=("ACCESS_DENIED", "CLIENT_ABORTED_AUTH"),
     ),
     Spec(
         "EMPTY_PASSWORD",
         "error",
         check_empty_password,
-        rank=86,
+        rank=98,  # a special case of a mismatching proof: the empty password
         suppresses=("ACCESS_DENIED", "WRONG_PASSWORD"),
     ),
-    Spec(
-        "VALID_PROOF_REJECTED",
-        "error",
-        check_valid_proof_rejected,
-        rank=75,
-        suppresses=("ACCESS_DENIED",),
-    ),
+    Spec("VALID_PROOF_REJECTED", "info", check_valid_proof_rejected, rank=75),
     Spec("ACCESS_DENIED", "error", check_access_denied, rank=70),
     Spec("SERVER_DROPPED_CONNECTION", "error", check_server_dropped, rank=60),
     Spec("CLIENT_ABORTED_AUTH", "error", check_client_aborted, rank=40, fallback=True),

@@ -263,6 +263,11 @@ def check_greeting_abandoned(f: Facts) -> Hit | None:
             "upgrade PyMySQL, or set the server's character_set_server/collation_server to one the client knows "
             "(e.g. utf8mb4_general_ci, 45)"
         )
+    if c.character_set == 255 and f.server_offers_tls is False:
+        hints.append(
+            "alternative, less common: the client requires TLS and the server offers none (client error 2026): "
+            "enable TLS on the server"
+        )
     if c.protocol_version == 9:
         hints.append("protocol 9 greeting (MySQL <= 3.22): modern clients cannot talk to it")
     if not hints:
@@ -320,8 +325,14 @@ def check_plugin_switch(f: Facts) -> Hit | None:
         if f.is_login
         else f"COM_CHANGE_USER named '{f.ex.client_plugin}'"
     )
+    works = (
+        "the login works; "
+        if f.outcome == "ok"
+        else "the switch is not why this exchange failed (see the error finding); about the switch: "
+    )
     return hit(
         f"{opening}; {ev}",
+        works=works,
         chain=chain,
         target=target,
         n=len(switches),
@@ -337,11 +348,12 @@ def check_sha2_full_auth(f: Facts) -> Hit | None:
             and s.data == b"\x04"
             and f.plugin_at(s) == "caching_sha2_password"
         ):
-            path = (
-                "over TLS" if s.in_tls or f.tls else "without TLS (RSA key exchange or clear text)"
-            )
+            secure = s.in_tls or f.tls
+            path = "over TLS" if secure else "without TLS (RSA key exchange or clear text)"
+            advice = "" if secure else "; use TLS so it does not need an RSA key exchange"
             return hit(
-                f"{f.pkt(s)}: the server had no cached hash for the account; full authentication {path}"
+                f"{f.pkt(s)}: the server had no cached hash for the account; full authentication {path}",
+                tls_advice=advice,
             )
     return None
 
@@ -371,7 +383,6 @@ SPECS = [
             "CLIENT_ABORTED_AUTH",
             "VALID_PROOF_REJECTED",
             "ACCESS_DENIED",
-            "WRONG_PASSWORD",
         ),
     ),
     Spec(

@@ -2,45 +2,66 @@
 
 from __future__ import annotations
 
+from .. import clients
 from ..context import Facts
-from .base import Hit, Spec, err_evidence, hit, last_proof, not_answered, switch_given_up
+from .base import Hit, Spec, err_evidence, hit, not_answered, switch_given_up
 
 
-def check_tls_required(f: Facts) -> Hit | None:
+def tls_requirement_evidence(f: Facts) -> list[str]:
+    """Wire evidence that the account requires a secure transport (REQUIRE
+    SSL/X509), for an exchange refused without TLS.  Empty = none: then an
+    unknown account, a host mismatch or another server-side password is far
+    more likely (VALID_PROOF_REJECTED ranks them)."""
+    if f.tls or f.code not in (1045, 3159):
+        return []
+    out = []
     if f.code == 3159:
-        return hit(err_evidence(f) + "; the connection did not negotiate TLS (no SSLRequest)")
-    if f.code != 1045 or f.tls:
-        return None
-    ssl_note = ""
-    if f.server_offers_tls:
-        ssl_note = (
-            "; the server's greeting offers CLIENT_SSL but the client did not send an SSLRequest"
+        out.append(f"{err_evidence(f)}: the server says so (3159)")
+    fast_ok = [s for s in f.steps if s.kind == "auth_more_data" and s.data == b"\x03"]
+    if fast_ok and f.code == 1045:
+        out.append(
+            f"{f.pkt(fast_ok[-1])}: the server accepted the password, then answered {err_evidence(f)} — "
+            "only an account requirement checked after the password (REQUIRE SSL/X509/ISSUER/SUBJECT) does that"
         )
     if (
         f.verdict_code == "PROOF_MATCHES"
         and f.user in f.capture.tls_ok_users
         and f.user not in f.capture.plain_ok_users
     ):
-        return hit(
-            f"{err_evidence(f)} although the proof is valid for the given password; the same user "
-            f"logged in over TLS in another connection of this capture{ssl_note}: the account requires TLS "
-            "(REQUIRE SSL/X509)",
-        )
-    detail = (f.verdict or {}).get("verdict_detail")
-    if f.verdict_code == "PROOF_MATCHES" and detail != "empty password" and f.server_offers_tls:
-        proof = last_proof(f)
-        return hit(
-            (f"{f.pkt(proof)}: " if proof else "")
-            + f"a valid proof of the given password, sent without TLS, then {err_evidence(f)}{ssl_note}: "
-            "the account most likely requires TLS (REQUIRE SSL/X509); if it does not, see VALID_PROOF_REJECTED"
+        out.append(
+            "the proof is valid for the given password and the same user logged in over TLS in another "
+            "connection of this capture, never without it"
         )
     clear = [s for s in f.client_steps if f.is_cleartext(s)]
-    if clear and f.verdict_code == "PROOF_MATCHES":
-        return hit(
-            f"{f.pkt(clear[-1])} (the right secret, in clear, outside TLS), then {err_evidence(f)}{ssl_note}: "
-            "likely a back end that takes the clear-text secret (IAM/RDS Proxy, PAM, LDAP) and requires TLS",
+    if (
+        clear
+        and f.code == 1045
+        and f.verdict_code == "PROOF_MATCHES"
+        and not f.conn.is_mariadb
+        and f.switch_steps
+        and f.switch_steps[-1].plugin == "mysql_clear_password"
+    ):
+        out.append(
+            f"{f.pkt(clear[-1])}: a MySQL server asked for the clear-text secret on plain TCP and refused the right "
+            "one — clear-text back ends (IAM/RDS Proxy tokens, LDAP simple bind) require TLS"
         )
-    return None
+    return out
+
+
+def check_tls_required(f: Facts) -> Hit | None:
+    ev = tls_requirement_evidence(f)
+    if not ev:
+        return None
+    note = ""
+    if f.server_offers_tls:
+        note = "; the server's greeting offers CLIENT_SSL but the client did not send an SSLRequest"
+    elif f.server_offers_tls is False:
+        note = "; the server's greeting does not even offer CLIENT_SSL"
+    how = clients.fix_for(f.fp.library, "use_tls") or (
+        "mysql --ssl-mode=REQUIRED (MariaDB: --ssl), PyMySQL ssl={'ca': '/path/ca.pem'}, "
+        "mysql-connector-python ssl_ca=…"
+    )
+    return hit("; ".join(ev) + note, how=how)
 
 
 def check_tls_not_offered(f: Facts) -> Hit | None:
@@ -54,6 +75,8 @@ def check_tls_not_offered(f: Facts) -> Hit | None:
         return None
     if f.server_offers_tls is not False or not f.closed:
         return None
+    if c.character_set == 255:
+        return None  # MySQL 8's collation 255: the PyMySQL <= 0.7 crash is far more common
     return hit(
         f"server packet seq 0: greeting without CLIENT_SSL (capabilities 0x{c.server_capabilities:08x}); "
         f"the client {f.close_word} without a response (client error 2026 when it requires TLS)"
@@ -154,7 +177,13 @@ def check_encrypted_no_keys(f: Facts) -> Hit | None:
 
 
 SPECS = [
-    Spec("TLS_REQUIRED", "error", check_tls_required, rank=95, suppresses=("ACCESS_DENIED",)),
+    Spec(
+        "TLS_REQUIRED",
+        "error",
+        check_tls_required,
+        rank=95,
+        suppresses=("ACCESS_DENIED",),
+    ),
     Spec(
         "TLS_NOT_OFFERED",
         "error",
@@ -177,7 +206,6 @@ SPECS = [
         check_secure_channel_required,
         rank=93,
         suppresses=(
-            "WRONG_PASSWORD",
             "VALID_PROOF_REJECTED",
             "ACCESS_DENIED",
             "CLIENT_ABORTED_AUTH",
