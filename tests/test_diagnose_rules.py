@@ -1060,3 +1060,119 @@ def test_secure_channel_required_connector_sha256_switch_without_tls():
     # negative: PyMySQL does sha256 over RSA; leaving there is not this rule
     c2 = make([resp(), S("auth_switch_request", NONCE + b"\x00", "sha256_password", seq=2)])
     assert "SECURE_CHANNEL_REQUIRED" not in codes(c2)
+
+
+# ------------------------------------------------------------ issue 16 wording
+def _after_greeting_err(code, message):
+    return native_login(error=err(code, message, "42000"))
+
+
+def test_1226_max_user_connections_is_not_an_hourly_counter():
+    c = _after_greeting_err(
+        1226, "User 'app' has exceeded the 'max_user_connections' resource (current value: 2)"
+    )
+    (f,) = [x for x in diagnose_connection(c) if x.severity == "error"]
+    assert f.code == "USER_RESOURCE_LIMIT" and "'max_user_connections' resource" in f.title
+    assert "MAX_USER_CONNECTIONS n" in f.fix and "leaked" in f.fix
+    assert "hour" not in f.fix
+    c2 = _after_greeting_err(
+        1226, "User 'app' has exceeded the 'max_questions' resource (current value: 100)"
+    )
+    (f2,) = [x for x in diagnose_connection(c2) if x.severity == "error"]
+    assert "MAX_QUERIES_PER_HOUR n" in f2.fix and "FLUSH USER_RESOURCES" in f2.fix
+    assert "MAX_USER_CONNECTIONS" not in f2.fix
+
+
+def test_plugin_switch_never_says_the_login_works_on_a_failed_login():
+    steps = [
+        resp(b"\x22" * 20, "mysql_native_password"),
+        S("auth_switch_request", b"\x33" * 32, "client_ed25519", seq=2),
+        C("auth_data", b"\x44" * 64, "client_ed25519", 3),
+        S("err", seq=4),
+    ]
+    failed = make(
+        steps,
+        version=MARIADB,
+        greeting_plugin="mysql_native_password",
+        outcome="error",
+        error=denied(),
+    )
+    sw = [f for f in diagnose_connection(failed) if f.code == "PLUGIN_SWITCH"]
+    assert sw and "the login works" not in sw[0].fix and "not why" in sw[0].fix
+    steps[-1] = S("ok", seq=4)
+    ok = make(steps, version=MARIADB, greeting_plugin="mysql_native_password", outcome="ok")
+    sw = [f for f in diagnose_connection(ok) if f.code == "PLUGIN_SWITCH"]
+    assert sw and sw[0].fix.startswith("the login works")
+
+
+def test_sha2_full_auth_says_use_tls_only_without_tls():
+    def full(tls):
+        steps = [
+            resp(b"\x11" * 32, in_tls=tls),
+            S("auth_more_data", b"\x04", seq=2, in_tls=tls),
+            C("auth_data", b"secret\x00", "caching_sha2_password", 3, in_tls=tls),
+            S("ok", seq=4, in_tls=tls),
+        ]
+        return make(steps, outcome="ok", tls=tls)
+
+    (plain,) = [f for f in diagnose_connection(full(False)) if f.code == "SHA2_FULL_AUTH"]
+    (over_tls,) = [f for f in diagnose_connection(full(True)) if f.code == "SHA2_FULL_AUTH"]
+    assert "use TLS" in plain.fix
+    assert "TLS" not in over_tls.fix and "over TLS" in over_tls.evidence
+
+
+def test_collation_255_crash_beats_tls_not_offered():
+    # a MySQL 8 greeting without CLIENT_SSL and with collation 255, the client
+    # leaves: PyMySQL <= 0.7's KeyError is far more common than a TLS demand
+    c = make(login=False, server_caps=SERVER_CAPS & ~SSL, charset=255)
+    found = diagnose_connection(c)
+    assert [f.code for f in found if f.severity == "error"] == ["CLIENT_GAVE_UP_ON_GREETING"]
+    assert "PyMySQL <= 0.7" in found[0].fix and "requires TLS" in found[0].fix
+
+
+def test_wrong_password_beats_secure_channel_required():
+    # a mismatching fast-path proof, then 01 04 the client cannot satisfy
+    steps = [
+        resp(b"\x11" * 32, seq=1),
+        S("auth_more_data", b"\x04", seq=2),
+    ]
+    c = make(steps, attrs=CONNECTOR_ATTRS, caps=0x3BA20D, maxp=1 << 30)
+    c.extra["verdict"] = verdict(
+        "PROOF_MISMATCH", "step 0", steps=[{"step": 0, "result": "mismatch"}]
+    )
+    found = diagnose_connection(c)
+    errors = [f.code for f in found if f.severity == "error"]
+    assert errors == ["WRONG_PASSWORD"], [f.code for f in found]
+    alt = [f for f in found if f.code == "SECURE_CHANNEL_REQUIRED"]
+    assert alt and alt[0].under == "WRONG_PASSWORD" and alt[0].title.startswith("alternative to")
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"_client_name": "Go-MySQL-Driver", "_client_version": "1.8.1"},
+        {"_client_name": "mysqlnd", "_client_version": "mysqlnd 8.2.7"},
+    ],
+)
+def test_clients_without_pam_dialog_are_not_assumed_to_speak_it(attrs):
+    c = switched_and_left("dialog", data=b"\x04Password: ", attrs=attrs, caps=0x3FA685)
+    found = diagnose_connection(c)
+    assert found[0].code == "CLIENT_LACKS_PLUGIN", [f.code for f in found]
+    assert "DIALOG_UNANSWERED" not in [f.code for f in found]
+    assert "dialog" in found[0].fix
+
+
+def test_security_findings_are_summarised_once_per_account_and_capture():
+    conns = []
+    for i in range(3):
+        c = native_login(data=b"\x22" * 20, outcome="ok", error=None)
+        c.id = i + 1
+        conns.append(c)
+    other = native_login(data=b"\x22" * 20, outcome="ok", error=None, user="bob")
+    other.id = 4
+    diagnose_connections(conns + [other])
+    per = [[d["code"] for d in c.extra["diagnosis"]] for c in conns + [other]]
+    assert per[0] == ["OFFLINE_CRACKABLE_PROOF"] and per[1] == [] and per[2] == []
+    assert per[3] == ["OFFLINE_CRACKABLE_PROOF"]  # another account: its own summary
+    ev = conns[0].extra["diagnosis"][0]["evidence"]
+    assert "2 more login(s) of this account" in ev and "#2, #3" in ev
