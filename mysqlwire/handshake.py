@@ -528,6 +528,11 @@ class Handshake:
         return kind
 
     def _on_auth(self, sender, pkt) -> bool:
+        if sender == CLIENT and pkt.seq == 0 and pkt.payload == bytes([COM_QUIT]):
+            # the sequence restarted: the client gave up on this exchange and
+            # quits (mysqlnd during COM_CHANGE_USER); not an answer to the server
+            self._emit(sender, "quit", pkt)
+            return False
         self._check_seq(sender, pkt)
         if sender == CLIENT:
             self._emit(sender, "auth_data", pkt)

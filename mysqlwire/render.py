@@ -108,18 +108,24 @@ class Renderer:
             e = conn.command_error
             self._line("1st cmd", (f"ERROR {e['code']} ({e['sqlstate']}) {e['message']}", "yellow"))
         verdict = conn.extra.get("verdict")
-        if verdict:
+        cu_verdicts = conn.extra.get("change_user_verdicts") or []
+        # one verdict per exchange: a failed change-user proof is not hidden
+        # behind the login's PROOF_MATCHES
+        for j, v in enumerate([verdict, *cu_verdicts]):
+            if not v:
+                continue
             style = {"PROOF_MATCHES": "bold green", "PROOF_MISMATCH": "bold red"}.get(
-                verdict["verdict"], "yellow"
+                v["verdict"], "yellow"
             )
-            detail = f" ({verdict['verdict_detail']})" if verdict.get("verdict_detail") else ""
-            matched = verdict.get("matched_candidate")
+            detail = f" ({v['verdict_detail']})" if v.get("verdict_detail") else ""
+            matched = v.get("matched_candidate")
             extra = (
                 f"  matched the candidate on line {matched} of the candidates"
                 if matched is not None
                 else ""
             )
-            self._line("verdict", (verdict["verdict"], style), detail, extra)
+            which = "" if not cu_verdicts else ("login: " if j == 0 else f"COM_CHANGE_USER #{j}: ")
+            self._line("verdict", which, (v["verdict"], style), detail, extra)
         for finding in conn.extra.get("diagnosis") or []:
             self._line(
                 "finding",

@@ -187,6 +187,8 @@ class _Walker:
                 continue
             if step.kind not in _CLIENT_KINDS:
                 continue
+            if step.kind == "auth_data" and step.seq == 0:
+                continue  # a restarted sequence is a new command (e.g. COM_QUIT), not an answer
             res = self._check(i, step, plugin, server_data, stage, question, ext_salt)
             if res is not None:
                 results.append(res)

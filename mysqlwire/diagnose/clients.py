@@ -308,7 +308,7 @@ LIBRARIES: list[ClientLibrary] = [
         "mysqlnd",
         "php",
         client_names=("mysqlnd",),
-        products=("PHP PDO_MySQL", "PHP mysqli"),
+        products=("PHP (PDO_MySQL / mysqli)",),
         plugins=(
             Support("mysql_native_password"),
             Support("mysql_clear_password"),

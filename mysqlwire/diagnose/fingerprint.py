@@ -354,6 +354,8 @@ def _from_attrs(
             _guess_application(fp, caps, max_packet)
         return fp
     if known is not None:
+        if version and version.lower().startswith(known.name.lower() + " "):
+            version = version[len(known.name) + 1 :]  # mysqlnd says "mysqlnd 8.2.7"
         return Fingerprint(
             known.name,
             version,
