@@ -74,7 +74,12 @@ class Renderer:
             )
         client = conn.extra.get("client_fingerprint") or _attrs_label(conn.connect_attrs)
         if client:
-            self._line("client", client)
+            detail = conn.extra.get("client_fingerprint_detail") or {}
+            sure = detail.get("confidence")
+            if sure and detail.get("library"):
+                self._line("client", client, (f"  (confidence {sure})", "dim"))
+            else:
+                self._line("client", client)
         if conn.user is not None or conn.database is not None:
             self._line(
                 "user",

@@ -1176,3 +1176,28 @@ def test_security_findings_are_summarised_once_per_account_and_capture():
     assert per[3] == ["OFFLINE_CRACKABLE_PROOF"]  # another account: its own summary
     ev = conns[0].extra["diagnosis"][0]["evidence"]
     assert "2 more login(s) of this account" in ev and "#2, #3" in ev
+
+
+def test_cleartext_not_enabled_over_tls_does_not_say_use_tls():
+    plain = switched_and_left(
+        "mysql_clear_password", data=b"", attrs=LIBMYSQL_ATTRS, caps=0x000FA685
+    )
+    over_tls = switched_and_left(
+        "mysql_clear_password", data=b"", attrs=LIBMYSQL_ATTRS, caps=0x000FA685, tls=True
+    )
+    (p,) = [f for f in diagnose_connection(plain) if f.code == "CLEARTEXT_NOT_ENABLED"]
+    (t,) = [f for f in diagnose_connection(over_tls) if f.code == "CLEARTEXT_NOT_ENABLED"]
+    assert "--enable-cleartext-plugin" in p.fix and "use TLS" in p.fix
+    assert "--enable-cleartext-plugin" in t.fix and "TLS" not in t.fix
+
+
+def test_text_output_says_how_sure_the_fingerprint_is():
+    import io
+
+    from mysqlwire.render import Renderer
+
+    c = native_login(outcome="ok", error=None, attrs=LIBMARIADB_ATTRS, caps=0x00BFA284)
+    diagnose_connection(c)
+    buf = io.StringIO()
+    Renderer(color=False, file=buf).connection(c)
+    assert "mariadb CLI (libmariadb 3.3.20)  (confidence high)" in buf.getvalue()

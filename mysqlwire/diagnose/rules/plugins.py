@@ -117,14 +117,17 @@ def check_cleartext_not_enabled(f: Facts) -> Hit | None:
         if lib == "mysql-connector-python" and not f.tls:
             how = "mysql-connector-python sends mysql_clear_password only over TLS: connect with TLS (ssl_ca=..., ssl_disabled=False)"
         elif lib == "libmysqlclient":
-            how = "enable it: mysql --enable-cleartext-plugin, LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1, or mysql_options(MYSQL_ENABLE_CLEARTEXT_PLUGIN); and use TLS"
+            how = (
+                "enable it: mysql --enable-cleartext-plugin, LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1, or mysql_options(MYSQL_ENABLE_CLEARTEXT_PLUGIN)"
+                + ("" if f.tls else "; and use TLS")
+            )
         elif lib not in ("PyMySQL", "libmariadb") and clients.fix_for(lib, "enable_cleartext"):
             how = clients.fix_for(lib, "enable_cleartext")
         else:
             how = (
                 "enable the clear-text plugin in the client (mysql --enable-cleartext-plugin / "
                 "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 for libmysqlclient; PyMySQL: auth_plugin_map={'mysql_clear_password': None} "
-                "is not needed, it answers by itself) and connect with TLS"
+                "is not needed, it answers by itself)" + ("" if f.tls else " and connect with TLS")
             )
         return hit(f"{f.pkt(last)}; {not_answered(f, last)}: no password was sent", how=how)
     if f.token_like and f.code == 1045 and f.final_plugin not in CLEARTEXT_PLUGINS:
