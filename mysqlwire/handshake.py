@@ -38,7 +38,7 @@ from .protocol import (
     parse,
 )
 from .protocol.fastparse import fast_parse
-from .protocol.framing import CompressedReader, PacketReader
+from .protocol.framing import MAX_INNER_PACKETS, CompressedReader, PacketReader
 
 CLIENT = "client"
 SERVER = "server"
@@ -88,6 +88,9 @@ DEFAULT_MAX_PACKET = 16 * 1024 * 1024
 # anomalies reported.  Past them the connection is not followed further.
 MAX_PHASE_PACKETS = 1024
 MAX_ANOMALIES = 64
+
+# Bytes of one delivery framed at a time (a larger segment is cut into slices)
+SLICE = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -186,33 +189,79 @@ class Handshake:
         d = self._dirs[sender]
         if d.discard:
             return
-        if d.keep_raw:
-            d.raw += data
+        if d.compressed is not None:
+            self._receive_compressed(sender, d, data)
+            return
+        n = len(data)
+        if n <= SLICE:
+            self._receive(sender, d, data)
+            return
+        # A huge segment (a TSO/GRO frame can carry up to 64 KiB and more):
+        # framed a slice at a time, so that the bounds (max_packet, packets
+        # and bytes per phase) apply as the bytes arrive, not after a whole
+        # frame was cut into packets.
+        view = memoryview(data)
+        for pos in range(0, n, SLICE):
+            self.receive_data(sender, view[pos : pos + SLICE])
+            if self.state == BROKEN or self._dirs[sender].discard:
+                break
+
+    def _receive_compressed(self, sender: str, d: _Direction, data) -> None:
+        """Inflate piece by piece (never more than 64 KiB at once) and frame
+        each piece before the next is inflated; stop as soon as the rest
+        cannot matter.  Inner packets are counted per compressed packet."""
+        comp = d.compressed
+        index = -1
+        inner = 0
+        pieces = comp.chunks(data)
         try:
-            if d.compressed is not None:
-                inner = d.compressed.feed(data)
-                packets = d.reader.feed(inner) if inner else []
-            else:
-                packets = d.reader.feed(data)
+            for piece in pieces:
+                if comp.packets != index:
+                    index = comp.packets
+                    inner = 0
+                inner += self._receive(sender, d, piece)
+                if self.state == BROKEN or self._dirs[sender] is not d or d.discard:
+                    break
+                if inner > MAX_INNER_PACKETS:
+                    self._broken(
+                        sender,
+                        f"framing: compressed packet {index} holds more than "
+                        f"{MAX_INNER_PACKETS} packets: not followed further",
+                    )
+                    break
         except ProtocolError as exc:
             self._broken(sender, f"framing: {exc.reason}")
-            return
+        finally:
+            pieces.close()
+
+    def _receive(self, sender: str, d: _Direction, data) -> int:
+        """Frame plain bytes; handle the packets; return how many were completed."""
+        if d.keep_raw:
+            d.raw += data
+        reader = d.reader
+        before = reader.skipped
+        try:
+            packets = reader.feed(data)
+        except ProtocolError as exc:
+            self._broken(sender, f"framing: {exc.reason}")
+            return 0
         for pkt in packets:
             switched = self._on_packet(sender, pkt)
             if self.state == BROKEN:
-                return
+                return len(packets)
             if switched:
                 # framing changes after this packet (TLS or compression):
                 # re-feed what followed it through the new framing.
                 self._reframe(sender, pkt)
-                return
+                return len(packets)
         if self.state == COMMAND:
             self._command_framing()
         if d.keep_raw and packets:
             # only bytes of packets not complete yet can still be re-framed
-            done = d.reader.offset - d.reader.pending
+            done = reader.offset - reader.pending
             del d.raw[: done - d.raw_base]
             d.raw_base = done
+        return reader.skipped - before + len(packets)
 
     def _command_framing(self) -> None:
         """Command phase: walk packet headers only, keep what ``_on_command``
@@ -285,7 +334,7 @@ class Handshake:
         sd.discard = False
         sd.reader = PacketReader(max_payload=self.max_packet)
         if sd.compressed is not None:
-            sd.compressed = CompressedReader()
+            sd.compressed = CompressedReader(self.max_packet)
 
     def quiet(self, sender: str) -> bool:
         """True while bytes from ``sender`` are dropped unread (they cannot
@@ -643,7 +692,7 @@ class Handshake:
                 tail = b""
             nd = _Direction(self.max_packet)
             nd.keep_raw = False
-            nd.compressed = CompressedReader()
+            nd.compressed = CompressedReader(self.max_packet)
             nd.skip = dd.skip
             self._dirs[side] = nd
             if tail:

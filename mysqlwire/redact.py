@@ -61,6 +61,7 @@ from .handshake import (
     CLIENT,
     NEED_DATA,
     SERVER,
+    SLICE,
     Handshake,
 )
 from .protocol.framing import MAX_CHUNK, PacketReader, frame
@@ -337,6 +338,15 @@ class _Conn:
             nxt = self.flow._d[from_initiator].nxt  # just past ``data``
             d.base_seq = (nxt - len(data) - self.offset[sender]) & _M32
         self.offset[sender] += len(data)
+        # a huge (TSO) segment is framed a slice at a time: the connection
+        # phase's bounds stop it before it is all cut into packets
+        view = memoryview(data)
+        for pos in range(0, len(data), SLICE):
+            self._feed(sender, view[pos : pos + SLICE])
+            if self.done:
+                return
+
+    def _feed(self, sender: str, data) -> None:
         try:
             packets = self.readers[sender].feed(data)
         except ProtocolError as exc:

@@ -308,20 +308,36 @@ def frame(payload: bytes, seq: int) -> bytes:
 _CHEADER = 7
 
 
+INFLATE_CHUNK = 64 * 1024
+"""Largest piece of inflated bytes produced at once by :meth:`CompressedReader.chunks`."""
+
+MAX_INNER_PACKETS = 65536
+"""Inner packets one compressed packet may hold (see :class:`CompressedReader`)."""
+
+
 class CompressedReader:
-    """Unwrap the compressed protocol: ``feed(data)`` returns the inner bytes.
+    """Unwrap the compressed protocol into the inner stream of packets.
 
     Each compressed packet is ``int<3> compressed_len | int<1> seq |
     int<3> uncompressed_len | payload``; ``uncompressed_len == 0`` means the
     payload is stored as is, otherwise it is one zlib stream that must inflate
-    to exactly ``uncompressed_len`` bytes (inflation is bounded by it).
+    to exactly ``uncompressed_len`` bytes.
+
+    Bounded against zlib bombs: a packet announcing more than ``max_inflate``
+    bytes is refused before anything is inflated, and inflation runs
+    incrementally (``decompressobj().decompress(data, max_length)``), so
+    :meth:`chunks` never holds more than :data:`INFLATE_CHUNK` inflated bytes
+    at a time: the caller frames each piece and may stop (``close``) before
+    the rest is inflated.  ``feed`` returns everything at once (small inputs).
     """
 
-    def __init__(self):
+    def __init__(self, max_inflate: int = MAX_CHUNK):
+        self.max_inflate = max_inflate
         self._buf = bytearray()
         self._offset = 0  # stream offset of _buf[0]
         self.last_seq: int | None = None
         self.packets = 0
+        self.inflated = 0  #: inner bytes produced so far
         self._error: ProtocolError | None = None
 
     @property
@@ -333,48 +349,66 @@ class CompressedReader:
         raise self._error
 
     def feed(self, data) -> bytes:
+        return b"".join(self.chunks(data))
+
+    def chunks(self, data, size: int = INFLATE_CHUNK):
+        """Buffer ``data``; yield the inner bytes of every compressed packet
+        it completes, in pieces of at most ``size`` bytes.  A packet's bytes
+        are consumed once its last piece has been yielded (closing the
+        generator early drops the rest of the packet being inflated)."""
         if self._error is not None:
             raise self._error
         buf = self._buf
         buf += data
-        out = bytearray()
-        pos = 0
-        n = len(buf)
-        try:
-            while n - pos >= _CHEADER:
-                header = _unpack_header(buf, pos)[0]
-                clen = header & MAX_CHUNK
-                ulen = int.from_bytes(buf[pos + 4 : pos + 7], "little")
-                end = pos + _CHEADER + clen
-                if end > n:
-                    break
-                body = bytes(buf[pos + _CHEADER : end])
-                if ulen == 0:
-                    out += body
-                else:
-                    out += self._inflate(body, ulen, self._offset + pos)
-                self.last_seq = header >> 24
-                self.packets += 1
-                pos = end
-        finally:
-            del buf[:pos]
-            self._offset += pos
-        return bytes(out)
+        while len(buf) >= _CHEADER:
+            header = _unpack_header(buf, 0)[0]
+            clen = header & MAX_CHUNK
+            ulen = buf[4] | buf[5] << 8 | buf[6] << 16
+            end = _CHEADER + clen
+            offset = self._offset
+            if ulen > self.max_inflate:
+                self._fail(
+                    f"compressed packet announces {ulen} inflated bytes, more than "
+                    f"max_packet {self.max_inflate}",
+                    offset,
+                )
+            if end > len(buf):
+                break
+            body = bytes(buf[_CHEADER:end])
+            del buf[:end]
+            self._offset += end
+            self.last_seq = header >> 24
+            self.packets += 1
+            if ulen == 0:
+                for pos in range(0, len(body), size):
+                    piece = body[pos : pos + size] if len(body) > size else body
+                    self.inflated += len(piece)
+                    yield piece
+            else:
+                yield from self._inflate(body, ulen, offset, size)
 
-    def _inflate(self, body: bytes, ulen: int, offset: int) -> bytes:
+    def _inflate(self, body: bytes, ulen: int, offset: int, size: int):
         inflater = zlib.decompressobj()
-        try:
-            data = inflater.decompress(body, ulen)
-            extra = inflater.decompress(b"", 1) if not inflater.eof else b""
-        except zlib.error:
-            self._fail("corrupt zlib data in compressed packet", offset)
-        if inflater.unconsumed_tail or extra or len(data) > ulen:
-            self._fail("compressed packet inflates past its uncompressed length", offset)
-        if len(data) != ulen or not inflater.eof:
+        total = 0
+        tail = body
+        while True:
+            try:
+                piece = inflater.decompress(tail, min(size, ulen - total + 1))
+            except zlib.error:
+                self._fail("corrupt zlib data in compressed packet", offset)
+            tail = inflater.unconsumed_tail
+            total += len(piece)
+            if total > ulen:
+                self._fail("compressed packet inflates past its uncompressed length", offset)
+            if piece:
+                self.inflated += len(piece)
+                yield piece
+            if inflater.eof or not piece:
+                break
+        if total != ulen or not inflater.eof:
             self._fail("compressed packet inflates short of its uncompressed length", offset)
         if inflater.unused_data:
             self._fail("trailing bytes after the zlib stream of a compressed packet", offset)
-        return data
 
 
 def compress_frame(inner: bytes, seq: int, level: int = 6, *, min_length: int = 50) -> bytes:
