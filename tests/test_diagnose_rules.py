@@ -1201,3 +1201,21 @@ def test_text_output_says_how_sure_the_fingerprint_is():
     buf = io.StringIO()
     Renderer(color=False, file=buf).connection(c)
     assert "mariadb CLI (libmariadb 3.3.20)  (confidence high)" in buf.getvalue()
+
+
+def test_unidentified_client_leaving_at_a_dialog_switch_lacks_the_plugin():
+    # node's mysql/mysql2, Go, PHP: no attributes we know, and they leave at the switch
+    c = switched_and_left("dialog", data=b"\x04Password: ", attrs=None, caps=0x000FA685, maxp=0)
+    found = diagnose_connection(c)
+    assert found[0].code == "CLIENT_LACKS_PLUGIN", [f.code for f in found]
+    assert "has no dialog plugin or could not load it" in found[0].evidence
+    # a known dialog client that leaves is DIALOG_UNANSWERED (test_dialog_unanswered)
+
+
+def test_secure_channel_fix_is_phrased_for_the_library():
+    steps = [resp(b"\x11" * 32, seq=1), S("auth_more_data", b"\x04", seq=2)]
+    go = {"_client_name": "Go-MySQL-Driver", "_client_version": "1.8.1"}
+    c = make(steps, attrs=go, caps=0x3FA685, maxp=0)
+    (f,) = [x for x in diagnose_connection(c) if x.severity == "error"]
+    assert f.code == "SECURE_CHANNEL_REQUIRED"
+    assert "tls=true" in f.fix and "serverPubKey" in f.fix

@@ -165,6 +165,10 @@ def check_dialog_unanswered(f: Facts) -> Hit | None:
         return None
     if f.fp.supports("dialog") is False or _pymysql_dialog_crash(f, last):
         return None  # the client has no (usable) dialog plugin: CLIENT_LACKS_PLUGIN
+    if f.fp.supports("dialog") is None and last.kind == "auth_switch_request":
+        # an unidentified client that leaves at the switch itself most likely has
+        # no dialog plugin (Go, node, PHP mysqlnd have none): CLIENT_LACKS_PLUGIN
+        return None
     q = ""
     data = last.data
     if last.kind == "auth_switch_request" and data:
@@ -203,8 +207,13 @@ def check_client_lacks_plugin(f: Facts) -> Hit | None:
             return None
         elif sup is False:
             why = f"{f.client} does not implement {last.plugin}"
-        else:
+        elif f.fp.known:
             why = f"the client library could not load {last.plugin} (client error 2059 'Authentication plugin cannot be loaded')"
+        else:
+            why = (
+                f"the client has no {last.plugin} plugin or could not load it (libmysqlclient/libmariadb: client "
+                "error 2059 'Authentication plugin cannot be loaded')"
+            )
         return hit(
             f"{f.pkt(last)}; {not_answered(f, last)}: {why}",
             lplugin=last.plugin,

@@ -94,6 +94,18 @@ def check_tls_handshake_failed(f: Facts) -> Hit | None:
     return hit(f"client packet seq 1: SSLRequest; TLS handshake did not complete ({what})")
 
 
+def _secure_channel_how(f: Facts) -> str:
+    lib = f.fp.library
+    tls, rsa = clients.fix_for(lib, "use_tls"), clients.fix_for(lib, "rsa_key")
+    if tls and rsa and lib not in ("PyMySQL", "mysql-connector-python"):
+        return f"connect with TLS ({tls}), or let the client use the server's RSA key: {rsa}"
+    return (
+        "connect with TLS (--ssl-mode=REQUIRED / ssl=...), or let the client fetch the server's RSA key "
+        "(--get-server-public-key / GET_SERVER_PUBLIC_KEY; PyMySQL does it by itself) or pin it "
+        "(--server-public-key-path=/path/public_key.pem)"
+    )
+
+
 def check_secure_channel_required(f: Facts) -> Hit | None:
     if f.tls:
         return None
@@ -115,11 +127,7 @@ def check_secure_channel_required(f: Facts) -> Hit | None:
             f"{f.pkt(last)} on plain TCP; the client did not ask for the RSA public key (client error 2061 "
             f"'Authentication requires secure connection'): {not_answered(f, last)}",
             splugin=plugin,
-            how=(
-                "connect with TLS (--ssl-mode=REQUIRED / ssl=...), or let the client fetch the server's RSA key "
-                "(--get-server-public-key / GET_SERVER_PUBLIC_KEY; PyMySQL does it by itself) or pin it "
-                "(--server-public-key-path=/path/public_key.pem)"
-            ),
+            how=_secure_channel_how(f),
         )
     if f.code is not None and f.code in (1045, 2061):
         for s in f.client_steps:
