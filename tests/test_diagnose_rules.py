@@ -1219,3 +1219,19 @@ def test_secure_channel_fix_is_phrased_for_the_library():
     (f,) = [x for x in diagnose_connection(c) if x.severity == "error"]
     assert f.code == "SECURE_CHANNEL_REQUIRED"
     assert "tls=true" in f.fix and "serverPubKey" in f.fix
+
+
+def test_access_denied_without_password_ranks_its_hypotheses():
+    c = native_login(server_caps=0xFFFFFFFE)
+    (f,) = [x for x in diagnose_connection(c) if x.severity == "error"]
+    assert f.code == "ACCESS_DENIED"
+    assert "(1) the client's password is not the account's" in f.evidence
+    assert "(2) no account 'app' matches" in f.evidence
+    assert "(3) the account requires TLS (REQUIRE SSL/X509): less common" in f.evidence
+    # the same user logged in over TLS elsewhere: REQUIRE SSL moves up
+    bad = native_login(server_caps=0xFFFFFFFE)
+    good = native_login(server_caps=0xFFFFFFFE, outcome="ok", tls=True)
+    good.id = 2
+    diagnose_connections([bad, good])
+    ev = bad.extra["diagnosis"][0]["evidence"]
+    assert "(2) the account requires TLS (REQUIRE SSL/X509): the same user logged in over TLS" in ev

@@ -57,11 +57,14 @@ def check_empty_password(f: Facts) -> Hit | None:
     return None
 
 
+_PAM = ("dialog", "auth_pam", "mysql_clear_password", "pam")
+
+
 def _refusal_hypotheses(f: Facts) -> list[str]:
     """What can refuse a valid proof, most likely first (prior: how often
     each is the cause in practice), adjusted by what the wire shows."""
     user = f.user if f.user is not None else "<user>"
-    pam = f.final_plugin in ("dialog", "auth_pam", "mysql_clear_password", "pam")
+    pam = f.final_plugin in _PAM
     hyps = [
         f"no account '{user}' matches this client's host (the user does not exist, or only for other hosts), "
         "or a more specific account (e.g. the anonymous ''@'localhost') matched first",
@@ -121,7 +124,25 @@ def check_access_denied(f: Facts) -> Hit | None:
         why += "; the client sent no password at all: if the account exists it needs one (EMPTY_PASSWORD)"
     elif f.proves_empty_password:
         why += "; the proof is a signature of the EMPTY password: the client was given no password"
-    return hit(f"{proofs_evidence(f)}; then {err_evidence(f)}; {why}")
+    hyps = []
+    if not (proofs and all(not s.data or s.data == b"\x00" for s in proofs)):
+        hyps.append("the client's password is not the account's (give it to replay the proof)")
+    hyps += _refusal_hypotheses(f)[:1] if f.final_plugin not in _PAM else _refusal_hypotheses(f)[:2]
+    if (
+        not f.tls
+        and f.server_offers_tls
+        and f.user in f.capture.tls_ok_users
+        and f.user not in f.capture.plain_ok_users
+    ):
+        hyps.insert(
+            1,
+            "the account requires TLS (REQUIRE SSL/X509): the same user logged in over TLS in another "
+            "connection of this capture, never without it",
+        )
+    elif not f.tls and f.server_offers_tls:
+        hyps.append("the account requires TLS (REQUIRE SSL/X509): less common")
+    ranked = "; ".join(f"({i}) {h}" for i, h in enumerate(hyps, 1))
+    return hit(f"{proofs_evidence(f)}; then {err_evidence(f)}; {why}; most likely first: {ranked}")
 
 
 def check_server_dropped(f: Facts) -> Hit | None:
