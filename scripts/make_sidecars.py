@@ -1,5 +1,5 @@
 """Write a sidecar (name.toml) for every capture of a corpus folder that has a
-truth.jsonl (captures/lab-samples, captures/lab), from today's output.
+truth.jsonl (captures/lab-samples, captures/lab, captures/clients), from today's output.
 
 Run after reviewing a change in behaviour; `git diff captures/` is the review.
     python scripts/make_sidecars.py captures/lab-samples captures/lab
@@ -42,4 +42,4 @@ def main(folders: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["captures/lab-samples", "captures/lab"])
+    main(sys.argv[1:] or ["captures/lab-samples", "captures/lab", "captures/clients"])

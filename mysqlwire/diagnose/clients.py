@@ -43,6 +43,7 @@ class Support:
     note: str = ""
     tls_only: bool = False  # the client refuses this plugin on a plain connection
     opt_in: bool = False  # only when the application enables it (see fixes["enable_cleartext"])
+    rsa_opt_in: bool = False  # sha2/sha256 without TLS: fetches the RSA key only when told to
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Signature:
     max_packet: int | None = None
     collation: int | None = None
     note: str = ""
+    below: Version | None = None  # only versions below this send this shape
+    program: bool = False  # the product also sends program_name (its script's name)
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,17 @@ class ClientLibrary:
     plugins: tuple[Support, ...] = ()
     multi_switch: bool | None = None  # follows a second AuthSwitchRequest
     attr_order: tuple[str, ...] = ()  # its default connect attributes, in wire order
-    signatures: tuple[Signature, ...] = ()
+    signatures: tuple[Signature, ...] = ()  # shapes of the products on it (with attributes)
+    # shapes that name the library itself when it sends no connect attributes at all
+    shapes: tuple[Signature, ...] = ()
     fixes: dict[str, str] = field(default_factory=dict)
     seen_in_lab: bool = True
 
 
 # Capability bits an application may toggle without changing library.
-VARIABLE_CAPS = (
-    0x8 | 0x20 | 0x80 | 0x800 | 0x1
-)  # CONNECT_WITH_DB, COMPRESS, LOCAL_FILES, SSL, LONG_PASSWORD
+# CONNECT_WITH_DB, COMPRESS, LOCAL_FILES, SSL, LONG_PASSWORD, SSL_VERIFY_SERVER_CERT (bit 30: set
+# by libmariadb and mysqlnd when the application verifies the server's certificate)
+VARIABLE_CAPS = 0x8 | 0x20 | 0x80 | 0x800 | 0x1 | 0x40000000
 
 _C_LIB_CLEARTEXT = (
     "enable the clear-text plugin: mysql --enable-cleartext-plugin, LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1, "
@@ -199,9 +204,37 @@ LIBRARIES: list[ClientLibrary] = [
                 1 << 20,
                 note="no CLIENT_MULTI_STATEMENTS, 1 MiB (lab: MariaDB Connector/Python 1.1)",
             ),
+            Signature(
+                "DBD::MariaDB",
+                0x80BEA286,
+                1 << 20,
+                note="CLIENT_REMEMBER_OPTIONS and CLIENT_FOUND_ROWS, no program_name, 1 MiB "
+                "(lab: DBD::MariaDB 1.22 on libmariadb 3.3)",
+            ),
+            Signature(
+                "DBD::mysql",
+                0xBEA286,
+                1 << 20,
+                note="CLIENT_FOUND_ROWS without CLIENT_REMEMBER_OPTIONS, with program_name = the "
+                "script ($0) (lab: DBD::mysql 4.050 on libmariadb 3.3)",
+                program=True,
+            ),
+            Signature(
+                "Ruby mysql2",
+                0x80BEA284,
+                1 << 20,
+                note="CLIENT_REMEMBER_OPTIONS without CLIENT_FOUND_ROWS, with program_name = the "
+                "script ($0) (lab: mysql2 0.5.3 on libmariadb 3.3)",
+                program=True,
+            ),
         ),
         fixes={
-            "use_tls": "mariadb --ssl (libmariadb: MYSQL_OPT_SSL_ENFORCE / ssl=True in Connector/Python)",
+            "use_tls": (
+                "mariadb --ssl (libmariadb: MYSQL_OPT_SSL_ENFORCE / ssl=True in Connector/Python; "
+                "DBD::MariaDB: mariadb_ssl=1;mariadb_ssl_ca_file=...; DBD::mysql on libmariadb: "
+                "mysql_ssl=1;mysql_ssl_optional=1 (mysql_ssl=1 alone fails with 'Enforcing SSL "
+                "encryption is not supported'); Ruby mysql2: sslca: '/path/ca.pem', sslverify: true)"
+            ),
             "rsa_key": "libmariadb: --server-public-key=/path/public_key.pem (or MYSQL_SERVER_PUBLIC_KEY), or TLS",
             "lacks:*": (
                 "install or point the client at libmariadb's {plugin}.so (Debian/Ubuntu: package libmariadb3, "
@@ -241,7 +274,7 @@ LIBRARIES: list[ClientLibrary] = [
             ),
         },
     ),
-    # ---- seeded from documentation; the lab (labclients) refines these ----
+    # ---- checked against the lab's captures (captures/clients, tests/lab/ext_scenarios.py) ----
     ClientLibrary(
         "Go-MySQL-Driver",
         "go",
@@ -251,22 +284,35 @@ LIBRARIES: list[ClientLibrary] = [
             Support("mysql_native_password", note="allowNativePasswords=true (the default)"),
             Support("mysql_old_password", note="only with allowOldPasswords=true", opt_in=True),
             Support(
-                "mysql_clear_password", note="only with allowCleartextPasswords=true", opt_in=True
+                "mysql_clear_password",
+                note="only with allowCleartextPasswords=true (lab: 1.5.0 refuses and closes)",
+                opt_in=True,
             ),
-            Support("caching_sha2_password", (1, 4)),
-            Support("sha256_password", (1, 4)),
-            Support("client_ed25519", (1, 5), note="approx. lower bound"),
+            Support("caching_sha2_password", (1, 4), note="asks for the RSA key by itself"),
+            Support("sha256_password", (1, 4), note="asks for the RSA key by itself"),
+            Support("client_ed25519", (1, 8), note="added in 1.8.0; lab: 1.5.0 has none"),
         ),
         multi_switch=False,
+        shapes=(
+            Signature(
+                "go-sql-driver/mysql",
+                0xAA284,
+                0,
+                45,
+                note="no connect attributes, max_packet_size 0, utf8mb4_general_ci, no "
+                "CLIENT_CONNECT_ATTRS (lab: go-sql-driver/mysql 1.5.0; 1.8+ sends attributes)",
+                below=(1, 8),
+            ),
+        ),
         fixes={
             "use_tls": "go-sql-driver/mysql: DSN parameter tls=true (or tls=skip-verify / a name registered with mysql.RegisterTLSConfig)",
             "enable_cleartext": "go-sql-driver/mysql: DSN parameter allowCleartextPasswords=true, together with tls=true",
             "rsa_key": "go-sql-driver/mysql: register the key with mysql.RegisterServerPubKey and set serverPubKey=<name> in the DSN, or tls=true",
             "native": "go-sql-driver/mysql: DSN parameter allowNativePasswords=true",
             "old_password": "go-sql-driver/mysql: DSN parameter allowOldPasswords=true (better: rehash the account)",
+            "lacks:client_ed25519": "upgrade go-sql-driver/mysql to >= 1.8 (client_ed25519 support)",
             "lacks:*": "go-sql-driver/mysql has no {plugin} plugin (no PAM dialog, no GSSAPI): give the account a plugin it speaks",
         },
-        seen_in_lab=False,
     ),
     ClientLibrary(
         "mysqljs",
@@ -278,11 +324,23 @@ LIBRARIES: list[ClientLibrary] = [
             Support("mysql_old_password", note="insecureAuth: true"),
         ),
         multi_switch=False,
+        shapes=(
+            Signature(
+                "node mysql",
+                0x6F3C6,
+                0,
+                33,
+                note="no CLIENT_PLUGIN_AUTH, no connect attributes, max_packet_size 0, "
+                "utf8_general_ci (lab: mysql 2.18.1); a server cannot switch it: ERR 1251",
+            ),
+        ),
         fixes={
             "use_tls": "node mysql: ssl: {ca: fs.readFileSync('ca.pem')}",
-            "lacks:*": "node mysql (mysqljs) only speaks mysql_native_password: move to mysql2 or give the account mysql_native_password",
+            "lacks:*": (
+                "node mysql (mysqljs) sets no CLIENT_PLUGIN_AUTH and only speaks "
+                "mysql_native_password: move to mysql2 (npm install mysql2; the API is compatible)"
+            ),
         },
-        seen_in_lab=False,
     ),
     ClientLibrary(
         "node-mysql2",
@@ -291,18 +349,32 @@ LIBRARIES: list[ClientLibrary] = [
         products=("node mysql2",),
         plugins=(
             Support("mysql_native_password"),
-            Support("caching_sha2_password", (1, 6)),
-            Support("sha256_password", (1, 6)),
-            Support("mysql_clear_password", note="via authPlugins"),
+            Support(
+                "caching_sha2_password",
+                (1, 6),
+                note="RSA key only with allowPublicKeyRetrieval / serverPublicKey (lab: 3.26.1)",
+                rsa_opt_in=True,
+            ),
+            Support(
+                "sha256_password",
+                (1, 6),
+                note="RSA key only when allowed (lab: 3.26.1)",
+                rsa_opt_in=True,
+            ),
+            Support(
+                "mysql_clear_password",
+                note="only with enableCleartextPlugin: true or an authPlugins entry",
+                opt_in=True,
+            ),
         ),
         multi_switch=False,
+        attr_order=("_client_name", "_client_version"),
         fixes={
             "use_tls": "mysql2: ssl: {ca: fs.readFileSync('ca.pem')}",
-            "enable_cleartext": "mysql2: authPlugins: {mysql_clear_password: () => () => Buffer.from(password + '\\0')}, over ssl",
-            "rsa_key": "mysql2: ssl (or authPlugins: {sha256_password: sha256_password({serverPublicKey})})",
-            "lacks:*": "mysql2 has no built-in {plugin}: add one with the authPlugins option, or give the account a plugin it speaks",
+            "enable_cleartext": "mysql2: enableCleartextPlugin: true (or authPlugins: {mysql_clear_password: ...}), over ssl",
+            "rsa_key": "mysql2: ssl: {ca: ...} (best), or serverPublicKey: fs.readFileSync('public_key.pem'), or allowPublicKeyRetrieval: true",
+            "lacks:*": "mysql2 has no built-in {plugin} (no PAM dialog, no ed25519): add one with the authPlugins option, or give the account a plugin it speaks",
         },
-        seen_in_lab=False,
     ),
     ClientLibrary(
         "mysqlnd",
@@ -311,17 +383,31 @@ LIBRARIES: list[ClientLibrary] = [
         products=("PHP (PDO_MySQL / mysqli)",),
         plugins=(
             Support("mysql_native_password"),
-            Support("mysql_clear_password"),
+            Support("mysql_clear_password", note="no opt-in: sends it over plain TCP (lab: 8.2)"),
             Support("sha256_password", (7, 0), note="approx.; RSA needs the openssl extension"),
             Support("caching_sha2_password", (7, 4), note="approx. lower bound"),
         ),
         multi_switch=False,
+        signatures=(
+            Signature(
+                "PHP PDO_MySQL",
+                0x1BA284,
+                0xC0000000,
+                note="CLIENT_MULTI_STATEMENTS (PDO::MYSQL_ATTR_MULTI_STATEMENTS defaults on), "
+                "max_packet_size 3 GiB (lab: PHP 8.2 mysqlnd)",
+            ),
+            Signature(
+                "PHP mysqli",
+                0x1AA284,
+                0xC0000000,
+                note="no CLIENT_MULTI_STATEMENTS, max_packet_size 3 GiB (lab: PHP 8.2 mysqlnd)",
+            ),
+        ),
         fixes={
             "use_tls": "PDO: PDO::MYSQL_ATTR_SSL_CA => '/path/ca.pem'; mysqli: mysqli_ssl_set() + MYSQLI_CLIENT_SSL",
-            "rsa_key": "PDO: PDO::MYSQL_ATTR_SERVER_PUBLIC_KEY; mysqli: mysqli.server_public_key (or TLS)",
+            "rsa_key": "PDO: PDO::MYSQL_ATTR_SERVER_PUBLIC_KEY; mysqli: mysqli.server_public_key",
             "lacks:*": "PHP mysqlnd has no {plugin} plugin (no PAM dialog, no ed25519): give the account a plugin it speaks",
         },
-        seen_in_lab=False,
     ),
     ClientLibrary(
         "MariaDB Connector/J",
@@ -329,22 +415,31 @@ LIBRARIES: list[ClientLibrary] = [
         client_names=("mariadb connector/j",),
         products=("MariaDB Connector/J",),
         plugins=(
-            Support("mysql_native_password"),
-            Support("mysql_clear_password", note="only over TLS"),
+            Support("mysql_native_password", note="2.x always starts with it (then is switched)"),
+            Support("mysql_clear_password", note="only over TLS (lab: 2.7.6)", tls_only=True),
             Support("dialog"),
             Support("client_ed25519"),
             Support("auth_gssapi_client"),
-            Support("caching_sha2_password"),
-            Support("sha256_password"),
+            Support(
+                "caching_sha2_password",
+                note="RSA key only with allowPublicKeyRetrieval=true or serverRsaPublicKeyFile",
+                rsa_opt_in=True,
+            ),
+            Support(
+                "sha256_password",
+                note="RSA key only when allowed, as caching_sha2",
+                rsa_opt_in=True,
+            ),
             Support("parsec", (3, 5), note="approx. lower bound"),
         ),
         multi_switch=True,
+        attr_order=("_client_name", "_client_version", "_server_host", "_os", "_pid"),
         fixes={
-            "use_tls": "MariaDB Connector/J: sslMode=verify-full (or trust) in the JDBC URL",
+            "use_tls": "MariaDB Connector/J: useSsl=true&serverSslCert=/path/ca.pem (2.x) or sslMode=verify-full (3.x) in the JDBC URL",
+            "enable_cleartext": "MariaDB Connector/J sends mysql_clear_password only over TLS: useSsl=true (2.x) / sslMode=verify-full (3.x)",
             "rsa_key": "MariaDB Connector/J: allowPublicKeyRetrieval=true or serverRsaPublicKeyFile=/path/public_key.pem",
             "lacks:*": "MariaDB Connector/J cannot answer {plugin}: upgrade it, or give the account a plugin it speaks",
         },
-        seen_in_lab=False,
     ),
 ]
 
@@ -355,9 +450,16 @@ _BY_CLIENT_NAME: dict[str, ClientLibrary] = {n: lib for lib in LIBRARIES for n i
 IMPLEMENTERS = {
     "caching_sha2_password": "PyMySQL >= 0.9 (+ cryptography), mysql-connector-python, libmysqlclient >= 5.7.23/8.0, libmariadb >= 3.0.8",
     "sha256_password": "PyMySQL >= 0.9 (+ cryptography), mysql-connector-python (TLS only), libmysqlclient >= 5.6.6, libmariadb >= 3.0.8",
-    "client_ed25519": "libmariadb (mariadb CLI, MariaDB Connector/Python, mysqlclient built on libmariadb) or PyMySQL >= 1.0 with PyNaCl",
+    "client_ed25519": (
+        "libmariadb (mariadb CLI, MariaDB Connector/Python, mysqlclient built on libmariadb, Perl "
+        "DBD::MariaDB / DBD::mysql and Ruby mysql2 on libmariadb), MariaDB Connector/J, "
+        "go-sql-driver/mysql >= 1.8 or PyMySQL >= 1.0 with PyNaCl"
+    ),
     "parsec": "libmariadb >= 3.4 (MariaDB 11.6+ clients)",
-    "dialog": "libmariadb (mariadb CLI, MariaDB Connector/Python) or PyMySQL (password prompts)",
+    "dialog": (
+        "libmariadb (mariadb CLI, MariaDB Connector/Python, Perl DBD::MariaDB / DBD::mysql and Ruby "
+        "mysql2 on libmariadb), MariaDB Connector/J or PyMySQL (password prompts)"
+    ),
     "mysql_old_password": "libmariadb with secure_auth off, PyMySQL < 1.1, libmysqlclient < 5.7",
     "mysql_clear_password": "every major client, some only when enabled",
     "auth_gssapi_client": "libmariadb, MariaDB Connector/J",
@@ -401,8 +503,31 @@ def fix_for(name: str | None, situation: str, plugin: str | None = None) -> str 
     return text.replace("{plugin}", plugin or "?")
 
 
-def match_signature(name: str | None, caps: int | None, max_packet: int | None) -> Signature | None:
-    """The product whose observed HandshakeResponse shape this is, if exactly one matches."""
+def match_shape(
+    caps: int | None, max_packet: int | None, collation: int | None
+) -> tuple[ClientLibrary, Signature] | None:
+    """The library that sends no connect attributes and whose HandshakeResponse
+    shape this is (capabilities without VARIABLE_CAPS, max_packet_size and
+    collation all equal), if exactly one matches."""
+    if caps is None:
+        return None
+    core = caps & ~VARIABLE_CAPS
+    hits = [
+        (lib, s)
+        for lib in LIBRARIES
+        for s in lib.shapes
+        if (s.caps & ~VARIABLE_CAPS) == core
+        and (s.max_packet is None or s.max_packet == max_packet)
+        and (s.collation is None or s.collation == collation)
+    ]
+    return hits[0] if len(hits) == 1 else None
+
+
+def match_signature(
+    name: str | None, caps: int | None, max_packet: int | None, *, program: bool = False
+) -> Signature | None:
+    """The product whose observed HandshakeResponse shape this is, if exactly one matches;
+    ``program``: the response also had a program_name attribute (only products that send one)."""
     lib = library(name)
     if lib is None or caps is None:
         return None
@@ -412,5 +537,6 @@ def match_signature(name: str | None, caps: int | None, max_packet: int | None) 
         for s in lib.signatures
         if (s.caps & ~VARIABLE_CAPS) == core
         and (s.max_packet is None or s.max_packet == max_packet)
+        and s.program == program
     ]
     return hits[0] if len(hits) == 1 else None

@@ -326,6 +326,13 @@ def _from_attrs(
             )
         elif program:
             fp.product = program
+            sig = clients.match_signature("libmariadb", caps, max_packet, program=True)
+            if sig is not None:  # a script's name: its shape may still name the driver
+                fp.product, fp.product_likely = sig.product, True
+                fp.evidence.append(
+                    f"program_name {program!r} is a script; capabilities 0x{caps:08x} and "
+                    f"max_packet_size {max_packet} match {sig.product} ({sig.note})"
+                )
         else:
             _guess_application(fp, caps, max_packet)
         return fp
@@ -356,7 +363,7 @@ def _from_attrs(
     if known is not None:
         if version and version.lower().startswith(known.name.lower() + " "):
             version = version[len(known.name) + 1 :]  # mysqlnd says "mysqlnd 8.2.7"
-        return Fingerprint(
+        fp = Fingerprint(
             known.name,
             version,
             product=connector or (known.products[0] if len(known.products) == 1 else None),
@@ -365,6 +372,14 @@ def _from_attrs(
             evidence=ev,
             confidence="high",
         )
+        sig = None if fp.product else clients.match_signature(known.name, caps, max_packet)
+        if sig is not None:  # e.g. mysqlnd: PDO or mysqli, told apart by their flags
+            fp.product, fp.product_likely = sig.product, True
+            fp.evidence.append(
+                f"capabilities 0x{caps:08x} and max_packet_size {max_packet} match "
+                f"{sig.product} ({sig.note})"
+            )
+        return fp
     if name:
         return Fingerprint(
             name,
@@ -499,5 +514,19 @@ def _from_shape(conn: Connection) -> Fingerprint | None:
             ev.append("max_packet_size 1 MiB")
         return Fingerprint(
             "libmariadb", source="shape", evidence=ev, confidence="low", application_unknown=True
+        )
+    shape = clients.match_shape(caps, maxp, cs)
+    if shape is not None:  # a library that sends no attributes, known by its whole shape
+        lib, sig = shape
+        return Fingerprint(
+            lib.name,
+            max_version=sig.below,
+            product=sig.product,
+            source="shape",
+            evidence=[
+                f"{ev_caps}, max_packet_size {maxp}, collation {cs}: {sig.product}'s "
+                f"HandshakeResponse ({sig.note})"
+            ],
+            confidence="medium",
         )
     return None

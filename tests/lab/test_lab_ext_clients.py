@@ -33,11 +33,7 @@ KEYLOG_NAMES = [s.name for s in EXT_SCENARIOS if s.keylog]
 # Scenarios whose top finding is known to differ from the truth's expected_code (a diagnosis gap,
 # reported in issue #16): the test below fails when one of them starts to agree, so that this list
 # only shrinks.
-KNOWN_DIAGNOSIS_GAPS = {
-    "go_pam_dialog": "DIALOG_UNANSWERED",
-    "connectorj_serve_sha256_refused": "CLIENT_ABORTED_AUTH",
-    "node_mysql2_serve_sha256_refused": "CLIENT_ABORTED_AUTH",
-}
+KNOWN_DIAGNOSIS_GAPS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")

@@ -120,6 +120,16 @@ def check_secure_channel_required(f: Facts) -> Hit | None:
                 f"extension (use_pure=False), which has the RSA path; or {f.set_plugin_sql('caching_sha2_password')}"
             ),
         )
+    own = clients.fix_for(f.fp.library, "rsa_key")  # the client's own option names, if known
+    if sw is not None and row is not None and row.rsa_opt_in and own:
+        # a client that speaks sha256_password but fetches the RSA key only when told to
+        # (node mysql2, MariaDB Connector/J): it leaves right after the switch
+        return hit(
+            f"{f.pkt(sw)} on plain TCP; {not_answered(f, sw)}: {f.client} did not ask for the "
+            "server's RSA public key",
+            splugin=sw.plugin,
+            how=_secure_channel_how(f),
+        )
     last = f.abandoned_at
     if last is not None and last.kind == "auth_more_data" and last.data == b"\x04":
         plugin = f.plugin_at(last)
