@@ -372,7 +372,7 @@ def _from_attrs(
             evidence=ev,
             confidence="high",
         )
-        sig = None if fp.product else clients.match_signature(known.name, caps, max_packet)
+        sig = None if connector else clients.match_signature(known.name, caps, max_packet)
         if sig is not None:  # e.g. mysqlnd: PDO or mysqli, told apart by their flags
             fp.product, fp.product_likely = sig.product, True
             fp.evidence.append(
