@@ -1235,3 +1235,30 @@ def test_access_denied_without_password_ranks_its_hypotheses():
     diagnose_connections([bad, good])
     ev = bad.extra["diagnosis"][0]["evidence"]
     assert "(2) the account requires TLS (REQUIRE SSL/X509): the same user logged in over TLS" in ev
+
+
+def test_pam_refusing_a_correct_answer_puts_the_pam_stack_first():
+    steps = [
+        resp(scramble(b"right-pw", NONCE), "mysql_native_password"),
+        S("auth_switch_request", b"\x04Password: ", "dialog", seq=2),
+        C("auth_data", b"right-pw\x00", "dialog", 3),
+        S("err", seq=4),
+    ]
+    c = make(
+        steps,
+        version=MARIADB,
+        greeting_plugin="mysql_native_password",
+        attrs=LIBMARIADB_ATTRS,
+        caps=0x00BFA284,
+        outcome="error",
+        error=denied(pw="NO"),
+        server_caps=0xFFFFFFFE,
+    )
+    found = diagnose_connection(c, Secrets(password=b"right-pw"))
+    assert [f.code for f in found if f.severity == "error"] == ["ACCESS_DENIED"], [
+        f.code for f in found
+    ]
+    ev = found[0].evidence
+    assert "(1) the PAM stack refused the right answer" in ev
+    assert ev.rfind("REQUIRE SSL") > ev.find("(1) the PAM stack")  # last, if at all
+    assert "VALID_PROOF_REJECTED" in [f.code for f in found]
