@@ -25,8 +25,9 @@ def default_truth() -> list[Path]:
     files = sorted((REPO / "captures").glob("*/truth.jsonl"))
     shared = Path(os.environ.get("MYSQLWIRE_SHARED") or REPO.parent / "shared")
     lab = shared / "captures" / "lab-samples" / "truth.jsonl"
-    if lab.is_file():
-        files.append(lab)
+    copy = REPO / "captures" / "lab-samples" / "truth.jsonl"
+    if lab.is_file() and not (copy.is_file() and copy.read_bytes() == lab.read_bytes()):
+        files.append(lab)  # the shared samples, unless captures/ holds the same copy
     return files
 
 
@@ -46,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             f"== password: {mode}'s ({', '.join(str(f.relative_to(f.parents[2])) for f in files)})"
         )
         print(format_table(run(files, mode), failures_only=not args.all))
+        if mode == "client":
+            print(
+                "note: expected codes are the truth's, written for the account's password. Replayed with the "
+                "client's own password, a wrong password proves valid and looks exactly like another server-side "
+                "password (ACCESS_DENIED, whose hypotheses name it), so those rows cannot match."
+            )
         print()
     return 0
 

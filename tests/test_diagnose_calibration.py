@@ -23,7 +23,10 @@ from .conftest import LAB_SAMPLES, REPO
 from .test_diagnose_lab_corpus import DEVIATIONS
 
 TRUTH_FILES = sorted((REPO / "captures").glob("*/truth.jsonl"))
-if (LAB_SAMPLES / "truth.jsonl").is_file():
+_COPY = REPO / "captures" / "lab-samples" / "truth.jsonl"
+if (LAB_SAMPLES / "truth.jsonl").is_file() and not (
+    _COPY.is_file() and _COPY.read_bytes() == (LAB_SAMPLES / "truth.jsonl").read_bytes()
+):
     TRUTH_FILES.append(LAB_SAMPLES / "truth.jsonl")
 
 
