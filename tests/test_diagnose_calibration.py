@@ -96,3 +96,40 @@ def test_no_contradictions_in_any_sidecar_capture():
 def test_format_table_marks_misses(account_run):
     text = format_table(account_run)
     assert "right top finding:" in text and "exchanges with more than one error finding: 0" in text
+
+
+def test_no_contradictions_in_the_public_captures():
+    from mysqlwire.diagnose import diagnose_connections
+    from mysqlwire.dissect import DissectOptions, iter_connections
+
+    from .conftest import SHARED, require_shared
+
+    require_shared()
+    pcaps = [
+        p
+        for p in sorted((SHARED / "captures" / "public").rglob("*"))
+        if p.suffix in (".pcap", ".pcapng", ".cap")
+    ]
+    assert pcaps
+    bad, n = [], 0
+    for p in pcaps:
+        conns = list(iter_connections(str(p), DissectOptions()))
+        diagnose_connections(conns)
+        for c in conns:
+            n += 1
+            found = c.extra.get("diagnosis") or []
+            per_ex = defaultdict(list)
+            for d in found:
+                if d["severity"] == "error":
+                    ex = (
+                        d["title"].split(" (user", 1)[0]
+                        if d["title"].startswith("COM_CHANGE_USER")
+                        else "login"
+                    )
+                    per_ex[ex].append(d["code"])
+            bad += [(p.name, c.id, codes) for codes in per_ex.values() if len(codes) > 1]
+            # security findings never outrank a cause
+            sev = [d["severity"] for d in found]
+            if "error" in sev:
+                assert sev[0] == "error", (p.name, c.id, [d["code"] for d in found])
+    assert n > 100 and not bad, bad
