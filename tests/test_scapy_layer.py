@@ -182,43 +182,29 @@ def test_err_layer_fields(shared_dir):
 PASSWORD = b"hunter2-Clear-Text"
 
 
-def _clear_password_login() -> list:
-    """A mysql_clear_password login built with our own classes (seq 0..4)."""
-    server, client = ("10.0.0.2", 3306), ("10.0.0.1", 40000)
-    greeting = MySQLHandshakeV10(
-        server_version=b"8.0.36",
+SERVER, CLIENT = ("10.0.0.2", 3306), ("10.0.0.1", 40000)
+
+
+def _greeting(version: bytes, plugin: bytes, caps_upper: int = 0x000F):
+    return MySQLHandshakeV10(
+        server_version=version,
         connection_id=9,
         auth_plugin_data_part_1=b"abcdefgh",
         capability_flags_lower=0xF7FF,
         character_set=255,
         status_flags=2,
-        capability_flags_upper=0x000F,  # PLUGIN_AUTH (bit 19) among them
+        capability_flags_upper=caps_upper,  # PLUGIN_AUTH (bit 19) among them
         auth_plugin_data_len=21,
         reserved=b"\0" * 6,
         mariadb_ext_caps=0,
         auth_plugin_data_part_2=b"ijklmnopqrst\0",
-        auth_plugin_name=b"mysql_native_password",
+        auth_plugin_name=plugin,
     )
-    proof = bytes(range(1, 21))
-    response = MySQLHandshakeResponse41(
-        client_flag=0x000FA685,
-        max_packet_size=1 << 24,
-        character_set=255,
-        username=b"alice",
-        auth_response=proof,
-        client_plugin=b"mysql_native_password",
-    )
-    frames = [
-        (server, MySQLServerFrame(seq=0) / greeting),
-        (client, MySQLClientFrame(seq=1) / response),
-        (
-            server,
-            MySQLServerFrame(seq=2)
-            / MySQLAuthSwitchRequest(plugin_name=b"mysql_clear_password", plugin_data=b""),
-        ),
-        (client, MySQLClientFrame(seq=3) / MySQLAuthSwitchResponse(data=PASSWORD + b"\0")),
-        (server, MySQLServerFrame(seq=4) / MySQLOK(status_flags=2, warnings=0)),
-    ]
+
+
+def _flow(messages, server=SERVER, client=CLIENT) -> list:
+    """TCP packets of one connection carrying ``messages`` ((from_server,
+    message layer) pairs), one frame per segment, sequence ids 0, 1, 2..."""
     seqs = {server: 1000, client: 5000}
     out = [
         IP(src=client[0], dst=server[0])
@@ -226,8 +212,9 @@ def _clear_password_login() -> list:
         IP(src=server[0], dst=client[0])
         / TCP(sport=server[1], dport=client[1], flags="SA", seq=999, ack=5000),
     ]
-    for src, frame in frames:
-        dst = client if src == server else server
+    for seq, (from_server, message) in enumerate(messages):
+        src, dst = (server, client) if from_server else (client, server)
+        frame = (MySQLServerFrame if from_server else MySQLClientFrame)(seq=seq) / message
         data = bytes(frame)
         out.append(
             IP(src=src[0], dst=dst[0])
@@ -238,7 +225,136 @@ def _clear_password_login() -> list:
     pkts = [IP(bytes(p)) for p in out]
     for i, p in enumerate(pkts):
         p.time = 1000.0 + i
+    return pkts
+
+
+def _clear_password_login():
+    """A mysql_clear_password login built with our own classes."""
+    proof = bytes(range(1, 21))
+    response = MySQLHandshakeResponse41(
+        client_flag=0x000FA685,
+        max_packet_size=1 << 24,
+        character_set=255,
+        username=b"alice",
+        auth_response=proof,
+        client_plugin=b"mysql_native_password",
+    )
+    switch = MySQLAuthSwitchRequest(plugin_name=b"mysql_clear_password", plugin_data=b"")
+    pkts = _flow(
+        [
+            (True, _greeting(b"8.0.36", b"mysql_native_password")),
+            (False, response),
+            (True, switch),
+            (False, MySQLAuthSwitchResponse(data=PASSWORD + b"\0")),
+            (True, MySQLOK(status_flags=2, warnings=0)),
+        ]
+    )
     return pkts, proof
+
+
+def test_session_classifies_v9_320_raw_plugin_data_and_next_factor():
+    from mysqlwire.scapy import (
+        MySQLAuthMoreData,
+        MySQLAuthNextFactor,
+        MySQLHandshakeResponse320,
+        MySQLHandshakeV9,
+        MySQLServerPluginData,
+    )
+
+    old = _flow(
+        [
+            (
+                True,
+                MySQLHandshakeV9(server_version=b"3.23.58", connection_id=5, scramble=b"abcdefgh"),
+            ),
+            (
+                False,
+                MySQLHandshakeResponse320(
+                    client_flag=0x0004,
+                    max_packet_size=0xFFFFFF,
+                    username=b"bob",
+                    auth_response=b"ABCDEFGH",
+                ),
+            ),
+            (True, MySQLOK()),
+        ]
+    )
+    assert p_kind_list(_run_session(old)) == ["handshake_v9", "handshake_response320", "ok"]
+    dialog = _flow(
+        [
+            (True, _greeting(b"5.5.5-10.11.6-MariaDB", b"dialog")),
+            (
+                False,
+                MySQLHandshakeResponse41(
+                    client_flag=0x000FA685,
+                    username=b"pam",
+                    auth_response=b"",
+                    client_plugin=b"dialog",
+                ),
+            ),
+            (True, MySQLServerPluginData(data=b"\x04Password: ")),
+            (False, MySQLAuthSwitchResponse(data=PASSWORD + b"\0")),
+            (True, MySQLOK()),
+        ]
+    )
+    out = _run_session(dialog)
+    assert p_kind_list(out) == [
+        "handshake_v10",
+        "handshake_response41",
+        "server_plugin_data",
+        "auth_switch_response",
+        "ok",
+    ]
+    assert PASSWORD.decode() not in "".join(p.show(dump=True) for p in out)
+    mfa_caps = 0x100FA685  # CLIENT_MULTI_FACTOR_AUTHENTICATION (bit 28)
+    mfa = _flow(
+        [
+            (True, _greeting(b"8.0.27", b"caching_sha2_password", caps_upper=0x100F)),
+            (
+                False,
+                MySQLHandshakeResponse41(
+                    client_flag=mfa_caps,
+                    username=b"mfa",
+                    auth_response=bytes(32),
+                    client_plugin=b"caching_sha2_password",
+                ),
+            ),
+            (True, MySQLAuthMoreData(data=b"\x03")),
+            (
+                True,
+                MySQLAuthNextFactor(
+                    plugin_name=b"authentication_ldap_sasl_client", plugin_data=b"x"
+                ),
+            ),
+            (False, MySQLAuthSwitchResponse(data=b"token")),
+            (True, MySQLOK()),
+        ]
+    )
+    assert p_kind_list(_run_session(mfa)) == [
+        "handshake_v10",
+        "handshake_response41",
+        "auth_more_data",
+        "auth_next_factor",
+        "auth_switch_response",
+        "ok",
+    ]
+    # the same 0x02 packet without MFA negotiated is plugin data, not a next factor
+    no_mfa = _flow(
+        [
+            (True, _greeting(b"8.0.27", b"caching_sha2_password")),
+            (
+                False,
+                MySQLHandshakeResponse41(
+                    client_flag=0x000FA685,
+                    username=b"u",
+                    auth_response=bytes(32),
+                    client_plugin=b"caching_sha2_password",
+                ),
+            ),
+            (True, MySQLAuthNextFactor(plugin_name=b"x", plugin_data=b"")),
+        ]
+    )
+    assert p_kind_list(_run_session(no_mfa))[-1] == "server_plugin_data"
 
 
 def _run_session(pkts):
