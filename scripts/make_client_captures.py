@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with tempfile.TemporaryDirectory(prefix="mysqlwire-clients-") as tmp:
-            run, tc = run_ext_all(lab, Path(tmp), scenarios, lanes=args.lanes)
+            # a partial run (-k) keeps serve's RSA key, which the other captures were made with
+            old_key = args.out / RSA_NAME if args.match else None
+            run, tc = run_ext_all(lab, Path(tmp), scenarios, lanes=args.lanes, rsa_key=old_key)
             print(
                 f"{len(run.runs)} scenarios in {run.seconds:.1f}s (build {tc.build_seconds:.1f}s)"
             )

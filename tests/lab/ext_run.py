@@ -48,12 +48,16 @@ def _rsa_key(path: Path) -> None:
 class ServeLanes:
     """One ``mysqlwire serve`` (ServerThread) per lane address."""
 
-    def __init__(self, lab: MariaDBLab, outdir: Path, lanes: int):
+    def __init__(self, lab: MariaDBLab, outdir: Path, lanes: int, rsa_key: Path | None = None):
         from mysqlwire.serve import ServerConfig
         from mysqlwire.serve.server import ServerThread
 
         self.rsa = outdir / RSA_NAME
-        _rsa_key(self.rsa)
+        if rsa_key is not None and rsa_key.is_file():  # keep the key of earlier captures
+            self.rsa.write_bytes(rsa_key.read_bytes())
+            os.chmod(self.rsa, 0o600)
+        else:
+            _rsa_key(self.rsa)
         self.threads = []
         for host in LANE_HOSTS[:lanes]:
             cfg = ServerConfig(
@@ -159,6 +163,7 @@ def run_ext_all(
     scenarios: list[ExtScenario] | None = None,
     *,
     lanes: int | None = None,
+    rsa_key: Path | None = None,
 ) -> tuple[LabRun, Toolchain]:
     scenarios = list(EXT_SCENARIOS if scenarios is None else scenarios)
     outdir = Path(outdir)
@@ -167,7 +172,7 @@ def run_ext_all(
     t0 = time.monotonic()
     tc = Toolchain.prepare(outdir / "build")
     shim = build_keylog_shim(outdir)
-    serve = ServeLanes(lab, outdir, lanes)
+    serve = ServeLanes(lab, outdir, lanes, rsa_key)
     run = LabRun(outdir=outdir, keylog_shim=shim)
     lock = threading.Lock()
 

@@ -98,6 +98,13 @@ CLEAR_REFUSED = {
 # Connector/J needs useSsl + a CA; PERL DBD::mysql 4.050 on libmariadb refuses mysql_ssl=1 unless
 # mysql_ssl_optional=1 ("Enforcing SSL encryption is not supported")
 TLS_OPTIONS = {"perl-mysql": ("mysql_ssl_optional=1",)}
+# the opt-in that makes a client send mysql_clear_password (checked over TLS: the fix works)
+CLEAR_OPT_IN = {"go": "allowCleartextPasswords=true", "node-mysql2": "enableCleartextPlugin=true"}
+# the opt-in that makes a client fetch the server's RSA key (checked: the fix works)
+KEY_OPT_IN = {
+    "connectorj": "allowPublicKeyRetrieval=true",
+    "node-mysql2": "allowPublicKeyRetrieval=true",
+}
 # clients that do not fetch the server's RSA key unless told to: (what they say, option)
 NO_KEY_FETCH = {
     "connectorj": ("RSA public key is not available client side", "allowPublicKeyRetrieval=true"),
@@ -238,6 +245,21 @@ def mariadb_scenarios(client: str) -> list[ExtScenario]:
                 notes=f"{client} does not send a clear-text password without TLS (or an opt-in)",
             )
         )
+    if client in CLEAR_OPT_IN:
+        out.append(
+            S(
+                f"{c}_pam_clear_optin_tls_ok",
+                client,
+                "pamclr",
+                server="pamclear",
+                tls="on",
+                keylog=True,
+                switches=(CLEAR,),
+                options=(CLEAR_OPT_IN[client],),
+                code="PLUGIN_SWITCH",
+                notes=f"the fix for the refusal above: {CLEAR_OPT_IN[client]}, over TLS",
+            )
+        )
     opts = TLS_OPTIONS.get(client, ())
     if client in KEYLOG_CLIENTS:
         out.append(
@@ -376,6 +398,22 @@ def serve_scenarios(client: str) -> list[ExtScenario]:
                 **gave_up(says, "SECURE_CHANNEL_REQUIRED"),
                 notes=f"full auth without TLS: {client} does not ask for the server's RSA key "
                 f"unless told to ({option})",
+            )
+        )
+        out.append(
+            S(
+                f"{c}_serve_sha2_full_rsa_optin_ok",
+                client,
+                "sha2",
+                _pw("sha2"),
+                serve_cache="cold",
+                switches=sha2_switch,
+                auth_steps=(*head, 32, 1, 256),
+                options=(KEY_OPT_IN[client],),
+                code="PLUGIN_SWITCH" if sha2_switch else "OK",
+                **base,
+                notes=f"the fix for the refusal above: {KEY_OPT_IN[client]} (the client asks for "
+                "the RSA key, 0x02, and sends the password RSA-encrypted)",
             )
         )
     else:

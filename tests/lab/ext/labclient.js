@@ -46,7 +46,9 @@ if (spec.database) opts.database = spec.database;
 if (spec.tls === 'on') {
   opts.ssl = { ca: fs.readFileSync(spec.ca), rejectUnauthorized: true };
 }
-Object.assign(opts, spec.options || {});
+for (const [k, v] of Object.entries(spec.options || {})) {
+  opts[k] = v === 'true' ? true : v === 'false' ? false : v;  // options come as key=value strings
+}
 
 function query(conn, sql) {
   return new Promise((resolve, reject) => {
