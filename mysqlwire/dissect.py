@@ -621,6 +621,9 @@ class _LazyKeylog:
         return self._keylog
 
 
+ReaderKeylog = _LazyKeylog  # for other drivers of a Dissector (mysqlwire.parallel)
+
+
 def _label(source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)

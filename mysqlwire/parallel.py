@@ -1,41 +1,64 @@
-"""Dissect many captures at once: one file per process, output in file order.
+"""Dissect captures on several processes, with exactly the sequential output.
 
-* :func:`iter_parallel` -- what ``mysqlwire dissect --jobs N a.pcap b.pcap ...``
-  uses: the files are spread over ``N`` worker processes; the connections come
-  back in exactly the order (and with exactly the content) of the sequential
-  path -- every connection of the first file, then of the second... -- and an
-  unusable file is reported the same way (one line on stderr, exit 2) at the
-  point where the sequential path would have stopped.
+* :func:`iter_split` -- ``mysqlwire dissect --jobs N capture.pcap``: one
+  capture split by flow.  Every worker reads the whole file but follows only
+  the connections whose 4-tuple hashes to its share; the other connections'
+  frames are skipped by the capture reader before they are decoded (the
+  reassembler's fast lane).  Each connection comes back stamped with the
+  frame at which the sequential path would have numbered it and the frame at
+  which it ended; the parent numbers them and releases them in exactly the
+  order (and with exactly the ids) of the sequential path.
+* :func:`iter_parallel` -- ``mysqlwire dissect --jobs N a.pcap b.pcap ...``:
+  the files are spread over ``N`` worker processes; the connections come back
+  in file order, with the content of the sequential path.
 * :func:`records_for_file` -- the per-file function for cluster schedulers
   (Dask, Ray, a job queue): a path in, the JSON records (``dissect --format
   jsonl``) out.  See ``docs/dask.md``.
 
 Workers do not send connections back through a pipe as they go: each one
-pickles its file's connections, in batches, into a spool file in a private
-temporary directory, and the parent streams the spools in file order.  Memory
-stays that of one dissection per process, whatever the size of the files or
-the order in which they finish.
+pickles its connections, in batches, into a spool file in a private
+temporary directory, and the parent streams the spools.  Memory stays that of
+one dissection per process, whatever the size of the files.
+
+A library module: an unusable capture raises
+:class:`~mysqlwire.errors.CaptureError` at the point where the sequential
+path would have stopped (after the connections before it); what a command
+prints and its exit status are the command's business.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
-__all__ = ["iter_parallel", "records_for_file"]
+from .errors import CaptureError
+
+__all__ = ["iter_parallel", "iter_split", "records_for_file"]
 
 _BATCH = 512  # connections per pickle in a spool
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+def _about(path: str, text: str) -> str:
+    """``<path>: <problem>``, the path said once (many errors already name it)."""
+    return text if text.startswith(path) or f"'{path}'" in text else f"{path}: {text}"
 
 
 def _dissect_to_spool(task: tuple[int, str, object, str]):
     """Worker: dissect one capture into a spool file.
 
     Returns ``(index, spool path or None, summary, error message or None)``;
-    the message is what the sequential path passes to ``fail`` (without the
-    leading path)."""
+    the message is what the sequential path reports (without the leading
+    path)."""
     from .dissect import CaptureSummary, iter_connections
     from .errors import MysqlwireError
 
@@ -53,10 +76,8 @@ def _dissect_to_spool(task: tuple[int, str, object, str]):
                 if len(batch) >= _BATCH:
                     pickle.dump(batch, fh, pickle.HIGHEST_PROTOCOL)
                     batch = []
-        except MysqlwireError as exc:
-            error = str(exc)
-        except OSError as exc:
-            error = str(exc.strerror or exc)
+        except (MysqlwireError, OSError) as exc:
+            error = _error_text(exc)
         if batch:
             pickle.dump(batch, fh, pickle.HIGHEST_PROTOCOL)
     return index, spool, summary, error
@@ -73,25 +94,31 @@ def _read_spool(spool: str) -> Iterator:
     os.unlink(spool)
 
 
-def iter_parallel(captures, opts, jobs: int, summaries: list) -> Iterator:
+def iter_parallel(
+    captures,
+    opts,
+    jobs: int,
+    summaries: list,
+    *,
+    sequential: Callable[[list, object, list], Iterator],
+    warn: Callable[[str], None] | None = None,
+) -> Iterator:
     """Connections of every capture, in order, dissected by ``jobs`` processes.
 
-    Same contract as :func:`mysqlwire.commands.common.iter_all`: ``summaries``
-    gets one :class:`~mysqlwire.dissect.CaptureSummary` per capture as its
-    turn comes; a capture that cannot be used ends everything with exit 2
-    (after the connections of the captures before it); a truncated capture is
-    warned about after its connections.  ``"-"`` (stdin) is read by this
-    process in its turn.
+    ``summaries`` gets one :class:`~mysqlwire.dissect.CaptureSummary` per
+    capture as its turn comes.  A capture that cannot be used raises
+    :class:`CaptureError` (``"<path>: <why>"``) after the connections of the
+    captures before it; a truncated capture is reported through ``warn``
+    after its connections.  ``"-"`` (stdin) is read by this process in its
+    turn, through ``sequential(["-"], opts, summaries)``.
     """
     import multiprocessing
-
-    from .commands.common import fail, iter_all, warn
 
     captures = [str(c) for c in captures]
     files = [(i, c) for i, c in enumerate(captures) if c != "-"]
     jobs = max(1, min(jobs, len(files)))
     if not files:
-        yield from iter_all(captures, opts, summaries)
+        yield from sequential(captures, opts, summaries)
         return
     with tempfile.TemporaryDirectory(prefix="mysqlwire-jobs-") as spool_dir:
         ctx = multiprocessing.get_context()
@@ -102,16 +129,16 @@ def iter_parallel(captures, opts, jobs: int, summaries: list) -> Iterator:
             )
             for path in captures:
                 if path == "-":
-                    yield from iter_all(["-"], opts, summaries)
+                    yield from sequential(["-"], opts, summaries)
                     continue
                 _index, spool, summary, error = next(results)
                 if spool is None:
-                    fail(f"{path}: {error}")
+                    raise CaptureError(_about(path, error))
                 summaries.append(summary)
                 yield from _read_spool(spool)
                 if error is not None:
-                    fail(f"{path}: {error}")
-                if summary.truncated:
+                    raise CaptureError(_about(path, error))
+                if summary.truncated and warn is not None:
                     warn(
                         f"{path}: {summary.error or 'capture truncated'}; "
                         "connections before the damage are reported"
@@ -120,6 +147,169 @@ def iter_parallel(captures, opts, jobs: int, summaries: list) -> Iterator:
         finally:
             pool.terminate()
             pool.join()
+
+
+# --- one capture split by flow ---------------------------------------------------------
+
+
+def flow_share(flow, parts: int) -> int:
+    """Which of ``parts`` workers follows ``flow`` (the same for both
+    directions and for every process: a CRC of the sorted endpoints)."""
+    a = "{}|{}".format(*flow.initiator)
+    b = "{}|{}".format(*flow.responder)
+    key = f"{a}/{b}" if a < b else f"{b}/{a}"
+    return zlib.crc32(key.encode()) % parts
+
+
+class _Elsewhere:
+    """Sink of a connection another worker follows: both directions muted."""
+
+    __slots__ = ()
+
+    def data(self, from_initiator, data, ts) -> None:
+        return None
+
+
+_ELSEWHERE = _Elsewhere()
+
+
+def _split_worker(task: tuple[int, int, str, object, str]):
+    """Worker ``share`` of ``parts``: follow this share's connections of the
+    capture; spool ``(end key, number key, connection)`` in the order the
+    connections end.  Returns ``(share, spool or None, summary, error or
+    None, number keys)``."""
+    from .capture import open_capture
+    from .capture.decode import decode_tcp
+    from .dissect import CaptureSummary, Dissector, ReaderKeylog
+    from .errors import MysqlwireError
+
+    share, parts, path, opts, spool_dir = task
+    summary = CaptureSummary(path=str(path))
+    try:
+        reader = open_capture(path)
+    except (MysqlwireError, OSError) as exc:
+        return share, None, summary, _error_text(exc), []
+    summary.format = reader.format
+    # release each connection as it ends: the parent orders them
+    engine = Dissector(replace(opts, reorder_window=0), summary)
+    pipe = engine.pipe
+    if opts.keylog is None:
+        pipe.keylog = ReaderKeylog(reader)
+    numbered: dict[int, tuple[int, int]] = {}  # local id -> (frame, flow) when numbered
+    ends: dict[int, tuple[int, int]] = {}  # local id -> (frame, flow index) at its end
+    follow = pipe.on_flow
+    register = pipe.register
+    finished = pipe.finished
+
+    def on_flow(flow):
+        if flow_share(flow, parts) != share:
+            flow.mute(True)
+            flow.mute(False)
+            return _ELSEWHERE
+        return follow(flow)
+
+    def on_register(sink) -> None:
+        register(sink)
+        numbered[sink.conn.id] = (reader.frames_read, sink.flow.index)
+
+    def on_finished(sink) -> None:
+        ends[sink.conn.id] = (reader.frames_read, sink.flow.index)
+        finished(sink)
+
+    engine.reasm.on_flow = on_flow
+    pipe.register = on_register
+    pipe.finished = on_finished
+    spool = os.path.join(spool_dir, f"split-{share}.pickle")
+    error = None
+    with open(spool, "wb") as fh:
+        batch: list = []
+
+        def put(conns) -> None:
+            nonlocal batch
+            for conn in conns:
+                batch.append((ends.pop(conn.id), numbered[conn.id], conn))
+            if len(batch) >= _BATCH:
+                pickle.dump(batch, fh, pickle.HIGHEST_PROTOCOL)
+                batch = []
+
+        try:
+            for ts, linktype, data, _iface in reader.records(engine.reasm.fast):
+                seg = decode_tcp(linktype, data)
+                if seg is not None:
+                    engine.add(ts, seg)
+                    if pipe.ready:
+                        put(engine.drain())
+            summary.frames = reader.frames_read
+            summary.truncated = bool(reader.truncated)
+            summary.error = reader.error
+            summary.secrets = list(reader.secrets or [])
+            put(engine.finish())
+        except (MysqlwireError, OSError) as exc:
+            error = _error_text(exc)
+        if batch:
+            pickle.dump(batch, fh, pickle.HIGHEST_PROTOCOL)
+    return share, spool, summary, error, sorted(numbered.values())
+
+
+def iter_split(path, opts, jobs: int, summary) -> Iterator:
+    """The connections of one capture file, dissected by ``jobs`` processes
+    (each following the connections of its share of the flows), in exactly
+    the order and with exactly the ids and content of
+    :func:`~mysqlwire.dissect.iter_connections`.
+
+    ``summary`` (a :class:`~mysqlwire.dissect.CaptureSummary`) is filled as
+    the sequential path fills it.  An unusable capture raises
+    :class:`CaptureError` (``"<path>: <why>"``), after the connections that
+    ended before the damage when it is further on.
+    """
+    import multiprocessing
+
+    path = os.fspath(path)
+    jobs = max(1, jobs)
+    with tempfile.TemporaryDirectory(prefix="mysqlwire-split-") as spool_dir:
+        ctx = multiprocessing.get_context()
+        with ctx.Pool(processes=jobs) as pool:
+            results = pool.map(
+                _split_worker,
+                [(share, jobs, path, opts, spool_dir) for share in range(jobs)],
+                chunksize=1,
+            )
+        results.sort(key=lambda r: r[0])
+        first = results[0]
+        if first[1] is None:
+            raise CaptureError(_about(path, first[3]))
+        done = first[2]
+        summary.format = done.format
+        summary.frames = done.frames
+        summary.truncated = done.truncated
+        summary.error = done.error
+        summary.secrets = done.secrets
+        summary.connections = sum(r[2].connections for r in results)
+        # the sequential numbers: rank of the frame at which each was numbered
+        number = {key: i for i, key in enumerate(heapq.merge(*(r[4] for r in results)), 1)}
+        window = opts.reorder_window
+        waiting: dict = {}
+        next_id = 1
+        for _end, key, conn in heapq.merge(
+            *(_read_spool(r[1]) for r in results), key=lambda item: item[0]
+        ):
+            # what the sequential pipeline does when a connection ends
+            conn.id = number[key]
+            waiting[conn.id] = conn
+            while next_id in waiting:
+                yield waiting.pop(next_id)
+                next_id += 1
+            if len(waiting) > window:
+                last = 0
+                for cid in sorted(waiting):
+                    last = cid
+                    yield waiting.pop(cid)
+                next_id = max(next_id, last + 1)
+        for cid in sorted(waiting):
+            yield waiting.pop(cid)
+        errors = [r[3] for r in results if r[3] is not None]
+        if errors:
+            raise CaptureError(_about(path, errors[0]))
 
 
 def _options(**opts):

@@ -226,7 +226,7 @@ class Reassembler:
         idle_timeout: float | None = None,
         max_pieces: int | None = None,
     ):
-        self._on_flow = on_flow
+        self.on_flow = on_flow  #: may be replaced before the first segment
         self.max_buffer = max_buffer
         self.max_pieces = max_pieces or max(_MIN_PIECES, max_buffer // 64)
         self.idle_timeout = idle_timeout
@@ -330,7 +330,7 @@ class Reassembler:
         self._flows[ikey] = (flow, True)
         self._flows[flow._rkey] = (flow, False)
         flow._d = (_Dir(), _Dir())  # before on_flow, which may mute a direction
-        sink = self._on_flow(flow)
+        sink = self.on_flow(flow)
         if sink is None:
             flow._d = None
             flow.state = _IGNORED

@@ -176,12 +176,12 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
 
                         sopts = replace(opts, stream=True)
                         STREAMING[0] = True
-                    yield from _watch_tls(
+                    yield from watch_tls(
                         iter_connections(sys.stdin.buffer, sopts, summary), path, sopts
                     )
                 else:
                     with counting_reader(path, bar) as fh:
-                        yield from _watch_tls(iter_connections(fh, opts, summary), path, opts)
+                        yield from watch_tls(iter_connections(fh, opts, summary), path, opts)
             except (MysqlwireError, OSError) as exc:
                 fail(path_message(path, exc))
             if summary.truncated:
@@ -206,7 +206,7 @@ def stdin_is_stream() -> bool:
     return not stat.S_ISREG(mode)
 
 
-def _watch_tls(conns, path, opts):
+def watch_tls(conns, path, opts):
     """Pass connections through; say clearly when a given key log did not fit."""
     missing = failed = 0
     for c in conns:

@@ -17,10 +17,13 @@ from .common import (
     EXIT_OK,
     EXIT_PROBLEM,
     capture_options,
+    fail,
     iter_all,
     make_options,
     output,
     select,
+    warn,
+    watch_tls,
 )
 
 
@@ -34,7 +37,7 @@ from .common import (
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Dissect several captures in parallel processes (same output, same order).",
+    help="Worker processes: several captures are spread over them, one capture is split by connection (same output, same order).",
 )
 def dissect(
     captures,
@@ -57,7 +60,11 @@ def dissect(
     if jobs > 1 and len(captures) > 1:
         from ..parallel import iter_parallel
 
-        conns = iter_parallel(captures, opts, jobs, summaries)
+        conns = _failing(
+            iter_parallel(captures, opts, jobs, summaries, sequential=iter_all, warn=warn)
+        )
+    elif jobs > 1 and captures[0] != "-":
+        conns = _split(captures[0], opts, jobs, summaries)
     else:
         conns = iter_all(captures, opts, summaries)
     any_failed = False
@@ -80,3 +87,31 @@ def dissect(
         summaries=summaries,
     )
     sys.exit(EXIT_PROBLEM if any_failed else EXIT_OK)
+
+
+def _failing(conns):
+    """Library errors -> the sequential path's one line and exit status 2."""
+    from ..errors import CaptureError
+
+    try:
+        yield from conns
+    except CaptureError as exc:
+        fail(str(exc))
+
+
+def _split(path, opts, jobs, summaries):
+    """One capture, split by flow over ``jobs`` processes (same output as one)."""
+    from pathlib import Path
+
+    from ..dissect import CaptureSummary
+    from ..parallel import iter_split
+
+    if not Path(path).exists():
+        fail(f"{path}: no such file")
+    summary = CaptureSummary(path=str(path))
+    summaries.append(summary)
+    yield from _failing(watch_tls(iter_split(path, opts, jobs, summary), path, opts))
+    if summary.truncated:
+        warn(
+            f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported"
+        )
