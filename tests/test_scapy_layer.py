@@ -517,6 +517,26 @@ def test_stateless_guess_is_wrong_where_the_session_is_right(shared_dir):
     assert int(r.stdout) > 0
 
 
+def test_session_over_ipv6():
+    from scapy.layers.inet6 import IPv6
+
+    pkts, _proof = _clear_password_login()
+    v6 = []
+    for p in pkts:
+        src = "fd00::1" if p[IP].src == CLIENT[0] else "fd00::2"
+        dst = "fd00::1" if p[IP].dst == CLIENT[0] else "fd00::2"
+        q = IPv6(bytes(IPv6(src=src, dst=dst) / p[TCP].copy()))
+        q.time = p.time
+        v6.append(q)
+    assert p_kind_list(_run_session(v6)) == [
+        "handshake_v10",
+        "handshake_response41",
+        "auth_switch_request",
+        "auth_switch_response",
+        "ok",
+    ]
+
+
 def test_frames_split_over_segments_and_tls_bytes():
     pkts, _proof = _clear_password_login()
     # split the greeting's segment in two

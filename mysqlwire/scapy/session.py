@@ -225,15 +225,19 @@ class MySQLSession(DefaultSession):
     """Scapy session running mysqlwire's state machine on every TCP connection.
 
     ``sniff(offline="x.pcap", session=MySQLSession)`` or, to restrict the
-    ports examined, ``session=MySQLSession(ports={3306, 3407})``.  Frames get
+    ports examined, ``session=MySQLSession(ports={3306, 3407})``.  A
+    connection quiet for ``idle_timeout`` seconds is forgotten (its later
+    packets pass through undecoded).  Frames get
     their exact class (see the module docstring); no Scapy binding is needed
     or changed.
     """
 
-    def __init__(self, *args, ports=None, **kwargs):
+    def __init__(self, *args, ports=None, idle_timeout: float | None = 600.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.ports = set(ports) if ports is not None else None
-        self._reasm = Reassembler(self._on_flow)
+        # connections quiet for idle_timeout seconds (capture time) are
+        # forgotten, so a long live sniff keeps bounded state
+        self._reasm = Reassembler(self._on_flow, idle_timeout=idle_timeout)
         self._trackers: dict[tuple, _Tracker] = {}
         self._out: list = []
 
