@@ -100,7 +100,11 @@ def test_fixes_name_each_clients_own_options():
     assert "PDO::MYSQL_ATTR_SSL_CA" in clients.fix_for("mysqlnd", "use_tls")
     assert "allowPublicKeyRetrieval=true" in clients.fix_for("MariaDB Connector/J", "rsa_key")
     assert "useSsl=true" in clients.fix_for("MariaDB Connector/J", "use_tls")
-    assert "mysql_ssl_optional=1" in clients.fix_for("libmariadb", "use_tls")
+    assert "mysql_ssl_optional=1" in clients.fix_for("libmariadb", "use_tls", product="DBD::mysql")
+    assert "mariadb_ssl=1" in clients.fix_for("libmariadb", "use_tls", product="DBD::MariaDB")
+    assert "sslca:" in clients.fix_for("libmariadb", "use_tls", product="Ruby mysql2")
+    # an unknown product on the library gets the library's phrasing
+    assert clients.fix_for("libmariadb", "use_tls", product="Navicat").startswith("mariadb --ssl")
 
 
 def test_no_shape_collides_with_another_library():

@@ -74,6 +74,8 @@ class ClientLibrary:
     # shapes that name the library itself when it sends no connect attributes at all
     shapes: tuple[Signature, ...] = ()
     fixes: dict[str, str] = field(default_factory=dict)
+    # the same situations phrased for one product on the library (its own option names)
+    product_fixes: dict[str, dict[str, str]] = field(default_factory=dict)
     seen_in_lab: bool = True
 
 
@@ -229,17 +231,33 @@ LIBRARIES: list[ClientLibrary] = [
             ),
         ),
         fixes={
-            "use_tls": (
-                "mariadb --ssl (libmariadb: MYSQL_OPT_SSL_ENFORCE / ssl=True in Connector/Python; "
-                "DBD::MariaDB: mariadb_ssl=1;mariadb_ssl_ca_file=...; DBD::mysql on libmariadb: "
-                "mysql_ssl=1;mysql_ssl_optional=1 (mysql_ssl=1 alone fails with 'Enforcing SSL "
-                "encryption is not supported'); Ruby mysql2: sslca: '/path/ca.pem', sslverify: true)"
-            ),
+            "use_tls": "mariadb --ssl (libmariadb: MYSQL_OPT_SSL_ENFORCE / ssl=True in Connector/Python)",
             "rsa_key": "libmariadb: --server-public-key=/path/public_key.pem (or MYSQL_SERVER_PUBLIC_KEY), or TLS",
             "lacks:*": (
                 "install or point the client at libmariadb's {plugin}.so (Debian/Ubuntu: package libmariadb3, "
                 "/usr/lib/<arch>/libmariadb3/plugin/; option --plugin-dir / MARIADB_PLUGIN_DIR)"
             ),
+        },
+        product_fixes={
+            "DBD::MariaDB": {
+                "use_tls": "DBD::MariaDB: mariadb_ssl=1;mariadb_ssl_ca_file=/path/ca.pem;mariadb_ssl_verify_server_cert=1 in the DSN",
+            },
+            "DBD::mysql": {
+                "use_tls": (
+                    "DBD::mysql: mysql_ssl=1;mysql_ssl_ca_file=/path/ca.pem in the DSN, plus "
+                    "mysql_ssl_optional=1 when built on libmariadb (mysql_ssl=1 alone fails there with "
+                    "'Enforcing SSL encryption is not supported'; lab: 4.050)"
+                ),
+            },
+            "Ruby mysql2": {
+                "use_tls": "Ruby mysql2: Mysql2::Client.new(..., sslca: '/path/ca.pem', sslverify: true)",
+            },
+            "MariaDB Connector/Python": {
+                "use_tls": "MariaDB Connector/Python: mariadb.connect(..., ssl=True, ssl_ca='/path/ca.pem')",
+            },
+            "mysqlclient": {
+                "use_tls": "mysqlclient: MySQLdb.connect(..., ssl={'ca': '/path/ca.pem'})",
+            },
         },
     ),
     ClientLibrary(
@@ -311,7 +329,7 @@ LIBRARIES: list[ClientLibrary] = [
             "native": "go-sql-driver/mysql: DSN parameter allowNativePasswords=true",
             "old_password": "go-sql-driver/mysql: DSN parameter allowOldPasswords=true (better: rehash the account)",
             "lacks:client_ed25519": "upgrade go-sql-driver/mysql to >= 1.8 (client_ed25519 support)",
-            "lacks:*": "go-sql-driver/mysql has no {plugin} plugin (no PAM dialog, no GSSAPI): give the account a plugin it speaks",
+            "lacks:*": "go-sql-driver/mysql has no {plugin} plugin (no PAM dialog, no GSSAPI)",
         },
     ),
     ClientLibrary(
@@ -373,7 +391,7 @@ LIBRARIES: list[ClientLibrary] = [
             "use_tls": "mysql2: ssl: {ca: fs.readFileSync('ca.pem')}",
             "enable_cleartext": "mysql2: enableCleartextPlugin: true (or authPlugins: {mysql_clear_password: ...}), over ssl",
             "rsa_key": "mysql2: ssl: {ca: ...} (best), or serverPublicKey: fs.readFileSync('public_key.pem'), or allowPublicKeyRetrieval: true",
-            "lacks:*": "mysql2 has no built-in {plugin} (no PAM dialog, no ed25519): add one with the authPlugins option, or give the account a plugin it speaks",
+            "lacks:*": "mysql2 has no built-in {plugin} (no PAM dialog, no ed25519): add one with the authPlugins option",
         },
     ),
     ClientLibrary(
@@ -406,7 +424,7 @@ LIBRARIES: list[ClientLibrary] = [
         fixes={
             "use_tls": "PDO: PDO::MYSQL_ATTR_SSL_CA => '/path/ca.pem'; mysqli: mysqli_ssl_set() + MYSQLI_CLIENT_SSL",
             "rsa_key": "PDO: PDO::MYSQL_ATTR_SERVER_PUBLIC_KEY; mysqli: mysqli.server_public_key",
-            "lacks:*": "PHP mysqlnd has no {plugin} plugin (no PAM dialog, no ed25519): give the account a plugin it speaks",
+            "lacks:*": "PHP mysqlnd has no {plugin} plugin (no PAM dialog, no ed25519)",
         },
     ),
     ClientLibrary(
@@ -438,7 +456,7 @@ LIBRARIES: list[ClientLibrary] = [
             "use_tls": "MariaDB Connector/J: useSsl=true&serverSslCert=/path/ca.pem (2.x) or sslMode=verify-full (3.x) in the JDBC URL",
             "enable_cleartext": "MariaDB Connector/J sends mysql_clear_password only over TLS: useSsl=true (2.x) / sslMode=verify-full (3.x)",
             "rsa_key": "MariaDB Connector/J: allowPublicKeyRetrieval=true or serverRsaPublicKeyFile=/path/public_key.pem",
-            "lacks:*": "MariaDB Connector/J cannot answer {plugin}: upgrade it, or give the account a plugin it speaks",
+            "lacks:*": "MariaDB Connector/J cannot answer {plugin}: upgrade it",
         },
     ),
 ]
@@ -489,13 +507,16 @@ def multi_switch(name: str | None) -> bool | None:
     return lib.multi_switch if lib is not None else None
 
 
-def fix_for(name: str | None, situation: str, plugin: str | None = None) -> str | None:
+def fix_for(
+    name: str | None, situation: str, plugin: str | None = None, product: str | None = None
+) -> str | None:
     """The library's own phrasing for ``situation`` (see the module doc), or
-    None.  ``lacks:<plugin>`` falls back to the library's ``lacks:*``."""
+    None: the product's (``product_fixes``) first, when the product is known.
+    ``lacks:<plugin>`` falls back to the library's ``lacks:*``."""
     lib = library(name)
     if lib is None:
         return None
-    text = lib.fixes.get(situation)
+    text = lib.product_fixes.get(product or "", {}).get(situation) or lib.fixes.get(situation)
     if text is None and situation.startswith("lacks:"):
         text = lib.fixes.get("lacks:*")
     if text is None:

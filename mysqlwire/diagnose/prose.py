@@ -251,7 +251,8 @@ PROSE: dict[str, dict[str, str]] = {
     },
     "CLEARTEXT_WITHOUT_TLS": {
         "title": "{client} sent the password of {account} in clear text ({cplugin}) without TLS",
-        "fix": "use TLS (mysql --ssl-mode=REQUIRED; PyMySQL ssl=…; server require_secure_transport=ON), and rotate the password (or token) since it is in this capture",
+        "fix": "use TLS ({how}; server require_secure_transport=ON), and rotate the password (or token) since it is in this capture",
+        "fix_doc": "Use TLS, phrased for the client library and product (mysql --ssl-mode=REQUIRED, PyMySQL ssl=…, PDO::MYSQL_ATTR_SSL_CA, DBD::mysql mysql_ssl=1, …; server require_secure_transport=ON), and rotate the password since it is in the capture.",
         "meaning": "mysql_clear_password, a dialog/PAM answer or a caching_sha2/sha256 full-authentication password was sent on plain TCP: the capture contains the password.",
         "wire": "A client auth packet holding the password + NUL outside TLS.",
     },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import clients
 from ..context import Facts
 from .base import Hit, Spec, err_evidence, hit
 
@@ -13,7 +14,15 @@ def check_cleartext_without_tls(f: Facts) -> Hit | None:
     if not clear:
         return None
     s = clear[0]
-    return hit(f"{f.pkt(s)} on plain TCP: anyone on the path can read it", cplugin=f.plugin_at(s))
+    how = (
+        clients.fix_for(f.fp.library, "use_tls", product=f.fp.product)
+        or "mysql --ssl-mode=REQUIRED; PyMySQL ssl=…"
+    )
+    return hit(
+        f"{f.pkt(s)} on plain TCP: anyone on the path can read it",
+        cplugin=f.plugin_at(s),
+        how=how,
+    )
 
 
 _CRACK_COST = {

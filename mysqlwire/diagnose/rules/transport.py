@@ -57,7 +57,7 @@ def check_tls_required(f: Facts) -> Hit | None:
         note = "; the server's greeting offers CLIENT_SSL but the client did not send an SSLRequest"
     elif f.server_offers_tls is False:
         note = "; the server's greeting does not even offer CLIENT_SSL"
-    how = clients.fix_for(f.fp.library, "use_tls") or (
+    how = clients.fix_for(f.fp.library, "use_tls", product=f.fp.product) or (
         "mysql --ssl-mode=REQUIRED (MariaDB: --ssl), PyMySQL ssl={'ca': '/path/ca.pem'}, "
         "mysql-connector-python ssl_ca=…"
     )
@@ -96,7 +96,8 @@ def check_tls_handshake_failed(f: Facts) -> Hit | None:
 
 def _secure_channel_how(f: Facts) -> str:
     lib = f.fp.library
-    tls, rsa = clients.fix_for(lib, "use_tls"), clients.fix_for(lib, "rsa_key")
+    tls = clients.fix_for(lib, "use_tls", product=f.fp.product)
+    rsa = clients.fix_for(lib, "rsa_key", product=f.fp.product)
     if tls and rsa and lib not in ("PyMySQL", "mysql-connector-python"):
         return f"connect with TLS ({tls}), or let the client use the server's RSA key: {rsa}"
     return (
