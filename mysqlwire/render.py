@@ -14,7 +14,7 @@ from rich.text import Text
 
 from .model import Connection
 from .views.escape import clean
-from .views.packets import server_label
+from .views.packets import client_label, server_label
 from .views.tree import packet_tree
 
 _OUTCOME_STYLE = {"ok": "bold green", "error": "bold red", "incomplete": "bold yellow"}
@@ -72,7 +72,7 @@ class Renderer:
                 server_label(conn),
                 f", thread {conn.thread_id}, protocol {conn.protocol_version}",
             )
-        client = conn.extra.get("client_fingerprint") or _attrs_label(conn.connect_attrs)
+        client = client_label(conn)
         if client:
             detail = conn.extra.get("client_fingerprint_detail") or {}
             sure = detail.get("confidence")
@@ -186,17 +186,3 @@ class Renderer:
         frames = sum(s.frames for s in summaries)
         t = Text(f"{shown} of {total} connection(s) shown, {frames} frame(s) read", style="dim")
         self.console.print(t)
-
-
-def _attrs_label(attrs: dict | None) -> str | None:
-    if not attrs:
-        return None
-    name = attrs.get("_client_name")
-    version = attrs.get("_client_version")
-    prog = attrs.get("program_name")
-    parts = []
-    if name:
-        parts.append(f"{name} {version or ''}".strip())
-    if prog:
-        parts.append(f"program {prog}")
-    return ", ".join(parts) or None

@@ -7,9 +7,21 @@ not execute).  It holds:
 
 * a summary table, one row per connection, sortable by clicking a header and
   filterable by outcome, final plugin, replay verdict and user (the URL query
-  presets them: ``report.html?outcome=error&user=app&sort=latency_ms&desc=1``);
+  presets them: ``report.html?outcome=error&user=app&sort=latency_ms&desc=1``),
+  shown a page at a time (:data:`PAGE_ROWS` rows) so 100,000 connections stay
+  usable;
 * per connection: the ladder diagram of the connection phase, the replay
-  verdict and the diagnosis (:mod:`mysqlwire.notebook` draws them).
+  verdict and the diagnosis (:mod:`mysqlwire.views` draws them), collapsed and
+  opened on demand: each one sits in an inert ``<template>`` that the script
+  copies into the page when its row or heading is clicked (all are opened at
+  load when there are at most :data:`OPEN_AT_LOAD`).
+
+Scale: HTML and memory are bounded per connection.  A table row is ~0.5 KB;
+a ladder is at most ``views.ladder.MAX_ROWS`` rows (~10 KB).  Past
+:data:`LADDERS_ALL` connections only connections with a problem (failed login,
+proof mismatch, error/warning finding) get a ladder, at most
+:data:`LADDERS_MAX`; ``--ladders all`` overrides it.  The page is written as
+it is generated, never held whole in memory.  Measured figures: docs/limits.md.
 
 When the script has run it sets ``data-ready="1"`` on ``<html>`` (the browser
 test checks it).  Secrets never appear: client auth bytes are shown as their
@@ -27,9 +39,32 @@ from collections.abc import Iterable
 
 from .model import Connection
 from .views.escape import esc
-from .views.html import CSS, connection_html, summary_row, summary_table_html
+from .views.html import (
+    CSS,
+    SUMMARY_FOOT,
+    connection_html,
+    summary_columns,
+    summary_head_html,
+    summary_row,
+    summary_row_html,
+)
 
-__all__ = ["build_report", "REPORT_SCRIPT"]
+__all__ = [
+    "build_report",
+    "iter_report",
+    "write_report",
+    "choose_ladders",
+    "REPORT_SCRIPT",
+    "PAGE_ROWS",
+    "LADDERS_ALL",
+    "LADDERS_MAX",
+]
+
+PAGE_ROWS = 200  # summary rows shown at a time
+OPEN_AT_LOAD = 20  # ladders opened when the page loads if there are at most this many
+LADDERS_ALL = 1000  # up to this many connections, every one gets a ladder
+LADDERS_MAX = 1000  # past it, at most this many ladders (connections with a problem first)
+BAD_VERDICTS = frozenset({"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"})
 
 _PAGE_CSS = """
 html{background:#f8fafc}
@@ -55,10 +90,17 @@ section.mw-sec h3{font-size:14px;margin:16px 0 0}
 .mw-legend span{display:inline-block;margin-right:14px}
 .mw-legend i{display:inline-block;width:22px;height:3px;vertical-align:middle;margin-right:4px}
 [hidden]{display:none!important}
+.mw-pager{display:flex;gap:10px;align-items:center;margin:8px 0;font-size:13px;color:#475569}
+.mw-pager button,.mw-open{font:inherit;padding:2px 10px;cursor:pointer}
+.mw-open{background:none;border:0;padding:0;color:#1e3a8a;text-align:left;font-weight:600}
+.mw-open::before{content:"\\25B8  ";color:#64748b}
+.mw-open[aria-expanded=true]::before{content:"\\25BE  "}
 footer{margin-top:24px;color:#94a3b8;font-size:12px}
 """
 
-# Plain ES5, no innerHTML: wire strings are only ever compared, never inserted.
+# Plain ES5, no innerHTML: wire strings are only ever compared, never inserted;
+# ladders are copied from inert <template> elements (importNode), never parsed
+# from strings.
 REPORT_SCRIPT = """
 (function () {
   "use strict";
@@ -69,22 +111,76 @@ REPORT_SCRIPT = """
   var fVerdict = document.getElementById("f-verdict");
   var fUser = document.getElementById("f-user");
   var count = document.getElementById("mw-count");
+  var pager = document.getElementById("mw-pager");
+  var pageInfo = document.getElementById("mw-page");
+  var pageSize = Number(pager ? pager.getAttribute("data-size") : 0) || 200;
+  var page = 0;
+  var matching = rows;
+  var shown = rows.filter(function (r) { return !r.hidden; });
+  var sections = {};
+  Array.prototype.forEach.call(document.querySelectorAll("section.mw-sec"), function (s) {
+    sections[s.id.slice(5)] = s;
+  });
+
+  function expanded(sec, value) {
+    var b = sec.querySelector(".mw-open");
+    if (b) { b.setAttribute("aria-expanded", value); }
+  }
+
+  function open(n, scroll) {
+    var sec = sections[n];
+    if (!sec) { return; }
+    var tpl = sec.querySelector("template");
+    var slot = sec.querySelector(".mw-slot");
+    if (tpl && slot && !slot.firstChild) {
+      slot.appendChild(document.importNode(tpl.content, true));
+    }
+    if (slot) { slot.hidden = false; }
+    expanded(sec, "true");
+    if (scroll) { sec.hidden = false; sec.scrollIntoView(); }
+  }
+
+  function toggle(n) {
+    var sec = sections[n];
+    var slot = sec ? sec.querySelector(".mw-slot") : null;
+    if (slot && slot.firstChild && !slot.hidden) {
+      slot.hidden = true;
+      expanded(sec, "false");
+    } else {
+      open(n, false);
+    }
+  }
+
+  function showPage() {
+    var pages = Math.max(1, Math.ceil(matching.length / pageSize));
+    if (page >= pages) { page = pages - 1; }
+    if (page < 0) { page = 0; }
+    shown.forEach(function (r) { r.hidden = true; });
+    shown = matching.slice(page * pageSize, (page + 1) * pageSize);
+    shown.forEach(function (r) { r.hidden = false; });
+    if (pageInfo) {
+      pageInfo.textContent = "page " + (page + 1) + " of " + pages +
+        " (" + pageSize + " rows a page)";
+    }
+    if (pager) { pager.hidden = matching.length <= pageSize; }
+  }
 
   function apply() {
     var o = fOutcome.value, p = fPlugin.value, v = fVerdict.value;
     var u = fUser.value.toLowerCase();
-    var shown = 0;
+    matching = [];
     rows.forEach(function (r) {
       var ok = (!o || r.getAttribute("data-outcome") === o) &&
                (!p || r.getAttribute("data-plugin") === p) &&
                (!v || r.getAttribute("data-verdict") === v) &&
                (!u || r.getAttribute("data-user").toLowerCase().indexOf(u) >= 0);
-      r.hidden = !ok;
-      var sec = document.getElementById("conn-" + r.getAttribute("data-n"));
+      var sec = sections[r.getAttribute("data-n")];
       if (sec) { sec.hidden = !ok; }
-      if (ok) { shown += 1; }
+      if (ok) { matching.push(r); }
     });
-    count.textContent = shown + " of " + rows.length + " connection(s) shown";
+    count.textContent = matching.length + " of " + rows.length + " connection(s) shown";
+    page = 0;
+    showPage();
   }
 
   function sortBy(th) {
@@ -108,8 +204,14 @@ REPORT_SCRIPT = """
       return c !== 0 ? c * dir : a.i - b.i;
     });
     var body = table.tBodies[0];
-    keyed.forEach(function (k) { body.appendChild(k.r); });
+    var frag = document.createDocumentFragment();
+    keyed.forEach(function (k) { frag.appendChild(k.r); });
+    body.appendChild(frag);
     rows = keyed.map(function (k) { return k.r; });
+    var keep = {};
+    matching.forEach(function (r) { keep[r.getAttribute("data-n")] = true; });
+    matching = rows.filter(function (r) { return keep[r.getAttribute("data-n")]; });
+    showPage();
   }
 
   if (table) {
@@ -119,6 +221,32 @@ REPORT_SCRIPT = """
   }
   [fOutcome, fPlugin, fVerdict].forEach(function (s) { s.addEventListener("change", apply); });
   fUser.addEventListener("input", apply);
+  document.addEventListener("click", function (ev) {
+    var t = ev.target;
+    while (t && t !== document && !(t.getAttribute && (t.getAttribute("data-open") ||
+           (t.tagName === "A" && (t.getAttribute("href") || "").indexOf("#conn-") === 0)))) {
+      t = t.parentNode;
+    }
+    if (!t || t === document) { return; }
+    if (t.tagName === "A") {
+      open(t.getAttribute("href").slice(6), true);
+      ev.preventDefault();
+    } else {
+      ev.preventDefault();
+      toggle(t.getAttribute("data-open"));
+    }
+  });
+  var prev = document.getElementById("mw-prev"), next = document.getElementById("mw-next");
+  if (prev) { prev.addEventListener("click", function () { page -= 1; showPage(); }); }
+  if (next) { next.addEventListener("click", function () { page += 1; showPage(); }); }
+  var openAll = document.getElementById("mw-open-all");
+  if (openAll) {
+    openAll.addEventListener("click", function () {
+      Object.keys(sections).forEach(function (n) {
+        if (!sections[n].hidden) { open(n, false); }
+      });
+    });
+  }
 
   // Shareable views: report.html?outcome=error&plugin=...&verdict=...&user=...&sort=<column>&desc=1
   var q = new URLSearchParams(window.location.search);
@@ -132,6 +260,7 @@ REPORT_SCRIPT = """
   }
   preset(fOutcome, "outcome"); preset(fPlugin, "plugin");
   preset(fVerdict, "verdict"); preset(fUser, "user");
+  apply();
   if (table && q.get("sort")) {
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
       if (th.getAttribute("data-key") === q.get("sort")) {
@@ -140,7 +269,11 @@ REPORT_SCRIPT = """
       }
     });
   }
-  apply();
+  var ladders = Object.keys(sections);
+  if (ladders.length <= Number(document.body.getAttribute("data-open-at-load") || 0)) {
+    ladders.forEach(function (n) { open(n, false); });
+  }
+  if (window.location.hash.indexOf("#conn-") === 0) { open(window.location.hash.slice(6), true); }
   document.documentElement.setAttribute("data-ready", "1");
 }());
 """
@@ -162,21 +295,65 @@ def _stat(n: int, text: str, color: str = "") -> str:
     return f'<div class="mw-stat"><b{style}>{n}</b>{esc(text)}</div>'
 
 
-def build_report(
+def has_problem(conn: Connection) -> bool:
+    """A failed login, a bad replay verdict, or an error/warning finding."""
+    v = (conn.extra.get("verdict") or {}).get("verdict")
+    return bool(
+        conn.failed
+        or v in BAD_VERDICTS
+        or any(d.get("severity") in ("error", "warning") for d in conn.extra.get("diagnosis") or [])
+    )
+
+
+def choose_ladders(conns: list[Connection], mode: str = "auto") -> set[int]:
+    """Positions (in ``conns``) of the connections that get a ladder.
+
+    ``all``: every one; ``none``: none; ``problems``: those with a problem, at
+    most :data:`LADDERS_MAX`; ``auto``: every one up to :data:`LADDERS_ALL`
+    connections, else ``problems``."""
+    if mode == "none":
+        return set()
+    if mode == "all" or (mode == "auto" and len(conns) <= LADDERS_ALL):
+        return set(range(len(conns)))
+    chosen = [i for i, c in enumerate(conns) if has_problem(c)]
+    return set(chosen[:LADDERS_MAX])
+
+
+def build_report(conns: list[Connection], **kwargs) -> str:
+    """The whole report as one HTML document (str); see :func:`iter_report`."""
+    return "".join(iter_report(conns, **kwargs))
+
+
+def iter_report(
     conns: list[Connection],
     *,
     title: str = "mysqlwire report",
     summaries: list | None = None,
     secrets_given: bool = False,
     generated: _dt.datetime | None = None,
-) -> str:
-    """The whole report as one HTML document (str)."""
+    ladders: str = "auto",
+):
+    """The report as pieces of HTML, in order (write them as they come)."""
     generated = generated or _dt.datetime.now(_dt.timezone.utc)
-    rows = [summary_row(c, n) for n, c in enumerate(conns, 1)]
-    outcomes = Counter(r["outcome"] for r in rows)
-    failed = sum(1 for c in conns if c.failed)
-    verdicts = Counter(r["verdict"] for r in rows if r["verdict"])
-    findings = Counter(d["severity"] for c in conns for d in (c.extra.get("diagnosis") or []))
+    several = len({c.capture for c in conns}) > 1
+    outcomes: Counter = Counter()
+    verdicts: Counter = Counter()
+    findings: Counter = Counter()
+    plugins: set = set()
+    users_seen = 0
+    failed = 0
+    for c in conns:
+        outcomes[c.outcome] += 1
+        failed += c.failed
+        v = (c.extra.get("verdict") or {}).get("verdict")
+        if v:
+            verdicts[v] += 1
+        for d in c.extra.get("diagnosis") or []:
+            findings[d["severity"]] += 1
+        if c.final_plugin:
+            plugins.add(c.final_plugin)
+        users_seen += c.user is not None
+    drawn = choose_ladders(conns, ladders)
 
     p: list[str] = [
         "<!DOCTYPE html>",
@@ -187,7 +364,7 @@ def build_report(
         '<meta name="generator" content="mysqlwire">',
         f"<title>{esc(title, 200)}</title>",
         f"<style>{CSS}{_PAGE_CSS}</style>",
-        "</head><body>",
+        f'</head><body data-open-at-load="{OPEN_AT_LOAD}">',
         '<main class="mw">',
         f"<h1>{esc(title, 200)}</h1>",
         '<ul class="mw-meta">',
@@ -219,10 +396,12 @@ def build_report(
         + "; client auth bytes are redacted</li></ul>"
     )
     p.append('<div class="mw-stats">')
-    p.append(_stat(len(rows), "connection(s)"))
+    p.append(_stat(len(conns), "connection(s)"))
     p.append(_stat(outcomes.get("ok", 0), "ok", "#15803d"))
     p.append(_stat(outcomes.get("error", 0), "error", "#dc2626"))
     p.append(_stat(outcomes.get("incomplete", 0), "incomplete", "#ca8a04"))
+    for other in sorted(set(outcomes) - {"ok", "error", "incomplete"}):
+        p.append(_stat(outcomes[other], other))
     p.append(_stat(failed, "failed login(s)", "#dc2626"))
     for v, n in sorted(verdicts.items()):
         p.append(_stat(n, v))
@@ -234,17 +413,55 @@ def build_report(
     p.append("<h2>Connections</h2>")
     p.append(
         '<div class="mw-filters" id="mw-filters">'
-        f'<label>outcome<select id="f-outcome">{_options((r["outcome"] for r in rows), "outcomes")}</select></label>'
-        f'<label>plugin<select id="f-plugin">{_options((r["final_plugin"] for r in rows), "plugins")}</select></label>'
-        f'<label>replay<select id="f-verdict">{_options((r["verdict"] for r in rows), "verdicts")}</select></label>'
+        f'<label>outcome<select id="f-outcome">{_options(outcomes, "outcomes")}</select></label>'
+        f'<label>plugin<select id="f-plugin">{_options(plugins, "plugins")}</select></label>'
+        f'<label>replay<select id="f-verdict">{_options(verdicts, "verdicts")}</select></label>'
         '<label>user<input id="f-user" type="search" placeholder="part of a user name" size="18"></label>'
-        f'<span id="mw-count">{len(rows)} connection(s)</span></div>'
+        f'<span id="mw-count">{len(conns)} connection(s)</span></div>'
     )
-    if rows:
-        p.append(summary_table_html(rows, table_id="mw-summary", links=True))
+    p.append(
+        f'<div class="mw-pager" id="mw-pager" data-size="{PAGE_ROWS}"'
+        f"{'' if len(conns) > PAGE_ROWS else ' hidden'}>"
+        '<button type="button" id="mw-prev">\u2190 previous</button>'
+        f'<span id="mw-page">page 1 of {max(1, -(-len(conns) // PAGE_ROWS))}</span>'
+        '<button type="button" id="mw-next">next \u2192</button></div>'
+    )
+    yield "\n".join(p)
+    if conns:
+        rows = (_row(c, n, several) for n, c in enumerate(conns, 1))
+        cols = summary_columns(rows)
+        yield summary_head_html(cols, table_id="mw-summary")
+        chunk: list[str] = []
+        for i, c in enumerate(conns):
+            chunk.append(
+                summary_row_html(
+                    _row(c, i + 1, several), cols, link=i in drawn, hidden=i >= PAGE_ROWS
+                )
+            )
+            if len(chunk) >= 500:
+                yield "".join(chunk)
+                chunk = []
+        chunk.append(SUMMARY_FOOT)
+        yield "".join(chunk)
     else:
-        p.append('<p class="mw-dim">no MySQL connection found in the capture(s)</p>')
-    p.append("<h2>Ladder diagrams</h2>")
+        yield '<p class="mw-dim">no MySQL connection found in the capture(s)</p>'
+    p = ["<h2>Ladder diagrams</h2>"]
+    if len(drawn) < len(conns):
+        p.append(
+            f'<p class="mw-dim">ladders for {len(drawn)} of {len(conns)} connections '
+            + (
+                "(--ladders none)"
+                if ladders == "none"
+                else f"(those with a problem, at most {LADDERS_MAX}; give --ladders all, "
+                "or select with --failed/--user)"
+            )
+            + "</p>"
+        )
+    if drawn:
+        p.append(
+            '<p class="mw-dim">click a connection (or its number in the table) to open its '
+            'ladder; <button type="button" id="mw-open-all">open all shown</button></p>'
+        )
     p.append(
         '<div class="mw-legend">'
         '<span><i style="background:#2563eb"></i>client \u2192 server</span>'
@@ -254,27 +471,50 @@ def build_report(
         '<span><i style="background:#ede9fe;height:10px"></i>inside TLS</span>'
         '<span><i style="background:#94a3b8"></i>command phase</span></div>'
     )
-    for n, c in enumerate(conns, 1):
+    yield "\n".join(p)
+    for i, c in enumerate(conns):
+        if i not in drawn:
+            continue
+        n = i + 1
         cap = os.path.basename(c.capture) if c.capture else ""
-        title_html = (
+        where = f" <span class=mw-dim>{esc(cap)}</span>" if several else ""
+        head = (
             f"#{esc(c.id)} {esc(c.client)} \u2192 {esc(c.server)}"
-            f" <span class=mw-dim>{esc(cap)}</span>"
+            f" \u00b7 {esc(c.user, 40) if c.user is not None else 'no user'}"
+            f" \u00b7 {esc(c.outcome)}{where}"
         )
-        p.append(
-            f'<section class="mw-sec" id="conn-{n}">'
-            f"{connection_html(c, css=False, title=title_html)}</section>"
+        title_html = f"#{esc(c.id)} {esc(c.client)} \u2192 {esc(c.server)}{where}"
+        yield (
+            f'<section class="mw-sec" id="conn-{n}"><h3><button type="button" class="mw-open" '
+            f'data-open="{n}" aria-expanded="false">{head}</button></h3>'
+            f"<template>{connection_html(c, css=False, title=title_html)}</template>"
+            '<div class="mw-slot"></div></section>'
         )
-    p.append(
-        "<footer>mysqlwire report \u00b7 self-contained: no network access is needed to view it"
-        "</footer></main>"
+    yield (
+        "\n<footer>mysqlwire report \u00b7 self-contained: no network access is needed to view it"
+        f"</footer></main>\n<script>{REPORT_SCRIPT}</script></body></html>"
     )
-    p.append(f"<script>{REPORT_SCRIPT}</script></body></html>")
-    return "\n".join(p)
 
 
-def write_report(path, html_text: str) -> None:
-    """Write atomically-ish: to a temporary name, then rename."""
+def _row(conn: Connection, n: int, several: bool) -> dict:
+    row = summary_row(conn, n)
+    if not several:
+        row["capture"] = None
+    return row
+
+
+def write_report(path, html) -> None:
+    """Write atomically-ish: to a temporary name, then rename.  ``html`` is
+    the page (str) or its pieces (an iterable of str), written as they come."""
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(html_text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            if isinstance(html, str):
+                f.write(html)
+            else:
+                for piece in html:
+                    f.write(piece)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -51,6 +51,14 @@ _BAD_VERDICTS = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
 @click.option(
     "-u", "--user", "users", multiple=True, help="Only connections of this user (repeatable)."
 )
+@click.option(
+    "--ladders",
+    type=click.Choice(["auto", "all", "problems", "none"]),
+    default="auto",
+    show_default=True,
+    help="Which connections get a ladder diagram: auto = all up to 1000 connections, "
+    "else those with a problem (at most 1000).",
+)
 @secret_opts.secret_options
 def report(
     captures,
@@ -61,6 +69,7 @@ def report(
     keylog,
     failed,
     users,
+    ladders,
     password_file,
     password_env,
     prompt,
@@ -85,8 +94,7 @@ def report(
     from ..diagnose import diagnose_connections
     from ..dissect import CaptureSummary, iter_connections
     from ..progress import counting_reader, file_sizes, progress
-    from ..replay import replay_connection
-    from ..report import build_report, write_report
+    from ..report import iter_report, write_report
 
     secrets = secret_opts.load(
         password_file,
@@ -104,16 +112,27 @@ def report(
             fail(f"{path}: no such file")
     summaries: list = []
     conns: list = []
+    chosen: list = []
+    # Memory is bounded per connection: each one is replayed as it arrives,
+    # and its decoded packets (the ladder's details, ~8 KB) are kept only for
+    # connections that may get a ladder; the others are drawn from their
+    # exchanges if diagnose later finds a problem.
+    kept = 0
     with progress(file_sizes(captures), "reading captures") as bar:
         for path in captures:
             summary = CaptureSummary(path=str(path))
             summaries.append(summary)
             try:
                 if path == "-":
-                    conns.extend(iter_connections(sys.stdin.buffer, opts, summary))
+                    stream = iter_connections(sys.stdin.buffer, opts, summary)
+                    for c in stream:
+                        kept += _arrive(c, secrets, failed, users, chosen, kept, ladders)
+                        conns.append(c)
                 else:
                     with counting_reader(path, bar) as f:
-                        conns.extend(iter_connections(f, opts, summary))
+                        for c in iter_connections(f, opts, summary):
+                            kept += _arrive(c, secrets, failed, users, chosen, kept, ladders)
+                            conns.append(c)
             except (MysqlwireError, OSError) as exc:
                 fail(path_message(path, exc))
             if summary.truncated:
@@ -121,20 +140,25 @@ def report(
                     f"{path}: {summary.error or 'capture truncated'}; "
                     "connections before the damage are reported"
                 )
-        bar.update(description="replaying and diagnosing")
+        bar.update(description="diagnosing")
+        # diagnose compares every connection of the capture with the others
         diagnose_connections(conns, None if secrets.empty else secrets)
-        for c in conns:
-            if "verdict" not in c.extra:
-                replay_connection(c, secrets)
-    chosen = list(select(conns, failed, users))
+    del conns
     if title is None:
         names = [Path(str(c)).name for c in captures]
         title = "mysqlwire report: " + (
             ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
         )
-    page = build_report(chosen, title=title, summaries=summaries, secrets_given=not secrets.empty)
+    page = iter_report(
+        chosen,
+        title=title,
+        summaries=summaries,
+        secrets_given=not secrets.empty,
+        ladders=ladders,
+    )
     if str(output) == "-":
-        sys.stdout.write(page)
+        for piece in page:
+            sys.stdout.write(piece)
     else:
         try:
             write_report(output, page)
@@ -153,3 +177,25 @@ def report(
         err=True,
     )
     sys.exit(EXIT_PROBLEM if bad else EXIT_OK)
+
+
+def _arrive(c, secrets, failed, users, chosen, kept, ladders) -> int:
+    """Replay a connection as it arrives; keep its packets only if it may get
+    a ladder.  Returns 1 when its packets were kept."""
+    from ..replay import replay_connection
+    from ..report import BAD_VERDICTS, LADDERS_ALL, LADDERS_MAX
+
+    v = replay_connection(c, secrets)
+    if not any(True for _ in select([c], failed, users)):
+        c.packets = None
+        return 0
+    chosen.append(c)
+    if ladders == "all":
+        return 1
+    may_draw = ladders != "none" and (
+        len(chosen) <= LADDERS_ALL or c.failed or v.verdict in BAD_VERDICTS
+    )
+    if may_draw and kept < LADDERS_ALL + LADDERS_MAX:
+        return 1
+    c.packets = None
+    return 0

@@ -10,6 +10,7 @@ fingerprint, verdict and diagnosis are computed by the API layer
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from ..model import Connection
@@ -110,6 +111,10 @@ table.mw-sum tr.mw-row-incomplete td:first-child{border-left:4px solid #ca8a04}
 # ------------------------------------------------------------------ panel
 
 
+# A panel lists at most this many anomalies (the JSON record has them all).
+MAX_ANOMALIES = 8
+
+
 def _badge(text: str, cls: str) -> str:
     return f'<span class="mw-badge {cls}">{esc(text)}</span>'
 
@@ -199,8 +204,11 @@ def panel_html(conn: Connection, *, title: str | None = None) -> str:
         parts.append(
             '<div class="mw-dim">not diagnosed (mysqlwire.diagnose.diagnose_connection)</div>'
         )
-    for a in conn.anomalies:
+    for a in conn.anomalies[:MAX_ANOMALIES]:
         parts.append(f'<div class="mw-anom">anomaly: {esc(a, 300)}</div>')
+    if len(conn.anomalies) > MAX_ANOMALIES:
+        more = len(conn.anomalies) - MAX_ANOMALIES
+        parts.append(f'<div class="mw-anom">\u2026 and {more} more anomalies</div>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -286,11 +294,16 @@ def summary_row(conn: Connection, n: int | None = None) -> dict[str, Any]:
     }
 
 
-def summary_table_html(
-    rows: list[dict], *, table_id: str | None = None, links: bool = False
-) -> str:
-    """The summary table; each ``<tr>`` carries ``data-*`` attributes for the report's filters."""
-    cols = [c for c in SUMMARY_COLUMNS if any(r.get(c[0]) not in (None, "") for r in rows)]
+def summary_columns(rows: Iterable[dict]) -> list[tuple[str, str]]:
+    """The columns of :data:`SUMMARY_COLUMNS` that hold a value in some row."""
+    used: set[str] = set()
+    for r in rows:
+        used.update(k for k, _ in SUMMARY_COLUMNS if r.get(k) not in (None, ""))
+    return [c for c in SUMMARY_COLUMNS if c[0] in used]
+
+
+def summary_head_html(cols: list[tuple[str, str]], *, table_id: str | None = None) -> str:
+    """Opening of the summary table, up to ``<tbody>``."""
     tid = f' id="{esc(table_id)}"' if table_id else ""
     out = [f'<div class="mw-sum-wrap"><table class="mw-sum"{tid}><thead><tr>']
     for i, (key, head) in enumerate(cols):
@@ -300,41 +313,60 @@ def summary_table_html(
             f'title="click to sort">{esc(head)}</th>'
         )
     out.append("</tr></thead><tbody>")
-    for r in rows:
-        attrs = (
-            f' class="mw-row-{esc(r.get("outcome"))}" data-outcome="{esc(r.get("outcome"))}"'
-            f' data-plugin="{esc(r.get("final_plugin") or "")}" data-user="{esc(r.get("user") or "")}"'
-            f' data-verdict="{esc(r.get("verdict") or "")}" data-n="{esc(r.get("n"))}"'
-        )
-        out.append(f"<tr{attrs}>")
-        for key, _ in cols:
-            val = r.get(key)
-            if key == "latency_ms" and val is not None:
-                cell = f"{val:.2f}"
-                out.append(f'<td class="mw-num" data-v="{val}">{cell}</td>')
-                continue
-            text = esc(val, 80) if val not in (None, "") else ""
-            sortv = esc(val, 200) if val is not None else ""
-            if key == "id":
-                cell = f'<a href="#conn-{esc(r.get("n"))}">{text}</a>' if links else text
-                tip = f"{r.get('client')} \u2192 {r.get('server')}"
-                out.append(f'<td class="mw-num" data-v="{esc(val)}" title="{esc(tip)}">{cell}</td>')
-            elif key == "server_short":
-                tip = esc(r.get("server_version"), 200)
-                out.append(f'<td data-v="{sortv}" title="{tip}">{text}</td>')
-            elif key == "outcome" and val:
-                err = f" {esc(r['error'])}" if r.get("error") else ""
-                badge = _badge(str(val), "mw-" + str(esc(val)))
-                out.append(f'<td data-v="{sortv}" class="mw-nowrap">{badge}{err}</td>')
-            elif key == "verdict" and val:
-                out.append(f'<td data-v="{sortv}">{_badge(str(val), "mw-v-" + str(esc(val)))}</td>')
-            elif key in ("capture", "plugins", "finding"):
-                out.append(f'<td data-v="{sortv}">{text.replace("_", "_<wbr>")}</td>')
-            else:
-                out.append(f'<td data-v="{sortv}">{text}</td>')
-        out.append("</tr>")
-    out.append("</tbody></table></div>")
     return "".join(out)
+
+
+SUMMARY_FOOT = "</tbody></table></div>"
+
+
+def summary_row_html(
+    r: dict, cols: list[tuple[str, str]], *, link: bool = False, hidden: bool = False
+) -> str:
+    """One ``<tr>`` with ``data-*`` attributes for the report's filters;
+    ``link``: its number links to the connection's ladder (``#conn-<n>``)."""
+    attrs = (
+        f' class="mw-row-{esc(r.get("outcome"))}" data-outcome="{esc(r.get("outcome"))}"'
+        f' data-plugin="{esc(r.get("final_plugin") or "")}" data-user="{esc(r.get("user") or "")}"'
+        f' data-verdict="{esc(r.get("verdict") or "")}" data-n="{esc(r.get("n"))}"'
+        + (" hidden" if hidden else "")
+    )
+    out = [f"<tr{attrs}>"]
+    for key, _ in cols:
+        val = r.get(key)
+        if key == "latency_ms" and val is not None:
+            cell = f"{val:.2f}"
+            out.append(f'<td class="mw-num" data-v="{val}">{cell}</td>')
+            continue
+        text = esc(val, 80) if val not in (None, "") else ""
+        sortv = esc(val, 200) if val is not None else ""
+        if key == "id":
+            cell = f'<a href="#conn-{esc(r.get("n"))}">{text}</a>' if link else text
+            tip = f"{r.get('client')} \u2192 {r.get('server')}"
+            out.append(f'<td class="mw-num" data-v="{esc(val)}" title="{esc(tip)}">{cell}</td>')
+        elif key == "server_short":
+            tip = esc(r.get("server_version"), 200)
+            out.append(f'<td data-v="{sortv}" title="{tip}">{text}</td>')
+        elif key == "outcome" and val:
+            err = f" {esc(r['error'])}" if r.get("error") else ""
+            badge = _badge(str(val), "mw-" + str(esc(val)))
+            out.append(f'<td data-v="{sortv}" class="mw-nowrap">{badge}{err}</td>')
+        elif key == "verdict" and val:
+            out.append(f'<td data-v="{sortv}">{_badge(str(val), "mw-v-" + str(esc(val)))}</td>')
+        elif key in ("capture", "plugins", "finding"):
+            out.append(f'<td data-v="{sortv}">{text.replace("_", "_<wbr>")}</td>')
+        else:
+            out.append(f'<td data-v="{sortv}">{text}</td>')
+    out.append("</tr>")
+    return "".join(out)
+
+
+def summary_table_html(
+    rows: list[dict], *, table_id: str | None = None, links: bool = False
+) -> str:
+    """The summary table; each ``<tr>`` carries ``data-*`` attributes for the report's filters."""
+    cols = summary_columns(rows)
+    body = "".join(summary_row_html(r, cols, link=links) for r in rows)
+    return summary_head_html(cols, table_id=table_id) + body + SUMMARY_FOOT
 
 
 def capture_html(capture, *, css: bool = True) -> str:

@@ -283,9 +283,30 @@ def _text(x: float, y: float, s: str, *, cls: str = "", anchor: str = "middle", 
     return f'<text x="{x:.0f}" y="{y:.0f}" text-anchor="{anchor}"{c}{extra}>{s}</text>'
 
 
+# A ladder draws at most this many rows (a hostile connection phase may hold
+# 1024 packets): the first ones, a row saying how many are left out, the last.
+MAX_ROWS = 48
+_TAIL_ROWS = 8
+
+
+def _bounded(items: list[_Item]) -> list[_Item]:
+    if len(items) <= MAX_ROWS:
+        return items
+    head = items[: MAX_ROWS - _TAIL_ROWS - 1]
+    tail = items[-_TAIL_ROWS:]
+    left_out = len(items) - len(head) - len(tail)
+    gap = _Item(
+        "none",
+        f"\u2026 {left_out} more packets not drawn",
+        "mysqlwire dissect --packets lists every one",
+        _COLORS["cmd"],
+    )
+    return [*head, gap, *tail]
+
+
 def ladder_svg(conn: Connection) -> str:
     """The connection phase as an inline SVG ladder diagram."""
-    items = _items(conn)
+    items = _bounded(_items(conn))
     h = _TOP + _ROW * max(len(items), 1) + 16
     t0 = next((it.ts for it in items if it.ts is not None), None)
     out: list[str] = [
