@@ -101,3 +101,20 @@ def test_docs_table_says_every_packet_right():
         assert cells[1] == cells[2], row  # mysqlwire right == packets
     total = next(r for r in rows if "all 46 captures" in r)
     assert re.search(r"\*\*(\d+)\*\* \| \*\*\1\*\*", total)
+
+
+def test_every_repository_capture_classified_right():
+    """The same check on every capture of the repository (lab, clients,
+    stories, lab samples): empty auth answers, old switches, TLS, compression."""
+    files = sorted(p for p in (REPO / "captures").rglob("*") if p.suffix in (".pcap", ".pcapng"))
+    assert len(files) > 100
+    total = 0
+    for path in files:
+        truth = compare.truth(path, (3306,))
+        ours = compare.ours(path)
+        wrong = {key: (kind, ours.get(key)) for key, kind in truth.items() if ours.get(key) != kind}
+        assert wrong == {}, path.name
+        late = [k for k, kind in ours.items() if k not in truth and kind in compare.AUTH_ONLY]
+        assert late == [], path.name
+        total += len(truth)
+    assert total > 500

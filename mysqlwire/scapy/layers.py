@@ -98,6 +98,17 @@ class MySQL(_ShowMixin, Packet):
             return conf.raw_layer  # truncated frame
         return class_for(guess_kind(payload[:length], self.seq, self.from_server), payload[:length])
 
+    def do_dissect_payload(self, s):
+        if s or self.length != 0:
+            return Packet.do_dissect_payload(self, s)
+        # an empty frame (an empty auth answer...) is a message all the same
+        cls = self.guess_payload_class(b"")
+        if isinstance(cls, type) and issubclass(cls, MySQLMessage):
+            msg = cls(_internal=1, _underlayer=self)
+            msg.dissect(b"")
+            self.add_payload(msg)
+        return None
+
     @property
     def kind(self) -> str | None:
         """The kind of the message in this frame (``None`` if not decoded)."""

@@ -169,6 +169,8 @@ class _Tracker:
             sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
             self.frames[sender].opaque = True
             self.frames[sender].buf.clear()
+            self.hs.gap(sender, nbytes)  # the state machine says what it can still follow
+            self._collect_events()
 
     def closed(self, reason: str, ts: float) -> None:
         self.session.forget(self)
