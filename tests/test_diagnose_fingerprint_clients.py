@@ -116,3 +116,20 @@ def test_no_shape_collides_with_another_library():
             assert hit is not None and hit[0].name == lib.name
         for s in lib.signatures:
             assert clients.match_signature(lib.name, s.caps, s.max_packet, program=s.program) == s
+
+
+def _diagnose(t: dict) -> list[str]:
+    from mysqlwire.diagnose import diagnose_connection
+    from mysqlwire.replay import Secrets
+
+    ap = t["account_password"]
+    return [f.code for f in diagnose_connection(_conn(t), Secrets(password=ap) if ap else None)]
+
+
+@pytest.mark.parametrize("t", VISIBLE, ids=[t["scenario"] for t in VISIBLE])
+def test_cleartext_finding_only_where_the_client_sent_clear_text(t):
+    """CLEARTEXT_WITHOUT_TLS exactly where the lab knows the password went in clear (a PAM
+    dialog / mysql_clear_password answer on plain TCP); never for RSA ciphertext, which ends
+    in a NUL byte one time in 256 (php_mysqli_serve_sha2_wrong's does)."""
+    sent_clear = "CLEARTEXT_WITHOUT_TLS" in (t["expected_code"], *t["other_codes"])
+    assert ("CLEARTEXT_WITHOUT_TLS" in _diagnose(t)) == sent_clear

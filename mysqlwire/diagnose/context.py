@@ -342,6 +342,10 @@ class Facts:
         if plugin in ("caching_sha2_password", "sha256_password"):
             stage = self.stage_at(step)
             d = step.data
+            if stage == "rsa":
+                # the answer to the server's public key is RSA ciphertext, which ends in a NUL
+                # byte one time in 256: never the password itself
+                return False
             if stage == "full" or plugin == "sha256_password":
                 return d not in (b"\x00", b"\x01", b"\x02") and d.endswith(b"\x00") and len(d) < 128
             if (

@@ -22,6 +22,8 @@ from .scenarios import (
     CLEAR,
     DIALOG,
     ED,
+    MATCH,
+    MISMATCH,
     NATIVE,
     UNVERIFIABLE,
     Scenario,
@@ -369,8 +371,32 @@ def serve_scenarios(client: str) -> list[ExtScenario]:
             "mysql_native_password (none for a client that starts with a native proof)",
         ),
     ]
+    wrong_sha2 = dict(
+        denied("sha2"),
+        verdict=MISMATCH,
+        verdict_client=MATCH,
+        code="WRONG_PASSWORD",
+    )
     if client in NO_KEY_FETCH:
         says, option = NO_KEY_FETCH[client]
+        out.append(
+            S(
+                f"{c}_serve_sha2_wrong_no_key",
+                client,
+                "sha2",
+                "Sha2-Pass-X",
+                serve_cache="warm",
+                switches=sha2_switch,
+                auth_steps=(*head, 32),
+                **base,
+                **gave_up(says, "WRONG_PASSWORD"),
+                verdict=MISMATCH,
+                verdict_client=MATCH,
+                notes="a wrong password: the scramble misses the warm cache, the server asks for "
+                f"full authentication and {client} (no RSA key without {option}) gives up; "
+                "the cause is the password, not the missing key",
+            )
+        )
         out.append(
             S(
                 f"{c}_serve_sha256_refused",
@@ -417,6 +443,21 @@ def serve_scenarios(client: str) -> list[ExtScenario]:
             )
         )
     else:
+        out.append(
+            S(
+                f"{c}_serve_sha2_wrong",
+                client,
+                "sha2",
+                "Sha2-Pass-X",
+                serve_cache="warm",
+                switches=sha2_switch,
+                auth_steps=(*head, 32, 1, 256),
+                **base,
+                **wrong_sha2,
+                notes="a wrong password: the scramble misses the warm cache, full authentication "
+                "with the RSA key, then ERR 1045",
+            )
+        )
         out.append(
             S(
                 f"{c}_serve_sha256_rsa_ok",
