@@ -10,9 +10,10 @@ collects every sidecar under ``captures/`` and compares.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
+
+from .errors import MysqlwireError
 
 SIDECAR_SCHEMA = "mysqlwire/sidecar/1"
 
@@ -122,6 +123,14 @@ def expectations(conn) -> dict:
     return out
 
 
+#: keys that need the password (or the original, unredacted capture) to be
+#: recomputed; recorded at ``capture add`` time, checked only when possible
+PASSWORD_KEYS = ("verdict", "verdict_detail", "findings")
+#: where ``capture check`` finds the password of a sidecar that says
+#: ``password_given = true`` (the password itself is never stored)
+PASSWORD_ENV = "MYSQLWIRE_CORPUS_PASSWORD"
+
+
 class Sidecar:
     """A parsed sidecar and the capture it describes."""
 
@@ -129,6 +138,8 @@ class Sidecar:
         self.path = Path(path)
         self.doc = _load_toml(self.path)
         self.capture = self.path.with_name(self.doc["capture"])
+        self.unchecked: tuple[str, ...] = ()  # keys compare() could not recompute
+        self.connections_checked = 0
 
     @property
     def name(self) -> str:
@@ -138,59 +149,62 @@ class Sidecar:
         val = self.doc.get("read", {}).get(key)
         return self.path.with_name(val) if val else None
 
-    def run(self):
-        """Dissect, replay (when a password/key is given) and diagnose."""
-        from .dissect import DissectOptions, iter_connections
-        from .replay import Secrets, replay_connection
-
+    def _password(self) -> str | None:
         read = self.doc.get("read", {})
-        keylog = None
-        if self._rel("keylog"):
-            from .tls import KeyLog
+        if "password" in read:  # lab sidecars: a test password written inline
+            return read["password"]
+        if self._rel("password_file"):  # older sidecars
+            from .auth.passwords import read_password_file
 
-            keylog = KeyLog.from_file(self._rel("keylog"))
-        opts = DissectOptions(
-            ports=tuple(read.get("ports", [3306])), detect=bool(read.get("detect")), keylog=keylog
+            return read_password_file(self._rel("password_file"))
+        if read.get("password_given"):
+            import os
+
+            return os.environ.get(PASSWORD_ENV)
+        return None
+
+    def run(self, password: str | None = None):
+        """Dissect, replay (when a password/key is given) and diagnose."""
+        read = self.doc.get("read", {})
+        if password is None:
+            password = self._password()
+        return run_capture(
+            self.capture,
+            ports=tuple(read.get("ports", [3306])),
+            detect=bool(read.get("detect")),
+            keylog=self._rel("keylog"),
+            rsa_key=self._rel("rsa_key"),
+            password=password,
+            diagnose=self.doc.get("diagnose", True),
         )
-        secrets = None
-        if "password" in read or self._rel("password_file") or self._rel("rsa_key"):
-            secrets = Secrets()
-            if "password" in read:
-                secrets.password = read["password"]
-            elif self._rel("password_file"):
-                from .auth.passwords import read_password_file
-
-                secrets.password = read_password_file(self._rel("password_file"))
-            if self._rel("rsa_key"):
-                secrets.rsa_private_keys.append(self._rel("rsa_key").read_bytes())
-        conns = list(iter_connections(self.capture, opts))
-        try:
-            from .diagnose import diagnose_connections
-        except ImportError:  # pragma: no cover
-            diagnose_connections = None
-        for c in conns:
-            if secrets is not None:
-                replay_connection(c, secrets)
-        if diagnose_connections is not None and self.doc.get("diagnose", True):
-            diagnose_connections(conns, secrets)  # capture-wide, as the CLI does
-        return conns
 
     def compare(self) -> list[str]:
-        """Differences between today's output and the sidecar (empty = pass)."""
+        """Differences between today's output and the sidecar (empty = pass).
+        Keys that cannot be recomputed (a redacted capture's verdicts, or a
+        password that is not available) are listed in :attr:`unchecked`."""
+        read = self.doc.get("read", {})
+        password = self._password()
+        skip: tuple[str, ...] = ()
+        if read.get("redacted") or (read.get("password_given") and password is None):
+            skip = PASSWORD_KEYS
+        self.unchecked = skip
         expected = self.doc.get("connection", [])
-        got = [expectations(c) for c in self.run()]
+        got = [expectations(c) for c in self.run(password)]
+        self.connections_checked = len(got)
         diffs = []
         if len(got) != len(expected):
             diffs.append(f"{len(got)} connections, sidecar expects {len(expected)}")
         for i, (g, e) in enumerate(zip(got, expected, strict=False)):
             for key in sorted(set(g) | set(e)):
+                if key in skip:
+                    continue
                 gv, ev = g.get(key), e.get(key)
                 if gv != ev:
                     diffs.append(f"connection {i} {key}: got {gv!r}, sidecar {ev!r}")
         return diffs
 
 
-def make_sidecar(
+def run_capture(
     capture: Path,
     *,
     ports=(3306,),
@@ -198,29 +212,36 @@ def make_sidecar(
     keylog: Path | None = None,
     rsa_key: Path | None = None,
     password: str | None = None,
-    password_file: Path | None = None,
-    note: str | None = None,
-) -> dict:
-    """A sidecar dict for ``capture`` (paths relative to the capture's folder)."""
-    read: dict[str, Any] = {"ports": list(ports), "detect": detect}
+    diagnose: bool = True,
+) -> list:
+    """Connections of ``capture``, replayed (with a password or RSA key) and diagnosed."""
+    from .dissect import DissectOptions, iter_connections
+    from .replay import Secrets, replay_connection
+
+    kl = None
     if keylog:
-        read["keylog"] = Path(keylog).name
-    if rsa_key:
-        read["rsa_key"] = Path(rsa_key).name
-    if password is not None:
-        read["password"] = password
-    if password_file:
-        read["password_file"] = Path(password_file).name
-    doc = {"schema": SIDECAR_SCHEMA, "capture": Path(capture).name, "note": note, "read": read}
-    side = Path(capture).with_suffix(".toml")
-    tmp = Path(side).with_name(side.name + ".tmp")
-    tmp.write_text(dumps({**doc, "connection": []}))
+        from .tls import KeyLog
+
+        kl = KeyLog.from_file(keylog)
+    opts = DissectOptions(ports=tuple(ports), detect=detect, keylog=kl)
+    secrets = None
+    if password is not None or rsa_key:
+        secrets = Secrets()
+        if password is not None:
+            secrets.password = password
+        if rsa_key:
+            secrets.rsa_private_keys.append(Path(rsa_key).read_bytes())
+    conns = list(iter_connections(capture, opts))
     try:
-        conns = Sidecar(tmp).run()
-    finally:
-        tmp.unlink()
-    doc["connection"] = [expectations(c) for c in conns]
-    return doc
+        from .diagnose import diagnose_connections
+    except ImportError:  # pragma: no cover
+        diagnose_connections = None
+    for c in conns:
+        if secrets is not None:
+            replay_connection(c, secrets)
+    if diagnose_connections is not None and diagnose:
+        diagnose_connections(conns, secrets)  # capture-wide, as the CLI does
+    return conns
 
 
 def add_capture(
@@ -229,37 +250,98 @@ def add_capture(
     *,
     name: str | None = None,
     redact: bool = False,
-    **kwargs,
-) -> tuple[Path, Path]:
-    """Copy (or redact) ``src`` into ``dest_dir`` and write its sidecar."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    stem = name or Path(src).stem
-    suffix = Path(src).suffix or ".pcap"
-    dest = dest_dir / f"{stem}{suffix}"
-    if Path(src).resolve() != dest.resolve():
-        if redact:
-            from .redact import redact_capture
+    ports=(3306,),
+    detect: bool = False,
+    keylog: Path | None = None,
+    rsa_key: Path | None = None,
+    password: str | None = None,
+    note: str | None = None,
+    update: bool = False,
+) -> tuple[Path, Path, int]:
+    """Copy (or redact) ``src`` into ``dest_dir`` and write its sidecar;
+    returns (capture, sidecar, connections).
 
-            redact_capture(
-                src,
-                dest,
-                ports=tuple(kwargs.get("ports", (3306,))),
-                detect=kwargs.get("detect", False),
+    Expectations are computed on the *original* with ``password`` (and the key
+    log / RSA key) first; with ``redact`` the dissection fields then come from
+    the redacted copy (mapped users and addresses) while verdicts and findings
+    stay those of the original.  The password is never written anywhere: the
+    sidecar only says one was given.  Refused (:class:`NothingFound`) when the
+    capture has no MySQL connection; nothing is written then."""
+    from .errors import UsageError
+    from .outputs import check_output, confined, open_output, write_output
+
+    src = Path(src)
+    dest_dir = Path(dest_dir)
+    stem = name if name is not None else src.stem
+    suffix = src.suffix or ".pcap"
+    confined(dest_dir, stem, what="--name")
+    dest = confined(dest_dir, f"{stem}{suffix}", what="--name")
+    side = confined(dest_dir, f"{stem}.toml", what="--name")
+    if not dest_dir.is_dir():
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    for p in (dest, side):
+        if (p.exists() or p.is_symlink()) and not update:
+            raise UsageError(f"{p} exists (use --update to regenerate it)")
+    inputs = [q for q in (src, keylog, rsa_key) if q]
+    out_cap = check_output(dest, what="capture", inputs=inputs)
+    out_side = check_output(side, what="sidecar", inputs=inputs)
+    copies = {}
+    if not redact:
+        # a key log / RSA key beside the capture makes it decryptable: kept
+        # only for unredacted entries, mode 0600
+        for key, p in (("keylog", keylog), ("rsa_key", rsa_key)):
+            if p:
+                target = confined(dest_dir, f"{stem}{Path(p).suffix or '.' + key}")
+                copies[key] = (Path(p), check_output(target, what=f"--{key}", inputs=inputs))
+    orig = run_capture(
+        src, ports=ports, detect=detect, keylog=keylog, rsa_key=rsa_key, password=password
+    )
+    if not orig:
+        raise NothingFound(f"{src}: no MySQL connection found; no sidecar written")
+    exps = [expectations(c) for c in orig]
+    read: dict[str, Any] = {"ports": list(ports), "detect": detect}
+    if redact:
+        from .redact import RedactOptions
+        from .redact import redact as run_redact
+
+        run_redact(src, out_cap, RedactOptions(ports=tuple(ports), detect=detect))
+        red = run_capture(dest, ports=ports, detect=detect)
+        if len(red) != len(orig):
+            out_cap.path.unlink(missing_ok=True)
+            raise UsageError(
+                f"{src}: the redacted copy dissects into {len(red)} connection(s), "
+                f"the original into {len(orig)}; not added"
             )
-            # a key log beside a redacted capture would undo the redaction
-            kwargs["keylog"] = None
-        else:
-            shutil.copyfile(src, dest)
-    for key in ("keylog", "rsa_key", "password_file"):
-        p = kwargs.get(key)
-        if p and Path(p).resolve().parent != dest_dir.resolve():
-            target = dest_dir / f"{stem}{Path(p).suffix or '.' + key}"
-            shutil.copyfile(p, target)
-            kwargs[key] = target
-    doc = make_sidecar(dest, **kwargs)
-    side = dest.with_suffix(".toml")
-    side.write_text(dumps(doc))
-    return dest, side
+        red_exps = [expectations(c) for c in red]
+        for e, r in zip(exps, red_exps, strict=True):
+            for key in PASSWORD_KEYS:
+                r.pop(key, None)
+                if key in e:
+                    r[key] = e[key]
+        exps = red_exps
+        read["redacted"] = True
+    else:
+        with open(src, "rb") as fin, open_output(out_cap) as fout:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+        for key, (p, out) in copies.items():
+            write_output(out, p.read_bytes(), secret=True)
+            read[key] = out.path.name
+    if password is not None:
+        read["password_given"] = True
+    doc = {
+        "schema": SIDECAR_SCHEMA,
+        "capture": dest.name,
+        "note": note,
+        "read": read,
+        "connection": exps,
+    }
+    write_output(out_side, dumps(doc))
+    return dest, side, len(exps)
+
+
+class NothingFound(MysqlwireError):
+    """A capture without any MySQL connection (exit status 3)."""
 
 
 def find_sidecars(root: Path) -> list[Path]:

@@ -53,7 +53,7 @@ from pathlib import Path
 
 from .capture import Reassembler, decode_tcp, endpoint, open_capture
 from .dissect import DEFAULT_PORTS, looks_like_greeting
-from .errors import CaptureError, ProtocolError, UsageError
+from .errors import CaptureError, ProtocolError
 from .handshake import (
     AUTH,
     AWAIT_GREETING,
@@ -64,6 +64,7 @@ from .handshake import (
     SLICE,
     Handshake,
 )
+from .outputs import check_outputs, open_output, write_output
 from .protocol.framing import MAX_CHUNK, PacketReader, frame
 
 __all__ = ["RedactOptions", "RedactReport", "redact", "redact_capture"]
@@ -910,32 +911,24 @@ def redact(
     ``map_path``: write the placeholder mapping there as JSON (mode 0600).
     """
     opts = opts or RedactOptions()
-    src, dst = Path(src), Path(dst)
-    if src.resolve() == dst.resolve():
-        raise UsageError("the output would overwrite the input")
+    src = Path(src)
+    outs = check_outputs({"output": dst, "--map": map_path}, inputs=[src], allow_stdout=["output"])
     names = Placeholders()
     report = RedactReport()
     finder = _Finder(opts, names, report)
     finder.run(src)
     rewriter = _Rewriter(opts, names, finder)
-    tmp = dst.with_name(dst.name + ".partial")
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            if report.format == "pcapng":
-                _copy_pcapng(fin, fout, rewriter.frame, report, not opts.keep_ips)
-            elif report.format == "pcap":
-                _copy_pcap(fin, fout, rewriter.frame)
-            else:  # pragma: no cover - open_capture knows only these
-                raise CaptureError(f"{src}: unsupported capture format")
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with open(src, "rb") as fin, open_output(outs["output"]) as fout:
+        if report.format == "pcapng":
+            _copy_pcapng(fin, fout, rewriter.frame, report, not opts.keep_ips)
+        elif report.format == "pcap":
+            _copy_pcap(fin, fout, rewriter.frame)
+        else:  # pragma: no cover - open_capture knows only these
+            raise CaptureError(f"{src}: unsupported capture format")
     report.mapping = names.as_json()
-    if map_path is not None:
-        fd = os.open(map_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(report.mapping, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
+    if "--map" in outs:
+        text = json.dumps(report.mapping, indent=2, ensure_ascii=False) + "\n"
+        write_output(outs["--map"], text, secret=True)
     return report
 
 

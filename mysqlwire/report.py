@@ -503,18 +503,20 @@ def _row(conn: Connection, n: int, several: bool) -> dict:
     return row
 
 
-def write_report(path, html) -> None:
-    """Write atomically-ish: to a temporary name, then rename.  ``html`` is
+def write_report(path, html, *, inputs=()) -> None:
+    """Write the page through :mod:`mysqlwire.outputs` (checked path, never an
+    input; temporary file renamed into place; ``-`` is stdout).  ``html`` is
     the page (str) or its pieces (an iterable of str), written as they come."""
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            if isinstance(html, str):
-                f.write(html)
-            else:
-                for piece in html:
-                    f.write(piece)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from .outputs import Output, check_output, open_output
+
+    out = (
+        path
+        if isinstance(path, Output)
+        else check_output(path, what="report", inputs=inputs, allow_stdout=True)
+    )
+    with open_output(out, text=True) as f:
+        if isinstance(html, str):
+            f.write(html)
+        else:
+            for piece in html:
+                f.write(piece)

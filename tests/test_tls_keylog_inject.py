@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import struct
 import subprocess
 from pathlib import Path
@@ -139,14 +140,21 @@ def test_pcap_flavours(tmp_path, nanosecond, big_endian):
     assert users(dst) == [user]
 
 
-def test_keylog_object_and_in_place(tmp_path):
+def test_keylog_object_and_never_in_place(tmp_path):
+    """#20.4: the output is never an input (it used to replace the capture)."""
     src, keylog, user = _lab_pcap()
     work = tmp_path / "copy.pcap"
     shutil.copy(src, work)
-    inject_keylog(work, KeyLog.from_text(keylog), work)  # dst == src
-    assert work.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
-    assert users(work) == [user]
-    assert [p.name for p in tmp_path.iterdir()] == ["copy.pcap"]  # no temp file left
+    before = work.read_bytes()
+    with pytest.raises(UsageError, match="is also an input"):
+        inject_keylog(work, KeyLog.from_text(keylog), work)
+    assert work.read_bytes() == before
+    dst = tmp_path / "out.pcapng"
+    inject_keylog(work, KeyLog.from_text(keylog), dst)
+    assert dst.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    assert users(dst) == [user]
+    assert stat.S_IMODE(dst.stat().st_mode) == 0o600  # it holds the TLS secrets
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.pcap", "out.pcapng"]
 
 
 def test_errors(tmp_path):

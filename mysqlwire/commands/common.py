@@ -16,6 +16,15 @@ EXIT_PROBLEM = 1
 EXIT_BAD_INPUT = 2
 
 
+KEYLOG_SPECIAL_OPTION = click.option(
+    "--keylog-special",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: ctx.meta.__setitem__("mysqlwire.keylog_special", value),
+    help="Accept a key log that is not a regular file (FIFO, device); refused by default.",
+)
+
+
 def capture_options(f: Callable) -> Callable:
     """--port/--detect/--keylog/--format/--failed/--user/--show-secrets."""
     opts = [
@@ -38,6 +47,7 @@ def capture_options(f: Callable) -> Callable:
             type=click.Path(dir_okay=False, path_type=Path),
             help="NSS key log (SSLKEYLOGFILE format) to decrypt TLS sessions.",
         ),
+        KEYLOG_SPECIAL_OPTION,
         click.option(
             "-f",
             "--format",
@@ -119,11 +129,11 @@ def load_keylog(path: Path | None):
     from ..tls import KeyLog
 
     try:
-        kl = KeyLog.from_file(path)
+        kl = KeyLog.from_file(path, allow_special=keylog_special_allowed())
     except OSError as exc:
         fail(f"cannot read key log {path}: {exc.strerror or exc}")
     except MysqlwireError as exc:
-        fail(f"key log {path}: {exc}")
+        fail(str(exc))
     if len(kl) == 0:
         fail(
             f"key log {path} has no TLS secrets (expected SSLKEYLOGFILE lines such as CLIENT_RANDOM ...)"
@@ -144,6 +154,11 @@ def make_options(ports, detect, keylog, with_packets, show_secrets, max_packet, 
         max_buffer=max_buffer,
         idle_timeout=_ctx_meta("mysqlwire.idle_timeout"),
     )
+
+
+def keylog_special_allowed() -> bool:
+    """--keylog-special was given (a FIFO/device key log is accepted)."""
+    return bool(_ctx_meta("mysqlwire.keylog_special"))
 
 
 def _ctx_meta(key: str):

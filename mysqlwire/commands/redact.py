@@ -20,8 +20,8 @@ from .common import EXIT_OK, fail, warn
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Redacted capture to write (same format as the input).",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Redacted capture to write (same format as the input; '-' for stdout).",
 )
 @click.option(
     "--scrambles",
@@ -34,7 +34,7 @@ from .common import EXIT_OK, fail, warn
     "map_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the mapping original -> placeholder (users, hosts, addresses) as JSON. "
-    "SENSITIVE: it undoes the mapping; keep it like the original capture.",
+    "SENSITIVE: it undoes the mapping; keep it like the original capture (written mode 0600).",
 )
 @click.option("--keep-ips", is_flag=True, help="Do not map IP addresses.")
 @click.option("--keep-users", is_flag=True, help="Do not map user names.")

@@ -14,7 +14,16 @@ import click
 
 from ..errors import MysqlwireError
 from . import secrets as secret_opts
-from .common import EXIT_OK, EXIT_PROBLEM, fail, make_options, path_message, select, warn
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEM,
+    KEYLOG_SPECIAL_OPTION,
+    fail,
+    make_options,
+    path_message,
+    select,
+    warn,
+)
 
 _BAD_VERDICTS = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
 
@@ -47,6 +56,7 @@ _BAD_VERDICTS = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
     type=click.Path(dir_okay=False, path_type=Path),
     help="NSS key log (SSLKEYLOGFILE format) to decrypt TLS sessions.",
 )
+@KEYLOG_SPECIAL_OPTION
 @click.option("--failed", is_flag=True, help="Only connections whose login failed.")
 @click.option(
     "-u", "--user", "users", multiple=True, help="Only connections of this user (repeatable)."
@@ -106,10 +116,21 @@ def report(
         account_hash_file,
         rsa_keys,
     )
-    opts = make_options(ports, detect, keylog, True, False, 16 * 1024 * 1024, 4 * 1024 * 1024)
+    from ..outputs import check_output
+
     for path in captures:
         if path != "-" and not Path(path).is_file():
             fail(f"{path}: no such file")
+    try:
+        out = check_output(
+            output,
+            what="report",
+            inputs=[*captures, *(p for p in (keylog, password_file, secrets_file) if p)],
+            allow_stdout=True,
+        )
+    except MysqlwireError as exc:
+        fail(str(exc))
+    opts = make_options(ports, detect, keylog, True, False, 16 * 1024 * 1024, 4 * 1024 * 1024)
     summaries: list = []
     conns: list = []
     chosen: list = []
@@ -156,14 +177,12 @@ def report(
         secrets_given=not secrets.empty,
         ladders=ladders,
     )
-    if str(output) == "-":
-        for piece in page:
-            sys.stdout.write(piece)
-    else:
-        try:
-            write_report(output, page)
-        except OSError as exc:
-            fail(f"cannot write {output}: {exc.strerror or exc}")
+    try:
+        write_report(out, page)
+    except MysqlwireError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     bad = any(
         c.failed
         or (c.extra.get("verdict") or {}).get("verdict") in _BAD_VERDICTS
@@ -171,7 +190,7 @@ def report(
         for c in chosen
     )
     n_failed = sum(1 for c in chosen if c.failed)
-    where = "stdout" if str(output) == "-" else str(output)
+    where = "stdout" if out.is_stdout else str(output)
     click.echo(
         f"mysqlwire: report written to {where}: {len(chosen)} connection(s), {n_failed} failed login(s)",
         err=True,

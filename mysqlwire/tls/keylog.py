@@ -18,9 +18,9 @@ counted. Secrets never appear in ``repr``/``str`` or error messages.
 from __future__ import annotations
 
 import os
+import stat
 import struct
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
 from ..errors import UsageError
 
@@ -38,6 +38,29 @@ LABELS = frozenset(
 
 #: pcapng Decryption Secrets Block secrets type for an NSS key log ("TLSK").
 DSB_TLS_KEY_LOG = 0x544C534B
+
+#: Largest key-log file read (bytes).  A key log holds ~200 bytes per secret and
+#: 2-5 secrets per TLS session: 64 MiB is some 100 000 sessions.  Larger input
+#: is refused (docs/limits.md): it is not a key log, or it should be cut first.
+MAX_KEYLOG_BYTES = 64 * 1024 * 1024
+#: Longest line considered; longer ones are skipped without being buffered.
+MAX_LINE = 1024
+_CHUNK = 1 << 20
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 class KeyLog:
@@ -68,8 +91,39 @@ class KeyLog:
         return cls.from_dsb(data)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> KeyLog:
-        return cls.from_text(Path(path).read_bytes())
+    def from_file(
+        cls,
+        path: str | os.PathLike,
+        *,
+        allow_special: bool = False,
+        max_bytes: int = MAX_KEYLOG_BYTES,
+    ) -> KeyLog:
+        """Read a key-log file, streaming: at most ``max_bytes`` are read (more
+        is refused with :class:`UsageError`), lines longer than
+        :data:`MAX_LINE` are skipped unbuffered.  A FIFO, device or socket is
+        refused unless ``allow_special`` (its size is unknown and a FIFO with
+        no writer blocks); it is opened without blocking either way."""
+        name = os.fspath(path)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(name, flags)  # OSError as is (FileNotFoundError...)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                if stat.S_ISDIR(st.st_mode) or not allow_special:
+                    raise UsageError(
+                        f"key log {name} is {_kind(st.st_mode)}, not a regular file"
+                        + (
+                            ""
+                            if stat.S_ISDIR(st.st_mode)
+                            else "; refused (allow it explicitly with --keylog-special)"
+                        )
+                    )
+                os.set_blocking(fd, True)
+            kl = cls()
+            kl._parse_chunks(_read_chunks(fd, name, max_bytes))
+            return kl
+        finally:
+            os.close(fd)
 
     @classmethod
     def from_dsb(cls, body: bytes | bytearray | memoryview) -> KeyLog:
@@ -100,27 +154,55 @@ class KeyLog:
         raise UsageError(f"KeyLog.load: unsupported source type {type(source).__name__}")
 
     def _parse(self, text: str | bytes | bytearray | memoryview) -> None:
-        if not isinstance(text, str):
-            text = bytes(text).decode("ascii", "replace")
-        for raw in text.replace("\x00", "\n").splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.split()
-            if len(parts) != 3 or parts[0] not in LABELS:
+        if isinstance(text, str):
+            text = text.encode("ascii", "replace")
+        data = bytes(text)
+        self._parse_chunks(data[i : i + _CHUNK] for i in range(0, len(data), _CHUNK))
+
+    def _parse_chunks(self, chunks: Iterable[bytes]) -> None:
+        """Lines of a key log given in pieces; memory: one chunk plus one line."""
+        rest = b""
+        skipping = False  # inside a line longer than MAX_LINE: drop up to its end
+        for chunk in chunks:
+            if skipping:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    continue
+                chunk = chunk[nl + 1 :]
+                skipping = False
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for raw in lines:
+                self._line(raw)
+            if len(rest) > MAX_LINE:
                 self.skipped += 1
-                continue
-            label, cr_hex, secret_hex = parts
-            try:
-                cr = bytes.fromhex(cr_hex)
-                secret = bytes.fromhex(secret_hex)
-            except ValueError:
-                self.skipped += 1
-                continue
-            if len(cr) != 32 or not secret:
-                self.skipped += 1
-                continue
-            self._entries.setdefault(cr, {})[label] = secret
+                rest = b""
+                skipping = True
+        if rest and not skipping:
+            self._line(rest)
+
+    def _line(self, raw: bytes) -> None:
+        if len(raw) > MAX_LINE:
+            self.skipped += 1
+            return
+        line = raw.strip(b" \t\r\n\x00\x0b\x0c")  # NULs: a DSB's padding
+        if not line or line.startswith(b"#"):
+            return
+        parts = line.split()
+        if len(parts) != 3:
+            self.skipped += 1
+            return
+        try:
+            label = parts[0].decode("ascii")
+            cr = bytes.fromhex(parts[1].decode("ascii"))
+            secret = bytes.fromhex(parts[2].decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            self.skipped += 1
+            return
+        if label not in LABELS or len(cr) != 32 or not secret:
+            self.skipped += 1
+            return
+        self._entries.setdefault(cr, {})[label] = secret
 
     # -- access ---------------------------------------------------------------
     def get(self, client_random: bytes, label: str) -> bytes | None:
@@ -175,3 +257,30 @@ class KeyLog:
         return isinstance(other, KeyLog) and self._entries == other._entries
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def client_hello_random(payload: bytes) -> bytes | None:
+    """The client random of a TLS ClientHello starting a TCP payload (or right
+    after a 36-byte MySQL SSLRequest in the same segment); None otherwise."""
+    for at in (0, 36):
+        if at and payload[:4] != b"\x20\x00\x00\x01":
+            break
+        rec = payload[at : at + 43]
+        if len(rec) == 43 and rec[0] == 0x16 and rec[1] == 3 and rec[5] == 1:
+            return bytes(rec[11:43])
+    return None
+
+
+def _read_chunks(fd: int, name: str, max_bytes: int) -> Iterator[bytes]:
+    total = 0
+    while True:
+        chunk = os.read(fd, _CHUNK)
+        if not chunk:
+            return
+        total += len(chunk)
+        if total > max_bytes:
+            raise UsageError(
+                f"key log {name} is larger than {max_bytes} bytes: refused "
+                "(not a key log, or cut it to the sessions of this capture)"
+            )
+        yield chunk

@@ -11,15 +11,15 @@ so Wireshark/tshark decrypt the TLS without ``-o tls.keylog_file``.
   option, comment); the DSB is inserted, in the section's byte order, right
   before the first packet block.
 
-The capture is streamed (constant memory) and the output written to a
-temporary file renamed into place (``dst`` may be ``src``).
+The capture is streamed (constant memory) and the output written through
+:mod:`mysqlwire.outputs` (checked path, never an input, mode 0600: it holds
+TLS secrets).
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -90,26 +90,21 @@ def inject_keylog(
 ) -> int:
     """Write ``dst_path`` (pcapng) = ``src_capture_path`` + a DSB holding the key
     log. Returns the number of packets copied."""
+    from ..outputs import check_output, open_output
+
     secrets = _keylog_bytes(keylog_bytes)
     src = Path(src_capture_path)
-    dst = Path(dst_path)
-    fd, tmp = tempfile.mkstemp(prefix=".inject-", suffix=".pcapng", dir=dst.parent or ".")
-    try:
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            magic = fin.read(4)
+    out = check_output(dst_path, what="output", inputs=[src], allow_stdout=True)
+    with open(src, "rb") as fin:
+        magic = fin.read(4)
+        if magic not in PCAP_MAGICS and magic != struct.pack("<I", SHB):
+            raise CaptureError(f"{src.name}: neither pcap nor pcapng (magic {magic.hex()})")
+        # the output carries TLS secrets: mode 0600
+        with open_output(out, secret=True) as fout:
             if magic in PCAP_MAGICS:
                 count = _convert_pcap(fin, fout, magic, secrets)
-            elif magic == struct.pack("<I", SHB):
-                count = _copy_pcapng(fin, fout, magic, secrets)
             else:
-                raise CaptureError(f"{src.name}: neither pcap nor pcapng (magic {magic.hex()})")
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+                count = _copy_pcapng(fin, fout, magic, secrets)
     return count
 
 
