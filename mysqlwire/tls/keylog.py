@@ -102,23 +102,23 @@ class KeyLog:
         is refused with :class:`UsageError`), lines longer than
         :data:`MAX_LINE` are skipped unbuffered.  A FIFO, device or socket is
         refused unless ``allow_special`` (its size is unknown and a FIFO with
-        no writer blocks); it is opened without blocking either way."""
+        no writer blocks)."""
         name = os.fspath(path)
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(name, flags)  # OSError as is (FileNotFoundError...)
+        cloexec = getattr(os, "O_CLOEXEC", 0)
+        st = os.stat(name)  # OSError as is (FileNotFoundError...)
+        special = not stat.S_ISREG(st.st_mode)
+        if special:
+            _refuse_special(name, st.st_mode, allow_special)
+            # explicitly allowed: a FIFO waits for its writer, as it should
+            fd = os.open(name, os.O_RDONLY | cloexec)
+        else:
+            # never block on open: the path may have become a FIFO since stat()
+            fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | cloexec)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                if stat.S_ISDIR(st.st_mode) or not allow_special:
-                    raise UsageError(
-                        f"key log {name} is {_kind(st.st_mode)}, not a regular file"
-                        + (
-                            ""
-                            if stat.S_ISDIR(st.st_mode)
-                            else "; refused (allow it explicitly with --keylog-special)"
-                        )
-                    )
-                os.set_blocking(fd, True)
+            if not special:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    _refuse_special(name, st.st_mode, False)
             kl = cls()
             kl._parse_chunks(_read_chunks(fd, name, max_bytes))
             return kl
@@ -257,6 +257,16 @@ class KeyLog:
         return isinstance(other, KeyLog) and self._entries == other._entries
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _refuse_special(name: str, mode: int, allow_special: bool) -> None:
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"key log {name} is a directory, not a regular file")
+    if not allow_special:
+        raise UsageError(
+            f"key log {name} is {_kind(mode)}, not a regular file; refused "
+            "(allow it explicitly with --keylog-special)"
+        )
 
 
 def client_hello_random(payload: bytes) -> bytes | None:
