@@ -600,3 +600,34 @@ def test_dissect_packets_discovers_any_port_with_the_default_options():
         pytest.skip("DissectOptions() still examines only 3306 (discovery defaults not merged)")
     (conn,) = dissect_packets(scapy_all.rdpcap(str(SAMPLES / "mariadb_connector_port3407_ok.pcap")))
     assert conn.outcome == "ok" and conn.server.endswith(":3407")
+
+
+def test_mutated_captures_never_raise():
+    """Bytes changed at random in the TCP payloads (sequence ids, first bytes,
+    lengths, cut segments): the session and Scapy's views of its packets never
+    raise."""
+    import random
+
+    base = list(scapy_all.rdpcap(str(SAMPLES / "mysql8_mysqlclient_sha2_full_rsa_ok.pcap")))
+    base += list(scapy_all.rdpcap(str(SAMPLES / "mariadb_cli_oldpw.pcap")))
+    rng = random.Random(7)
+    for _trial in range(25):
+        sess = MySQLSession()
+        for p in base:
+            q = p
+            if TCP in p and len(p[TCP].payload) and rng.random() < 0.3:
+                data = bytearray(bytes(p[TCP].payload))
+                for _ in range(rng.randint(1, 4)):
+                    i = rng.randrange(len(data))
+                    data[i] = rng.choice([0, 1, 2, 0xFE, 0xFF, 0x0A, rng.randrange(256)])
+                if rng.random() < 0.2:
+                    data = data[: rng.randrange(len(data) + 1)]
+                q = p.copy()
+                q[TCP].remove_payload()
+                q[TCP].add_payload(scapy_all.Raw(bytes(data)))
+                q = q.__class__(bytes(q))
+                q.time = p.time
+            for out in sess.process_all(q):
+                out.show(dump=True)
+                out.summary()
+                repr(out)

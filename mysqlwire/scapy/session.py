@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from scapy.error import log_runtime
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw
@@ -248,7 +249,14 @@ class MySQLSession(DefaultSession):
         pkt = sock.recv()
         if not pkt:
             return
-        yield from self.process_all(pkt)
+        try:
+            out = self.process_all(pkt)
+        except Exception as exc:  # never stop a sniff: say so, pass the packet on
+            log_runtime.warning(
+                "mysqlwire MySQLSession: packet passed on undecoded (%s)", type(exc).__name__
+            )
+            out = [pkt]
+        yield from out
 
     def process(self, pkt):
         """One packet in, the (first) packet out; see :meth:`process_all`."""
