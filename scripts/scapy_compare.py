@@ -90,10 +90,11 @@ def _ep(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def truth(path: Path, ports: tuple[int, ...]) -> dict[tuple, str]:
-    """Connection-phase packets -> kind, from the capture pipeline's state machine."""
+def truth(path: Path) -> dict[tuple, str]:
+    """Connection-phase packets -> kind, from the capture pipeline's state
+    machine, examining every TCP port (as the session does)."""
     out = {}
-    opts = DissectOptions(ports=ports, detect=True, with_packets=True)
+    opts = DissectOptions(detect=True, with_packets=True)
     for conn in iter_connections(path, opts):
         for rec in conn.packets or []:
             kind = rec["kind"]
@@ -210,7 +211,7 @@ def compare(items, with_contrib: bool = True) -> list[dict]:
     truth_by = {}
     ports_by = {}
     for rel, path, ports in items:
-        truth_by[rel] = truth(path, ports)
+        truth_by[rel] = truth(path)
         ours_by[rel] = ours(path)
         # the contrib layer is bound to the ports MySQL was found on
         found = {int(key[1].rsplit(":", 1)[1]) for key in truth_by[rel]}
