@@ -473,10 +473,12 @@ def _text_result(table: str, cols, rows: list[bytes], dialect: Dialect) -> bytes
 
 
 def command_phase(
-    traffic: Traffic, rng: random.Random, tpl: Template
+    traffic: Traffic, rng: random.Random, tpl: Template, shape: str = "mixed"
 ) -> list[tuple[bool, bytes, int]]:
     """Messages (from_client, bytes, delay us) of the queries a connection runs."""
-    if rng.random() < 0.15:
+    if shape == "logins":
+        count = 1 if rng.random() < 0.1 else 0  # a pool storm / brute force: log in, leave
+    elif rng.random() < 0.15:
         count = rng.randint(20, 80)  # a pooled connection doing real work
     else:
         count = rng.randint(1, 10)
@@ -578,7 +580,7 @@ def build_connection(
     return c
 
 
-def generate(n: int, out: Path, seed: int = 1, rate: float = 400.0) -> dict:
+def generate(n: int, out: Path, seed: int = 1, rate: float = 400.0, shape: str = "mixed") -> dict:
     """Write ``out`` (+ manifest, secrets, keys, meta); return the meta dict."""
     t0 = time.perf_counter()
     templates = load_templates()
@@ -621,7 +623,7 @@ def generate(n: int, out: Path, seed: int = 1, rate: float = 400.0) -> dict:
             h = rng.randrange(len(hosts))
             port = next_port[h]
             next_port[h] = 32768 + (port - 32768 + 1) % 28000
-            extra = command_phase(traffic, rng, tpl) if tpl.insert_at is not None else []
+            extra = command_phase(traffic, rng, tpl, shape) if tpl.insert_at is not None else []
             conn = build_connection(tpl, extra, start, hosts[h], port, rng)
             bulk = sum(len(m[1]) for m in extra)
             bulk_payload += bulk
@@ -662,6 +664,7 @@ def generate(n: int, out: Path, seed: int = 1, rate: float = 400.0) -> dict:
         "capture": str(out),
         "connections": n,
         "seed": seed,
+        "shape": shape,
         "frames": frames,
         "bytes": file_bytes,
         "tcp_payload_bytes": total_payload,
@@ -690,8 +693,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--rate", type=float, default=400.0, help="new connections per second (capture time)"
     )
+    ap.add_argument(
+        "--shape",
+        choices=("mixed", "logins"),
+        default="mixed",
+        help="mixed: logins then 1-80 queries each (default); logins: connection-phase heavy "
+        "(a pool storm or brute force: 90%% of the connections log in and leave)",
+    )
     args = ap.parse_args(argv)
-    meta = generate(args.connections, args.out, args.seed, args.rate)
+    meta = generate(args.connections, args.out, args.seed, args.rate, args.shape)
     print(json.dumps({k: v for k, v in meta.items() if k != "templates"}, indent=1))
 
 

@@ -12,6 +12,11 @@ For each size N (default 2000 and 20000 connections) it generates (or reuses)
 * ``mysqlwire replay --secrets S --rsa-key R --format jsonl F`` (no key log:
   TLS logins UNVERIFIABLE), against plain dissect
 * ``mysqlwire --help`` (min wall time of 5)
+* ``python benchmarks/bare_walk.py F``: the floor (pcap records and TCP
+  headers read, nothing else), and ``mysqlwire dissect --jobs 2`` (one capture
+  split by flow; its wall time against ``--jobs 1``)
+* shapes: ``mixed`` (``make_capture.py``'s default: logins then 1-80 queries)
+  and ``logins`` (connection-phase heavy: a pool storm / brute force)
 
 Each run goes through ``/usr/bin/time`` (wall, user, sys, peak RSS of that
 process); without it, ``resource.getrusage(RUSAGE_CHILDREN)``.  Ratios use
@@ -21,7 +26,8 @@ neighbours; wall times are reported too.  Results go to
 ``benchmarks/results.json`` and a table to stdout (paste it into
 ``benchmarks/README.md``).  No assertions: the targets are read, not enforced.
 
-    python benchmarks/run.py [--sizes 2000,20000] [--rounds 3] [--large-rounds 1]
+    python benchmarks/run.py [--sizes 2000,20000,logins:100000] [--rounds 3]
+                             [--large-rounds 1] [--no-replay] [--jobs 2]
                              [--workdir DIR] [--out benchmarks/results.json]
 """
 
@@ -164,15 +170,20 @@ def machine() -> dict:
     }
 
 
-def ensure_capture(workdir: Path, n: int, seed: int) -> dict:
-    pcap = workdir / f"bench-{n}.pcap"
+def ensure_capture(workdir: Path, n: int, seed: int, shape: str = "mixed") -> dict:
+    pcap = workdir / (f"bench-{n}.pcap" if shape == "mixed" else f"bench-{shape}-{n}.pcap")
     meta_path = pcap.with_suffix(".meta.json")
     if pcap.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("connections") == n and meta.get("seed") == seed:
+        if (
+            meta.get("connections") == n
+            and meta.get("seed") == seed
+            and meta.get("shape", "mixed") == shape
+        ):
             return meta
-    print(f"generating {pcap} ({n} connections)...", flush=True)
-    return make_capture.generate(n, pcap, seed)
+    print(f"generating {pcap} ({n} connections, shape {shape})...", flush=True)
+    rate = 400.0 if shape == "mixed" else 2000.0
+    return make_capture.generate(n, pcap, seed, rate, shape)
 
 
 def help_time(mw: list[str]) -> float:
@@ -184,13 +195,15 @@ def help_time(mw: list[str]) -> float:
     return round(min(times), 3)
 
 
-def bench_size(mw: list[str], meta: dict, rounds: int) -> dict:
+def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs: int = 2) -> dict:
     pcap = meta["capture"]
     n = meta["connections"]
     keys = meta["keylog"]
     rsa = [a for k in meta["rsa_keys"] for a in ("--rsa-key", k)]
     cmds = {
         "mysqlwire": [*mw, "dissect", "--format", "jsonl", pcap],
+        "bare_walk": [sys.executable, str(HERE / "bare_walk.py"), pcap],
+        f"mysqlwire_jobs{jobs}": [*mw, "dissect", "--jobs", str(jobs), "--format", "jsonl", pcap],
         "tshark": [
             "tshark",
             "-n",
@@ -220,6 +233,9 @@ def bench_size(mw: list[str], meta: dict, rounds: int) -> dict:
     }
     if not shutil.which("tshark"):
         del cmds["tshark"]
+    if not replay:
+        for name in ("dissect_keylog", "replay_keylog", "replay"):
+            del cmds[name]
     runs: dict[str, list] = {k: [] for k in cmds}
     verdicts: Counter = Counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -245,8 +261,10 @@ def bench_size(mw: list[str], meta: dict, rounds: int) -> dict:
     for res in out.values():
         res.pop("stderr", None)
     ours = out["mysqlwire"]
+    split = out[f"mysqlwire_jobs{jobs}"]
     result = {
         "connections": n,
+        "shape": meta.get("shape", "mixed"),
         "capture_bytes": meta["bytes"],
         "capture_mb": round(meta["bytes"] / 1e6, 1),
         "frames": meta["frames"],
@@ -255,23 +273,48 @@ def bench_size(mw: list[str], meta: dict, rounds: int) -> dict:
         "outcomes": meta["outcomes"],
         "final_plugins": meta["final_plugins"],
         "tools": out,
-        "replay_records": runs["replay_keylog"][0].get("records"),
-        "replay_verdicts": dict(sorted(verdicts.items())),
         "mysqlwire_conns_per_s": round(n / ours["cpu"]),
+        # the floor, measured in the same run: reading the pcap records and TCP headers
+        "ratio_to_bare_walk": round(ours["cpu"] / out["bare_walk"]["cpu"], 2),
+        "ratio_to_bare_walk_median_of_rounds": round(
+            median(paired(runs["mysqlwire"], runs["bare_walk"])), 2
+        ),
+        # --jobs: one capture split by flow; wall time (CPU time adds up the workers)
+        "jobs": jobs,
+        "jobs_speedup_wall": round(ours["wall_min"] / split["wall_min"], 2),
+        "jobs_speedup_wall_median_of_rounds": round(
+            median(
+                [
+                    a["wall"] / b["wall"]
+                    for a, b in zip(runs["mysqlwire"], runs[f"mysqlwire_jobs{jobs}"], strict=True)
+                ]
+            ),
+            2,
+        ),
+        "jobs_cpu_total": split["cpu"],
         "mysqlwire_mb_per_s": round(meta["bytes"] / 1e6 / ours["cpu"], 1),
         "mysqlwire_conns_per_s_wall": round(n / ours["wall_min"]),
         "mysqlwire_mb_per_s_wall": round(meta["bytes"] / 1e6 / ours["wall_min"], 1),
-        "replay_overhead": round(out["replay_keylog"]["cpu"] / out["dissect_keylog"]["cpu"] - 1, 3),
-        # the same round by round (each pair ran back to back): less exposed to
-        # one lucky or unlucky run on a shared machine
-        "replay_overhead_median_of_rounds": round(
-            median(paired(runs["replay_keylog"], runs["dissect_keylog"])) - 1, 3
-        ),
-        "replay_overhead_without_keys": round(out["replay"]["cpu"] / ours["cpu"] - 1, 3),
-        "replay_overhead_without_keys_median_of_rounds": round(
-            median(paired(runs["replay"], runs["mysqlwire"])) - 1, 3
-        ),
     }
+    if replay:
+        result.update(
+            {
+                "replay_records": runs["replay_keylog"][0].get("records"),
+                "replay_verdicts": dict(sorted(verdicts.items())),
+                "replay_overhead": round(
+                    out["replay_keylog"]["cpu"] / out["dissect_keylog"]["cpu"] - 1, 3
+                ),
+                # the same round by round (each pair ran back to back): less exposed to
+                # one lucky or unlucky run on a shared machine
+                "replay_overhead_median_of_rounds": round(
+                    median(paired(runs["replay_keylog"], runs["dissect_keylog"])) - 1, 3
+                ),
+                "replay_overhead_without_keys": round(out["replay"]["cpu"] / ours["cpu"] - 1, 3),
+                "replay_overhead_without_keys_median_of_rounds": round(
+                    median(paired(runs["replay"], runs["mysqlwire"])) - 1, 3
+                ),
+            }
+        )
     if "tshark" in out:
         result["ratio_cpu"] = round(out["tshark"]["cpu"] / ours["cpu"], 2)
         result["ratio_cpu_median_of_rounds"] = round(
@@ -284,28 +327,33 @@ def bench_size(mw: list[str], meta: dict, rounds: int) -> dict:
 
 def table(results: dict) -> str:
     lines = [
-        "| N | capture | tshark CPU s | mysqlwire CPU s | ratio: best (median of rounds) "
-        "| ratio (wall) | peak RSS tshark / mysqlwire | conns/s | MB/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| shape | N | capture | tshark CPU s | mysqlwire CPU s | ratio to tshark: best "
+        "(median of rounds) | bare walk CPU s | mysqlwire / bare walk | peak RSS tshark / "
+        "mysqlwire | --jobs wall speed-up | conns/s | MB/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["sizes"]:
         t = r["tools"]
         ts = t.get("tshark", {})
         lines.append(
-            f"| {r['connections']} | {r['capture_mb']} MB, {r['frames']} frames "
+            f"| {r['shape']} | {r['connections']} | {r['capture_mb']} MB, {r['frames']} frames "
             f"| {ts.get('cpu', '-')} | {t['mysqlwire']['cpu']} "
             f"| {r.get('ratio_cpu', '-')}x ({r.get('ratio_cpu_median_of_rounds', '-')}x) "
-            f"| {r.get('ratio_wall', '-')}x | {ts.get('rss_mb', '-')} / "
-            f"{t['mysqlwire']['rss_mb']} MB | {r['mysqlwire_conns_per_s']} "
-            f"| {r['mysqlwire_mb_per_s']} |"
+            f"| {t['bare_walk']['cpu']} | {r['ratio_to_bare_walk']}x "
+            f"({r['ratio_to_bare_walk_median_of_rounds']}x) "
+            f"| {ts.get('rss_mb', '-')} / {t['mysqlwire']['rss_mb']} MB "
+            f"| {r['jobs_speedup_wall']}x ({r['jobs_speedup_wall_median_of_rounds']}x) "
+            f"| {r['mysqlwire_conns_per_s']} | {r['mysqlwire_mb_per_s']} |"
         )
-    lines += [
-        "",
-        "| N | dissect --keylog CPU s | replay --keylog CPU s | overhead: best (median) "
-        "| dissect CPU s | replay (no keys) CPU s | overhead: best (median) | replay peak RSS |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results["sizes"]:
+    replayed = [r for r in results["sizes"] if "replay_overhead" in r]
+    if replayed:
+        lines += [
+            "",
+            "| N | dissect --keylog CPU s | replay --keylog CPU s | overhead: best (median) "
+            "| dissect CPU s | replay (no keys) CPU s | overhead: best (median) | replay peak RSS |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+    for r in replayed:
         t = r["tools"]
         lines.append(
             f"| {r['connections']} | {t['dissect_keylog']['cpu']} | {t['replay_keylog']['cpu']} "
@@ -322,7 +370,13 @@ def table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="2000,20000")
+    ap.add_argument(
+        "--sizes",
+        default="2000,20000,logins:100000",
+        help="comma-separated N or SHAPE:N (shapes: mixed, logins)",
+    )
+    ap.add_argument("--no-replay", action="store_true", help="skip the replay measurements")
+    ap.add_argument("--jobs", type=int, default=2, help="--jobs N measured against --jobs 1")
     ap.add_argument("--rounds", type=int, default=3, help="rounds for N <= 5000")
     ap.add_argument("--large-rounds", type=int, default=1, help="rounds for N > 5000")
     ap.add_argument("--seed", type=int, default=1)
@@ -338,10 +392,13 @@ def main(argv: list[str] | None = None) -> None:
     results["help_s"] = help_time(mw)
     print(f"mysqlwire --help: {results['help_s']} s", flush=True)
     results["sizes"] = []
-    for n in (int(s) for s in args.sizes.split(",")):
-        meta = ensure_capture(args.workdir, n, args.seed)
+    for spec in args.sizes.split(","):
+        shape, _, count = spec.rpartition(":")
+        n = int(count)
+        meta = ensure_capture(args.workdir, n, args.seed, shape or "mixed")
         rounds = args.rounds if n <= 5000 else args.large_rounds
-        results["sizes"].append(bench_size(mw, meta, rounds))
+        replay = not args.no_replay and (shape or "mixed") == "mixed"
+        results["sizes"].append(bench_size(mw, meta, rounds, replay, args.jobs))
     results["machine"]["load_average_end"] = os.getloadavg()
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print()
