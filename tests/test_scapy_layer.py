@@ -552,6 +552,15 @@ def test_frames_split_over_segments_and_tls_bytes():
     out = _run_session(pkts[:2] + [first, second] + pkts[3:])
     assert MySQL not in out[2] and bytes(out[2][TCP].payload) == data[:10]  # held: Raw
     assert MySQLHandshakeV10 in out[3] and bytes(out[3][TCP].payload) == data  # whole frame
+    # written out, the joined packet is consistent (IP length, checksums)
+    again = IP(bytes(out[3]))
+    assert again.len == 20 + again[TCP].dataofs * 4 + len(data)
+    assert MySQLHandshakeV10 not in again and bytes(again[TCP].payload) == data
+    fresh = again.copy()
+    del fresh[TCP].chksum
+    del fresh[IP].chksum
+    fresh = IP(bytes(fresh))  # checksums computed from scratch
+    assert (fresh[TCP].chksum, fresh[IP].chksum) == (again[TCP].chksum, again[IP].chksum)
     assert p_kind_list(out)[0] == "handshake_v10"
 
 

@@ -328,7 +328,18 @@ def _rebuild(pkt, sender: str, frames: list, tail: bytes):
     """A copy of ``pkt`` whose TCP payload is ``frames`` (decoded) then ``tail`` (Raw)."""
     new = pkt.copy()
     tcp = new[TCP]
+    wire = segment_of(pkt).payload
     tcp.remove_payload()
+    if b"".join(raw for (_s, _p, raw), _plan in frames) + tail != wire:
+        # frames joined from several segments: lengths and checksums are
+        # recomputed if the packet is written out (wrpcap)
+        tcp.chksum = None
+        ip = tcp.underlayer
+        if isinstance(ip, IP):
+            ip.len = None
+            ip.chksum = None
+        elif isinstance(ip, IPv6):
+            ip.plen = None
     if frames:
         frame_cls = MySQLServerFrame if sender == SERVER else MySQLClientFrame
         token = FRAME_PLAN.set(deque(plan for _frame, plan in frames))
