@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dissect import DEFAULT_PORTS, CaptureSummary, DissectOptions, iter_connections
+from .dissect import CaptureSummary, DissectOptions, iter_connections
 from .model import Connection
 from .replay import Secrets, Verdict, replay_connection
 from .views.html import capture_html, connection_html
@@ -168,7 +168,7 @@ class Capture:
     ):
         self.path = os.fspath(path)
         if ports is None:
-            ports = DEFAULT_PORTS
+            ports = ()  # every TCP port: MySQL is recognised by its bytes
         elif isinstance(ports, int):
             ports = (ports,)
         if keylog is not None and not hasattr(keylog, "merge"):

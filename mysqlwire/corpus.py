@@ -170,7 +170,7 @@ class Sidecar:
             password = self._password()
         return run_capture(
             self.capture,
-            ports=tuple(read.get("ports", [3306])),
+            ports=tuple(read.get("ports", [])),
             detect=bool(read.get("detect")),
             keylog=self._rel("keylog"),
             rsa_key=self._rel("rsa_key"),
@@ -207,7 +207,7 @@ class Sidecar:
 def run_capture(
     capture: Path,
     *,
-    ports=(3306,),
+    ports=(),
     detect: bool = False,
     keylog: Path | None = None,
     rsa_key: Path | None = None,
@@ -250,7 +250,7 @@ def add_capture(
     *,
     name: str | None = None,
     redact: bool = False,
-    ports=(3306,),
+    ports=(),
     detect: bool = False,
     keylog: Path | None = None,
     rsa_key: Path | None = None,

@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 
 from .capture import Reassembler, TcpSegment, endpoint, open_capture
 from .capture.decode import _decode as _decode_frame
-from .handshake import AWAIT_GREETING, CLIENT, SERVER, Event, Handshake
+from .discover import NOT_MYSQL, UNDECIDED, Sniffer, looks_like_greeting
+from .handshake import CLIENT, SERVER, Event, Handshake
 from .model import AuthStep, Connection, Exchange, text
 
 DEFAULT_PORTS = (3306,)
+"""The IANA port: a flow on it is reported even when its bytes do not look
+like MySQL (``--port`` replaces it).  Every port is examined either way."""
 
 _SERVER_STEP_KINDS = {
     "auth_switch_request",
@@ -30,8 +33,8 @@ _SERVER_STEP_KINDS = {
 
 @dataclass
 class DissectOptions:
-    ports: tuple[int, ...] = DEFAULT_PORTS
-    detect: bool = False
+    ports: tuple[int, ...] = ()  # empty: every TCP port is examined
+    detect: bool = False  # kept for compatibility: discovery is always on
     keylog: object | None = None  # mysqlwire.tls.KeyLog
     with_packets: bool = False
     show_secrets: bool = False
@@ -55,10 +58,17 @@ class CaptureSummary:
     truncated: bool = False
     error: str | None = None
     secrets: list = field(default_factory=list)
+    tcp_flows: int = 0
+    server_ports: dict = field(default_factory=dict)  # responder port -> flows
+
+    def busiest_ports(self, n: int = 3) -> list[tuple[int, int]]:
+        return sorted(self.server_ports.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
-def looks_like_greeting(data: bytes) -> bool:
-    """Cheap test for ``--detect``: a MySQL greeting or pre-greeting ERR."""
+def _lenient_greeting(data: bytes) -> bool:
+    """The first bytes on a port named MySQL (3306 or ``--port``): a greeting
+    or pre-greeting ERR header, to be followed even when the strict shape test
+    of :mod:`mysqlwire.discover` says no (the handshake reports what is wrong)."""
     if len(data) < 5:
         return False
     length = data[0] | data[1] << 8 | data[2] << 16
@@ -84,6 +94,10 @@ class _ConnSink:
     __slots__ = (
         "pipe",
         "flow",
+        "slot",
+        "hint",
+        "sniffer",
+        "held",
         "conn",
         "hs",
         "server_is_initiator",
@@ -95,11 +109,17 @@ class _ConnSink:
         "quiet",
     )
 
-    def __init__(self, pipe: _Pipeline, flow, server_is_initiator: bool | None):
+    def __init__(self, pipe: _Pipeline, flow, slot: int, hint: bool | None):
         self.pipe = pipe
         self.flow = flow
-        self.server_is_initiator = server_is_initiator
-        self.decided = server_is_initiator is not None
+        self.slot = slot
+        # hint: the flow is on a port named MySQL (3306 or --port); True when
+        # the responder's port is, False when only the initiator's is
+        self.hint = hint
+        self.sniffer = Sniffer(flow.syn_seen)
+        self.held: list | None = [] if hint is not None else None
+        self.server_is_initiator: bool | None = None
+        self.decided = False
         self.conn: Connection | None = None
         self.hs: Handshake | None = None
         self.tls = None
@@ -107,13 +127,14 @@ class _ConnSink:
         self.reported = False
         self.quiet = False  # the server's direction is muted in the reassembler
         self.ts = flow.first_ts
-        if self.decided:
-            self._start()
 
     # -------------------------------------------------------------- set-up
-    def _start(self) -> None:
+    def _start(self, server_is_initiator: bool, midstream: bool = False) -> None:
+        self.server_is_initiator = server_is_initiator
+        self.decided = True
+        self.sniffer = self.held = None
         flow = self.flow
-        if self.server_is_initiator:
+        if server_is_initiator:
             srv, cli = flow.initiator, flow.responder
         else:
             srv, cli = flow.responder, flow.initiator
@@ -128,6 +149,63 @@ class _ConnSink:
         if self.pipe.opts.with_packets:
             self.conn.packets = []
         self.hs = Handshake(max_packet=self.pipe.opts.max_packet)
+        if midstream:
+            self.conn.midstream = True
+            self.hs.join_command_phase()
+
+    def _drop(self) -> None:
+        """Not MySQL: forget the flow (its bytes are no longer delivered)."""
+        self.done = True
+        self.sniffer = self.held = None
+        self.flow.mute(True)
+        self.flow.mute(False)
+        self.pipe.skip(self.slot)
+
+    def _decide(self, from_initiator: bool, data: bytes, ts: float) -> None:
+        held = self.held
+        if held is not None and len(held) < 64:
+            held.append((from_initiator, bytes(data), ts))
+        verdict = self.sniffer.feed(from_initiator, data, ts)
+        if verdict is UNDECIDED:
+            return
+        if verdict is NOT_MYSQL:
+            if self.hint is None:
+                self._drop()
+                return
+            self._follow_named_port(held)
+            return
+        self._start(verdict.server_is_initiator, verdict.midstream)
+        if verdict.error is not None:
+            self.conn.extra["midstream_error"] = _midstream_err(verdict.error)
+        for fi, chunk, t in verdict.replay:
+            self._data(fi, chunk, t)
+
+    def _follow_named_port(self, held: list) -> None:
+        """A flow on a port named MySQL whose bytes do not look like MySQL:
+        reported (with why it is not followed), as the port says it is MySQL."""
+        self._start(server_is_initiator=not self.hint)
+        first_fi, first, _t = held[0]
+        sender = SERVER if first_fi == self.server_is_initiator else CLIENT
+        conn = self.conn
+        if sender == SERVER and _lenient_greeting(first[:256]):
+            for fi, chunk, t in held:
+                self._data(fi, chunk, t)
+            return
+        conn.last_ts = held[-1][2]
+        if self.flow.syn_seen:
+            conn.anomalies.append(
+                f"the {sender}'s first bytes are not a MySQL greeting "
+                f"({first[:8].hex()}...): not followed"
+            )
+        else:
+            conn.midstream = True
+            conn.anomalies.append(
+                "capture starts mid-connection (no SYN, no greeting) and the bytes seen "
+                "do not look like MySQL commands: not followed"
+            )
+        self.done = True
+        self.flow.mute(True)
+        self.flow.mute(False)
 
     # ----------------------------------------------------- reassembler API
     def data(self, from_initiator: bool, data: bytes, ts: float) -> None:
@@ -135,39 +213,15 @@ class _ConnSink:
             return
         self.ts = ts
         if not self.decided:
-            if not looks_like_greeting(bytes(data[:256])):
-                # --detect: not MySQL (a MySQL server always speaks first)
-                self.done = True
-                self.flow.mute(True)
-                self.flow.mute(False)
-                return
-            self.server_is_initiator = from_initiator
-            self.decided = True
-            self._start()
-        sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
-        conn = self.conn
-        conn.last_ts = ts
-        if (
-            self.hs.state == AWAIT_GREETING
-            and not conn.greeting_seen
-            and not looks_like_greeting(bytes(data[:256]))
-        ):
-            # no greeting where the connection should start: the capture began
-            # mid-connection (or this is not MySQL).  Nothing can be followed.
-            if self.flow.syn_seen:
-                conn.anomalies.append(
-                    f"the {sender}'s first bytes are not a MySQL greeting "
-                    f"({bytes(data[:8]).hex()}...): not followed"
-                )
-            else:
-                conn.anomalies.append(
-                    "capture starts mid-connection (no SYN, no greeting): "
-                    "connection phase not visible"
-                )
-            self.done = True
-            self.flow.mute(True)
-            self.flow.mute(False)
+            self._decide(from_initiator, data, ts)
             return
+        self._data(from_initiator, data, ts)
+
+    def _data(self, from_initiator: bool, data: bytes, ts: float) -> None:
+        if self.done:
+            return
+        sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
+        self.conn.last_ts = ts
         if self.tls is not None:
             for from_client, plain in self.tls.feed(sender == CLIENT, bytes(data)):
                 self._feed(CLIENT if from_client else SERVER, plain, ts)
@@ -217,6 +271,21 @@ class _ConnSink:
         self._drain(ts)
 
     def closed(self, reason: str, ts: float) -> None:
+        if self.conn is None and not self.done:
+            # never decided: a flow without data, or a pending greeting
+            verdict = self.sniffer.finish()
+            held = self.held
+            if verdict is not NOT_MYSQL:
+                self._start(verdict.server_is_initiator, verdict.midstream)
+                for fi, chunk, t in verdict.replay:
+                    self._data(fi, chunk, t)
+            elif self.hint is None or held is None:
+                self._drop()
+                return
+            elif held:
+                self._follow_named_port(held)
+            else:
+                self._start(server_is_initiator=not self.hint)
         if self.conn is None or self.reported:
             return
         self.reported = True
@@ -444,6 +513,16 @@ def _len(v) -> int:
         return 0
 
 
+def _midstream_err(payload: bytes) -> dict:
+    from .protocol import CLIENT_PROTOCOL_41, parse
+
+    try:
+        f = parse("err", payload, caps=CLIENT_PROTOCOL_41 if payload[3:4] == b"#" else 0)
+    except Exception:  # noqa: BLE001 - shape-checked already; never fail on it
+        return {"code": payload[1] | payload[2] << 8, "sqlstate": None, "message": None}
+    return _err(f)
+
+
 def _err(f) -> dict:
     return {
         "code": int(f.error_code),
@@ -457,25 +536,39 @@ class _Pipeline:
         self.summary = summary
         self.opts = opts
         self.ports = set(opts.ports)
+        # ports named MySQL: their flows are reported even when the bytes do
+        # not look like MySQL (the user said they are)
+        self.hint_ports = self.ports or set(DEFAULT_PORTS)
         self.keylog = opts.keylog
         # connections are numbered from 1, in order of first packet (the
-        # number the CLI, JSON `id`, report and notebooks all show)
+        # number the CLI, JSON `id`, report and notebooks all show); flows that
+        # are not MySQL take no number
+        self.next_slot = 0  # one per examined flow, in order of first packet
         self.next_id = 1
-        self.done: dict[int, Connection] = {}
-        self.emit_from = 1
+        self.done: dict[int, Connection | None] = {}
+        self.emit_from = 0
         self.ready: list[Connection] = []
         self.streamed: dict[int, tuple] = {}  # stream mode: id -> state last emitted
+        self.server_ports = summary.server_ports
 
     def on_flow(self, flow):
         ini_port = flow.initiator[1]
         res_port = flow.responder[1]
-        if res_port in self.ports and (flow.syn_seen or ini_port not in self.ports):
-            return _ConnSink(self, flow, server_is_initiator=False)
-        if ini_port in self.ports:
-            return _ConnSink(self, flow, server_is_initiator=True)
-        if self.opts.detect:
-            return _ConnSink(self, flow, server_is_initiator=None)
-        return None
+        self.summary.tcp_flows += 1
+        ports = self.server_ports
+        ports[res_port] = ports.get(res_port, 0) + 1
+        if self.ports and res_port not in self.ports and ini_port not in self.ports:
+            return None
+        hints = self.hint_ports
+        if res_port in hints and (flow.syn_seen or ini_port not in hints):
+            hint = True
+        elif ini_port in hints:
+            hint = False
+        else:
+            hint = None
+        slot = self.next_slot
+        self.next_slot += 1
+        return _ConnSink(self, flow, slot, hint)
 
     def changed(self, sink: _ConnSink) -> None:
         """Stream mode: a login (or later exchange) ended -- hand the connection over now."""
@@ -492,13 +585,25 @@ class _Pipeline:
         self.ready.append(conn)
 
     def register(self, sink: _ConnSink) -> None:
-        sink.conn.id = self.next_id
-        self.next_id += 1
+        """A flow found to be MySQL.  Stream mode numbers it now (it may be
+        handed over before older flows are decided); otherwise it is numbered
+        when released, in order of first packet."""
+        if self.opts.stream:
+            sink.conn.id = self.next_id
+            self.next_id += 1
+
+    def skip(self, slot: int) -> None:
+        """A flow that is not MySQL: its slot emits nothing."""
+        if self.opts.stream:
+            return
+        self.done[slot] = None
+        self._release()
 
     def finished(self, sink: _ConnSink) -> None:
         conn = sink.conn
         if (
             not conn.greeting_seen
+            and not conn.midstream
             and not conn.extra.get("pre_greeting_error")
             and not conn.anomalies
         ):
@@ -513,26 +618,37 @@ class _Pipeline:
                 conn.extra["update"] = True
                 self.ready.append(conn)
             return
-        self.done[conn.id] = conn
+        self.done[sink.slot] = conn
         self.summary.connections += 1
-        while self.emit_from in self.done:
-            self.ready.append(self.done.pop(self.emit_from))
+        self._release()
+
+    def _emit(self, conn: Connection | None) -> None:
+        if conn is not None:
+            conn.id = self.next_id
+            self.next_id += 1
+            self.ready.append(conn)
+
+    def _release(self) -> None:
+        done = self.done
+        while self.emit_from in done:
+            self._emit(done.pop(self.emit_from))
             self.emit_from += 1
-        if len(self.done) > self.opts.reorder_window:
-            # a long-lived connection holds the queue: release in id order
-            for cid in sorted(self.done):
-                self.ready.append(self.done.pop(cid))
-            self.emit_from = max(self.emit_from, self.ready[-1].id + 1)
+        if len(done) > self.opts.reorder_window:
+            # a long-lived connection holds the queue: release in order
+            last = self.emit_from
+            for slot in sorted(done):
+                self._emit(done.pop(slot))
+                last = slot
+            self.emit_from = max(self.emit_from, last + 1)
 
     def drain(self) -> list[Connection]:
         out, self.ready = self.ready, []
         return out
 
     def flush_all(self) -> list[Connection]:
-        out = self.drain()
-        for cid in sorted(self.done):
-            out.append(self.done.pop(cid))
-        return out
+        for slot in sorted(self.done):
+            self._emit(self.done.pop(slot))
+        return self.drain()
 
 
 class Dissector:

@@ -348,6 +348,17 @@ class Handshake:
     def _keep_server(self, seq: int, first: int | None) -> bool:
         return seq == 1 and self._await_command_reply
 
+    def join_command_phase(self) -> None:
+        """The capture joined a connection already open: start in the command
+        phase (no login to follow, replies not watched; a COM_CHANGE_USER is
+        still followed)."""
+        self.state = COMMAND
+        self._replies_to_watch = 0
+        self._first_command_seen = True
+        for d in self._dirs.values():
+            d.keep_raw = False
+            d.raw = bytearray()
+
     def next_event(self):
         if self._events:
             return self._events.popleft()
@@ -464,6 +475,9 @@ class Handshake:
             self._on_command(sender, pkt)
             return False
         if state == CLOSED:
+            if sender == CLIENT and pkt.seq == 0 and pkt.payload == b"\x01":
+                self._emit(sender, "quit", pkt)  # COM_QUIT after a refused login
+                return False
             if pkt.payload:
                 self._anomaly(
                     sender, f"{len(pkt.payload)}-byte packet after the connection phase ended"
@@ -478,7 +492,9 @@ class Handshake:
         self._check_seq(sender, pkt, expected=0)
         first = pkt.payload[:1]
         if first == b"\xff":
-            fields = self._parse(sender, "err", pkt, caps=0)
+            # no capabilities agreed yet: a "#" after the code still marks a SQLSTATE
+            caps = CLIENT_PROTOCOL_41 if pkt.payload[3:4] == b"#" else 0
+            fields = self._parse(sender, "err", pkt, caps=caps)
             if fields is None:
                 return False
             self._emit(sender, "err", pkt, fields)

@@ -129,16 +129,19 @@ class Connection:
     command_error: dict | None = None
     closed_by: str | None = None  # "fin"/"rst"/"end-of-capture"/...
     greeting_seen: bool = False
+    midstream: bool = False  # already open when the capture started: no login seen
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- derived facts
     @property
     def login(self) -> Exchange | None:
-        return self.exchanges[0] if self.exchanges else None
+        if self.exchanges and self.exchanges[0].kind == "login":
+            return self.exchanges[0]
+        return None
 
     @property
     def change_users(self) -> list[Exchange]:
-        return self.exchanges[1:]
+        return [ex for ex in self.exchanges if ex.kind == "change_user"]
 
     @property
     def user(self) -> str | None:
@@ -166,12 +169,27 @@ class Connection:
     def error(self) -> dict | None:
         if self.login is not None:
             return self.login.error
-        return self.extra.get("pre_greeting_error")
+        return self.extra.get("pre_greeting_error") or self.extra.get("midstream_error")
+
+    @property
+    def encrypted(self) -> bool:
+        """TLS that was not decrypted (no keys, or keys that do not fit)."""
+        return self.tls and not self.tls_info.get("decrypted")
 
     @property
     def outcome(self) -> str:
-        if self.login is not None:
-            return self.login.outcome
+        """``ok``, ``error``, ``incomplete``; ``encrypted`` (a TLS login
+        without keys: its end cannot be seen); ``midstream`` (the connection
+        was already open when the capture started: no login to see)."""
+        login = self.login
+        if login is not None and login.outcome != "incomplete":
+            return login.outcome
+        if self.midstream:
+            return "midstream"
+        if self.encrypted:
+            return "encrypted"
+        if login is not None:
+            return login.outcome
         if self.extra.get("pre_greeting_error"):
             return "error"
         return "incomplete"
@@ -190,7 +208,7 @@ class Connection:
         return bool(
             login is not None
             and login.outcome == "incomplete"
-            and not (self.tls and not self.tls_info.get("decrypted"))
+            and not self.encrypted
             and self.closed_by in ("fin", "rst")
             and login.steps
         )
@@ -254,6 +272,7 @@ class Connection:
             "tls": self.tls,
             "compressed": self.compressed,
             "outcome": self.outcome,
+            "midstream": self.midstream,
             "error": self.error,
             "anomalies": list(self.anomalies),
             "change_user": [

@@ -313,14 +313,14 @@ def iter_split(path, opts, jobs: int, summary) -> Iterator:
 
 
 def _options(**opts):
-    from .dissect import DEFAULT_PORTS, DissectOptions
+    from .dissect import DissectOptions
 
     keylog = opts.pop("keylog", None)
     if keylog is not None and not hasattr(keylog, "merge"):
         from .tls import KeyLog
 
         keylog = KeyLog.from_file(keylog)
-    ports = opts.pop("ports", None) or DEFAULT_PORTS
+    ports = opts.pop("ports", None) or ()
     if isinstance(ports, int):
         ports = (ports,)
     return DissectOptions(ports=tuple(ports), keylog=keylog, **opts)

@@ -17,7 +17,18 @@ from .views.escape import clean
 from .views.packets import client_label, server_label
 from .views.tree import packet_tree
 
-_OUTCOME_STYLE = {"ok": "bold green", "error": "bold red", "incomplete": "bold yellow"}
+_OUTCOME_STYLE = {
+    "ok": "bold green",
+    "error": "bold red",
+    "incomplete": "bold yellow",
+    # neither is a failure: shown neutrally
+    "encrypted": "bold cyan",
+    "midstream": "bold cyan",
+}
+_OUTCOME_LABEL = {
+    "encrypted": "ENCRYPTED (TLS without keys: login not visible)",
+    "midstream": "joined mid-stream",
+}
 _TREE_STYLE = {"head": "cyan", "dim": "dim", "warn": "yellow"}
 _SEVERITY_STYLE = {
     "error": "bold red",
@@ -170,16 +181,22 @@ class Renderer:
 
     def _outcome(self, label, outcome, error, prefix="") -> None:
         style = _OUTCOME_STYLE.get(outcome, "")
+        shown = _OUTCOME_LABEL.get(outcome) or outcome.upper()
         if error:
             self._line(
                 label,
                 prefix,
-                (f"{outcome.upper()} {error['code']}", style),
+                (
+                    f"{shown}, ERR {error['code']}"
+                    if outcome == "midstream"
+                    else f"{shown} {error['code']}",
+                    style,
+                ),
                 f" ({error['sqlstate']}) " if error.get("sqlstate") else " ",
                 error.get("message") or "",
             )
         else:
-            self._line(label, prefix, (outcome.upper(), style))
+            self._line(label, prefix, (shown, style))
 
     def footer(self, summaries, shown: int) -> None:
         total = sum(s.connections for s in summaries)

@@ -107,11 +107,14 @@ def test_filters(tmp_path):
 
 def test_ports_and_detect():
     p3407 = SAMPLES / "mariadb_connector_port3407_ok.pcap"
-    assert run(p3407, "--format", "jsonl").stdout == ""
-    assert json.loads(run(p3407, "--format", "jsonl", "--port", "3407").stdout)["outcome"] == "ok"
-    assert json.loads(run(p3407, "--format", "jsonl", "--detect").stdout)["server"].endswith(
-        ":3407"
-    )
+    # found on any port with no flag; --port restricts; --detect is a no-op
+    default = run(p3407, "--format", "jsonl")
+    assert default.exit_code == 0
+    assert json.loads(default.stdout)["server"].endswith(":3407")
+    assert run(p3407, "--format", "jsonl", "--port", "3407").stdout == default.stdout
+    assert run(p3407, "--format", "jsonl", "--detect").stdout == default.stdout
+    other = run(p3407, "--format", "jsonl", "--port", "3306")
+    assert other.stdout == "" and other.exit_code == 3
 
 
 def test_stdin():

@@ -63,7 +63,7 @@ def test_sidecar_agrees_with_independent_truth(path):
     (c,) = conns
     if truth.get("tls") and not truth.get("keylog"):
         # TLS without keys: what happened inside is the lab's knowledge only
-        assert c["outcome"] == "incomplete" and c["tls"] is True
+        assert c["outcome"] == "encrypted" and c["tls"] is True
         assert c.get("verdict") in (None, "UNVERIFIABLE")
         return
     assert c["outcome"] == truth["outcome"]

@@ -18,7 +18,7 @@ CAPTURES = public_captures()
 
 def _diagnosed(path):
     try:
-        conns = list(iter_connections(str(path), DissectOptions(ports=(3306,), detect=True)))
+        conns = list(iter_connections(str(path), DissectOptions()))
     except MysqlwireError:
         return []  # not a capture we can read: dissect's tests cover that
     return diagnose_connections(conns)

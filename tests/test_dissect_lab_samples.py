@@ -129,4 +129,4 @@ def test_tls_without_keys_is_opaque():
         assert rec["user"] is None and rec["client_plugin"] is None
         assert rec["tls_status"] == "no-keys"
         assert rec["tls_version"].startswith("TLS")
-        assert rec["outcome"] == "incomplete"
+        assert rec["outcome"] == "encrypted"

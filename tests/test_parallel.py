@@ -72,7 +72,7 @@ def test_json_text_and_packets_identical(tmp_path):
 def test_many_files_more_than_jobs():
     files = sorted(LAB.glob("*.pcap"))[:24]
     assert len(files) >= 10
-    res = same_as_sequential("--format", "jsonl", "--port", "3306", "--detect", *files)
+    res = same_as_sequential("--format", "jsonl", *files)
     assert res.stdout.count(b"\n") >= len(files)
 
 

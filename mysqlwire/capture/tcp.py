@@ -503,6 +503,11 @@ class Reassembler:
             if peer.starts or (peer.fin is not None and not peer.done):
                 self._on_ack(flow, peer, not fwd, ts)
         if d.nxt is None:
+            if not flags & FIN and len(payload) + missing <= 1:
+                # Mid-stream, nothing placed yet: a bare ACK or a keep-alive
+                # probe (one byte below the next sequence number, with 0 or 1
+                # byte) must not fix where this direction's bytes start.
+                return
             # Capture started mid-stream in this direction: start where we are.
             d.nxt = seq
         elif d.muted and not flags & SYN and flow._fkeys is not None:

@@ -14,6 +14,7 @@ from ..errors import MysqlwireError
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_BAD_INPUT = 2
+EXIT_NOTHING = 3  # nothing examined: no MySQL connection, or the filters matched none
 
 
 KEYLOG_SPECIAL_OPTION = click.option(
@@ -34,12 +35,11 @@ def capture_options(f: Callable) -> Callable:
             "ports",
             type=click.IntRange(1, 65535),
             multiple=True,
-            help="Server port to decode as MySQL (repeatable; default 3306).",
+            help="Only examine TCP connections on this port (repeatable; default: every "
+            "port, MySQL is recognised by its bytes).",
         ),
         click.option(
-            "--detect",
-            is_flag=True,
-            help="Also find MySQL servers on any port by their greeting.",
+            "--detect", is_flag=True, hidden=True, help="No-op (discovery is the default)."
         ),
         click.option(
             "-k",
@@ -142,10 +142,10 @@ def load_keylog(path: Path | None):
 
 
 def make_options(ports, detect, keylog, with_packets, show_secrets, max_packet, max_buffer):
-    from ..dissect import DEFAULT_PORTS, DissectOptions
+    from ..dissect import DissectOptions
 
     return DissectOptions(
-        ports=tuple(ports) or DEFAULT_PORTS,
+        ports=tuple(ports),
         detect=detect,
         keylog=load_keylog(keylog),
         with_packets=with_packets,
@@ -238,6 +238,45 @@ def watch_tls(conns, path, opts):
         warn(
             f"{path}: TLS decryption failed for {failed} session(s): the key log's secrets do not match (wrong or corrupted key log)"
         )
+
+
+def describe_nothing(summary, ports=()) -> str:
+    """One line: why a capture gave no MySQL connection (what it held instead)."""
+    busiest = summary.busiest_ports(3) if hasattr(summary, "busiest_ports") else []
+    where = f" on port(s) {', '.join(map(str, ports))}" if ports else ""
+    line = (
+        f"{summary.path}: no MySQL connection found{where}: {summary.frames} frame(s) read, "
+        f"{summary.tcp_flows} TCP flow(s) seen"
+    )
+    if busiest:
+        line += "; busiest server ports: " + ", ".join(
+            f"{port} ({n} flow{'s' if n != 1 else ''})" for port, n in busiest
+        )
+    return line
+
+
+def filters_text(failed: bool = False, users: tuple[str, ...] = ()) -> str:
+    parts = [f"--user {u}" for u in users]
+    if failed:
+        parts.append("--failed")
+    return " ".join(parts)
+
+
+def exit_status(summaries, shown: int, bad: bool, *, ports=(), filters: str = "") -> int:
+    """The exit status of a capture-reading command, saying on stderr (one
+    line per capture) when a capture held no MySQL connection.  3 when no
+    connection was examined at all, or when the filters matched none."""
+    total = 0
+    for s in summaries:
+        total += s.connections
+        if not s.connections and not s.error:
+            click.echo(f"mysqlwire: {describe_nothing(s, ports)}", err=True)
+    if total == 0:
+        return EXIT_NOTHING
+    if shown == 0 and filters:
+        click.echo(f"mysqlwire: 0 of {total} connection(s) match {filters}", err=True)
+        return EXIT_NOTHING
+    return EXIT_PROBLEM if bad else EXIT_OK
 
 
 def select(conns, failed: bool, users: tuple[str, ...]):

@@ -28,9 +28,14 @@ def capture():
 )
 @click.option("--name", help="Name of the corpus entry (default: the file's stem).")
 @click.option(
-    "-p", "--port", "ports", type=int, multiple=True, help="Server port(s) (default 3306)."
+    "-p",
+    "--port",
+    "ports",
+    type=int,
+    multiple=True,
+    help="Only connections on these port(s) (default: every port).",
 )
-@click.option("--detect", is_flag=True, help="Find MySQL greetings on any port.")
+@click.option("--detect", is_flag=True, hidden=True, help="No-op (discovery is the default).")
 @click.option(
     "-k",
     "--keylog",
@@ -80,7 +85,7 @@ def add(src, dest, name, ports, detect, keylog, rsa_key, password_file, redact, 
             dest,
             name=name,
             redact=redact,
-            ports=tuple(ports) or (3306,),
+            ports=tuple(ports),
             detect=detect,
             keylog=keylog,
             rsa_key=rsa_key,

@@ -12,9 +12,9 @@ import click
 
 from . import secrets as secret_opts
 from .common import (
-    EXIT_OK,
-    EXIT_PROBLEM,
     capture_options,
+    exit_status,
+    filters_text,
     iter_all,
     make_options,
     output,
@@ -61,7 +61,9 @@ def diagnose(
     Severities: error (the login failed because of it), warning (the capture
     cannot show everything), info (works, but costs something), security.
     Codes and fixes: docs/diagnoses.md.
-    Exit: 0 no error finding, 1 an error finding, 2 unusable input.
+    Exit: 0 no error finding, 1 an error finding, 2 unusable input,
+    3 nothing examined (no MySQL connection in the captures, or the filters
+    matched none).
     """
     from ..diagnose import diagnose_connections, has_problem
 
@@ -81,7 +83,8 @@ def diagnose(
     # connection first; per-connection state is small after dissection.
     conns = list(iter_all(captures, opts, summaries))
     diagnose_connections(conns, None if secrets.empty else secrets)
-    chosen = [c for c in select(conns, failed, users) if show_all or has_problem(c)]
+    matched = list(select(conns, failed, users))
+    chosen = [c for c in matched if show_all or has_problem(c)]
     bad = any(d["severity"] == "error" for c in chosen for d in c.extra.get("diagnosis") or [])
     output(
         chosen,
@@ -95,7 +98,9 @@ def diagnose(
     if fmt == "text":
         if not chosen and conns:
             click.echo("no problem found" + ("" if show_all else " (--all shows every connection)"))
-    sys.exit(EXIT_PROBLEM if bad else EXIT_OK)
+    sys.exit(
+        exit_status(summaries, len(matched), bad, ports=ports, filters=filters_text(failed, users))
+    )
 
 
 def record(conn, with_packets: bool = False) -> dict:

@@ -14,10 +14,10 @@ import sys
 import click
 
 from .common import (
-    EXIT_OK,
-    EXIT_PROBLEM,
     capture_options,
+    exit_status,
     fail,
+    filters_text,
     iter_all,
     make_options,
     output,
@@ -54,7 +54,16 @@ def dissect(
     packets,
     jobs,
 ):
-    """Show every MySQL/MariaDB connection phase in CAPTURES (pcap/pcapng, '-' = stdin)."""
+    """Show every MySQL/MariaDB connection phase in CAPTURES (pcap/pcapng, '-' = stdin).
+
+    MySQL is found on any TCP port, by its greeting or, for connections
+    already open when the capture started, by its command/reply shapes.
+
+    \b
+    Exit: 0 every login succeeded (or none was attempted), 1 a login failed,
+    2 unusable input, 3 nothing examined (no MySQL connection in the captures,
+    or the filters matched none; stderr says what the captures held).
+    """
     opts = make_options(ports, detect, keylog, packets, show_secrets, max_packet, max_buffer)
     summaries: list = []
     if jobs > 1 and len(captures) > 1:
@@ -77,7 +86,7 @@ def dissect(
             yield c
 
     selected = select(tracked(), failed, users)
-    output(
+    shown = output(
         selected,
         fmt,
         lambda c, p: c.to_record(with_packets=p),
@@ -86,7 +95,9 @@ def dissect(
         show_secrets=show_secrets,
         summaries=summaries,
     )
-    sys.exit(EXIT_PROBLEM if any_failed else EXIT_OK)
+    sys.exit(
+        exit_status(summaries, shown, any_failed, ports=ports, filters=filters_text(failed, users))
+    )
 
 
 def _failing(conns):

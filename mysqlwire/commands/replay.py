@@ -12,9 +12,9 @@ import click
 
 from . import secrets as secret_opts
 from .common import (
-    EXIT_OK,
-    EXIT_PROBLEM,
     capture_options,
+    exit_status,
+    filters_text,
     iter_all,
     make_options,
     output,
@@ -57,6 +57,9 @@ def replay(
     Verdicts: PROOF_MATCHES, PROOF_MISMATCH, EMPTY_PASSWORD_SENT, NONCE_MISUSE,
     UNVERIFIABLE (tls-no-keys, greeting-missing, no-password, rsa-no-private-key,
     plugin-unsupported:<name>, proof-not-replayable:<plugin>), NO_AUTH_ATTEMPT.
+    Exit: 0 every attempted proof verified, 1 a PROOF_MISMATCH,
+    EMPTY_PASSWORD_SENT or NONCE_MISUSE, 2 unusable input, 3 nothing examined
+    (no MySQL connection in the captures, or the filters matched none).
     """
     from ..replay import record_with_verdict, replay_connection
 
@@ -84,7 +87,7 @@ def replay(
                 bad = True
             yield c
 
-    output(
+    shown = output(
         select(verdicts(), failed, users),
         fmt,
         record_with_verdict,
@@ -93,4 +96,4 @@ def replay(
         show_secrets=show_secrets,
         summaries=summaries,
     )
-    sys.exit(EXIT_PROBLEM if bad else EXIT_OK)
+    sys.exit(exit_status(summaries, shown, bad, ports=ports, filters=filters_text(failed, users)))

@@ -15,10 +15,10 @@ import click
 from ..errors import MysqlwireError
 from . import secrets as secret_opts
 from .common import (
-    EXIT_OK,
-    EXIT_PROBLEM,
     KEYLOG_SPECIAL_OPTION,
+    exit_status,
     fail,
+    filters_text,
     make_options,
     path_message,
     select,
@@ -45,11 +45,10 @@ _BAD_VERDICTS = {"PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"}
     "ports",
     type=click.IntRange(1, 65535),
     multiple=True,
-    help="Server port to decode as MySQL (repeatable; default 3306).",
+    help="Only examine TCP connections on this port (repeatable; default: every "
+    "port, MySQL is recognised by its bytes).",
 )
-@click.option(
-    "--detect", is_flag=True, help="Also find MySQL servers on any port by their greeting."
-)
+@click.option("--detect", is_flag=True, hidden=True, help="No-op (discovery is the default).")
 @click.option(
     "-k",
     "--keylog",
@@ -99,7 +98,8 @@ def report(
       mysqlwire report capture.pcap -o report.html
       mysqlwire report --password-file pw.txt --keylog keys.log tls.pcap -o r.html
     Exit: 0 written and no problem, 1 written and a login failed / a proof
-    mismatched / an error finding, 2 unusable input (nothing written).
+    mismatched / an error finding, 2 unusable input (nothing written),
+    3 nothing examined (no MySQL connection, or the filters matched none).
     """
     from ..diagnose import diagnose_connections
     from ..dissect import CaptureSummary, iter_connections
@@ -195,7 +195,9 @@ def report(
         f"mysqlwire: report written to {where}: {len(chosen)} connection(s), {n_failed} failed login(s)",
         err=True,
     )
-    sys.exit(EXIT_PROBLEM if bad else EXIT_OK)
+    sys.exit(
+        exit_status(summaries, len(chosen), bad, ports=ports, filters=filters_text(failed, users))
+    )
 
 
 def _arrive(c, secrets, failed, users, chosen, kept, ladders) -> int:
