@@ -269,7 +269,7 @@ def exit_status(summaries, shown: int, bad: bool, *, ports=(), filters: str = ""
     total = 0
     for s in summaries:
         total += s.connections
-        if not s.connections and not s.error:
+        if not s.connections:
             click.echo(f"mysqlwire: {describe_nothing(s, ports)}", err=True)
     if total == 0:
         return EXIT_NOTHING
