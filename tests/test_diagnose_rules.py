@@ -1194,7 +1194,7 @@ def test_cleartext_not_enabled_over_tls_does_not_say_use_tls():
 def test_text_output_says_how_sure_the_fingerprint_is():
     import io
 
-    from mysqlwire.render import Renderer
+    from mysqlwire.views.text import Renderer
 
     c = native_login(outcome="ok", error=None, attrs=LIBMARIADB_ATTRS, caps=0x00BFA284)
     diagnose_connection(c)

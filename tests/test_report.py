@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 import mysqlwire
 from mysqlwire.cli import cli
-from mysqlwire.report import REPORT_SCRIPT
+from mysqlwire.views.report import REPORT_SCRIPT
 
 from .conftest import REPO
 

@@ -9,9 +9,9 @@ import re
 import pytest
 
 import mysqlwire
-from mysqlwire import report as report_mod
 from mysqlwire.model import Connection
 from mysqlwire.views import ladder
+from mysqlwire.views import report as report_mod
 from mysqlwire.views.html import connection_html
 
 from .test_report import PICK, SAMPLES, _browse, _console_messages, chromium, parse, run_report  # noqa: F401

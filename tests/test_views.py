@@ -121,7 +121,7 @@ def test_model_is_a_leaf():
         "mysqlwire.notebook",
         "mysqlwire.views",
         "mysqlwire.diagnose",
-        "mysqlwire.render",
+        "mysqlwire.views.text",
     ):
         assert m not in loaded
 
@@ -222,3 +222,51 @@ def test_packets_tree_fast_auth_and_dialog_meaning():
     )
     out = _dissect("--packets", str(SAMPLES / "m8emu_pymysql_sha2_fast_ok.pcap")).stdout
     assert "Data: 1 byte: 03 = fast authentication succeeded (cached hash), OK follows" in out
+
+
+LINT_CONFIG = """
+[importlinter]
+root_package = mysqlwire
+
+[importlinter:contract:model]
+name = the model is a leaf: nothing above the grammars
+type = forbidden
+source_modules = mysqlwire.model
+forbidden_modules =
+    mysqlwire.api
+    mysqlwire.views
+    mysqlwire.notebook
+    mysqlwire.diagnose
+    mysqlwire.replay
+    mysqlwire.dissect
+    mysqlwire.handshake
+
+[importlinter:contract:views]
+name = views show and compute nothing (no diagnose, replay or api)
+type = forbidden
+source_modules =
+    mysqlwire.views
+    mysqlwire.notebook
+forbidden_modules =
+    mysqlwire.api
+    mysqlwire.diagnose
+    mysqlwire.replay
+    mysqlwire.commands
+    mysqlwire.cli
+"""
+
+
+def test_import_contracts_of_model_and_views(tmp_path):
+    """import-linter (``lint-imports``) checks the leaf model and the views'
+    imports, function-level imports included."""
+    import shutil
+
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.skip("lint-imports (import-linter) is not installed")
+    cfg = tmp_path / ".importlinter"
+    cfg.write_text(LINT_CONFIG)
+    env = dict(__import__("os").environ, PYTHONPATH=str(REPO))
+    res = subprocess.run([exe, str(cfg)], capture_output=True, text=True, cwd=REPO, env=env)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "Contracts: 2 kept, 0 broken." in res.stdout

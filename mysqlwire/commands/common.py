@@ -306,7 +306,7 @@ def output(
 
         emit_json(counted(), fmt)
         return n
-    from ..render import Renderer
+    from ..views.text import Renderer
 
     r = Renderer(color=use_color(color), show_secrets=show_secrets)
     for c in conns:

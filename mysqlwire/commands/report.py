@@ -104,7 +104,7 @@ def report(
     from ..diagnose import diagnose_connections
     from ..dissect import CaptureSummary, iter_connections
     from ..progress import counting_reader, file_sizes, progress
-    from ..report import iter_report, write_report
+    from ..views.report import iter_report, write_report
 
     secrets = secret_opts.load(
         password_file,
@@ -204,7 +204,7 @@ def _arrive(c, secrets, failed, users, chosen, kept, ladders) -> int:
     """Replay a connection as it arrives; keep its packets only if it may get
     a ladder.  Returns 1 when its packets were kept."""
     from ..replay import replay_connection
-    from ..report import BAD_VERDICTS, LADDERS_ALL, LADDERS_MAX
+    from ..views.report import BAD_VERDICTS, LADDERS_ALL, LADDERS_MAX
 
     v = replay_connection(c, secrets)
     if not any(True for _ in select([c], failed, users)):

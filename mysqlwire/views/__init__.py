@@ -9,5 +9,10 @@ verdicts and diagnoses are computed by :mod:`mysqlwire.diagnose` /
 * :mod:`.packets` -- what each connection-phase packet means (labels, plugin
   bytes, the ``--packets`` tree);
 * :mod:`.ladder` -- the SVG ladder diagram;
-* :mod:`.html` -- panels, tables and the Jupyter HTML.
+* :mod:`.html` -- panels, tables and the Jupyter HTML;
+* :mod:`.tree` -- ``--packets`` as a text tree (like ``tshark -V``);
+* :mod:`.text` -- the terminal output of dissect/replay/diagnose;
+* :mod:`.report` -- the self-contained HTML report.
+
+:mod:`mysqlwire.notebook` re-exports the HTML helpers for notebook users.
 """

@@ -12,10 +12,10 @@ import sys
 from rich.console import Console
 from rich.text import Text
 
-from .model import Connection
-from .views.escape import clean
-from .views.packets import client_label, server_label
-from .views.tree import packet_tree
+from ..model import Connection
+from .escape import clean
+from .packets import client_label, server_label
+from .tree import packet_tree
 
 _OUTCOME_STYLE = {
     "ok": "bold green",

@@ -37,9 +37,9 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 
-from .model import Connection
-from .views.escape import esc
-from .views.html import (
+from ..model import Connection
+from .escape import esc
+from .html import (
     CSS,
     SUMMARY_FOOT,
     connection_html,
@@ -507,7 +507,7 @@ def write_report(path, html, *, inputs=()) -> None:
     """Write the page through :mod:`mysqlwire.outputs` (checked path, never an
     input; temporary file renamed into place; ``-`` is stdout).  ``html`` is
     the page (str) or its pieces (an iterable of str), written as they come."""
-    from .outputs import Output, check_output, open_output
+    from ..outputs import Output, check_output, open_output
 
     out = (
         path
