@@ -322,3 +322,24 @@ def test_tls_without_keys_is_encrypted_not_failed():
     assert res.exit_code == 0
     assert "ENCRYPTED (TLS without keys: login not visible)" in res.output
     assert "INCOMPLETE" not in res.output
+
+
+# ------------------------------------------------------------ library defaults
+def test_api_and_dissector_defaults_find_any_port(tmp_path):
+    import mysqlwire
+    from mysqlwire.capture import decode_tcp, open_capture
+    from mysqlwire.dissect import Dissector
+
+    story = REPO / "captures" / "stories" / "pymysql124_native_greeting_ok.pcap"
+    (conn,) = mysqlwire.open(story).connections
+    assert conn.server.endswith(":35861") and conn.outcome == "ok" and conn.id == 1
+    frames: list = []
+    Conversation(frames, server=("10.0.0.9", 6033)).say(False, greeting()).fin(True)
+    pcap = write(tmp_path / "g.pcap", frames)
+    engine = Dissector()
+    for ts, linktype, data, _iface in open_capture(str(pcap)).records():
+        seg = decode_tcp(linktype, data)
+        if seg is not None:
+            engine.add(ts, seg)
+    (found,) = engine.drain() + engine.finish()
+    assert found.server == "10.0.0.9:6033" and found.server_version == "8.0.36"
