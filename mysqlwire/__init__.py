@@ -20,7 +20,20 @@ __all__ = [
     "UsageError",
     "__version__",
     "open",
+    "make_secrets",
 ]
+
+
+def __getattr__(name: str):
+    """``mysqlwire.api``, ``mysqlwire.make_secrets`` and ``mysqlwire.Capture``
+    without importing the dissector when the package is imported (the CLI's
+    ``--help`` stays light)."""
+    if name in ("api", "make_secrets", "Capture"):
+        import importlib
+
+        api = importlib.import_module(".api", __name__)
+        return api if name == "api" else getattr(api, name)
+    raise AttributeError(f"module 'mysqlwire' has no attribute {name!r}")
 
 
 def open(  # noqa: A001 - mirrors builtins.open on purpose, like pyshark/scapy

@@ -194,7 +194,7 @@ class Capture:
         return self._connections
 
     def connection(self, number: int) -> Connection:
-        """Connection ``#number`` (the number the CLI, JSON ``id`` and report show)."""
+        """Connection ``#number``, numbered from 1 as the CLI, JSON ``id`` and report show."""
         for c in self.connections:
             if c.id == number:
                 return c

@@ -17,6 +17,8 @@ import sys
 
 import click
 
+from .commands.common import SuggestingGroup
+
 # name -> (module, attribute, one-line help shown by --help without importing)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "dissect": (
@@ -67,7 +69,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(SuggestingGroup):
     def list_commands(self, ctx):
         return sorted(name for name in COMMANDS if _available(name))
 
@@ -96,24 +98,6 @@ class LazyGroup(click.Group):
             click.echo(f"mysqlwire: error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
         sys.exit(rv if isinstance(rv, int) else 0)
-
-    def resolve_command(self, ctx, args):
-        """An unknown command is a usage error naming the closest ones
-        (``disect`` -> "did you mean 'dissect'?")."""
-        name = args[0] if args else None
-        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            import difflib
-
-            known = self.list_commands(ctx)
-            close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
-            close += [c for c in known if c.startswith(name) and c not in close]
-            hint = (
-                " Did you mean " + " or ".join(f"'{c}'" for c in close[:2]) + "?"
-                if close
-                else f" Commands: {', '.join(known)}."
-            )
-            ctx.fail(f"No such command '{name}'.{hint}")
-        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]

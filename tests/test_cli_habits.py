@@ -138,3 +138,9 @@ def test_help_lists_short_options():
             assert opt in out, (command, opt)
     assert "-P, --password-file" in run("replay", "--help").stdout
     assert "-o, --output" in run("report", "--help").stdout
+
+
+def test_mistyped_subcommand_of_capture_suggests():
+    res = main("capture", "ad", "x.pcap")
+    assert res.returncode == 2
+    assert res.stderr.startswith("mysqlwire: error: No such command 'ad'. Did you mean 'add'?")

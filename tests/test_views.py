@@ -270,3 +270,38 @@ def test_import_contracts_of_model_and_views(tmp_path):
     res = subprocess.run([exe, str(cfg)], capture_output=True, text=True, cwd=REPO, env=env)
     assert res.returncode == 0, res.stdout[-3000:]
     assert "Contracts: 2 kept, 0 broken." in res.stdout
+
+
+def test_capture_replay_with_secrets_and_short_repr():
+    import mysqlwire
+    from mysqlwire.api import make_secrets
+
+    truth = {
+        json.loads(line)["pcap"]: json.loads(line)
+        for line in (SAMPLES / "truth.jsonl").read_text().splitlines()
+        if line.strip()
+    }
+    name = "mariadb_pymysql_native_ok.pcap"
+    pw = truth[name]["account_password"]
+    cap = mysqlwire.open(SAMPLES / name)
+    assert repr(cap) == f"<mysqlwire.Capture {name!r} connections=?>"
+    assert [v.verdict for v in cap.replay(secrets=make_secrets(pw))] == ["PROOF_MATCHES"]
+    assert [v.verdict for v in cap.replay(candidates=["nope", pw])] == ["PROOF_MATCHES"]
+    assert cap.replay(candidates=["nope", pw])[0].matched_candidate == 2
+    with pytest.raises(TypeError):
+        cap.replay("x", secrets=make_secrets(pw))
+    assert repr(cap) == f"<mysqlwire.Capture {name!r} connections=1>"
+    leaked = pw in repr(make_secrets(pw)) or pw in repr(cap.connection(1))
+    assert not leaked
+
+
+def test_open_is_documented_with_real_parameters():
+    import inspect
+
+    import mysqlwire
+
+    sig = inspect.signature(mysqlwire.open)
+    assert not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    for name in ("ports", "detect", "keylog", "packets", "show_secrets", "max_packet"):
+        assert name in sig.parameters and f":param {name}:" in mysqlwire.open.__doc__
+    assert "from 1" in mysqlwire.Capture.connection.__doc__

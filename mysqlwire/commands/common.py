@@ -26,6 +26,27 @@ KEYLOG_SPECIAL_OPTION = click.option(
 )
 
 
+class SuggestingGroup(click.Group):
+    """A command group whose unknown command is a usage error naming the
+    closest ones (``disect`` -> "Did you mean 'dissect'?")."""
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            known = self.list_commands(ctx)
+            close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
+            close += [c for c in known if c.startswith(name) and c not in close]
+            hint = (
+                " Did you mean " + " or ".join(f"'{c}'" for c in close[:2]) + "?"
+                if close
+                else f" Commands: {', '.join(known)}."
+            )
+            ctx.fail(f"No such command '{name}'.{hint}")
+        return super().resolve_command(ctx, args)
+
+
 def capture_options(f: Callable) -> Callable:
     """--port/--detect/--keylog/--format/--failed/--user/--show-secrets."""
     opts = [

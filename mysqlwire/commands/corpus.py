@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from .common import fail
+from .common import SuggestingGroup, fail
 
 EXIT_NOTHING = 3
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def capture():
     """Manage the regression corpus (a capture + a .toml sidecar of expectations)."""
 

@@ -30,7 +30,10 @@ from .common import (
 @click.command()
 @capture_options
 @click.option(
-    "--packets", is_flag=True, help="Add every connection-phase packet with its decoded fields."
+    "--packets",
+    is_flag=True,
+    help="Add every connection-phase packet: a tree like tshark -V in text (flags, lengths, "
+    "what each plugin byte means, the RSA key as PEM; secrets redacted), decoded fields in JSON.",
 )
 @click.option(
     "--jobs",
@@ -58,6 +61,13 @@ def dissect(
 
     MySQL is found on any TCP port, by its greeting or, for connections
     already open when the capture started, by its command/reply shapes.
+
+    \b
+    Examples:
+      mysqlwire dissect capture.pcap
+      mysqlwire dissect --packets -u app capture.pcap     # every packet as a tree
+      mysqlwire dissect -f jsonl -k keys.log tls.pcap     # TLS decrypted, JSON lines
+      tcpdump -w - port 3306 | mysqlwire dissect -
 
     \b
     Exit: 0 every login succeeded (or none was attempted), 1 a login failed,
