@@ -14,6 +14,7 @@ from mysqlwire.views import ladder
 from mysqlwire.views import report as report_mod
 from mysqlwire.views.html import connection_html
 
+from .conftest import REPO
 from .test_report import PICK, SAMPLES, _browse, _console_messages, chromium, parse, run_report  # noqa: F401
 
 
@@ -120,3 +121,21 @@ def test_report_ladders_option(tmp_path):
     assert len(p.rows) == 3 and p.sections == []
     run_report([*args, "--ladders", "all"])
     assert len(parse(out.read_text()).sections) == 3
+
+
+def test_midstream_connections_are_drawn_and_labelled(tmp_path):
+    import os
+    from pathlib import Path
+
+    shared = Path(os.environ.get("MYSQLWIRE_SHARED", REPO.parent / "shared"))
+    path = shared / "captures" / "public" / "dexas" / "mysql.pcap"
+    if not path.is_file():
+        pytest.skip("../shared missing")
+    conns = mysqlwire.open(path).connections
+    mid = [c for c in conns if c.outcome == "midstream"]
+    assert mid
+    html = connection_html(mid[0])
+    assert "joined mid-stream" in html and "its login is not in it" in html
+    assert '<span class="mw-badge mw-midstream">JOINED MID-STREAM</span>' in html
+    page = report_mod.build_report(conns)
+    assert page.count('<span class="mw-badge mw-midstream">joined mid-stream</span>') == len(mid)

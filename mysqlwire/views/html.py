@@ -78,6 +78,9 @@ CSS = """
 .mw-kv td{padding:2px 0;word-break:break-word}
 .mw-badge{display:inline-block;white-space:nowrap;border-radius:4px;padding:1px 7px;font-weight:600;font-size:12px;color:#fff;background:#64748b}
 .mw-ok{background:#15803d}.mw-error{background:#dc2626}.mw-incomplete{background:#ca8a04}
+.mw-encrypted{background:#7c3aed}.mw-midstream{background:#0891b2}
+table.mw-sum tr.mw-row-encrypted td:first-child{border-left:4px solid #7c3aed}
+table.mw-sum tr.mw-row-midstream td:first-child{border-left:4px solid #0891b2}
 .mw-v-PROOF_MATCHES{background:#15803d}.mw-v-PROOF_MISMATCH,.mw-v-EMPTY_PASSWORD_SENT,.mw-v-NONCE_MISUSE{background:#dc2626}
 .mw-v-UNVERIFIABLE,.mw-v-NO_AUTH_ATTEMPT{background:#64748b}
 .mw-findings{list-style:none;padding:0;margin:6px 0}
@@ -115,6 +118,14 @@ table.mw-sum tr.mw-row-incomplete td:first-child{border-left:4px solid #ca8a04}
 MAX_ANOMALIES = 8
 
 
+OUTCOME_LABEL = {"midstream": "joined mid-stream", "encrypted": "encrypted (no keys)"}
+
+
+def outcome_label(outcome: str) -> str:
+    """The words for an outcome ("midstream" -> "joined mid-stream")."""
+    return OUTCOME_LABEL.get(outcome, outcome)
+
+
 def _badge(text: str, cls: str) -> str:
     return f'<span class="mw-badge {cls}">{esc(text)}</span>'
 
@@ -143,7 +154,7 @@ def panel_html(conn: Connection, *, title: str | None = None) -> str:
     if lat is not None:
         rows.append(("login took", f"{lat:.2f} ms"))
     err = conn.error
-    outcome = _badge(conn.outcome.upper(), f"mw-{esc(conn.outcome)}")
+    outcome = _badge(outcome_label(conn.outcome).upper(), f"mw-{esc(conn.outcome)}")
     if err:
         outcome += (
             f" <span class=mw-code>{esc(err.get('code'))}</span>"
@@ -348,7 +359,7 @@ def summary_row_html(
             out.append(f'<td data-v="{sortv}" title="{tip}">{text}</td>')
         elif key == "outcome" and val:
             err = f" {esc(r['error'])}" if r.get("error") else ""
-            badge = _badge(str(val), "mw-" + str(esc(val)))
+            badge = _badge(outcome_label(str(val)), "mw-" + str(esc(val)))
             out.append(f'<td data-v="{sortv}" class="mw-nowrap">{badge}{err}</td>')
         elif key == "verdict" and val:
             out.append(f'<td data-v="{sortv}">{_badge(str(val), "mw-v-" + str(esc(val)))}</td>')

@@ -252,6 +252,13 @@ def _tls_item(conn: Connection, ts: float | None) -> _Item:
 
 def _end_item(conn: Connection) -> _Item | None:
     login = conn.login
+    if conn.outcome == "midstream":
+        return _Item(
+            "none",
+            "joined mid-stream",
+            "the connection was already open when the capture started: its login is not in it",
+            _COLORS["cmd"],
+        )
     if login is None and conn.tls and not conn.tls_info.get("decrypted"):
         if conn.closed_by:
             return _Item(

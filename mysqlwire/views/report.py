@@ -43,6 +43,7 @@ from .html import (
     CSS,
     SUMMARY_FOOT,
     connection_html,
+    outcome_label,
     summary_columns,
     summary_head_html,
     summary_row,
@@ -401,7 +402,7 @@ def iter_report(
     p.append(_stat(outcomes.get("error", 0), "error", "#dc2626"))
     p.append(_stat(outcomes.get("incomplete", 0), "incomplete", "#ca8a04"))
     for other in sorted(set(outcomes) - {"ok", "error", "incomplete"}):
-        p.append(_stat(outcomes[other], other))
+        p.append(_stat(outcomes[other], outcome_label(other)))
     p.append(_stat(failed, "failed login(s)", "#dc2626"))
     for v, n in sorted(verdicts.items()):
         p.append(_stat(n, v))
