@@ -94,7 +94,11 @@ def measure(cmd: list[str], port: int, seconds: float, parse, ready: str) -> dic
     """Run the capturer, wait until it says it is capturing, load, then stop it (SIGINT)."""
     before = children_cpu()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     lines: list[str] = []
@@ -106,7 +110,9 @@ def measure(cmd: list[str], port: int, seconds: float, parse, ready: str) -> dic
             if ready in line:
                 seen.set()
 
-    pumps = [threading.Thread(target=pump, args=(s,), daemon=True) for s in (proc.stdout, proc.stderr)]
+    pumps = [
+        threading.Thread(target=pump, args=(s,), daemon=True) for s in (proc.stdout, proc.stderr)
+    ]
     for t in pumps:
         t.start()
     if not seen.wait(120):
@@ -140,15 +146,28 @@ def main(argv=None) -> None:
     results = {}
     port = 40000 + os.getpid() % 10000
     results["mysqlwire watch (tcpdump child)"] = measure(
-        [sys.executable, "-m", "mysqlwire", "watch", "-i", "lo", "-p", str(port), "--duration",
-         str(total)],
-        port, args.seconds,
+        [
+            sys.executable,
+            "-m",
+            "mysqlwire",
+            "watch",
+            "-i",
+            "lo",
+            "-p",
+            str(port),
+            "--duration",
+            str(total),
+        ],
+        port,
+        args.seconds,
         lambda out, err: int(re.search(r"(\d+) frame", err).group(1)),
         "watching",
     )
     port += 1
     results["scapy sniff (prn, store=False)"] = measure(
-        [sys.executable, "-c", SNIFF, str(port), str(total)], port, args.seconds,
+        [sys.executable, "-c", SNIFF, str(port), str(total)],
+        port,
+        args.seconds,
         lambda out, err: int(out.strip().splitlines()[-1]),
         "ready",
     )

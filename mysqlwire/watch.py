@@ -51,7 +51,14 @@ class FollowedKeyLog(_keylog_base()):
     SSLKEYLOGFILE while we watch): a lookup that misses reads the new lines,
     at most every ``interval`` seconds and at most ``limit`` bytes in all."""
 
-    def __init__(self, path: str | os.PathLike, interval: float = 0.2, limit: int = 64 << 20):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        interval: float = 0.2,
+        limit: int = 64 << 20,
+        wait: float = 1.0,
+        patience: int = 3,
+    ):
         from .tls import KeyLog
 
         super().__init__()
@@ -63,6 +70,10 @@ class FollowedKeyLog(_keylog_base()):
         self.limit = limit
         self._last = 0.0
         self._partial = b""
+        self.wait = wait
+        self.patience = patience
+        self._given_up: set[bytes] = set()
+        self._misses = 0
         self.refresh(force=True)
 
     def refresh(self, force: bool = False) -> None:
@@ -90,9 +101,32 @@ class FollowedKeyLog(_keylog_base()):
     def get(self, client_random: bytes, label: str) -> bytes | None:
         got = self.keys.get(client_random, label)
         if got is None:
-            self.refresh()
-            got = self.keys.get(client_random, label)
+            got = self._wait_for(client_random, label)
         return got
+
+    def _wait_for(self, client_random: bytes, label: str) -> bytes | None:
+        """Live race: the server's first encrypted record can reach us before the client
+        has written the secret it derived from it. Wait up to ``wait`` seconds for it,
+        once per session, and not at all after ``patience`` sessions in a row whose keys
+        never came (a key log of other clients)."""
+        if client_random in self._given_up or self._misses >= self.patience:
+            self.refresh()
+            return self.keys.get(client_random, label)
+        end = time.monotonic() + self.wait
+        while True:
+            self.refresh(force=True)
+            got = self.keys.get(client_random, label)
+            if got is not None:
+                self._misses = 0
+                return got
+            if time.monotonic() >= end:
+                break
+            time.sleep(0.02)
+        self._given_up.add(client_random)
+        if len(self._given_up) > 4096:
+            self._given_up.clear()
+        self._misses += 1
+        return None
 
     def labels(self, client_random: bytes) -> frozenset[str]:
         if client_random not in self.keys:
