@@ -13,6 +13,7 @@ machine-readable form.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from ..model import Connection
@@ -52,6 +53,7 @@ _SKIP = {
     "header",
     "filler",
     "reserved",
+    "command",  # COM_CHANGE_USER's 0x11: the head line names it
 }
 
 _NAMES = {
@@ -178,7 +180,11 @@ def _secret_meaning(key: str, n: int, p: dict, conn: Connection, stage: dict) ->
         if plugin in ("mysql_clear_password", "dialog", "auth_pam", "pam"):
             return "clear-text password"
         return f"{plugin} proof"
-    return client_auth_meaning(conn, p, step_for(conn, p), stage)
+    meaning = client_auth_meaning(conn, p, step_for(conn, p), stage)
+    if meaning.startswith("proof "):
+        return f"{p.get('plugin') or 'the plugin'} proof"
+    # the line already says the length and that it is redacted
+    return re.sub(r" \((?:redacted, )?\d+ B\)$", "", meaning)
 
 
 def _ordered(fields: dict) -> list:
@@ -202,7 +208,9 @@ def _head(num: int, p: dict, t0: float | None) -> str:
     bits = [f"{num:>3}  {arrow}  {label}"]
     if p.get("seq") is not None:
         bits.append(f"seq={p['seq']}")
-    bits.append(_plural(int(p.get("length") or 0)))
+    if kind not in ("command", "quit") or p.get("length"):
+        # (the command phase is not buffered: a command's length is not known)
+        bits.append(_plural(int(p.get("length") or 0)))
     if t0 is not None and p.get("ts") is not None:
         bits.append(f"+{(p['ts'] - t0) * 1000:.3f} ms")
     if p.get("in_tls"):
