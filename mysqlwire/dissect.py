@@ -404,6 +404,8 @@ class _ConnSink:
     def _apply(self, ev: Event, ts: float) -> None:
         conn = self.conn
         in_tls = self.tls is not None
+        if self.pipe.observer is not None:
+            self.pipe.observer(self.flow, self.server_is_initiator, conn, self.hs, ev)
         if conn.packets is not None and ev.kind != "anomaly":
             self._packet_record(ev, ts)
         kind = ev.kind
@@ -550,6 +552,7 @@ class _Pipeline:
         self.ready: list[Connection] = []
         self.streamed: dict[int, tuple] = {}  # stream mode: id -> state last emitted
         self.server_ports = summary.server_ports
+        self.observer = None  # see Dissector
 
     def on_flow(self, flow):
         ini_port = flow.initiator[1]
@@ -656,12 +659,25 @@ class Dissector:
 
     Feed ``(ts, TcpSegment)`` with :meth:`add`, collect finished connections
     with :meth:`drain`, and call :meth:`finish` at the end of the input.
+
+    ``observer(flow, server_is_initiator, conn, handshake, event)``, when
+    given, sees every event of every connection as it is applied (the hook
+    ``redact`` follows connections with: ``event.offset`` plus
+    ``handshake.stream_offset(event.sender)`` and ``flow.next_seq(...)`` place
+    the event's bytes by TCP sequence number).
     """
 
-    def __init__(self, opts: DissectOptions | None = None, summary: CaptureSummary | None = None):
+    def __init__(
+        self,
+        opts: DissectOptions | None = None,
+        summary: CaptureSummary | None = None,
+        *,
+        observer=None,
+    ):
         self.opts = opts or DissectOptions()
         self.summary = summary or CaptureSummary(path="<segments>")
         self.pipe = _Pipeline(self.summary, self.opts)
+        self.pipe.observer = observer
         self.reasm = Reassembler(
             self.pipe.on_flow, max_buffer=self.opts.max_buffer, idle_timeout=self.opts.idle_timeout
         )

@@ -113,6 +113,11 @@ class Event:
     plugin: str | None = None
     exchange: int = 0
     detail: str | None = None
+    #: stream offset of the packet's first 4-byte header in ``sender``'s TCP
+    #: byte stream (what :meth:`Handshake.receive_data` and :meth:`Handshake.gap`
+    #: were given); None inside TLS or the compressed protocol, where the wire
+    #: bytes are not the packet's bytes
+    offset: int | None = None
 
 
 def _name(raw: bytes | None) -> str | None:
@@ -133,9 +138,10 @@ class _Direction:
         "keep_raw",
         "skip",
         "discard",
+        "base",
     )
 
-    def __init__(self, max_packet: int):
+    def __init__(self, max_packet: int, base: int = 0):
         self.reader = PacketReader(max_payload=max_packet)
         self.compressed: CompressedReader | None = None
         self.keep_raw = True
@@ -145,6 +151,7 @@ class _Direction:
         # command phase, server side, once nothing more is watched: the bytes
         # are dropped unframed until a COM_CHANGE_USER (then framing restarts)
         self.discard = False
+        self.base = base  # sender's stream offset of the reader's offset 0
 
 
 @dataclass
@@ -173,6 +180,7 @@ class Handshake:
     _phase_packets: int = 0
     _phase_bytes: int = 0
     _anomalies: int = 0
+    _wire: dict = field(default_factory=lambda: {CLIENT: 0, SERVER: 0})
 
     def __post_init__(self) -> None:
         self._dirs = {CLIENT: _Direction(self.max_packet), SERVER: _Direction(self.max_packet)}
@@ -182,6 +190,7 @@ class Handshake:
         """Feed in-order bytes from ``sender`` (``"client"``/``"server"``)."""
         if self.state == BROKEN or not data:
             return
+        self._wire[sender] += len(data)
         if self.tls and not self._tls_started[sender]:
             # caller should have taken the TLS bytes; keep them for it
             self._tls_leftover[sender] = self._tls_leftover.get(sender, b"") + bytes(data)
@@ -333,6 +342,7 @@ class Handshake:
         sd = self._dirs[SERVER]
         sd.discard = False
         sd.reader = PacketReader(max_payload=self.max_packet)
+        sd.base = self._wire[SERVER]
         if sd.compressed is not None:
             sd.compressed = CompressedReader(self.max_packet)
 
@@ -376,6 +386,13 @@ class Handshake:
         self._tls_started[sender] = True
         return self._tls_leftover.pop(sender, b"")
 
+    def stream_offset(self, sender: str) -> int:
+        """Bytes of ``sender``'s stream given so far (data and gaps; bytes the
+        caller did not deliver while :meth:`quiet` are not counted): right
+        after an event, the TCP sequence number of the byte after the last one
+        given minus this is the sequence number of :attr:`Event.offset` 0."""
+        return self._wire[sender]
+
     def eof(self) -> None:
         """The capture/stream ended; flags an unfinished connection phase."""
         for sender, d in self._dirs.items():
@@ -403,6 +420,9 @@ class Handshake:
 
     # ------------------------------------------------------------ internals
     def _emit(self, sender, kind, pkt=None, fields=None, detail=None):
+        offset = None
+        if pkt is not None and not self.tls and not self.compressed:
+            offset = self._dirs[sender].base + pkt.offset
         self._events.append(
             Event(
                 sender=sender,
@@ -413,6 +433,7 @@ class Handshake:
                 plugin=self.plugin,
                 exchange=self.exchange,
                 detail=detail,
+                offset=offset,
             )
         )
 

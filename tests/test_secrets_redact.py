@@ -75,6 +75,8 @@ def _map_text(text: str | None, mapping: dict) -> str | None:
 def _host(host: str, mapping: dict) -> str:
     if host in mapping["hosts"]:
         return mapping["hosts"][host]
+    if host in ("%", "localhost") or not host:
+        return host
     try:
         new = mapping["addresses"][str(ipaddress.ip_address(host))]
     except (ValueError, KeyError):
@@ -103,8 +105,12 @@ def expected_record(orig: dict, mapping: dict) -> dict:
         for cu in orig["change_user"]
     ]
     attrs = orig.get("connect_attrs")
-    if attrs and "_server_host" in attrs:
-        rec["connect_attrs"] = dict(attrs, _server_host=_host(attrs["_server_host"], mapping))
+    if attrs:
+        # every attribute naming a host (_server_host, _source_host...) is mapped
+        rec["connect_attrs"] = {
+            k: _host(v, mapping) if "host" in k.lower() else mapping["users"].get(v, v)
+            for k, v in attrs.items()
+        }
     return rec
 
 
@@ -128,12 +134,17 @@ def test_redacted_copy_of_every_lab_capture(cap, tmp_path):
     after = _dissect(out, cap)
     assert [r.pop("capture") and r for r in after] == [expected_record(r, mapping) for r in before]
     assert all(r["user"] not in mapping["users"] for r in after)
-    # 4. proofs are untouched without --scrambles: replay still verifies them
+    # 4. proofs are removed by default: replay proves nothing on the copy; with
+    # --keep-proofs they are untouched and replay still verifies them
     if cap.truth.get("plugin_final") not in CLEAR_PLUGINS and cap.truth.get("account_password"):
         pw = tmp_path / "pw"
         pw.write_text(cap.truth["account_password"])
+        run = run_cli(["replay", "--format", "jsonl", "--password-file", pw, *cap.options(), out])
+        assert "PROOF_MATCHES" not in run.stdout
+        kept = tmp_path / "kept.pcap"
+        _redact(cap.path, kept, *cap.options()[:2], "--keep-proofs")
         verdicts = []
-        for path in (cap.path, out):
+        for path in (cap.path, kept):
             run = run_cli(
                 ["replay", "--format", "jsonl", "--password-file", pw, *cap.options(), path]
             )
@@ -158,7 +169,9 @@ def test_corpus_has_cleartext_on_the_wire():
 @pytest.mark.parametrize("cap", CLEARTEXT, ids=[c.path.stem for c in CLEARTEXT])
 def test_cleartext_is_replaced_and_replay_cannot_match(cap, tmp_path):
     out = tmp_path / "red.pcap"
-    _, stderr = _redact(cap.path, out, *cap.options()[:2], "--keep-ips", "--keep-users")
+    _, stderr = _redact(
+        cap.path, out, *cap.options()[:2], "--keep-ips", "--keep-users", "--keep-proofs"
+    )
     assert "replaced 0 clear-text" not in stderr
     raw_in, raw_out = cap.path.read_bytes(), out.read_bytes()
     pw = cap.truth["password"].encode()
@@ -177,7 +190,7 @@ def test_cleartext_is_replaced_and_replay_cannot_match(cap, tmp_path):
 @pytest.mark.parametrize(
     "name", ["mariadb_pymysql_native_ok.pcap", "m8emu_pymysql_sha2_fast_ok.pcap"]
 )
-def test_scrambles_option_removes_proofs_and_nonces(name, tmp_path):
+def test_proofs_and_nonces_removed_by_default(name, tmp_path):
     cap = next(c for c in CORPUS if c.path.name == name)
     show = ["dissect", "--format", "jsonl", "--packets", "--show-secrets", *cap.options()]
     (orig,) = [json.loads(x) for x in run_cli([*show, cap.path]).stdout.splitlines()]
@@ -185,7 +198,7 @@ def test_scrambles_option_removes_proofs_and_nonces(name, tmp_path):
     nonce = orig["packets"][0]["fields"]["auth_plugin_data_part_1"]
     assert len(proof) in (20, 32)
     out = tmp_path / "red.pcap"
-    _redact(cap.path, out, "--scrambles")
+    _redact(cap.path, out, *cap.options()[:2])
     raw = out.read_bytes()
     assert proof not in raw and proof in cap.path.read_bytes()
     (red,) = [json.loads(x) for x in run_cli([*show, out]).stdout.splitlines()]

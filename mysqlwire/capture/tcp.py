@@ -185,6 +185,14 @@ class Flow:
     def is_muted(self, from_initiator: bool) -> bool:
         return self._d is not None and self._d[from_initiator].muted
 
+    def next_seq(self, from_initiator: bool) -> int | None:
+        """32-bit TCP sequence number of the next byte to deliver in that
+        direction (inside a data callback: the byte after the data given);
+        None before the direction started."""
+        if self._d is None or self._d[from_initiator].nxt is None:
+            return None
+        return self._d[from_initiator].nxt & 0xFFFFFFFF
+
     def buffered(self, from_initiator: bool) -> int:
         """Out-of-order bytes waiting for a hole to fill in that direction."""
         return 0 if self._d is None else self._d[from_initiator].pbytes

@@ -1,6 +1,7 @@
 """``mysqlwire redact``: a copy of a capture without its secrets.
 
-Exit status: 0 written; 2 unusable input or bad usage (nothing written).
+Exit status: 0 written; 2 unusable input, bad usage, or a copy that would not
+be safe (nothing written); 3 no MySQL connection found (nothing written).
 Warnings on stderr say what could not be redacted (inside TLS, not followed).
 """
 
@@ -13,6 +14,8 @@ import click
 from ..errors import MysqlwireError
 from .common import EXIT_OK, fail, warn
 
+EXIT_NOTHING = 3
+
 
 @click.command()
 @click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
@@ -24,10 +27,20 @@ from .common import EXIT_OK, fail, warn
     help="Redacted capture to write (same format as the input; '-' for stdout).",
 )
 @click.option(
-    "--scrambles",
+    "--keep-proofs",
     is_flag=True,
-    help="Also replace client proofs (scrambles, signatures, RSA-encrypted passwords) and "
-    "server nonces: no offline password guessing from the output.",
+    help="Keep client proofs (scrambles, signatures, RSA-encrypted passwords) and server "
+    "nonces, so replay still works on the copy.  They allow offline password guessing: "
+    "off by default.",
+)
+@click.option(
+    "--scrambles", is_flag=True, hidden=True, help="No-op: proofs are removed by default."
+)
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="Write the copy even when a connection could not be followed far enough to be sure "
+    "its secrets are gone (warnings say which).",
 )
 @click.option(
     "--map",
@@ -44,11 +57,9 @@ from .common import EXIT_OK, fail, warn
     "ports",
     type=click.IntRange(1, 65535),
     multiple=True,
-    help="Server port to treat as MySQL (repeatable; default 3306).",
+    help="Only follow MySQL servers on this port (repeatable; default: every port).",
 )
-@click.option(
-    "--detect", is_flag=True, help="Also find MySQL servers on any port by their greeting."
-)
+@click.option("--detect", is_flag=True, hidden=True, help="No-op: every port is examined.")
 @click.option(
     "--max-packet",
     type=click.IntRange(64, 1 << 30),
@@ -66,7 +77,9 @@ from .common import EXIT_OK, fail, warn
 def redact(
     capture,
     output,
+    keep_proofs,
     scrambles,
+    partial,
     map_path,
     keep_ips,
     keep_users,
@@ -76,33 +89,40 @@ def redact(
     max_buffer,
 ):
     """Write a copy of CAPTURE (pcap/pcapng) without the secrets of its MySQL
-    logins: clear-text passwords, tokens and PAM/dialog answers are replaced by
-    '*' of the same length (--scrambles: proofs and nonces too), IP addresses
-    and user names by consistent same-length placeholders.  Lengths and
-    checksums stay valid, so the copy dissects like the original apart from
-    the replaced fields.  TLS key logs embedded in a pcapng are dropped.
+    logins: clear-text passwords, tokens and PAM/dialog answers, client proofs
+    and server nonces are replaced by '*' of the same length (--keep-proofs
+    keeps proofs and nonces), IP addresses, host and user names by consistent
+    same-length placeholders (connection attributes and server messages too).
+    Lengths and checksums stay valid, so the copy dissects like the original
+    apart from the replaced fields.  TLS key logs embedded in a pcapng are
+    dropped.
 
     \b
+    Fails closed: nothing is written when no MySQL connection is found (exit
+    3) or a connection could not be followed far enough to be sure its
+    secrets are gone (exit 2; --partial writes anyway).
     Not redacted: bytes inside TLS (encrypted -- do not share the key log),
-    the command phase (queries), addresses inside payloads.  See SECURITY.md.
+    the command phase (queries), addresses inside other payloads.  See SECURITY.md.
     """
-    from ..dissect import DEFAULT_PORTS
-    from ..redact import RedactOptions
+    from ..redact import NothingToRedact, RedactOptions
     from ..redact import redact as run
 
     if not capture.is_file():
         fail(f"{capture}: no such file")
     opts = RedactOptions(
-        ports=tuple(ports) or DEFAULT_PORTS,
-        detect=detect,
-        scrambles=scrambles,
+        ports=tuple(ports),
+        keep_proofs=keep_proofs,
         keep_ips=keep_ips,
         keep_users=keep_users,
+        partial=partial,
         max_packet=max_packet,
         max_buffer=max_buffer,
     )
     try:
         report = run(capture, output, opts, map_path=map_path)
+    except NothingToRedact as exc:
+        click.echo(f"mysqlwire: {exc}", err=True)
+        raise SystemExit(EXIT_NOTHING) from None
     except MysqlwireError as exc:
         fail(str(exc))
     except OSError as exc:
@@ -123,7 +143,8 @@ def redact(
     click.echo(
         f"mysqlwire: {output}: {report.frames} frame(s), {report.connections} MySQL connection(s); "
         f"replaced {report.secrets} clear-text secret(s), {report.proofs} proof/nonce field(s), "
-        f"{report.users} user name(s); {len(report.mapping.get('addresses', {}))} address(es) mapped",
+        f"{report.users} user name(s), {report.hosts} host/address text(s); "
+        f"{len(report.mapping.get('addresses', {}))} address(es) mapped",
         err=True,
     )
     raise SystemExit(EXIT_OK)
