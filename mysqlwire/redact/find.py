@@ -131,12 +131,16 @@ class Finder:
                     self._finished(conn)
         for conn in engine.finish():
             self._finished(conn)
+        for ce in self._conns.values():  # followed, never reported as a connection
+            if ce.unsafe:
+                self.report.not_followed.append(f"{ce.label}: {ce.unsafe}")
+        self._conns.clear()
         self.report.frames = reader.frames_read
         if reader.truncated:
             self.report.truncated = reader.error
 
     def _finished(self, conn) -> None:
-        ce = self._conns.pop(conn.id, None)
+        ce = self._conns.pop(id(conn), None)
         if ce is None and not conn.greeting_seen:
             return  # no MySQL packet seen on this connection
         self.report.connections += 1
@@ -147,10 +151,12 @@ class Finder:
 
     # -- the observer ---------------------------------------------------------------
     def __call__(self, flow, server_is_initiator: bool, conn, hs, ev) -> None:
-        ce = self._conns.get(conn.id)
+        # keyed by the record itself (its number is given later); the record
+        # lives until it is finished, so its id() is not reused before
+        ce = self._conns.get(id(conn))
         if ce is None:
             ce = _ConnEdits(flow, server_is_initiator, self.frame_index)
-            self._conns[conn.id] = ce
+            self._conns[id(conn)] = ce
             for d in ce.dirs.values():
                 self.instances.setdefault(d.key, []).append(d)
         kind = ev.kind
