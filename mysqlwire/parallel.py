@@ -4,9 +4,9 @@
   capture split by flow.  Every worker reads the whole file but follows only
   the connections whose 4-tuple hashes to its share; the other connections'
   frames are skipped by the capture reader before they are decoded (the
-  reassembler's fast lane).  Each connection comes back stamped with the
-  frame at which the sequential path would have numbered it and the frame at
-  which it ended; the parent numbers them and releases them in exactly the
+  reassembler's fast lane).  Each connection comes back stamped with its
+  flow's index (the sequential path numbers connections in that order) and
+  the frame at which it ended; the parent numbers them and releases them in exactly the
   order (and with exactly the ids) of the sequential path.
 * :func:`iter_parallel` -- ``mysqlwire dissect --jobs N a.pcap b.pcap ...``:
   the files are spread over ``N`` worker processes; the connections come back
@@ -195,8 +195,11 @@ def _split_worker(task: tuple[int, int, str, object, str]):
     pipe = engine.pipe
     if opts.keylog is None:
         pipe.keylog = ReaderKeylog(reader)
-    numbered: dict[int, tuple[int, int]] = {}  # local id -> (frame, flow) when numbered
-    ends: dict[int, tuple[int, int]] = {}  # local id -> (frame, flow index) at its end
+    # connections are numbered in order of their flow's first packet (the
+    # flow index, the same in every worker): keyed by the Connection object
+    numbered: dict[int, int] = {}  # id(conn) -> flow index
+    keys: list[int] = []  # every flow index numbered here
+    ends: dict[int, tuple[int, int]] = {}  # id(conn) -> (frame, flow index) at its end
     follow = pipe.on_flow
     register = pipe.register
     finished = pipe.finished
@@ -210,10 +213,11 @@ def _split_worker(task: tuple[int, int, str, object, str]):
 
     def on_register(sink) -> None:
         register(sink)
-        numbered[sink.conn.id] = (reader.frames_read, sink.flow.index)
+        numbered[id(sink.conn)] = sink.flow.index
+        keys.append(sink.flow.index)
 
     def on_finished(sink) -> None:
-        ends[sink.conn.id] = (reader.frames_read, sink.flow.index)
+        ends[id(sink.conn)] = (reader.frames_read, sink.flow.index)
         finished(sink)
 
     engine.reasm.on_flow = on_flow
@@ -227,7 +231,7 @@ def _split_worker(task: tuple[int, int, str, object, str]):
         def put(conns) -> None:
             nonlocal batch
             for conn in conns:
-                batch.append((ends.pop(conn.id), numbered[conn.id], conn))
+                batch.append((ends.pop(id(conn)), numbered.pop(id(conn)), conn))
             if len(batch) >= _BATCH:
                 pickle.dump(batch, fh, pickle.HIGHEST_PROTOCOL)
                 batch = []
@@ -248,7 +252,7 @@ def _split_worker(task: tuple[int, int, str, object, str]):
             error = _error_text(exc)
         if batch:
             pickle.dump(batch, fh, pickle.HIGHEST_PROTOCOL)
-    return share, spool, summary, error, sorted(numbered.values())
+    return share, spool, summary, error, sorted(keys)
 
 
 def iter_split(path, opts, jobs: int, summary) -> Iterator:
@@ -285,7 +289,11 @@ def iter_split(path, opts, jobs: int, summary) -> Iterator:
         summary.error = done.error
         summary.secrets = done.secrets
         summary.connections = sum(r[2].connections for r in results)
-        # the sequential numbers: rank of the frame at which each was numbered
+        summary.tcp_flows = sum(r[2].tcp_flows for r in results)
+        for r in results:
+            for port, n in r[2].server_ports.items():
+                summary.server_ports[port] = summary.server_ports.get(port, 0) + n
+        # the sequential numbers: rank of each connection's flow (first packet)
         number = {key: i for i, key in enumerate(heapq.merge(*(r[4] for r in results)), 1)}
         window = opts.reorder_window
         waiting: dict = {}

@@ -343,3 +343,25 @@ def test_api_and_dissector_defaults_find_any_port(tmp_path):
             engine.add(ts, seg)
     (found,) = engine.drain() + engine.finish()
     assert found.server == "10.0.0.9:6033" and found.server_version == "8.0.36"
+
+
+def test_split_jobs_give_the_sequential_answer(tmp_path):
+    """--jobs N on one capture: mid-stream, on-any-port and not-MySQL flows
+    numbered and reported exactly as one process does."""
+    frames: list = []
+    _traps(frames)
+    Conversation(frames, server=("10.9.0.2", 4406), t0=1_600_000_000.0).say(False, greeting()).fin(
+        True
+    )
+    mid = _midstream(tmp_path, 5123)
+    pcaps = [write(tmp_path / "mixed.pcap", frames), mid]
+    dexas = PUBLIC / "dexas" / "mysql.pcap"
+    if dexas.is_file():
+        pcaps.append(dexas)
+    for pcap in pcaps:
+        one = run("dissect", "--format", "jsonl", "--jobs", "1", pcap)
+        three = run("dissect", "--format", "jsonl", "--jobs", "3", pcap)
+        assert one.exit_code == three.exit_code == 0
+        assert one.stdout == three.stdout and one.stdout
+        ids = [json.loads(x)["id"] for x in one.stdout.splitlines()]
+        assert ids == list(range(1, len(ids) + 1))
