@@ -15,20 +15,12 @@ from mysqlwire.diagnose.fingerprint import fingerprint_connection
 from mysqlwire.dissect import DissectOptions, iter_connections
 from mysqlwire.tls import KeyLog
 
+from .lab.extclients import IDENTITY
+
 FOLDER = Path(__file__).resolve().parent.parent / "captures" / "clients"
 TRUTH = [json.loads(x) for x in (FOLDER / "truth.jsonl").read_text().splitlines() if x.strip()]
 # what the client that the lab started IS: (library, product)
-EXPECTED = {
-    "go": ("Go-MySQL-Driver", "go-sql-driver/mysql"),
-    "node-mysql": ("mysqljs", "node mysql"),
-    "node-mysql2": ("node-mysql2", "node mysql2"),
-    "php-pdo": ("mysqlnd", "PHP PDO_MySQL"),
-    "php-mysqli": ("mysqlnd", "PHP mysqli"),
-    "perl-mariadb": ("libmariadb", "DBD::MariaDB"),
-    "perl-mysql": ("libmariadb", "DBD::mysql"),
-    "ruby-mysql2": ("libmariadb", "Ruby mysql2"),
-    "connectorj": ("MariaDB Connector/J", "MariaDB Connector/J"),
-}
+EXPECTED = IDENTITY
 # visible handshake responses: plain TCP, or TLS with its key log
 VISIBLE = [t for t in TRUTH if not t["tls"] or t["keylog"]]
 

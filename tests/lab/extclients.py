@@ -58,6 +58,21 @@ SHIM_CLIENTS = ("php-pdo", "php-mysqli", "perl-mariadb", "perl-mysql", "ruby-mys
 # clients that can write a TLS key log at all
 KEYLOG_CLIENTS = ("go", "node-mysql", "node-mysql2", *SHIM_CLIENTS)
 SETUP = "run scripts/lab_setup.sh"
+# a short-lived JVM: C1 only, serial GC, class-data sharing (less CPU per login)
+JVM_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto")
+# What each client IS (the lab started it): (library, product) as mysqlwire's fingerprint must name
+# them (tests/test_diagnose_fingerprint_clients.py, test_lab_ext_clients.py)
+IDENTITY = {
+    "go": ("Go-MySQL-Driver", "go-sql-driver/mysql"),
+    "node-mysql": ("mysqljs", "node mysql"),
+    "node-mysql2": ("node-mysql2", "node mysql2"),
+    "php-pdo": ("mysqlnd", "PHP PDO_MySQL"),
+    "php-mysqli": ("mysqlnd", "PHP mysqli"),
+    "perl-mariadb": ("libmariadb", "DBD::MariaDB"),
+    "perl-mysql": ("libmariadb", "DBD::mysql"),
+    "ruby-mysql2": ("libmariadb", "Ruby mysql2"),
+    "connectorj": ("MariaDB Connector/J", "MariaDB Connector/J"),
+}
 
 
 def _dpkg_version(package: str) -> str:
@@ -160,11 +175,12 @@ class Toolchain:
             )
             if r.returncode == 0:
                 cp = f"{classes}:{CONNECTOR_J}"
-                self.commands["connectorj"] = [java, "-Xshare:auto", "-cp", cp, "LabClient"]
+                self.commands["connectorj"] = [java, *JVM_FLAGS, "-cp", cp, "LabClient"]
                 return
         # a JRE only: Java's single-file source launcher compiles in memory at every start
         self.commands["connectorj"] = [
             java,
+            *JVM_FLAGS,
             "-cp",
             str(CONNECTOR_J),
             str(EXT / "LabClient.java"),
@@ -245,4 +261,4 @@ def ext_login(spec: LoginSpec, tc: Toolchain, keylog_shim: str | None) -> LoginR
     return res
 
 
-__all__ = ["EXT_CLIENTS", "KEYLOG_CLIENTS", "SHIM_CLIENTS", "Toolchain", "ext_login"]
+__all__ = ["EXT_CLIENTS", "IDENTITY", "KEYLOG_CLIENTS", "SHIM_CLIENTS", "Toolchain", "ext_login"]

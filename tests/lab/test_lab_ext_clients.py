@@ -15,6 +15,7 @@ import os
 import pytest
 
 from mysqlwire.diagnose import diagnose_connection
+from mysqlwire.diagnose.fingerprint import fingerprint_connection
 from mysqlwire.dissect import DissectOptions, iter_connections
 from mysqlwire.replay import Secrets, replay_connection
 from mysqlwire.tls import KeyLog
@@ -22,7 +23,7 @@ from mysqlwire.tls import KeyLog
 from .checks import describe, keylog_problems
 from .ext_run import ext_client_problems, ext_wire_problems, run_ext_all
 from .ext_scenarios import EXT_SCENARIOS
-from .extclients import EXT_CLIENTS, KEYLOG_CLIENTS
+from .extclients import EXT_CLIENTS, IDENTITY, KEYLOG_CLIENTS
 from .scenarios import lanes_from_env
 
 pytestmark = pytest.mark.lab
@@ -151,6 +152,12 @@ def test_mysqlwire_reads_every_scenario_as_the_truth_says(ext_results):
                 problems.append(f"{name}: error {code}, truth {t['error_code']}")
             if rec["switches"] != t["switches"]:
                 problems.append(f"{name}: switches {rec['switches']}, truth {t['switches']}")
+        if not opaque:
+            fp = fingerprint_connection(_conn(run))
+            if (fp.library, fp.product) != IDENTITY[run.scenario.client]:
+                problems.append(
+                    f"{name}: fingerprint {fp.label}, truth {IDENTITY[run.scenario.client]}"
+                )
         ap = t["account_password"]
         given = ap if ap is not None else t["password"]
         verdict = replay_connection(_conn(run), Secrets(password=given)).verdict

@@ -35,3 +35,26 @@ def test_fails_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="must not be skipped in CI"):
         lab_mariadb.skip_or_fail("mariadbd not found")
+
+
+def test_missing_client_library_is_named_with_the_setup_command(monkeypatch, tmp_path):
+    """A lab client whose runtime is missing is reported (the ext lab test then skips it, or
+    FAILS it with CI set), naming the Debian package and scripts/lab_setup.sh."""
+    from . import extclients
+
+    real = extclients.shutil.which
+    monkeypatch.setattr(
+        extclients.shutil, "which", lambda n: None if n in ("php", "ruby") else real(n)
+    )
+    monkeypatch.setattr(extclients, "CONNECTOR_J", tmp_path / "no-such.jar")
+    monkeypatch.setattr(extclients, "GO_DRIVER", tmp_path / "no-go-driver")
+    monkeypatch.setattr(extclients, "NODE_DIR", tmp_path / "node")
+    tc = extclients.Toolchain.prepare(tmp_path / "build")
+    for name in ("php-pdo", "php-mysqli", "ruby-mysql2", "connectorj", "go", "node-mysql2"):
+        assert "lab_setup.sh" in tc.missing[name], name
+    assert "php-mysql" in tc.missing["php-mysqli"] and "ruby-mysql2" in tc.missing["ruby-mysql2"]
+    assert "npm package mysql2" in tc.missing["node-mysql2"]
+    r = extclients.ext_login(
+        extclients.LoginSpec("php-pdo", "127.0.0.1", 1, "u", "secret-pw"), tc, None
+    )
+    assert not r.connected and r.error.cls == "ClientMissing" and "secret-pw" not in str(r)
