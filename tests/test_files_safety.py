@@ -435,3 +435,69 @@ def test_keylog_fifo_allowed_is_read(tmp_path):
     assert run.code in (0, 1), run.stderr
     recs = [json.loads(x) for x in run.stdout.splitlines()]
     assert recs and all(r["tls_status"] == "ok" for r in recs if r["tls"])
+
+
+# --- capture add / check (#15.5) ---------------------------------------------------------
+
+
+def test_capture_add_refuses_a_capture_without_connections(tmp_path):
+    from tests.test_robust_support import PcapWriter, TcpConn
+
+    pcap = tmp_path / "http.pcap"
+    with PcapWriter(pcap) as w:
+        c = TcpConn(w, client="10.1.1.1", server="10.1.1.2", sport=8080).open()
+        c.send("client", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.send("server", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        c.close()
+    dest = tmp_path / "corpus"
+    run = run_cli(["capture", "add", pcap, "--dest", dest])
+    assert run.code == 3 and run.exception is None, run.stderr
+    assert "no MySQL connection" in run.stderr
+    assert not dest.exists() or list(dest.iterdir()) == []
+
+
+def test_capture_add_redact_keeps_the_original_verdicts(tmp_path):
+    """Expectations are computed on the original with the password, then the
+    capture is redacted: the sidecar holds the original's verdict, the copy's
+    mapped user, and neither the password nor the original user."""
+    cap = next(
+        c
+        for c in CORPUS
+        if c.truth.get("plugin_final") == "mysql_native_password"
+        and c.truth.get("outcome") == "ok"
+        and not c.truth.get("tls")
+        and c.truth.get("account_password")
+        and c.truth.get("user")
+    )
+    pw = tmp_path / "pw.txt"
+    pw.write_text(cap.truth["account_password"])
+    dest = tmp_path / "corpus"
+    run = run_cli(
+        ["capture", "add", cap.path, "--dest", dest, "--name", "r", "--redact"]
+        + ["--password-file", pw, *cap.options()[:2]]
+    )
+    assert run.code == 0, run.stderr
+    assert sorted(p.name for p in dest.iterdir()) == ["r.pcap", "r.toml"]
+    side = (dest / "r.toml").read_text()
+    assert cap.truth["account_password"] not in side
+    assert f'"{cap.truth["user"]}"' not in side  # the user is the mapped one
+    from mysqlwire.corpus import Sidecar
+
+    doc = Sidecar(dest / "r.toml").doc
+    assert doc["read"]["redacted"] is True and doc["read"]["password_given"] is True
+    assert [c["verdict"] for c in doc["connection"]] == ["PROOF_MATCHES"]
+    # on the copy itself the proof is gone: replay cannot match any more
+    run = run_cli(["replay", "--format", "jsonl", "--password-file", pw, dest / "r.pcap"])
+    assert "PROOF_MATCHES" not in run.stdout
+    # capture check: counts, passes, says the verdicts were not rechecked
+    run = run_cli(["capture", "check", dest])
+    assert run.code == 0, run.stdout + run.stderr
+    assert "checked 1 sidecar(s), 1 connection(s)" in run.stdout
+    assert "not rechecked" in run.stderr
+
+
+def test_capture_check_fails_on_a_folder_without_sidecars(tmp_path):
+    (tmp_path / "x.pcap").write_bytes(CLEAR.path.read_bytes())
+    run = run_cli(["capture", "check", tmp_path])
+    assert run.code == 2
+    assert "no sidecar" in _one_error_line(run)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import MysqlwireError
-from .common import EXIT_OK, fail, warn
+from .common import EXIT_OK, describe_nothing, fail, warn
 
 EXIT_NOTHING = 3
 
@@ -121,7 +121,8 @@ def redact(
     try:
         report = run(capture, output, opts, map_path=map_path)
     except NothingToRedact as exc:
-        click.echo(f"mysqlwire: {exc}", err=True)
+        line = describe_nothing(exc.summary, ports) if exc.summary is not None else str(exc)
+        click.echo(f"mysqlwire: {line}; nothing written", err=True)
         raise SystemExit(EXIT_NOTHING) from None
     except MysqlwireError as exc:
         fail(str(exc))

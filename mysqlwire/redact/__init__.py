@@ -47,7 +47,12 @@ class RedactRefused(MysqlwireError):
 
 
 class NothingToRedact(RedactRefused):
-    """The capture carries TCP payload but no MySQL connection (exit status 3)."""
+    """The capture carries TCP payload but no MySQL connection (exit status 3).
+    ``summary``: what was read (frames, TCP flows, busiest server ports)."""
+
+    def __init__(self, message: str, summary=None):
+        super().__init__(message)
+        self.summary = summary
 
 
 def redact(
@@ -75,7 +80,8 @@ def redact(
     if report.connections == 0 and report.tcp_payload:
         raise NothingToRedact(
             f"{src}: no MySQL connection found in {report.frames} frame(s) carrying TCP "
-            "payload: nothing redacted, nothing written"
+            "payload: nothing redacted, nothing written",
+            finder.summary,
         )
     if report.not_followed and not opts.partial:
         first = report.not_followed[0]

@@ -105,6 +105,7 @@ class Finder:
         self.names = names
         self.report = report
         self.frame_index = 0
+        self.summary: CaptureSummary | None = None  # after run(): what the follower saw
         self.instances: dict[tuple, list[DirEdits]] = {}
         self._conns: dict[int, _ConnEdits] = {}
 
@@ -135,7 +136,8 @@ class Finder:
             if ce.unsafe:
                 self.report.not_followed.append(f"{ce.label}: {ce.unsafe}")
         self._conns.clear()
-        self.report.frames = reader.frames_read
+        self.report.frames = summary.frames = reader.frames_read
+        self.summary = summary
         if reader.truncated:
             self.report.truncated = reader.error
 
