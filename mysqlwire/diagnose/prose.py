@@ -200,7 +200,7 @@ PROSE: dict[str, dict[str, str]] = {
         "wire": "Replay PROOF_MATCHES, then ERR 1045.",
     },
     "ACCESS_DENIED": {
-        "title": "{server} denied access to {account}",
+        "title": "{server} denied access to {account}{reason}",
         "fix": "find the account the server matched: SELECT user, host, plugin, ssl_type FROM mysql.user WHERE user = '{user}' (no row for the client's host: create it or widen the host; a row: compare its password, plugin and ssl_type — ANY/X509 means REQUIRE SSL/X509); without a password, give it (--password-file/--password-env) to tell a wrong password from an unknown account or host",
         "meaning": "ERR 1045 the wire cannot explain. Without a password to replay, a wrong password, an unknown user and a non-matching host look the same. With a password whose proof is valid (VALID_PROOF_REJECTED), an unknown account, a host mismatch, a different server-side password, a PAM stack refusing a correct answer and an account that REQUIREs SSL still look the same: this one finding ranks them in its evidence, by what the exchange shows (a PAM plugin puts the PAM stack first; REQUIRE SSL only when the server offered TLS the client did not use) and by how common each is (unknown account / host mismatch / different password far ahead of REQUIRE SSL). Evidence that settles it for REQUIRE SSL makes it TLS_REQUIRED instead.",
         "wire": "ERR 1045 (28000) after the last auth step; the evidence lists the hypotheses, most likely first.",
@@ -252,9 +252,9 @@ PROSE: dict[str, dict[str, str]] = {
     "CLEARTEXT_WITHOUT_TLS": {
         "title": "{client} sent the password of {account} in clear text ({cplugin}) without TLS",
         "fix": "use TLS ({how}; server require_secure_transport=ON), and rotate the password (or token) since it is in this capture",
-        "fix_doc": "Use TLS, phrased for the client library and product (mysql --ssl-mode=REQUIRED, PyMySQL ssl=…, PDO::MYSQL_ATTR_SSL_CA, DBD::mysql mysql_ssl=1, …; server require_secure_transport=ON), and rotate the password since it is in the capture.",
         "meaning": "mysql_clear_password, a dialog/PAM answer or a caching_sha2/sha256 full-authentication password was sent on plain TCP: the capture contains the password.",
         "wire": "A client auth packet holding the password + NUL outside TLS.",
+        "fix_doc": "Use TLS, phrased for the client library and product (mysql --ssl-mode=REQUIRED, PyMySQL ssl=…, PDO::MYSQL_ATTR_SSL_CA, DBD::mysql mysql_ssl=1, …; server require_secure_transport=ON), and rotate the password since it is in the capture.",
     },
     "OLD_PASSWORD_IN_USE": {
         "title": "{account} still has a pre-4.1 (mysql_old_password) password hash",

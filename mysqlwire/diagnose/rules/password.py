@@ -112,7 +112,8 @@ def check_access_denied(f: Facts) -> Hit | None:
         ranked = "; ".join(f"({i}) {h}" for i, h in enumerate(hyps, 1))
         return hit(
             f"{proofs_evidence(f)}, valid for the given password; then {err_evidence(f)}; the wire cannot tell "
-            f"why — most likely first: {ranked}"
+            f"why — most likely first: {ranked}",
+            reason=" although the client sent the given password: the wire cannot tell why",
         )
     if f.verdict_code in ("PROOF_MATCHES", "PROOF_MISMATCH", "EMPTY_PASSWORD_SENT", "NONCE_MISUSE"):
         return None
@@ -142,7 +143,10 @@ def check_access_denied(f: Facts) -> Hit | None:
     elif not f.tls and f.server_offers_tls:
         hyps.append("the account requires TLS (REQUIRE SSL/X509): less common")
     ranked = "; ".join(f"({i}) {h}" for i, h in enumerate(hyps, 1))
-    return hit(f"{proofs_evidence(f)}; then {err_evidence(f)}; {why}; most likely first: {ranked}")
+    return hit(
+        f"{proofs_evidence(f)}; then {err_evidence(f)}; {why}; most likely first: {ranked}",
+        reason="",
+    )
 
 
 def check_server_dropped(f: Facts) -> Hit | None:
