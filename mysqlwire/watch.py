@@ -237,9 +237,12 @@ class FailureKeeper:
             with os.fdopen(fd, "wb") as f:
                 write_pcap(f, self.linktype, frames)
             if self.redact:
-                from .redact import redact_capture
+                from .redact import RedactRefused, redact_capture
 
-                redact_capture(tmp, str(final))
+                try:
+                    redact_capture(tmp, str(final))
+                except RedactRefused:
+                    return None  # fails closed: a login it cannot redact is not kept
                 os.chmod(final, 0o600)
             else:
                 os.replace(tmp, final)
