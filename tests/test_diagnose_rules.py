@@ -1262,3 +1262,19 @@ def test_pam_refusing_a_correct_answer_puts_the_pam_stack_first():
     assert "(1) the PAM stack refused the right answer" in ev
     assert ev.rfind("REQUIRE SSL") > ev.find("(1) the PAM stack")  # last, if at all
     assert "VALID_PROOF_REJECTED" in [f.code for f in found]
+
+
+def test_a_shared_capture_says_security_findings_once_as_logins_arrive():
+    # mysqlwire watch: each login is diagnosed when it ends, with one CaptureFacts
+    from mysqlwire.diagnose import CaptureFacts
+
+    seen = CaptureFacts()
+    first = native_login(outcome="ok", error=None)
+    first.id = 1
+    second = native_login(outcome="ok", error=None)
+    second.id = 2
+    assert [f.code for f in diagnose_connection(first, capture=seen)] == ["OFFLINE_CRACKABLE_PROOF"]
+    assert [f.code for f in diagnose_connection(second, capture=seen)] == []
+    # the same connection reported again (an update) keeps its finding
+    assert [f.code for f in diagnose_connection(first, capture=seen)] == ["OFFLINE_CRACKABLE_PROOF"]
+    assert list(seen.security_repeats.values()) == [["#2"]]

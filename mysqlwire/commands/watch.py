@@ -167,7 +167,7 @@ def watch(
     3 no MySQL login seen.
     """
     from ..capture.live import LiveError, open_live
-    from ..diagnose import diagnose_connection
+    from ..diagnose import CaptureFacts, diagnose_connection
     from ..dissect import DissectOptions
     from ..errors import MysqlwireError
     from ..watch import FailureKeeper, FollowedKeyLog, WatchStats, follow
@@ -205,6 +205,7 @@ def watch(
         )
     stats = WatchStats()
     failed_any = False
+    seen = CaptureFacts()  # the session is the capture: TLS elsewhere, security said once
 
     def on_connection(conn) -> None:
         nonlocal failed_any
@@ -217,7 +218,8 @@ def watch(
             stats.failed += 1
         verdict = None
         try:
-            diagnose_connection(conn, None if secrets.empty else secrets)
+            seen.add(conn)
+            diagnose_connection(conn, None if secrets.empty else secrets, capture=seen)
         except MysqlwireError:
             pass
         v = conn.extra.get("verdict")

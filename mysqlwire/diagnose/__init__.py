@@ -192,7 +192,9 @@ def diagnose_connection(
     ``secrets`` is a :class:`mysqlwire.replay.Secrets`; replay runs when it
     holds something and the connection has no verdict yet.  ``capture`` carries
     facts from the other connections of the same capture (see
-    :func:`diagnose_connections`)."""
+    :func:`diagnose_connections`); given one, a security finding that an
+    earlier connection of the same account and server already carries is not
+    repeated (``capture.security_repeats`` lists where it was left out)."""
     if secrets is not None and not secrets.empty and "verdict" not in conn.extra:
         from ..replay import replay_connection
 
@@ -200,6 +202,7 @@ def diagnose_connection(
     fp = fingerprint_connection(conn)
     conn.extra["client_fingerprint"] = fp.label
     conn.extra["client_fingerprint_detail"] = fp.to_dict()
+    shared = capture is not None
     capture = capture or CaptureFacts()
     findings: list[Finding] = []
     for f in _facts_for(conn, fp, secrets, capture):
@@ -212,8 +215,30 @@ def diagnose_connection(
                 found.append(finding)
         findings.extend(_prune(found))
     findings.sort(key=Finding.sort_key)
+    if shared:
+        findings = _summarise_security(conn, findings, capture)
     conn.extra["diagnosis"] = [x.to_dict() for x in findings]
     return findings
+
+
+def _summarise_security(
+    conn: Connection, findings: list[Finding], capture: CaptureFacts
+) -> list[Finding]:
+    """Keep a security finding only on the first connection of its account
+    and server in the capture; note the others in ``capture``."""
+    keep = []
+    for x in findings:
+        if x.severity != "security":
+            keep.append(x)
+            continue
+        key = (x.code, _exchange_user(conn, x.exchange), conn.server, conn.capture)
+        owner = capture.security_first.get(key)
+        if owner is None or owner[0] is conn:  # first, or the same connection again
+            capture.security_first[key] = (conn, x)
+            keep.append(x)
+        elif f"#{conn.id}" not in capture.security_repeats.setdefault(key, []):
+            capture.security_repeats[key].append(f"#{conn.id}")
+    return keep
 
 
 def diagnose_connections(conns: Iterable[Connection], secrets=None) -> list[Connection]:
@@ -224,29 +249,12 @@ def diagnose_connections(conns: Iterable[Connection], secrets=None) -> list[Conn
     capture = CaptureFacts()
     for c in conns:
         capture.add(c)
-    first: dict[tuple, tuple[Connection, Finding]] = {}
-    repeats: dict[tuple, list[str]] = {}
     for c in conns:
-        found = diagnose_connection(c, secrets, capture=capture)
-        keep = []
-        for x in found:
-            if x.severity != "security":
-                keep.append(x)
-                continue
-            user = _exchange_user(c, x.exchange)
-            key = (x.code, user, c.server)
-            if key in first:
-                repeats[key].append(f"#{c.id}")
-                continue
-            first[key] = (c, x)
-            repeats[key] = []
-            keep.append(x)
-        if len(keep) != len(found):
-            c.extra["diagnosis"] = [x.to_dict() for x in keep]
-    for key, more in repeats.items():
-        if not more:
+        diagnose_connection(c, secrets, capture=capture)
+    for key, more in capture.security_repeats.items():
+        if not more or key not in capture.security_first:
             continue
-        c, x = first[key]
+        c, x = capture.security_first[key]
         shown = ", ".join(more[:8]) + (", …" if len(more) > 8 else "")
         x.evidence += (
             f" (summarised: {len(more)} more login(s) of this account to this server in the capture "

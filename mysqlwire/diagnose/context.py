@@ -50,6 +50,10 @@ class CaptureFacts:
 
     tls_ok_users: set[str] = field(default_factory=set)  # logged in over TLS
     plain_ok_users: set[str] = field(default_factory=set)
+    # security findings summarised once per (code, user, server, capture):
+    # the connection and finding that carry it, and the connections left out
+    security_first: dict = field(default_factory=dict)
+    security_repeats: dict = field(default_factory=dict)
 
     def add(self, conn: Connection) -> None:
         for ex in conn.exchanges:
