@@ -376,3 +376,39 @@ def _lone_err(data: bytes) -> bool:
     if err_shape(payload, need_sqlstate=True):
         return True
     return len(payload) >= 13 and err_shape(payload, need_sqlstate=False)
+
+
+def lenient_greeting_header(data: bytes) -> bool:
+    """The first bytes on a port named MySQL (3306 or ``--port``): a greeting
+    or pre-greeting ERR header, to be followed even when the strict shape test
+    says no (the handshake then reports what is wrong)."""
+    if len(data) < 5:
+        return False
+    length = data[0] | data[1] << 8 | data[2] << 16
+    if data[3] != 0 or length < 3 or length > 1024:
+        return False
+    proto = data[4]
+    if proto == 0xFF:
+        return True
+    if proto not in (9, 10):
+        return False
+    body = bytes(data[5 : 4 + length])
+    nul = body.find(b"\x00")
+    return 0 < nul < 80 and _printable(body[:nul])
+
+
+def err_record(payload: bytes) -> dict:
+    """``{code, sqlstate, message}`` of an ERR payload already shape-checked
+    (the ``#`` SQLSTATE split kept whatever capabilities were agreed)."""
+    from .model import text
+    from .protocol import CLIENT_PROTOCOL_41, parse
+
+    try:
+        f = parse("err", payload, caps=CLIENT_PROTOCOL_41 if payload[3:4] == b"#" else 0)
+    except Exception:  # noqa: BLE001 - never fail on a record already shape-checked
+        return {"code": payload[1] | payload[2] << 8, "sqlstate": None, "message": None}
+    return {
+        "code": int(f.error_code),
+        "sqlstate": text(getattr(f, "sql_state", None)),
+        "message": text(f.error_message),
+    }

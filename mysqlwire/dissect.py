@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 from .capture import Reassembler, TcpSegment, endpoint, open_capture
 from .capture.decode import _decode as _decode_frame
-from .discover import NOT_MYSQL, UNDECIDED, Sniffer, looks_like_greeting
+from .discover import (
+    NOT_MYSQL,
+    UNDECIDED,
+    Sniffer,
+    err_record,
+    lenient_greeting_header,
+    looks_like_greeting,
+)
 from .handshake import CLIENT, SERVER, Event, Handshake
 from .model import AuthStep, Connection, Exchange, text
 
@@ -63,29 +70,6 @@ class CaptureSummary:
 
     def busiest_ports(self, n: int = 3) -> list[tuple[int, int]]:
         return sorted(self.server_ports.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-
-
-def _lenient_greeting(data: bytes) -> bool:
-    """The first bytes on a port named MySQL (3306 or ``--port``): a greeting
-    or pre-greeting ERR header, to be followed even when the strict shape test
-    of :mod:`mysqlwire.discover` says no (the handshake reports what is wrong)."""
-    if len(data) < 5:
-        return False
-    length = data[0] | data[1] << 8 | data[2] << 16
-    if data[3] != 0 or length < 3 or length > 1024:
-        return False
-    proto = data[4]
-    if proto == 0xFF:
-        return True
-    if proto not in (9, 10):
-        return False
-    body = bytes(data[5 : 4 + length])
-    nul = body.find(b"\x00")
-    # printable ASCII only: nothing left once those bytes are deleted
-    return 0 < nul < 80 and not body[:nul].translate(None, _PRINTABLE_ASCII)
-
-
-_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
 class _ConnSink:
@@ -176,7 +160,7 @@ class _ConnSink:
             return
         self._start(verdict.server_is_initiator, verdict.midstream)
         if verdict.error is not None:
-            self.conn.extra["midstream_error"] = _midstream_err(verdict.error)
+            self.conn.extra["midstream_error"] = err_record(verdict.error)
         for fi, chunk, t in verdict.replay:
             self._data(fi, chunk, t)
 
@@ -187,7 +171,7 @@ class _ConnSink:
         first_fi, first, _t = held[0]
         sender = SERVER if first_fi == self.server_is_initiator else CLIENT
         conn = self.conn
-        if sender == SERVER and _lenient_greeting(first[:256]):
+        if sender == SERVER and lenient_greeting_header(first[:256]):
             for fi, chunk, t in held:
                 self._data(fi, chunk, t)
             return
@@ -215,9 +199,25 @@ class _ConnSink:
         if not self.decided:
             self._decide(from_initiator, data, ts)
             return
-        self._data(from_initiator, data, ts)
+        # the body of _data, inlined: this runs for every data segment
+        sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
+        self.conn.last_ts = ts
+        if self.tls is not None:
+            for from_client, plain in self.tls.feed(sender == CLIENT, bytes(data)):
+                self._feed(CLIENT if from_client else SERVER, plain, ts)
+            self._tls_meta()
+            return
+        hs = self.hs
+        hs.receive_data(sender, data)
+        if hs._events:
+            self._drain(ts)
+        if hs.tls and self.tls is None:
+            self._start_tls(ts)
+        elif hs.quiet(SERVER) != self.quiet:
+            self._mute_server()
 
     def _data(self, from_initiator: bool, data: bytes, ts: float) -> None:
+        """One chunk of a decided flow (``data`` inlines this)."""
         if self.done:
             return
         sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
@@ -513,16 +513,6 @@ def _len(v) -> int:
         return len(v)
     except TypeError:
         return 0
-
-
-def _midstream_err(payload: bytes) -> dict:
-    from .protocol import CLIENT_PROTOCOL_41, parse
-
-    try:
-        f = parse("err", payload, caps=CLIENT_PROTOCOL_41 if payload[3:4] == b"#" else 0)
-    except Exception:  # noqa: BLE001 - shape-checked already; never fail on it
-        return {"code": payload[1] | payload[2] << 8, "sqlstate": None, "message": None}
-    return _err(f)
 
 
 def _err(f) -> dict:
