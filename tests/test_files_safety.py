@@ -501,3 +501,51 @@ def test_capture_check_fails_on_a_folder_without_sidecars(tmp_path):
     run = run_cli(["capture", "check", tmp_path])
     assert run.code == 2
     assert "no sidecar" in _one_error_line(run)
+
+
+# --- serve's secret files (#20.3's file part, through mysqlwire.outputs) -----------------
+
+
+def test_serve_secret_files_are_0600_and_honest(tmp_path):
+    from tests.test_serve_cli import _Serve
+
+    pw = tmp_path / "pw"
+    pw.write_text("Serve-Secret-9\n")
+    keys, dump = tmp_path / "keys.log", tmp_path / "rsa.pem"
+    for f in (keys, dump):
+        f.write_text("old\n")
+        f.chmod(0o644)
+    srv = _Serve(
+        "--user", "app:sha2", "--password-file", str(pw),
+        "--keylog", str(keys), "--dump-rsa-key", str(dump),
+    )  # fmt: skip
+    try:
+        assert srv.port, "".join(srv.lines)
+    finally:
+        rc, _, err = srv.stop()
+    assert rc == 0, err
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+    assert dump.read_bytes().startswith(b"-----BEGIN")
+    assert "(mode 0600)" in err
+
+
+def test_serve_refuses_symlinked_or_input_secret_files(tmp_path):
+    from tests.test_serve_cli import CLI
+
+    pw = tmp_path / "pw"
+    pw.write_text("Serve-Secret-9\n")
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    link = tmp_path / "keys.log"
+    link.symlink_to(victim)
+    for extra in (["--keylog", str(link)], ["--dump-rsa-key", str(pw)]):
+        proc = subprocess.run(
+            [*CLI, "--port", "0", "--user", "app:sha2", "--password-file", str(pw), *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert victim.read_text() == "keep" and pw.read_text() == "Serve-Secret-9\n"

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import stat
 import sys
 
 import click
@@ -133,14 +134,18 @@ async def _run(config, dump_rsa_key) -> None:
     from mysqlwire.serve.server import MySQL8Server
 
     server = MySQL8Server(config)
-    if dump_rsa_key:
-        fd = os.open(dump_rsa_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(server.rsa_private_key_pem)
+    mode = None
+    if dump_rsa_key is not None:
+        from mysqlwire.outputs import write_output
+
+        write_output(dump_rsa_key, server.rsa_private_key_pem, secret=True)
+        if dump_rsa_key.path is not None and dump_rsa_key.path.is_file():
+            mode = stat.S_IMODE(os.stat(dump_rsa_key.path).st_mode)
     await server.start()
     _banner(server, config)
-    if dump_rsa_key:
-        click.echo(f"  RSA private key written to {dump_rsa_key} (mode 0600)", err=True)
+    if dump_rsa_key is not None:
+        shown = f" (mode {mode:04o})" if mode is not None else ""
+        click.echo(f"  RSA private key written to {dump_rsa_key.label}{shown}", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -308,6 +313,21 @@ def serve(
         )
     except MysqlwireError as exc:
         _fail(str(exc))
+    dump_out = None
+    try:
+        from mysqlwire.outputs import check_output, check_outputs, prepare_secret_file
+
+        inputs = [p for p in (config_path, rsa_key, password_file) if p]
+        checked = check_outputs(
+            {"--dump-rsa-key": dump_rsa_key, "--keylog": config.keylog_file}, inputs=inputs
+        )
+        dump_out = checked.get("--dump-rsa-key")
+        if config.keylog_file:
+            # the ssl module appends to it: create it 0600 (O_EXCL|O_NOFOLLOW)
+            # or set an existing regular file to 0600 first
+            prepare_secret_file(check_output(config.keylog_file).path, what="--keylog")
+    except MysqlwireError as exc:
+        _fail(str(exc))
     logger = logging.getLogger("mysqlwire.serve")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
@@ -316,7 +336,7 @@ def serve(
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
     try:
-        asyncio.run(_run(config, dump_rsa_key))
+        asyncio.run(_run(config, dump_out))
     except MysqlwireError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
