@@ -1278,3 +1278,17 @@ def test_a_shared_capture_says_security_findings_once_as_logins_arrive():
     # the same connection reported again (an update) keeps its finding
     assert [f.code for f in diagnose_connection(first, capture=seen)] == ["OFFLINE_CRACKABLE_PROOF"]
     assert list(seen.security_repeats.values()) == [["#2"]]
+
+
+def test_sha2_full_auth_does_not_say_nothing_is_broken_on_a_failed_login():
+    steps = [
+        resp(b"\x11" * 32),
+        S("auth_more_data", b"\x04", seq=2),
+        C("auth_data", b"\x02", "caching_sha2_password", 3),
+        S("auth_more_data", PEM, seq=4),
+        C("auth_data", b"\x55" * 256, "caching_sha2_password", 5),
+        S("err", seq=6),
+    ]
+    c = make(steps, outcome="error", error=denied())
+    (f,) = [x for x in diagnose_connection(c) if x.code == "SHA2_FULL_AUTH"]
+    assert "nothing is broken" not in f.fix and "not why this exchange failed" in f.fix

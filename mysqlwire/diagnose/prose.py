@@ -244,7 +244,7 @@ PROSE: dict[str, dict[str, str]] = {
     },
     "SHA2_FULL_AUTH": {
         "title": "{server} had no cached caching_sha2_password hash for {account}: full authentication",
-        "fix": "nothing is broken: the first login after a restart, FLUSH PRIVILEGES or a password change is always a full authentication{tls_advice}",
+        "fix": "{lead}: the first login after a restart, FLUSH PRIVILEGES or a password change is always a full authentication{tls_advice}",
         "meaning": "caching_sha2_password fast authentication only works once the server has cached the account's hash.",
         "wire": "AuthMoreData 01 04 (perform_full_authentication) after the 32-byte scramble.",
         "fix_doc": "Nothing to fix; on plain TCP: use TLS so it needs no RSA key exchange (not said on a TLS login).",

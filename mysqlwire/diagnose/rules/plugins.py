@@ -363,9 +363,15 @@ def check_sha2_full_auth(f: Facts) -> Hit | None:
             secure = s.in_tls or f.tls
             path = "over TLS" if secure else "without TLS (RSA key exchange or clear text)"
             advice = "" if secure else "; use TLS so it does not need an RSA key exchange"
+            lead = (
+                "nothing is broken"
+                if f.outcome == "ok"
+                else "not why this exchange failed (see the error finding)"
+            )
             return hit(
                 f"{f.pkt(s)}: the server had no cached hash for the account; full authentication {path}",
                 tls_advice=advice,
+                lead=lead,
             )
     return None
 
