@@ -11,7 +11,28 @@ import json
 import sys
 from pathlib import Path
 
-from mysqlwire.corpus import dumps, make_sidecar
+from mysqlwire.corpus import SIDECAR_SCHEMA, dumps, expectations, run_capture
+
+
+def make_sidecar(capture: Path, *, ports, detect, keylog, rsa_key, password, note) -> dict:
+    """A sidecar dict for ``capture`` from today's output (paths relative to its folder)."""
+    read: dict = {"ports": list(ports), "detect": detect}
+    if keylog:
+        read["keylog"] = Path(keylog).name
+    if rsa_key:
+        read["rsa_key"] = Path(rsa_key).name
+    if password is not None:
+        read["password"] = password
+    conns = run_capture(
+        capture, ports=ports, detect=detect, keylog=keylog, rsa_key=rsa_key, password=password
+    )
+    return {
+        "schema": SIDECAR_SCHEMA,
+        "capture": Path(capture).name,
+        "note": note,
+        "read": read,
+        "connection": [expectations(c) for c in conns],
+    }
 
 
 def main(folders: list[str]) -> None:

@@ -55,8 +55,9 @@ def test_plugin_support_agrees_with_what_the_client_did(t):
     fp = fingerprint_connection(_conn(t))
     code = t["expected_code"]
     switches = t["switches"]
-    if code == "CLIENT_LACKS_PLUGIN":
-        assert fp.supports(switches[-1]) is False
+    if code == "CLIENT_LACKS_PLUGIN":  # at the login, or at a later COM_CHANGE_USER
+        where = switches or (t.get("change_user") or {}).get("switches")
+        assert fp.supports(where[-1]) is False
     elif t["outcome"] == "ok":
         for plugin in switches + [t["plugin_client"]]:
             if plugin:

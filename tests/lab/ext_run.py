@@ -23,7 +23,7 @@ from .checks import client_problems, keylog_problems, wire_problems
 from .clients import LoginSpec, build_keylog_shim
 from .ext_scenarios import EXT_SCENARIOS, SERVE_ACCOUNTS, SERVE_VERSION, SHA2, ExtScenario
 from .extclients import Toolchain, ext_login
-from .mariadb import LANE_HOSTS, MariaDBLab
+from .mariadb import ACCOUNTS, LANE_HOSTS, MariaDBLab
 from .scenarios import ATTEMPTS, LabRun, ScenarioRun, build_truth
 from .wirecheck import CLIENT_SSL, read_connection
 
@@ -117,6 +117,15 @@ def run_ext_scenario(
         port = serve.lane(lane).port
     else:
         port = lab.servers[sc.server].port
+    cu = None
+    if sc.change_user:
+        acct = ACCOUNTS.get(sc.change_user["user"])
+        pw = sc.change_user.get("password")
+        cu = {
+            "user": sc.change_user["user"],
+            "password": pw if pw is not None else (acct.password if acct else ""),
+            "database": sc.change_user.get("database"),
+        }
     spec = LoginSpec(
         client=sc.client,
         host=host,
@@ -129,6 +138,7 @@ def run_ext_scenario(
         keylog=str(keylog) if keylog else None,
         session_queries=sc.server != "serve",
         cli_args=list(sc.options),
+        change_user=cu,
     )
     t0 = time.monotonic()
     attempts = 0

@@ -262,6 +262,55 @@ def mariadb_scenarios(client: str) -> list[ExtScenario]:
                 notes=f"the fix for the refusal above: {CLEAR_OPT_IN[client]}, over TLS",
             )
         )
+    if client == "php-mysqli":  # COM_CHANGE_USER (mysqli::change_user; PDO has none)
+        out += [
+            S(
+                f"{c}_change_user_ok",
+                client,
+                "app",
+                change_user={"user": "reporter", "database": "shop", "switches": [NATIVE]},
+                notes="login as app, then COM_CHANGE_USER to reporter (MariaDB switches mysqlnd's "
+                "change-user to mysql_native_password)",
+            ),
+            S(
+                f"{c}_change_user_wrong",
+                client,
+                "app",
+                change_user={
+                    "user": "reporter",
+                    "password": "Rep0rt-px",
+                    "database": "shop",
+                    "switches": [NATIVE],
+                    "outcome": "error",
+                    "error_code": 1045,
+                    "expected_verdict": MISMATCH,
+                    "expected_code": "WRONG_PASSWORD",
+                },
+                code="WRONG_PASSWORD",
+                notes="COM_CHANGE_USER to reporter with a wrong password: 1045 (the login is OK)",
+            ),
+            S(
+                f"{c}_change_user_ed25519",
+                client,
+                "app",
+                change_user={
+                    "user": "edu",
+                    "database": None,
+                    "switches": [ED],
+                    "outcome": "incomplete",
+                    "client_code": 2054,
+                    "client_says": "authentication method unknown to the client [client_ed25519]",
+                    "error_code": 1156,
+                    "sqlstate": "08S01",
+                    "error_message": "Got packets out of order",
+                    "expected_code": "CLIENT_LACKS_PLUGIN",
+                },
+                code="CLIENT_LACKS_PLUGIN",
+                notes="COM_CHANGE_USER to an ed25519 account: mysqlnd cannot answer the switch, "
+                "sends COM_QUIT where the server expects the auth answer, and the server replies "
+                "ERR 1156 'Got packets out of order'",
+            ),
+        ]
     opts = TLS_OPTIONS.get(client, ())
     if client in KEYLOG_CLIENTS:
         out.append(

@@ -230,7 +230,7 @@ def ext_login(spec: LoginSpec, tc: Toolchain, keylog_shim: str | None) -> LoginR
         d = asdict(spec)
         d["options"] = spec_options(spec)
         stdin = json.dumps(d)
-    secrets = [spec.password]
+    secrets = [spec.password, (spec.change_user or {}).get("password", "")]
     try:
         r = subprocess.run(
             cmd,
@@ -253,6 +253,7 @@ def ext_login(spec: LoginSpec, tc: Toolchain, keylog_shim: str | None) -> LoginR
     d = json.loads(redact(lines[-1], secrets))
     d = {k: d.get(k) for k in ("client", "version", "connected", "error", "session")} | {
         "command_error": d.get("command_error"),
+        "change_user": d.get("change_user"),
     }
     res = LoginResult.from_dict(d)
     res.client = spec.client

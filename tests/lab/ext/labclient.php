@@ -73,4 +73,18 @@ try {
 } catch (Throwable $e) {
     $res['command_error'] = err_of($e, $api);
 }
+$cu = $spec['change_user'] ?? null;
+if ($cu && $api === 'mysqli') {  // COM_CHANGE_USER: mysqli only (PDO has none)
+    $out = ['ok' => false, 'error' => null, 'current_user' => null];
+    try {
+        if (!$conn->change_user($cu['user'], $cu['password'] ?? '', $cu['database'] ?? null)) {
+            throw new mysqli_sql_exception($conn->error, $conn->errno);
+        }
+        $out['ok'] = true;
+        $out['current_user'] = $q('SELECT CURRENT_USER()')[0][0];
+    } catch (Throwable $e) {
+        $out['error'] = err_of($e, $api);
+    }
+    $res['change_user'] = $out;
+}
 finish($res);
