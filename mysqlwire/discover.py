@@ -17,7 +17,7 @@ Two ways in:
 is a pure function of the bytes (never of the port numbers), so the same
 packets give the same answer whatever ports are asked for.  A flow that is
 clearly not MySQL is dropped after its first bytes; an ambiguous one after at
-most :data:`MAX_CHUNKS` segments or :data:`MAX_BYTES` bytes.
+most :data:`MAX_CHUNKS` segments from each side (:data:`MAX_TOTAL` in all).
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ UNDECIDED = None
 NOT_MYSQL = False
 
 MAX_CHUNKS = 8
-"""Data segments (both directions together) examined before giving up."""
+"""Mid-stream: data segments from *each* side without a command before giving
+up (a long result set streaming from one side does not count against it)."""
+MAX_TOTAL = 256
+"""Mid-stream: data segments examined in all before giving up."""
 MAX_BYTES = 64 * 1024
 """Bytes held per direction while undecided."""
 
@@ -266,6 +269,7 @@ class Sniffer:
         "cmd_at",
         "order",
         "held",
+        "sent",
     )
 
     def __init__(self, syn_seen: bool):
@@ -278,6 +282,7 @@ class Sniffer:
         self.cmd_at: bool | None = None  # direction that sent a command candidate
         self.order: list = []  # (from_initiator, data, ts) kept since that command
         self.held = 0
+        self.sent = [0, 0]  # mid-stream data segments per side (index: from_initiator)
 
     def feed(self, from_initiator: bool, data: bytes, ts: float):
         """One in-order data chunk; returns UNDECIDED, NOT_MYSQL or a Verdict."""
@@ -326,11 +331,14 @@ class Sniffer:
 
     def _mid(self, from_initiator: bool, data: bytes, ts: float):
         """Mid-stream: a command, then a reply from the other side."""
+        sent = self.sent
+        sent[from_initiator] += 1
         if self.order:
             self.order.append((from_initiator, data, ts))
             self.held += len(data)
             if self.held > MAX_BYTES:
-                return NOT_MYSQL
+                self.cmd_at = None  # no reply within 64 KiB: look for another command
+                self.order = []
         if self.cmd_at is not None and from_initiator != self.cmd_at:
             if reply_shape(data):
                 return Verdict(
@@ -349,9 +357,9 @@ class Sniffer:
                     midstream=True,
                     error=bytes(data[4:]),
                 )
-            elif self.chunks >= MAX_CHUNKS:
-                return NOT_MYSQL
-        if self.chunks >= 2 * MAX_CHUNKS:
+            elif sent[0] >= MAX_CHUNKS and sent[1] >= MAX_CHUNKS:
+                return NOT_MYSQL  # both sides talked, never a command and its reply
+        if self.chunks >= MAX_TOTAL:
             return NOT_MYSQL
         return UNDECIDED
 

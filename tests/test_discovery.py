@@ -217,6 +217,7 @@ def _midstream(tmp_path, port=3306) -> Path:
     frames: list = []
     c = Conversation(frames, server=("10.0.0.2", port), syn=False)
     c.keepalive(True)  # Linux keep-alive probe first: must not open a 1-byte hole
+    c.keepalive(False, 1)  # and a Windows one (1 garbage byte) from the server
     c.say(True, packet(0, b"\x03SELECT 1"))
     c.say(
         False,
@@ -365,3 +366,57 @@ def test_split_jobs_give_the_sequential_answer(tmp_path):
         assert one.stdout == three.stdout and one.stdout
         ids = [json.loads(x)["id"] for x in one.stdout.splitlines()]
         assert ids == list(range(1, len(ids) + 1))
+
+
+def test_midstream_joined_during_a_long_result_set(tmp_path):
+    """The capture starts while 60 segments of rows stream from the server:
+    the next command and its reply still identify the connection."""
+    frames: list = []
+    c = Conversation(frames, server=("10.0.0.2", 7000), syn=False)
+    rnd = random.Random(3)
+    for _ in range(60):
+        c.say(False, bytes(rnd.randrange(256) for _ in range(1400)))
+    c.say(True, packet(0, b"\x0e"))  # COM_PING
+    c.say(False, packet(1, b"\x00\x00\x00\x02\x00\x00\x00"))
+    c.fin(True).fin(False)
+    (rec,) = records(write(tmp_path / "long.pcap", frames))
+    assert rec["midstream"] and rec["server"] == "10.0.0.2:7000" and rec["anomalies"] == []
+
+
+@pytest.mark.parametrize("probe", [b"", b"\x00"])
+def test_keepalive_opening_a_midstream_direction_is_not_a_hole(probe):
+    """Mid-stream, each side's first segment is a keep-alive probe (one byte
+    below the next sequence number; Linux sends 0 bytes, Windows 1): the
+    bytes that follow are delivered whole, no gap, no stray byte."""
+    from mysqlwire.capture import Reassembler, TcpSegment
+    from tests.pcapgen import ACK, PSH
+
+    c, s = ("10.0.0.1", 40000), ("10.0.0.2", 3306)
+
+    def seg(src, dst, seq, ack, flags, payload=b""):
+        return TcpSegment.make(src[0], src[1], dst[0], dst[1], seq, ack, flags, payload, 0)
+
+    events = []
+
+    class Sink:
+        def data(self, fi, data, ts):
+            events.append(("data", fi, bytes(data)))
+
+        def gap(self, fi, n, ts):
+            events.append(("gap", fi, n))
+
+    r = Reassembler(lambda flow: Sink())
+    cmd, reply = packet(0, b"\x03SELECT 1"), packet(1, b"\x00" * 7)
+    for ts, sg in enumerate(
+        [
+            seg(c, s, 999, 5000, ACK, probe),  # probes: seq = next - 1
+            seg(s, c, 4999, 1000, ACK, probe),
+            seg(c, s, 1000, 5000, ACK | PSH, cmd),
+            seg(s, c, 5000, 1000 + len(cmd), ACK | PSH, reply),
+            seg(c, s, 1000 + len(cmd), 5000 + len(reply), ACK),
+        ]
+    ):
+        r.add(float(ts), sg)
+    r.finish()
+    assert events == [("data", True, cmd), ("data", False, reply)]
+    assert r.gap_bytes == 0
