@@ -34,6 +34,7 @@ neighbours; wall times are reported too.  Results go to
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -237,6 +238,7 @@ def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs
         for name in ("dissect_keylog", "replay_keylog", "replay"):
             del cmds[name]
     runs: dict[str, list] = {k: [] for k in cmds}
+    digests: dict[str, str] = {}
     verdicts: Counter = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         out_path = Path(tmp) / "replay.jsonl"
@@ -249,6 +251,12 @@ def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs
                         recs = [json.loads(line) for line in out_path.open()]
                         verdicts = Counter(rec["verdict"] for rec in recs)
                         res["records"] = len(recs)
+                elif r == 0 and name in ("mysqlwire", f"mysqlwire_jobs{jobs}"):
+                    # --jobs 1 and --jobs N must print the same bytes
+                    with open(Path(tmp) / f"{name}.out", "wb") as fh:
+                        res = measure(cmd, stdout=fh)
+                    digest = hashlib.sha256((Path(tmp) / f"{name}.out").read_bytes())
+                    digests[name] = digest.hexdigest()
                 else:
                     res = measure(cmd)
                 runs[name].append(res)
@@ -292,6 +300,8 @@ def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs
             2,
         ),
         "jobs_cpu_total": split["cpu"],
+        "jobs_output_identical": digests["mysqlwire"] == digests[f"mysqlwire_jobs{jobs}"],
+        "output_sha256": digests["mysqlwire"],
         "mysqlwire_mb_per_s": round(meta["bytes"] / 1e6 / ours["cpu"], 1),
         "mysqlwire_conns_per_s_wall": round(n / ours["wall_min"]),
         "mysqlwire_mb_per_s_wall": round(meta["bytes"] / 1e6 / ours["wall_min"], 1),
@@ -342,7 +352,8 @@ def table(results: dict) -> str:
             f"| {t['bare_walk']['cpu']} | {r['ratio_to_bare_walk']}x "
             f"({r['ratio_to_bare_walk_median_of_rounds']}x) "
             f"| {ts.get('rss_mb', '-')} / {t['mysqlwire']['rss_mb']} MB "
-            f"| {r['jobs_speedup_wall']}x ({r['jobs_speedup_wall_median_of_rounds']}x) "
+            f"| {r['jobs_speedup_wall']}x ({r['jobs_speedup_wall_median_of_rounds']}x)"
+            f"{', same bytes' if r['jobs_output_identical'] else ', OUTPUT DIFFERS'} "
             f"| {r['mysqlwire_conns_per_s']} | {r['mysqlwire_mb_per_s']} |"
         )
     replayed = [r for r in results["sizes"] if "replay_overhead" in r]
