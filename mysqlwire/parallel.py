@@ -154,11 +154,8 @@ def iter_parallel(
 
 def flow_share(flow, parts: int) -> int:
     """Which of ``parts`` workers follows ``flow`` (the same for both
-    directions and for every process: a CRC of the sorted endpoints)."""
-    a = "{}|{}".format(*flow.initiator)
-    b = "{}|{}".format(*flow.responder)
-    key = f"{a}/{b}" if a < b else f"{b}/{a}"
-    return zlib.crc32(key.encode()) % parts
+    directions and in every process: a CRC of the sorted endpoints)."""
+    return zlib.crc32(flow.endpoints_key) % parts
 
 
 class _Elsewhere:
@@ -173,7 +170,7 @@ class _Elsewhere:
 _ELSEWHERE = _Elsewhere()
 
 
-def _split_worker(task: tuple[int, int, str, object, str]):
+def dissect_share(task: tuple[int, int, str, object, str]):
     """Worker ``share`` of ``parts``: follow this share's connections of the
     capture; spool ``(end key, number key, connection)`` in the order the
     connections end.  Returns ``(share, spool or None, summary, error or
@@ -274,7 +271,7 @@ def iter_split(path, opts, jobs: int, summary) -> Iterator:
         ctx = multiprocessing.get_context()
         with ctx.Pool(processes=jobs) as pool:
             results = pool.map(
-                _split_worker,
+                dissect_share,
                 [(share, jobs, path, opts, spool_dir) for share in range(jobs)],
                 chunksize=1,
             )

@@ -136,6 +136,15 @@ class Flow:
         return (format_ip(self._ikey[2]), self._ikey[3])
 
     @property
+    def endpoints_key(self) -> bytes:
+        """Raw addresses and ports of both ends, the same whichever end is the
+        initiator (for hashing a connection to a worker)."""
+        s, sp, d, dp = self._ikey
+        a = s + _PORTS(sp, 0)
+        b = d + _PORTS(dp, 0)
+        return a + b if a < b else b + a
+
+    @property
     def closed(self) -> bool:
         return self.state != _ACTIVE
 
