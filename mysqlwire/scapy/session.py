@@ -29,7 +29,8 @@ from scapy.packet import Raw
 from scapy.sessions import DefaultSession
 
 from ..capture import ACK, Reassembler, TcpSegment
-from ..dissect import CaptureSummary, DissectOptions, Dissector, looks_like_greeting
+from ..discover import looks_like_greeting
+from ..dissect import CaptureSummary, DissectOptions, Dissector
 from ..handshake import BROKEN, CLIENT, SERVER, Handshake
 from .layers import (
     FRAME_PLAN,
@@ -50,6 +51,8 @@ _EVENT_CLASSES = {
     "command_error": MySQLErr,
 }
 _NOT_FRAMES = {"anomaly", "command"}
+#: bytes of a direction's start held while deciding whether it is MySQL
+_MAX_HEAD = 4 + 1024
 
 
 def segment_of(pkt) -> TcpSegment | None:
@@ -120,15 +123,15 @@ class _Tracker:
             return
         if self.server_is_initiator is None:
             # decide on the first bytes of the connection, once a greeting
-            # could be told (its header and up to 256 bytes of it)
+            # could be told: the whole first packet (a greeting is < 1 KiB)
             head = self.head[from_initiator] = self.head[from_initiator] + bytes(data)
             need = 4 + (head[0] | head[1] << 8 | head[2] << 16) if len(head) >= 3 else 5
-            if len(head) < min(max(need, 5), 256):
+            if len(head) < min(max(need, 5), _MAX_HEAD):
                 return
             data = head
             self.head = {}
             ports = self.session.ports
-            if not looks_like_greeting(head[:256]) or (
+            if not looks_like_greeting(head) or (
                 ports is not None
                 and (self.flow.initiator[1] if from_initiator else self.flow.responder[1])
                 not in ports
