@@ -202,17 +202,21 @@ def _greeting(version: bytes, plugin: bytes, caps_upper: int = 0x000F):
     )
 
 
-def _flow(messages, server=SERVER, client=CLIENT) -> list:
+def _flow(messages, server=SERVER, client=CLIENT, syn=True) -> list:
     """TCP packets of one connection carrying ``messages`` ((from_server,
-    message layer) pairs), one frame per segment, sequence ids 0, 1, 2..."""
+    message layer[, sequence id]) tuples; sequence ids 0, 1, 2... by default),
+    one frame per segment; ``syn=False``: the capture joined it mid-stream."""
     seqs = {server: 1000, client: 5000}
-    out = [
-        IP(src=client[0], dst=server[0])
-        / TCP(sport=client[1], dport=server[1], flags="S", seq=4999),
-        IP(src=server[0], dst=client[0])
-        / TCP(sport=server[1], dport=client[1], flags="SA", seq=999, ack=5000),
-    ]
-    for seq, (from_server, message) in enumerate(messages):
+    out = []
+    if syn:
+        out = [
+            IP(src=client[0], dst=server[0])
+            / TCP(sport=client[1], dport=server[1], flags="S", seq=4999),
+            IP(src=server[0], dst=client[0])
+            / TCP(sport=server[1], dport=client[1], flags="SA", seq=999, ack=5000),
+        ]
+    for i, (from_server, message, *given) in enumerate(messages):
+        seq = given[0] if given else i
         src, dst = (server, client) if from_server else (client, server)
         frame = (MySQLServerFrame if from_server else MySQLClientFrame)(seq=seq) / message
         data = bytes(frame)
@@ -515,6 +519,32 @@ def test_stateless_guess_is_wrong_where_the_session_is_right(shared_dir):
     )
     assert r.returncode == 0, r.stderr
     assert int(r.stdout) > 0
+
+
+def test_change_user_on_a_connection_joined_mid_stream():
+    from mysqlwire.protocol import build
+
+    # the login was before the capture: the client's capabilities are unknown
+    # (0), so COM_CHANGE_USER is read in its pre-4.1 layout
+    change = build("com_change_user", {"user": b"bob", "auth_response": b"abcdefgh"}, caps=0)
+    pkts = _flow(
+        [
+            (False, MySQLData(data=b"\x03SELECT 1"), 0),
+            (True, MySQLOK(status_flags=2), 1),
+            (False, MySQLData(data=change), 0),
+            (True, MySQLErr(error_code=1045, sql_state=b"28000", error_message=b"denied"), 1),
+        ],
+        syn=False,
+    )
+    out = _run_session(pkts)
+    assert p_kind_list(out) == ["com_change_user", "err"]
+    from mysqlwire.scapy import MySQLComChangeUser
+
+    login = out[2][MySQLComChangeUser]
+    assert (login.user, login.auth_response) == (b"bob", b"abcdefgh")
+    assert out[3][MySQLErr].error_code == 1045
+    (conn,) = dissect_packets(pkts)  # the dissector agrees: mid-stream, one change-user
+    assert conn.midstream and [ex.kind for ex in conn.exchanges] == ["change_user"]
 
 
 def test_session_over_ipv6():

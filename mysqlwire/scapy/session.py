@@ -4,8 +4,11 @@
 reassembly and handshake state machine (:class:`mysqlwire.handshake.Handshake`),
 so each MySQL frame gets the class the connection state says (an ``0x01`` is
 AuthMoreData only during authentication, ``0xFE`` a switch or a bare old
-switch...).  A connection is MySQL when its first bytes are a MySQL greeting,
-on any port (``ports=`` restricts).
+switch...).  Which connections are MySQL is decided as ``mysqlwire dissect``
+decides it (:class:`mysqlwire.discover.Sniffer`), on any port (``ports=``
+restricts): a greeting at the start, or, for a connection already open when
+the capture started, commands answered by replies (then a COM_CHANGE_USER is
+still classified).
 
 What a packet looks like after the session:
 
@@ -29,7 +32,7 @@ from scapy.packet import Raw
 from scapy.sessions import DefaultSession
 
 from ..capture import ACK, Reassembler, TcpSegment
-from ..discover import looks_like_greeting
+from ..discover import NOT_MYSQL, UNDECIDED, Sniffer
 from ..dissect import CaptureSummary, DissectOptions, Dissector
 from ..handshake import BROKEN, CLIENT, SERVER, Handshake
 from .layers import (
@@ -51,8 +54,6 @@ _EVENT_CLASSES = {
     "command_error": MySQLErr,
 }
 _NOT_FRAMES = {"anomaly", "command"}
-#: bytes of a direction's start held while deciding whether it is MySQL
-_MAX_HEAD = 4 + 1024
 
 
 def segment_of(pkt) -> TcpSegment | None:
@@ -115,30 +116,36 @@ class _Tracker:
         self.greeting_seen = False
         self.response_seen = False
         self.last_packet = {}
-        self.head = {True: b"", False: b""}  # first bytes, until MySQL or not
+        self.sniffer = Sniffer(flow.syn_seen)  # until MySQL or not
 
     # reassembler sink API
     def data(self, from_initiator: bool, data: bytes, ts: float) -> None:
         if self.ignored:
             return
-        if self.server_is_initiator is None:
-            # decide on the first bytes of the connection, once a greeting
-            # could be told: the whole first packet (a greeting is < 1 KiB)
-            head = self.head[from_initiator] = self.head[from_initiator] + bytes(data)
-            need = 4 + (head[0] | head[1] << 8 | head[2] << 16) if len(head) >= 3 else 5
-            if len(head) < min(max(need, 5), _MAX_HEAD):
-                return
-            data = head
-            self.head = {}
-            ports = self.session.ports
-            if not looks_like_greeting(head) or (
-                ports is not None
-                and (self.flow.initiator[1] if from_initiator else self.flow.responder[1])
-                not in ports
-            ):
-                self._ignore()
-                return
-            self.server_is_initiator = from_initiator
+        if self.server_is_initiator is not None:
+            self._feed(from_initiator, bytes(data))
+            return
+        # the dissector's own discovery: a greeting from the start, or a
+        # connection joined mid-stream (commands answered by replies)
+        verdict = self.sniffer.feed(from_initiator, bytes(data), ts)
+        if verdict is UNDECIDED:
+            return
+        ports = self.session.ports
+        if verdict is not NOT_MYSQL:
+            flow = self.flow
+            server_port = (flow.initiator if verdict.server_is_initiator else flow.responder)[1]
+        if verdict is NOT_MYSQL or (ports is not None and server_port not in ports):
+            self._ignore()
+            return
+        self.sniffer = None
+        self.server_is_initiator = verdict.server_is_initiator
+        if verdict.midstream:
+            self.hs.join_command_phase()
+            self.greeting_seen = self.response_seen = True
+        for fi, chunk, _ts in verdict.replay:
+            self._feed(fi, chunk)
+
+    def _feed(self, from_initiator: bool, data: bytes) -> None:
         sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
         side = self.frames[sender]
         if side.opaque:
