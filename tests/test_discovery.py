@@ -420,3 +420,12 @@ def test_keepalive_opening_a_midstream_direction_is_not_a_hole(probe):
     r.finish()
     assert events == [("data", True, cmd), ("data", False, reply)]
     assert r.gap_bytes == 0
+
+
+def test_scapy_path_finds_any_port():
+    scapy_all = pytest.importorskip("scapy.all")
+    from mysqlwire.scapy import dissect_packets
+
+    story = REPO / "captures" / "stories" / "pymysql124_native_greeting_ok.pcap"
+    (conn,) = dissect_packets(scapy_all.rdpcap(str(story)))
+    assert conn.server.endswith(":35861") and conn.outcome == "ok" and conn.user == "nat"
