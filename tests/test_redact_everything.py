@@ -259,3 +259,36 @@ def test_ipv6_attrs_and_change_user_mapped(tmp_path):
         for k, v in (r.get("connect_attrs") or {}).items():
             if "host" in k.lower():
                 assert v not in {str(ipaddress.ip_address(a)) for a in mapping["addresses"]}
+
+
+def test_conflicting_retransmission_fails_closed(tmp_path):
+    """A retransmission of the clear password's segment with other bytes in
+    it: the edit cannot be checked there, so nothing is written."""
+    from tests.test_robust_support import lab_corpus, pcap_records
+
+    cap = next(
+        c
+        for c in lab_corpus()
+        if c.truth.get("plugin_final") == "mysql_clear_password"
+        and not c.truth.get("tls")
+        and c.truth["password"].encode() in c.path.read_bytes()
+        and c.path.suffix == ".pcap"
+    )
+    pw = cap.truth["password"].encode()
+    raw = cap.path.read_bytes()
+    dup = tmp_path / "dup.pcap"
+    with open(dup, "wb") as fh:
+        fh.write(raw[:24])
+        for r in pcap_records(raw):
+            frame = raw[r.offset : r.end]
+            fh.write(frame)
+            if r.payload and pw in raw[r.payload[0] : r.payload[1]]:
+                fh.write(frame.replace(pw, bytes(b ^ 0x20 for b in pw)))  # same seq, other bytes
+    ports = ["--port", str(cap.truth.get("port") or 3306)]
+    out = tmp_path / "out.pcap"
+    run = run_cli(["redact", dup, "-o", out, *ports])
+    assert run.code == 2 and not out.exists(), run.stderr
+    assert "could not be written" in run.stderr
+    # the plain capture is fine
+    run = run_cli(["redact", cap.path, "-o", out, *ports])
+    assert run.code == 0 and pw not in out.read_bytes()
