@@ -198,12 +198,19 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--only", help="substring filter on capture labels (for quick runs)")
+    ap.add_argument(
+        "--shard",
+        help="K/N: run only every N-th capture run starting at K (split one tree over processes)",
+    )
     ns = ap.parse_args()
 
     shared = shared_dir()
     jobs = plan(HERE / "captures", shared)
     if ns.only:
         jobs = [j for j in jobs if ns.only in j["label"]]
+    if ns.shard:
+        k, n = (int(x) for x in ns.shard.split("/"))
+        jobs = jobs[k::n]
     if ns.outdir.exists():
         shutil.rmtree(ns.outdir)
     ns.outdir.mkdir(parents=True)
