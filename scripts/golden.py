@@ -46,7 +46,13 @@ except ModuleNotFoundError:  # Python 3.10
 
 HERE = Path(__file__).resolve().parent.parent
 
-RUNNER = "import sys; from mysqlwire.cli import main; sys.argv[0] = 'mysqlwire'; main()"
+# ``python -c`` puts the current directory first on sys.path: the commands run in the
+# checkout (capture paths are relative to it), so without dropping it ``--rev`` would
+# silently run the checkout's code instead of the exported revision.
+RUNNER = (
+    "import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+    "from mysqlwire.cli import main; sys.argv[0] = 'mysqlwire'; main()"
+)
 
 
 def shared_dir() -> Path:
@@ -240,6 +246,21 @@ def main() -> int:
                 text=True,
             ).stdout.strip()
             revfile.write_text(sha + (" (+uncommitted)" if dirty else "") + "\n")
+        # the commands must import the code under test, not the checkout's or an install's
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                RUNNER.split("from mysqlwire.cli")[0]
+                + "import mysqlwire; print(mysqlwire.__file__)",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+            env=dict(os.environ, PYTHONPATH=str(code)),
+        ).stdout.strip()
+        if not probe.startswith(str(code)):
+            sys.exit(f"golden: mysqlwire imports from {probe!r}, not from {code}")
         pwdir = tmp / "pw"
         pwdir.mkdir()
         with ThreadPoolExecutor(max_workers=max(1, ns.jobs)) as pool:
