@@ -286,6 +286,9 @@ def test_filters_matching_nothing_exit_3():
         res = run(cmd, "--user", "nobody-here", pcap)
         assert res.exit_code == 3, (cmd, res.output)
         assert "mysqlwire: 0 of 1 connection(s) match --user nobody-here" in res.stderr
+        assert "no problem found" not in res.stdout
+    res = run("dissect", "--failed", REPO / "captures" / "stories" / "pymysql124_sha2_ok.pcap")
+    assert res.exit_code == 3 and "0 of 1 connection(s) match --failed" in res.stderr
 
 
 def test_every_command_says_nothing_found(tmp_path):

@@ -1,7 +1,8 @@
 """``mysqlwire diagnose``: explain every failed login from wire evidence, with the fix.
 
 Exit status: 0 no problem found (findings of info/warning/security severity
-only, or none); 1 at least one finding of error severity; 2 unusable input.
+only, or none); 1 at least one finding of error severity; 2 unusable input;
+3 nothing examined (no MySQL connection, or the filters matched none).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def diagnose(
         summaries=summaries,
     )
     if fmt == "text":
-        if not chosen and conns:
+        if not chosen and matched:
             click.echo("no problem found" + ("" if show_all else " (--all shows every connection)"))
     sys.exit(
         exit_status(summaries, len(matched), bad, ports=ports, filters=filters_text(failed, users))

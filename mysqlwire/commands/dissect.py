@@ -3,7 +3,8 @@
 Exit status: 0 every login in the capture succeeded (or none was attempted);
 1 at least one login failed (server ERR, or the client gave up during
 authentication); 2 unusable input (not a capture, unreadable file, bad
-option). A truncated capture is reported on stderr; everything parsed before
+option); 3 nothing examined (no MySQL connection in the captures, or the
+filters matched none: one line on stderr says what the captures held). A truncated capture is reported on stderr; everything parsed before
 the damage is still printed.
 """
 

@@ -1,7 +1,8 @@
 """``mysqlwire replay``: verify every captured proof byte for byte.
 
 Exit status: 0 every attempted proof verified (PROOF_MATCHES, or nothing to
-verify); 1 any PROOF_MISMATCH, EMPTY_PASSWORD_SENT or NONCE_MISUSE; 2 bad input.
+verify); 1 any PROOF_MISMATCH, EMPTY_PASSWORD_SENT or NONCE_MISUSE; 2 bad input;
+3 nothing examined (no MySQL connection, or the filters matched none).
 """
 
 from __future__ import annotations

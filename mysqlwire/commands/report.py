@@ -2,7 +2,8 @@
 
 Exit status: 0 the report was written and no login failed / no proof
 mismatched / no finding of error severity; 1 the report was written and the
-capture shows such a problem; 2 unusable input or bad usage (nothing written).
+capture shows such a problem; 2 unusable input or bad usage (nothing written);
+3 nothing examined (no MySQL connection, or the filters matched none).
 """
 
 from __future__ import annotations
