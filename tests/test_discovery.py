@@ -173,6 +173,12 @@ def _traps(frames: list) -> None:
     conv(False).say(True, packet(0, b"\x03SELECT 1"))
     conv(False).say(False, packet(1, b"\x00\x00\x00\x02\x00\x00\x00"))
     conv(False).say(True, packet(0, b"\x03SELECT 1")).say(False, b"220 smtp ready\r\n")
+    # a binary protocol framed like MySQL (3-byte little-endian length, a zero
+    # byte): requests that look like COM_QUERY, answers that look like OK
+    for syn in (True, False):
+        c = conv(syn, 9000)
+        for k in range(6):
+            c.say(True, packet(0, b"\x03GET key:%d" % k)).say(False, packet(0, b"\x00" * 9))
     # random bytes behind a greeting-shaped header, and random flows
     rnd = random.Random(15)
     for _ in range(150):
