@@ -13,6 +13,8 @@ bash scripts/browser_setup.sh   # chromium for the HTML report's browser test
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 python3 -m ruff check mysqlwire tests benchmarks scripts
+python3 -m ruff format --check mysqlwire tests benchmarks scripts
+lint-imports                    # the layers (pyproject [tool.importlinter])
 set +e
 python3 -m pytest -q "$@"
 rc=$?
