@@ -16,7 +16,8 @@ python3 -m ruff check mysqlwire tests benchmarks scripts
 python3 -m ruff format --check mysqlwire tests benchmarks scripts
 lint-imports                    # the layers (pyproject [tool.importlinter])
 set +e
-python3 -m pytest -q "$@"
+# both cores: the lab tests stay together on one worker (tests/conftest.py)
+python3 -m pytest -q -n 2 --dist loadgroup "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

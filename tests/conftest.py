@@ -94,9 +94,18 @@ def pytest_make_collect_report(collector):
         )
 
 
+LAB_DIR = Path(__file__).resolve().parent / "lab"
+
+
 def pytest_collection_modifyitems(config, items):
-    """A test parametrized over ../shared's captures has no parameters when
+    """Every real-traffic lab test runs in one xdist group (one worker starts the
+    MariaDB lab once; ``pytest -n 2 --dist loadgroup`` spreads the rest).
+
+    A test parametrized over ../shared's captures has no parameters when
     ../shared is absent; say why instead of pytest's "got empty parameter set"."""
+    for item in items:
+        if LAB_DIR in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("lab"))
     if SHARED.is_dir():
         return
     for item in items:
