@@ -40,7 +40,7 @@ def _first_fin(linktype, frames) -> int:
     return len(frames)
 
 
-@pytest.mark.parametrize("command", ["dissect", "replay"])
+@pytest.mark.parametrize("command", ["dissect", "replay", "diagnose"])
 @pytest.mark.parametrize("rel,outcome", CASES)
 def test_record_printed_when_login_ends(tmp_path, rel, outcome, command):
     linktype, frames = _frames(REPO / rel)
@@ -83,8 +83,8 @@ def test_record_printed_when_login_ends(tmp_path, rel, outcome, command):
     assert "Traceback" not in err
     # the connection is not printed a second time when it closes: nothing changed
     assert rest.strip() == b"", rest
-    # dissect: a failed login is exit 1; replay without a password verifies nothing: 0
-    assert proc.returncode == (1 if outcome == "error" and command == "dissect" else 0)
+    # dissect/diagnose: a failed login is exit 1; replay without a password verifies nothing: 0
+    assert proc.returncode == (1 if outcome == "error" and command != "replay" else 0)
 
 
 def test_regular_file_on_stdin_is_not_streamed(tmp_path):

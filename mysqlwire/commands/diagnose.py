@@ -20,6 +20,7 @@ from .common import (
     make_options,
     output,
     select,
+    stdin_is_stream,
 )
 
 
@@ -80,28 +81,101 @@ def diagnose(
     )
     opts = make_options(ports, detect, keylog, packets, show_secrets, max_packet, max_buffer)
     summaries: list = []
-    # Capture-wide facts (the same user over TLS elsewhere) need every
-    # connection first; per-connection state is small after dissection.
-    conns = list(iter_all(captures, opts, summaries))
-    diagnose_connections(conns, None if secrets.empty else secrets)
-    matched = list(select(conns, failed, users))
-    chosen = [c for c in matched if show_all or has_problem(c)]
-    bad = any(d["severity"] == "error" for c in chosen for d in c.extra.get("diagnosis") or [])
-    output(
-        chosen,
-        fmt,
-        record,
-        packets=packets,
-        color=color,
-        show_secrets=show_secrets,
-        summaries=summaries,
-    )
+    given = None if secrets.empty else secrets
+    if "-" in captures and stdin_is_stream():
+        # streamed input: each connection is diagnosed and printed as its login
+        # ends, with the facts of the connections before it
+        conns, matched, chosen, bad = _stream(
+            captures, opts, summaries, given, failed, users, show_all
+        )
+        output(
+            chosen,
+            fmt,
+            record,
+            packets=packets,
+            color=color,
+            show_secrets=show_secrets,
+            summaries=summaries,
+        )
+        matched, bad = len(matched), bad[0]
+    else:
+        # Capture-wide facts (the same user over TLS elsewhere) need every
+        # connection first; per-connection state is small after dissection.
+        conns = list(iter_all(captures, opts, summaries))
+        diagnose_connections(conns, given)
+        matched_list = list(select(conns, failed, users))
+        chosen = [c for c in matched_list if show_all or has_problem(c)]
+        bad = any(d["severity"] == "error" for c in chosen for d in c.extra.get("diagnosis") or [])
+        output(
+            chosen,
+            fmt,
+            record,
+            packets=packets,
+            color=color,
+            show_secrets=show_secrets,
+            summaries=summaries,
+        )
+        matched = len(matched_list)
     if fmt == "text":
         if not chosen and matched:
             click.echo("no problem found" + ("" if show_all else " (--all shows every connection)"))
-    sys.exit(
-        exit_status(summaries, len(matched), bad, ports=ports, filters=filters_text(failed, users))
-    )
+    sys.exit(exit_status(summaries, matched, bad, ports=ports, filters=filters_text(failed, users)))
+
+
+class _Seen(list):
+    """A list that only counts (streamed connections are not kept)."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def append(self, _item) -> None:
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+
+def _stream(captures, opts, summaries, secrets, failed, users, show_all):
+    """Generators for the streamed path; counts are filled in as they run."""
+    from ..diagnose import CaptureFacts, diagnose_connection, has_problem
+
+    facts = CaptureFacts()
+    seen, matched, chosen_n = _Seen(), _Seen(), _Seen()
+    bad = [False]
+
+    def gen():
+        for c in iter_all(captures, opts, summaries):
+            seen.append(c)
+            facts.add(c)
+            diagnose_connection(c, secrets, capture=facts)
+            if not any(True for _ in select([c], failed, users)):
+                continue
+            matched.append(c)
+            if not (show_all or has_problem(c)):
+                continue
+            if any(d["severity"] == "error" for d in c.extra.get("diagnosis") or []):
+                bad[0] = True
+            chosen_n.append(c)
+            yield c
+
+    return seen, matched, _Chosen(gen(), chosen_n), bad
+
+
+class _Chosen:
+    """Iterable of the chosen connections that also answers ``not chosen`` afterwards."""
+
+    def __init__(self, it, counter):
+        self.it, self.counter = it, counter
+
+    def __iter__(self):
+        return self.it
+
+    def __bool__(self) -> bool:
+        return bool(self.counter)
 
 
 def record(conn, with_packets: bool = False) -> dict:
