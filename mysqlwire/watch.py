@@ -15,7 +15,6 @@ into a ring of files bounded in count and bytes.
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
 import time
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .capture import TcpSegment, decode_tcp, endpoint, format_ip, open_capture
+from .capture.writer import write_pcap
 from .dissect import CaptureSummary, DissectOptions, Dissector
 from .model import Connection
 
@@ -264,18 +264,6 @@ class FailureKeeper:
                 old.unlink()
             except FileNotFoundError:
                 pass
-
-
-def write_pcap(f, linktype: int, frames) -> None:
-    """A classic microsecond pcap of ``(ts, data)`` frames."""
-    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
-    for ts, data in frames:
-        sec = int(ts)
-        usec = int(round((ts - sec) * 1_000_000))
-        if usec >= 1_000_000:
-            sec, usec = sec + 1, usec - 1_000_000
-        f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
-        f.write(data)
 
 
 def follow(

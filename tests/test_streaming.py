@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mysqlwire.capture import FIN, decode_tcp, open_capture
-from mysqlwire.watch import write_pcap
+from mysqlwire.capture.writer import write_pcap
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = [

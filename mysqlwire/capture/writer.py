@@ -288,3 +288,15 @@ def _strip_idb_addresses(block: bytearray, order: str) -> bytearray:
     body = bytes(block[8:16]) + b"".join(opts) + (struct.pack(order + "HH", 0, 0) if opts else b"")
     size = 12 + len(body)
     return bytearray(struct.pack(order + "II", 1, size) + body + struct.pack(order + "I", size))
+
+
+def write_pcap(f, linktype: int, frames) -> None:
+    """A classic microsecond pcap (little-endian) of ``(ts, data)`` frames of one link type."""
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
+    for ts, data in frames:
+        sec = int(ts)
+        usec = int(round((ts - sec) * 1_000_000))
+        if usec >= 1_000_000:
+            sec, usec = sec + 1, usec - 1_000_000
+        f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
+        f.write(data)
