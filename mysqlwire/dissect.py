@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .capture import Reassembler, TcpSegment, endpoint, open_capture
-from .capture.decode import _decode as _decode_frame
+from .capture.decode import decode_frame as _decode_frame
 from .discover import (
     NOT_MYSQL,
     UNDECIDED,
@@ -209,7 +209,7 @@ class _ConnSink:
             return
         hs = self.hs
         hs.receive_data(sender, data)
-        if hs._events:
+        if hs.queued:
             self._drain(ts)
         if hs.tls and self.tls is None:
             self._start_tls(ts)
@@ -230,7 +230,7 @@ class _ConnSink:
         # _feed, inlined: this runs for every data segment
         hs = self.hs
         hs.receive_data(sender, data)
-        if hs._events:
+        if hs.queued:
             self._drain(ts)
         if hs.tls and self.tls is None:
             self._start_tls(ts)
@@ -342,7 +342,7 @@ class _ConnSink:
     # ------------------------------------------------------------ events
     def _drain(self, ts: float) -> None:
         hs = self.hs
-        if not hs._events:
+        if not hs.queued:
             return  # the common case: bytes that made no event
         while True:
             ev = hs.next_event()

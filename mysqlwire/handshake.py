@@ -168,7 +168,7 @@ class Handshake:
     plugin: str | None = None
     nonce: bytes | None = None
     exchange: int = 0
-    _events: deque = field(default_factory=deque)
+    queued: deque = field(default_factory=deque)  # events not yet taken by next_event()
     _dirs: dict = field(default_factory=dict)
     _tls_leftover: dict = field(default_factory=dict)
     _tls_started: dict = field(default_factory=lambda: {CLIENT: False, SERVER: False})
@@ -314,7 +314,7 @@ class Handshake:
         replies to the first few are watched for an ERR)."""
         if not self._first_command_seen:
             self._first_command_seen = True
-            self._events.append(
+            self.queued.append(
                 Event(
                     sender=CLIENT,
                     kind="command",
@@ -370,13 +370,13 @@ class Handshake:
             d.raw = bytearray()
 
     def next_event(self):
-        if self._events:
-            return self._events.popleft()
+        if self.queued:
+            return self.queued.popleft()
         return NEED_DATA
 
     def events(self) -> list[Event]:
-        out = list(self._events)
-        self._events.clear()
+        out = list(self.queued)
+        self.queued.clear()
         return out
 
     def take_tls_bytes(self, sender: str) -> bytes:
@@ -423,7 +423,7 @@ class Handshake:
         offset = None
         if pkt is not None and not self.tls and not self.compressed:
             offset = self._dirs[sender].base + pkt.offset
-        self._events.append(
+        self.queued.append(
             Event(
                 sender=sender,
                 kind=kind,

@@ -300,7 +300,7 @@ def _by_af(data, af: int):
     return _NON_TCP
 
 
-def _decode(linktype: int, data):
+def decode_frame(linktype: int, data):
     """Segment, or one of the int reasons above. Never raises."""
     try:
         if linktype == 1:
@@ -404,7 +404,7 @@ def decode_tcp(linktype: int, data, stats: DecodeStats | None = None) -> TcpSegm
     """
     if data.__class__ is not bytes:
         data = bytes(data)
-    seg = _decode(linktype, data)
+    seg = decode_frame(linktype, data)
     if stats is not None:
         stats.frames += 1
         stats.by_linktype[linktype] = stats.by_linktype.get(linktype, 0) + 1
@@ -445,7 +445,7 @@ def iter_segments(reader, stats: DecodeStats | None = None):
             (ts, lt, data if data.__class__ is bytes else bytes(data), iface)
             for ts, lt, data, iface in reader
         )
-    decode = _decode
+    decode = decode_frame
     seg_cls = TcpSegment
     by_lt = stats.by_linktype
     cur_lt = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from . import clients
-from .fingerprint import PLUGIN_SUPPORT, _fmt
+from .fingerprint import PLUGIN_SUPPORT, format_version
 from .rules import RULES, SEVERITIES
 
 _SEVERITY_TEXT = {
@@ -139,11 +139,11 @@ def render() -> str:
         name = lib if entry is None or entry.seen_in_lab else f"{lib} *docs*"
         for row in rows:
             if row.min and row.max:
-                vers = f">= {_fmt(row.min)}, < {_fmt(row.max)}"
+                vers = f">= {format_version(row.min)}, < {format_version(row.max)}"
             elif row.min:
-                vers = f">= {_fmt(row.min)}"
+                vers = f">= {format_version(row.min)}"
             elif row.max:
-                vers = f"< {_fmt(row.max)}"
+                vers = f"< {format_version(row.max)}"
             else:
                 vers = "all"
             w(f"| {name} | {row.plugin} | {vers} | {_cell(row.note)} |")

@@ -95,7 +95,7 @@ def parse_version(text: str | None) -> Version | None:
     return tuple(out) or None
 
 
-def _fmt(v: Version | None) -> str:
+def format_version(v: Version | None) -> str:
     return ".".join(str(x) for x in v) if v else "?"
 
 
@@ -139,12 +139,12 @@ class Fingerprint:
         lo, hi = self.min_version, self.max_version
         if lo and hi:
             if len(lo) == 2 and hi == (lo[0], lo[1] + 1):
-                return f"{_fmt(lo)}.x"
-            return f">= {_fmt(lo)}, < {_fmt(hi)}"
+                return f"{format_version(lo)}.x"
+            return f">= {format_version(lo)}, < {format_version(hi)}"
         if hi:
-            return f"< {_fmt(hi)}"
+            return f"< {format_version(hi)}"
         if lo:
-            return f">= {_fmt(lo)}"
+            return f">= {format_version(lo)}"
         return ""
 
     @property
