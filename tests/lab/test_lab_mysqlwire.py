@@ -37,7 +37,7 @@ def test_every_scenario_dissects_replays_and_diagnoses_as_the_truth_says(lab_run
         opaque = t["tls"] and not keylog
         if opaque:
             got = (rec["tls"], rec["outcome"], rec["user"])
-            if got != (True, "incomplete", None):
+            if got != (True, "encrypted", None):
                 problems.append(f"{name}: keyless TLS gave {got}")
         else:
             for tkey, rkey in (
