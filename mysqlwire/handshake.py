@@ -8,7 +8,8 @@ feeds each direction's in-order TCP bytes with :meth:`Handshake.receive_data`
 Everything that moves the state machine lives in this file, and the meaning of
 an ambiguous first byte (``0x00``/``0x01``/``0x02``/``0xFE``) is decided in one
 place only: :data:`SERVER_AUTH_PACKETS`, keyed by (phase, first byte), refined
-by the active plugin and the server flavour in :meth:`Handshake._server_auth_kind`.
+by the server flavour and the active plugin's own exchange (an :class:`~mysqlwire.auth.Flow`:
+the plugin says when its raw MariaDB data is due) in :meth:`Handshake._server_auth_kind`.
 
 States (``Handshake.state``)::
 
@@ -27,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .auth import Flow, start_flow
 from .errors import ProtocolError
 from .protocol import (
     CLIENT_COMPRESS,
@@ -75,9 +77,6 @@ SERVER_AUTH_PACKETS: dict[int, str] = {
     0x01: "auth_more_data",
     0x02: "auth_next_factor",  # MySQL + MFA only; else raw plugin data
 }
-
-# Plugins whose server data MariaDB sends raw (no 0x01 wrapper).
-_RAW_SERVER_DATA_PLUGINS = {"dialog", "auth_pam", "parsec", "auth_gssapi_client", "client_ed25519"}
 
 # Default cap on one logical MySQL packet in the connection phase.
 DEFAULT_MAX_PACKET = 16 * 1024 * 1024
@@ -181,6 +180,7 @@ class Handshake:
     _phase_bytes: int = 0
     _anomalies: int = 0
     _wire: dict = field(default_factory=lambda: {CLIENT: 0, SERVER: 0})
+    _flow: Flow | None = None  # the active plugin's run (its stages decide raw server data)
 
     def __post_init__(self) -> None:
         self._dirs = {CLIENT: _Direction(self.max_packet), SERVER: _Direction(self.max_packet)}
@@ -595,12 +595,24 @@ class Handshake:
                 return False
             self.client_caps = int(fields.client_flag)
             self.plugin = "mysql_old_password"
+        self._flow = Flow(self.plugin, self.nonce or b"", nonce=self.nonce)
+        self._flow.client("handshake_response", bytes(fields.auth_response or b""), self.tls)
         self._emit(sender, "handshake_response", pkt, fields)
         self.state = AUTH
         return False
 
     def _server_auth_kind(self, payload: bytes) -> str:
         first = payload[0] if payload else -1
+        flow = self._flow
+        if (
+            self.is_mariadb
+            and flow is not None
+            and flow.awaits_server_data()
+            and first not in (0x01, 0xFE, 0xFF)
+        ):
+            # the plugin waits for its raw data (an ed25519 nonce, a parsec ext-salt): MariaDB
+            # escapes only data starting with 01/FE/FF, so even a 00 here is data
+            return "server_plugin_data"
         kind = SERVER_AUTH_PACKETS.get(first)
         if kind == "auth_switch_request" and len(payload) == 1:
             return "old_auth_switch_request"
@@ -621,6 +633,8 @@ class Handshake:
             return False
         self._check_seq(sender, pkt)
         if sender == CLIENT:
+            if self._flow is not None:
+                self._flow.client("auth_data", pkt.payload, self.tls)
             self._emit(sender, "auth_data", pkt)
             return False
         if not pkt.payload:
@@ -628,6 +642,8 @@ class Handshake:
             return False
         kind = self._server_auth_kind(pkt.payload)
         if kind == "server_plugin_data":
+            if self._flow is not None:
+                self._flow.server(kind, pkt.payload)
             self._emit(sender, kind, pkt)
             return False
         fields = self._parse(sender, kind, pkt, caps=self.client_caps)
@@ -635,8 +651,12 @@ class Handshake:
             return False
         if kind in ("auth_switch_request", "auth_next_factor"):
             self.plugin = _name(fields.plugin_name)
+            self._flow = start_flow(kind, self.plugin, bytes(fields.plugin_data), self.nonce)
         elif kind == "old_auth_switch_request":
             self.plugin = "mysql_old_password"
+            self._flow = start_flow(kind, self.plugin, b"", self.nonce)
+        elif kind == "auth_more_data" and self._flow is not None:
+            self._flow.server(kind, bytes(fields.data))
         self._emit(sender, kind, pkt, fields)
         if kind == "ok":
             return self._enter_command_phase()
@@ -673,6 +693,8 @@ class Handshake:
                 self.plugin = _name(
                     getattr(fields, "auth_plugin_name", None)
                 ) or self._default_plugin(self.client_caps)
+                self._flow = Flow(self.plugin, self.nonce or b"", nonce=self.nonce)
+                self._flow.client("com_change_user", bytes(fields.auth_response or b""), self.tls)
                 self._last_seq = pkt.seq
                 self.state = AUTH
                 self._leave_command_framing()

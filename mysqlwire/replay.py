@@ -18,6 +18,9 @@ Verdict codes (stable):
 ``server_disagrees`` is set when the server's answer contradicts the proof
 (matching proof but ERR 1045, or a mismatching proof the server accepted).
 
+Passwords come from :class:`mysqlwire.auth.passwords.Secrets` (re-exported here), whose
+one lookup rule decides what is tried for each user.
+
 Nothing secret is ever put in a verdict: candidate passwords are referred to
 by their 1-based position in the candidate list.
 """
@@ -27,8 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .auth import AuthDataError, get_plugin
+from .auth import AuthDataError, ClientStep, Flow, follow
 from .auth.base import as_bytes
+from .auth.passwords import Secrets
+from .errors import MysqlwireError
 from .model import Connection, Exchange
 
 PROOF_MATCHES = "PROOF_MATCHES"
@@ -48,50 +53,6 @@ VERDICTS = (
 )
 
 _CLIENT_KINDS = ("handshake_response", "com_change_user", "auth_data")
-_SCRAMBLE_PLUGINS = ("mysql_native_password", "caching_sha2_password", "mysql_old_password")
-
-
-@dataclass
-class Secrets:
-    """What the user gave replay.  Every value is bytes; ``repr`` hides them."""
-
-    password: bytes | None = None
-    by_user: dict[str, bytes] = field(default_factory=dict)
-    candidates: list[bytes] = field(default_factory=list)
-    account_hash: str | None = None
-    hash_by_user: dict[str, str] = field(default_factory=dict)
-    rsa_private_keys: list[bytes] = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        return (
-            f"Secrets(password={'<secret>' if self.password is not None else None}, "
-            f"users={len(self.by_user)}, candidates={len(self.candidates)}, "
-            f"hashes={len(self.hash_by_user) + (self.account_hash is not None)}, "
-            f"rsa_keys={len(self.rsa_private_keys)})"
-        )
-
-    def passwords_for(self, user: str | None) -> list[tuple[int | None, bytes]]:
-        """(candidate number or None, password) to try, in order."""
-        if user is not None and user in self.by_user:
-            return [(None, self.by_user[user])]
-        if self.password is not None:
-            return [(None, self.password)]
-        return [(i + 1, p) for i, p in enumerate(self.candidates)]
-
-    def hash_for(self, user: str | None) -> str | None:
-        if user is not None and user in self.hash_by_user:
-            return self.hash_by_user[user]
-        return self.account_hash
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.password is not None
-            or self.by_user
-            or self.candidates
-            or self.account_hash
-            or self.hash_by_user
-        )
 
 
 @dataclass
@@ -140,7 +101,12 @@ class Verdict:
 
 # --------------------------------------------------------------------------
 class _Walker:
-    """Walks one exchange's steps with one password (or a stored hash)."""
+    """Judges one exchange's client proofs with one password (or a stored hash).
+
+    What each packet means -- which stage, whether it is a proof, which bytes the proof is
+    computed over -- is the plugin's answer (:func:`mysqlwire.auth.follow`); this class only
+    checks the proofs the plugins point at.
+    """
 
     def __init__(
         self, ex: Exchange, conn: Connection, password: bytes | None, stored: str | None, rsa_keys
@@ -154,122 +120,27 @@ class _Walker:
     def run(self) -> list[StepResult]:
         ex = self.ex
         results: list[StepResult] = []
-        plugin = ex.auth_plugin or ex.client_plugin
-        server_data = ex.nonce or b""
-        stage = "fast"
-        question = None
-        ext_salt = None
-        for i, step in enumerate(ex.steps):
-            if step.sender == "server":
-                if step.kind in ("auth_switch_request", "auth_next_factor"):
-                    plugin = step.plugin
-                    server_data = step.data
-                    stage = "fast"
-                    question = step.data if plugin in ("dialog", "auth_pam") else None
-                elif step.kind == "old_auth_switch_request":
-                    plugin = "mysql_old_password"
-                    server_data = (ex.nonce or b"")[:8]
-                elif step.kind == "auth_more_data":
-                    if plugin in ("caching_sha2_password", "sha256_password"):
-                        if step.data[:1] == b"\x04":
-                            stage = "full"
-                        elif step.data.startswith(b"-----BEGIN") or step.data[:1] == b"-":
-                            stage = "full-rsa"
-                    elif plugin in ("dialog", "auth_pam"):
-                        question = step.data
-                    elif plugin == "parsec":
-                        ext_salt = step.data
-                elif step.kind == "server_plugin_data":
-                    if plugin in ("dialog", "auth_pam"):
-                        question = step.data
-                    elif plugin == "parsec":
-                        ext_salt = step.data
+        walk = follow(ex.steps, ex.auth_plugin or ex.client_plugin, ex.nonce)
+        for i, (step, flow, meaning, _) in enumerate(walk):
+            if not isinstance(meaning, ClientStep) or not meaning.judged:
                 continue
-            if step.kind not in _CLIENT_KINDS:
-                continue
-            if step.kind == "auth_data" and step.seq == 0:
-                continue  # a restarted sequence is a new command (e.g. COM_QUIT), not an answer
-            res = self._check(i, step, plugin, server_data, stage, question, ext_salt)
-            if res is not None:
-                results.append(res)
-            if plugin == "caching_sha2_password" and stage == "full" and step.data == b"\x02":
-                stage = "full-rsa"
-            if plugin == "sha256_password" and step.data == b"\x01":
-                stage = "full-rsa"
+            results.append(self._check(i, step, flow, meaning))
         return results
 
-    def _check(self, i, step, plugin, server_data, stage, question, ext_salt) -> StepResult | None:
+    def _check(self, i, step, flow: Flow, meaning: ClientStep) -> StepResult:
         data = step.data
-        length = len(data)
+        plugin = flow.name
 
         def r(result, reason=None):
-            return StepResult(i, step.kind, plugin, length, result, reason)
+            return StepResult(i, step.kind, plugin, len(data), result, reason)
 
-        if plugin is None:
-            return r("unverifiable", "plugin-unsupported:(none)")
-        impl = get_plugin(plugin)
-        if impl is None:
-            return r("unverifiable", f"plugin-unsupported:{plugin}")
-        if not impl.replayable:
-            return r("unverifiable", f"proof-not-replayable:{plugin}")
+        if meaning.result is not None:
+            return r(meaning.result, meaning.reason)
+        impl = flow.plugin
+        assert impl is not None  # unknown plugins are decided by their shape
+        server_data = meaning.server_data if meaning.server_data is not None else flow.server_data
         pw = self.password
-        kw: dict[str, Any] = {}
-        if plugin == "mysql_native_password" or (
-            plugin == "caching_sha2_password" and stage == "fast"
-        ):
-            if length == 0:
-                return r("empty")
-            if plugin == "caching_sha2_password" and length != 32:
-                if data.endswith(b"\x00") and length > 1:
-                    # clear text where a scramble belongs (client already in full mode)
-                    kw["stage"] = "full-tls"
-                else:
-                    return r("mismatch", "not a 32-byte scramble")
-        elif plugin == "caching_sha2_password":
-            if data == b"\x02":
-                return None  # public-key request: not a proof
-            if stage == "full":
-                kw["stage"] = "full-tls"  # pw + NUL (TLS, or in clear on plain TCP)
-            else:
-                kw["stage"] = "full-rsa"
-        elif plugin == "sha256_password":
-            if data == b"\x01":
-                return None
-            if data == b"\x00":
-                return r("empty")
-            if stage == "full-rsa" or (
-                not step.in_tls and length >= 128 and not data.endswith(b"\x00")
-            ):
-                kw["stage"] = "full-rsa"
-            else:
-                kw["stage"] = "full-tls"
-                kw["tls"] = True
-        elif plugin == "mysql_old_password":
-            if data in (b"", b"\x00"):
-                return r("empty")
-            server_data = (self.ex.nonce or b"")[:8]
-        elif plugin in ("dialog", "auth_pam"):
-            if question:
-                from .auth import dialog
-
-                qbyte = question[0]
-                if not dialog.is_password_question(qbyte):
-                    return r("no-proof", "answer to a non-password question")
-            if data in (b"", b"\x00"):
-                return r("empty")
-        elif plugin == "mysql_clear_password":
-            if data in (b"", b"\x00"):
-                return r("empty")
-        elif plugin == "client_ed25519":
-            if length == 0:
-                if step.kind in ("handshake_response", "com_change_user"):
-                    return None  # names the plugin, waits for the server's own nonce
-                return r("empty")
-        elif plugin == "parsec":
-            if length == 0:
-                return None  # asks for the ext-salt
-            kw["ext_salt"] = ext_salt
-            kw["client_nonce"] = data[:32]
+        kw = dict(meaning.check)
         if kw.get("stage") == "full-rsa":
             if not self.rsa_keys:
                 return r("unverifiable", "rsa-no-private-key")
@@ -295,12 +166,8 @@ class _Walker:
             )
         except AuthDataError as exc:
             return r("mismatch", str(exc))
-        except Exception as exc:  # malformed proof bytes from the wire
-            from .errors import MysqlwireError
-
-            if isinstance(exc, (MysqlwireError, ValueError)):
-                return r("mismatch", "malformed proof")
-            raise
+        except (MysqlwireError, ValueError):  # malformed proof bytes from the wire
+            return r("mismatch", "malformed proof")
         if ok is None:
             return r(
                 "unverifiable", "no-password" if pw is None else f"proof-not-replayable:{plugin}"

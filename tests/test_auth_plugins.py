@@ -61,6 +61,7 @@ def test_registry_names_and_interface() -> None:
         "auth_pam",
         "client_ed25519",
         "parsec",
+        "authentication_openid_connect_client",
     }
     assert set(PLUGINS) == expected
     for name, plugin in PLUGINS.items():

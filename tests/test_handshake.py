@@ -305,3 +305,37 @@ def test_pre_greeting_error_and_garbage():
     hs.receive_data("server", b"\xff\xff\xff\x00" + b"A" * 5000)
     ev = hs.next_event()
     assert ev.kind == "anomaly" and hs.state == "BROKEN"
+
+
+@pytest.mark.parametrize("first", [0x00, 0x02, 0x03, 0x7F])
+def test_raw_ed25519_nonce_is_data_whatever_its_first_byte(first):
+    """client_ed25519 named in the HandshakeResponse with an empty answer: the MariaDB
+    server sends its 32-byte nonce raw (escaping only 01/FE/FF), so even a nonce starting
+    with 00 (an OK's byte) is the plugin's data -- the plugin says its data is due."""
+    nonce = bytes([first]) + bytes(range(40, 71))
+    hs, evs = _run(
+        ("server", _greeting(mariadb=True, plugin=b"mysql_native_password")),
+        ("client", _response(CLIENT_CAPS, b"client_ed25519", b"")),
+        ("server", frame(nonce, 2)),
+        ("client", frame(b"\x55" * 64, 3)),
+        ("server", frame(b"\x00\x00\x00\x02\x00\x00\x00", 4)),
+    )
+    kinds = [e.kind for e in evs]
+    assert kinds == ["greeting", "handshake_response", "server_plugin_data", "auth_data", "ok"]
+    assert evs[2].payload == nonce and hs.state == COMMAND
+
+
+def test_escaped_ed25519_nonce_and_err_while_nonce_due():
+    nonce = b"\x01" + bytes(range(40, 71))
+    hs, evs = _run(
+        ("server", _greeting(mariadb=True, plugin=b"mysql_native_password")),
+        ("client", _response(CLIENT_CAPS, b"client_ed25519", b"")),
+        ("server", frame(b"\x01" + nonce, 2)),  # escaped: 01 + data
+    )
+    assert evs[-1].kind == "auth_more_data" and bytes(evs[-1].fields.data) == nonce
+    hs, evs = _run(
+        ("server", _greeting(mariadb=True, plugin=b"mysql_native_password")),
+        ("client", _response(CLIENT_CAPS, b"client_ed25519", b"")),
+        ("server", frame(b"\xff\x15\x04#28000Access denied", 2)),
+    )
+    assert evs[-1].kind == "err" and hs.state == CLOSED

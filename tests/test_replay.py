@@ -332,3 +332,43 @@ def test_a_password_given_as_account_hash_is_a_usage_error():
     )
     assert res.exit_code == 2 and "not a stored hash" in res.stderr
     assert "hunter2" not in res.output
+
+
+def test_ed25519_named_first_is_checked_over_the_servers_raw_nonce():
+    """The client names client_ed25519 with an empty answer; the server's next packet is
+    the 32-byte nonce (raw); the signature is over that nonce, not the greeting's."""
+    from mysqlwire.auth import ed25519
+
+    nonce32 = bytes(range(100, 132))
+    conn = Connection(id=1, client="c:1", server="s:3306", greeting_nonce=NONCE, greeting_seen=True)
+    ex = Exchange(
+        kind="login",
+        nonce=NONCE,
+        user="u",
+        client_plugin="client_ed25519",
+        auth_plugin="client_ed25519",
+    )
+    sig = ed25519.sign(b"ed-pw", nonce32)
+    ex.steps += [
+        AuthStep("client", "handshake_response", 1, "client_ed25519", b"", 0.0),
+        AuthStep("server", "server_plugin_data", 2, "client_ed25519", nonce32, 0.0),
+        AuthStep("client", "auth_data", 3, "client_ed25519", sig, 0.0),
+        AuthStep("server", "ok", 4, "client_ed25519", b"", 0.0),
+    ]
+    ex.outcome = "ok"
+    conn.exchanges.append(ex)
+    assert replay_connection(conn, Secrets(password=b"ed-pw")).verdict == "PROOF_MATCHES"
+    assert replay_connection(conn, Secrets(password=b"other")).verdict == "PROOF_MISMATCH"
+
+
+def test_one_lookup_rule_per_user_then_single_then_candidates():
+    pw = b"s3cret"
+    conn = _native_exchange(native.scramble(pw, NONCE))
+    # the user's own (wrong) password is tried first, then the single one, then candidates
+    v = replay_connection(conn, Secrets(password=b"nope", by_user={"u": b"wrong"}, candidates=[pw]))
+    assert v.verdict == "PROOF_MATCHES" and v.matched_candidate == 1
+    v = replay_connection(conn, Secrets(password=pw, by_user={"u": b"wrong"}))
+    assert v.verdict == "PROOF_MATCHES" and v.matched_candidate is None
+    v = replay_connection(conn, Secrets(by_user={"other": pw}, candidates=[b"a", b"b"]))
+    assert v.verdict == "PROOF_MISMATCH" and "none of 2 candidates" in v.detail
+    assert "s3cret" not in repr(Secrets(password=pw, by_user={"u": pw}, candidates=[pw]))

@@ -4,35 +4,45 @@
 wire (greeting, HandshakeResponse, AuthSwitchRequest), a not-replayable stand-in
 (``replayable`` False, ``verify`` -> None) for plugins listed in :data:`NOT_REPLAYABLE`, or
 ``None`` for unknown names (report ``plugin-unsupported:<name>``).
+
+Each plugin module declares its exchange once (:mod:`mysqlwire.auth.base`: ``server_step``,
+``client_step``, ``verify``, ``raw_server_data``...); :mod:`mysqlwire.auth.flow` walks it.
+Everything above this package -- the follower, replay, diagnose, redact, serve -- asks the
+plugin what its bytes mean.  Adding a plugin = adding one module (found by :func:`_discover`).
+This package imports nothing above the protocol layer.
 """
 
 from __future__ import annotations
 
-from . import caching_sha2, clear, dialog, ed25519, native, old, parsec, sha256
-from .base import AuthDataError, AuthPlugin, nonce_from_switch_data
+import importlib
+import pkgutil
+
+from .base import AuthDataError, AuthPlugin, ClientStep, ServerStep, nonce_from_switch_data
 from .unsupported import NOT_REPLAYABLE, NOT_REPLAYABLE_PLUGINS, NotReplayablePlugin
 
-#: Replayable plugins by wire name.
-PLUGINS: dict[str, AuthPlugin] = {
-    p.name: p
-    for p in (
-        native.PLUGIN,
-        old.PLUGIN,
-        caching_sha2.PLUGIN,
-        sha256.PLUGIN,
-        clear.PLUGIN,
-        dialog.PLUGIN,
-        dialog.PAM_PLUGIN,
-        ed25519.PLUGIN,
-        parsec.PLUGIN,
-    )
-}
+#: Modules of this package that are machinery, not plugins.
+_NOT_PLUGINS = frozenset({"base", "flow", "passwords", "unsupported"})
 
-#: Server-side / account plugin names that map to a client plugin above.
-ALIASES: dict[str, str] = {
-    "ed25519": ed25519.NAME,
-    "pam": dialog.NAME,
-}
+
+def _discover() -> tuple[dict[str, AuthPlugin], dict[str, str]]:
+    """Every plugin module's ``PLUGIN`` (and ``EXTRA_PLUGINS``) and ``ALIASES``: adding a
+    plugin is adding its module, nothing to register elsewhere."""
+    plugins: dict[str, AuthPlugin] = {}
+    aliases: dict[str, str] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name in _NOT_PLUGINS or info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        for p in (getattr(mod, "PLUGIN", None), *getattr(mod, "EXTRA_PLUGINS", ())):
+            if isinstance(p, AuthPlugin):
+                plugins[p.name] = p
+        aliases.update(getattr(mod, "ALIASES", {}))
+    return plugins, aliases
+
+
+#: Replayable plugins by wire name.
+#: Server-side / account plugin names that map to a client plugin (``ed25519``, ``pam``).
+PLUGINS, ALIASES = _discover()
 
 #: Every name ``get_plugin`` answers with a plugin object.
 KNOWN_PLUGINS: frozenset[str] = frozenset(PLUGINS) | frozenset(ALIASES) | frozenset(NOT_REPLAYABLE)
@@ -46,10 +56,48 @@ def get_plugin(name: str) -> AuthPlugin | None:
     return PLUGINS.get(name) or NOT_REPLAYABLE_PLUGINS.get(name)
 
 
+#: Plugins (and aliases) whose client answers are the secret itself, not a proof.
+CLEARTEXT_PLUGINS: frozenset[str] = frozenset(
+    n for n in KNOWN_PLUGINS if (p := get_plugin(n)) is not None and p.sends_secret
+)
+
+
+def sends_raw_server_data(name: str | None) -> bool:
+    """MariaDB sends this plugin's server data without the ``01`` wrapper."""
+    p = get_plugin(name) if name else None
+    return p is not None and p.raw_server_data
+
+
+def client_data_is_secret(name: str | None, data: bytes) -> bool:
+    """Stateless: could client auth ``data`` of plugin ``name`` be the secret itself rather
+    than a challenge-response proof?  Unknown plugins: yes (the safe answer)."""
+    p = get_plugin(name) if name else None
+    return p is None or p.secret_bytes(bytes(data))
+
+
+def server_data_is_nonce(name: str | None) -> bool:
+    """The plugin's own server data (after the switch) is a nonce or salt, i.e. what an
+    offline attack needs (client_ed25519's nonce, parsec's ext-salt)."""
+    p = get_plugin(name) if name else None
+    return p is not None and p.challenge and p.raw_server_data
+
+
+from .flow import Flow, Walked, follow, start_flow  # noqa: E402  (flow looks plugins up here)
+
 __all__ = [
     "ALIASES",
     "AuthDataError",
     "AuthPlugin",
+    "CLEARTEXT_PLUGINS",
+    "ClientStep",
+    "Flow",
+    "ServerStep",
+    "Walked",
+    "client_data_is_secret",
+    "follow",
+    "sends_raw_server_data",
+    "server_data_is_nonce",
+    "start_flow",
     "KNOWN_PLUGINS",
     "NOT_REPLAYABLE",
     "NotReplayablePlugin",

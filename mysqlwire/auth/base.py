@@ -30,12 +30,30 @@ accepted and UTF-8 encoded; a :class:`~mysqlwire.auth.passwords.Secret` is unwra
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass, field
 from typing import Any
 
 from mysqlwire.errors import MysqlwireError, ProtocolError, UsageError
 
 #: Length of the greeting nonce every scramble plugin uses (MySQL's ``SCRAMBLE_LENGTH``).
 SCRAMBLE_LENGTH = 20
+
+
+class _LazyModule:
+    """A module imported on first attribute access (keeps ``import mysqlwire.auth`` -- and
+    so the follower -- from loading cryptography / PyNaCl until a proof is checked)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def lazy_module(name: str) -> Any:
+    return _LazyModule(name)
 
 
 class AuthDataError(MysqlwireError):
@@ -90,13 +108,158 @@ def xor_bytes(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
+# --------------------------------------------------------------------------- the exchange
+#
+# Each plugin declares its exchange once: what each server packet of the plugin means
+# (:meth:`AuthPlugin.server_step`) and what each client packet is (:meth:`AuthPlugin.client_step`),
+# moving a per-run :class:`~mysqlwire.auth.flow.Flow` from stage to stage.  The follower
+# (handshake), replay, diagnose and serve all ask these methods instead of deciding
+# themselves what ``01 04`` or a lone ``02`` means.
+
+#: Sizes (bytes) of RSA ciphertexts for 1024..4096-bit keys.
+RSA_CIPHERTEXT_SIZES = (128, 256, 384, 512)
+
+
+@dataclass(frozen=True)
+class ServerStep:
+    """What one server auth packet means inside a plugin's exchange.
+
+    ``meaning`` is a stable code (``nonce``, ``fast_auth_success``,
+    ``perform_full_authentication``, ``public_key``, ``question``, ``ext_salt``, ``data``);
+    ``label`` describes it for people and never quotes secret bytes.
+    """
+
+    meaning: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ClientStep:
+    """What one client auth packet is inside a plugin's exchange.
+
+    ``proof`` -- the packet carries a password proof :meth:`AuthPlugin.verify` can judge
+    with ``check`` (keyword arguments) and ``server_data``; ``cleartext`` -- the bytes are
+    the secret itself; ``result``/``reason`` -- decided from the shape alone (``empty``,
+    ``no-proof``, ``mismatch``, ``unverifiable``), no password needed.  A step that is
+    neither (a key request, an ext-salt request, a plugin announcement) proves nothing.
+    """
+
+    meaning: str
+    label: str
+    proof: bool = False
+    cleartext: bool = False
+    result: str | None = None
+    reason: str | None = None
+    check: dict[str, Any] = field(default_factory=dict)
+    server_data: bytes | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Replay reports something for this step (a proof or a shape-decided result)."""
+        return self.proof or self.result is not None
+
+
+def client_label(plugin: str, data: bytes, *, cleartext: bool = False, rsa: bool = False) -> str:
+    """The shape of client auth bytes by length and kind, never by value."""
+    n = len(data)
+    if n == 0:
+        return f"empty auth response ({plugin})"
+    if cleartext:
+        return f"{n} bytes of clear text ({plugin})"
+    if rsa:
+        return f"{n}-byte RSA ciphertext ({plugin})"
+    return f"{n}-byte {plugin} proof"
+
+
+def data_label(kind: str, data: bytes) -> str:
+    """Generic description of server plugin data a plugin gives no meaning to."""
+    if kind == "auth_more_data":
+        return f"AuthMoreData ({len(data)} bytes)"
+    return f"plugin data ({len(data)} bytes)"
+
+
+def is_empty_answer(data: bytes) -> bool:
+    """No password: nothing, or a lone NUL."""
+    return data in (b"", b"\0")
+
+
+# --------------------------------------------------------------------------- server side
+#
+# A plugin's server side is a generator (sans I/O): it yields :class:`ServerSend` packets and
+# receives the client's next packet for each one that ``expects_answer``; it returns whether
+# the answer proves the account's password.  ``mysqlwire serve`` drives it.
+
+#: Marker byte of an AuthMoreData packet.
+MORE_DATA_MARKER = b"\x01"
+
+
+@dataclass(frozen=True)
+class ServerSend:
+    """One packet the server side sends (full payload); ``expects_answer``: read the
+    client's next packet and send it into the generator."""
+
+    payload: bytes
+    expects_answer: bool = True
+
+
+def more_data(data: bytes, *, expects_answer: bool = True) -> ServerSend:
+    """An AuthMoreData packet (``01`` + data)."""
+    return ServerSend(MORE_DATA_MARKER + bytes(data), expects_answer)
+
+
+@dataclass
+class ServerAuth:
+    """One server-side run of a plugin.
+
+    Given by the server: ``plugin`` name, ``nonce`` (the 20 bytes it sent), ``tls``,
+    ``password`` (the account's; ``None`` = no such account: the exchange still runs and
+    fails), ``cached`` (caching_sha2's fast-auth cache holds the account), the RSA key pair
+    (``public_key_pem``, ``private_key_pem``, ``cipher_len``), ``allow_cleartext_over_plain``
+    and ``event(kind, **detail)`` for the server's own record (never given secrets).
+    Filled by the plugin: ``path``, ``password_used``, ``cache``, ``rsa_key_requested`` and
+    ``fill_cache`` (a verified full authentication fills caching_sha2's cache).
+    """
+
+    plugin: str
+    nonce: bytes
+    tls: bool = False
+    password: bytes | None = None
+    cached: bool = False
+    public_key_pem: bytes = b""
+    private_key_pem: bytes = b""
+    cipher_len: int = 256
+    allow_cleartext_over_plain: bool = False
+    event: Any = field(default=lambda kind, **detail: None, repr=False)
+    path: str | None = None
+    password_used: bool | None = None
+    cache: str | None = None
+    rsa_key_requested: bool = False
+    fill_cache: bool = False
+
+    def __repr__(self) -> str:  # the password never appears
+        return f"<ServerAuth {self.plugin} path={self.path!r}>"
+
+
 class AuthPlugin:
-    """Base class: one instance per client-side plugin name."""
+    """Base class: one instance per client-side plugin name.
+
+    Exchange attributes (see :mod:`mysqlwire.auth.flow`):
+
+    ``first_stage``       the stage of the client's first answer
+    ``raw_server_data``   MariaDB sends this plugin's server data without the ``01`` wrapper
+                          (it escapes only data starting with ``01``/``FE``/``FF``)
+    ``sends_secret``      the client's answers are the secret itself (clear text), not a proof
+    ``challenge``         the answers are challenge-response proofs over a server nonce
+    """
 
     #: client-side plugin name as it appears on the wire
     name: str = ""
     #: True when replay can recompute / check this plugin's proofs
     replayable: bool = True
+    first_stage: str = "first"
+    raw_server_data: bool = False
+    sends_secret: bool = False
+    challenge: bool = False
 
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         """The client's first answer for this plugin (raw auth data, no length prefix)."""
@@ -113,6 +276,40 @@ class AuthPlugin:
     ) -> bool | None:
         """Server-side check of ``response``; ``None`` when undecidable with what was given."""
         raise NotImplementedError
+
+    # ----------------------------------------------------------------- the exchange
+    def start(self, flow: Any) -> None:
+        """A run of this plugin starts (``flow.server_data`` is what the server sent)."""
+
+    def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
+        """Meaning of server plugin data (``kind`` is ``auth_more_data`` for ``01``-wrapped
+        data, ``server_plugin_data`` for raw MariaDB data); may move ``flow.stage``."""
+        return ServerStep("data", data_label(kind, data))
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        """Meaning of a client answer (``kind``: ``handshake_response``, ``com_change_user``
+        or ``auth_data``); may move ``flow.stage``.  Default: a proof to verify."""
+        return ClientStep("proof", client_label(self.name, data), proof=True)
+
+    def awaits_server_data(self, flow: Any) -> bool:
+        """After the client's last packet, is the next server packet this plugin's own data
+        (not OK/ERR/switch) whatever its first byte?  Only for ``raw_server_data`` plugins."""
+        return False
+
+    # ----------------------------------------------------------------- server side
+    def switch_data(self, nonce: bytes) -> bytes:
+        """Plugin data of the AuthSwitchRequest that starts this plugin (nonce + NUL)."""
+        return bytes(nonce) + b"\0"
+
+    def server_exchange(self, data: bytes, ctx: ServerAuth) -> Any:
+        """The server side, from the client's first answer ``data`` (a generator; see
+        :class:`ServerSend`).  Plugins without one raise :class:`NotImplementedError`."""
+        raise NotImplementedError(f"{self.name}: no server side")
+
+    def secret_bytes(self, data: bytes) -> bool:
+        """Stateless: could these client bytes be the secret itself (what ``redact`` must
+        blank even when it keeps proofs)?"""
+        return self.sends_secret or not self.challenge
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -20,13 +20,31 @@ import functools
 import hashlib
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding as _padding
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from mysqlwire.errors import UsageError
 
-from .base import AuthDataError, AuthPlugin, as_bytes, consteq, nonce_from_switch_data, xor_bytes
+from .base import (
+    RSA_CIPHERTEXT_SIZES,
+    AuthDataError,
+    AuthPlugin,
+    ClientStep,
+    ServerAuth,
+    ServerStep,
+    as_bytes,
+    client_label,
+    consteq,
+    data_label,
+    is_empty_answer,
+    lazy_module,
+    more_data,
+    nonce_from_switch_data,
+    xor_bytes,
+)
+
+# cryptography is loaded when an RSA key is first used, not when the follower starts
+hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+_padding = lazy_module("cryptography.hazmat.primitives.asymmetric.padding")
+rsa = lazy_module("cryptography.hazmat.primitives.asymmetric.rsa")
 
 NAME = "caching_sha2_password"
 
@@ -39,6 +57,37 @@ STAGE_FAST = "fast"
 STAGE_FULL_TLS = "full-tls"
 STAGE_FULL_RSA = "full-rsa"
 STAGES = (STAGE_FAST, STAGE_FULL_TLS, STAGE_FULL_RSA)
+#: Exchange stage after ``01 04`` (the answer is clear text over TLS, or the key request /
+#: RSA ciphertext without it).
+STAGE_FULL = "full"
+
+#: What the byte after the ``01`` marker means (AuthMoreData), by value.
+MORE_DATA = {
+    FAST_AUTH_SUCCESS: ("fast_auth_success", "AuthMoreData 01 03 (fast_auth_success)"),
+    PERFORM_FULL_AUTH: (
+        "perform_full_authentication",
+        "AuthMoreData 01 04 (perform_full_authentication)",
+    ),
+}
+
+
+def is_public_key(data: bytes) -> bool:
+    """AuthMoreData carrying the server's RSA public key (PEM)."""
+    return data.startswith(b"-----BEGIN") or data[:1] == b"-"
+
+
+def public_key_step(data: bytes) -> ServerStep:
+    if data.startswith(b"-----BEGIN"):
+        return ServerStep(
+            "public_key", f"AuthMoreData with the server's RSA public key (PEM, {len(data)} bytes)"
+        )
+    return ServerStep("public_key", data_label("auth_more_data", data))
+
+
+def looks_clear(data: bytes) -> bool:
+    """``pw || 00`` rather than a key request, an empty answer or an RSA ciphertext."""
+    return data not in (b"\x00", b"\x01", b"\x02") and data.endswith(b"\x00") and len(data) < 128
+
 
 PADDING_OAEP = "oaep"
 PADDING_PKCS1 = "pkcs1"
@@ -230,9 +279,128 @@ def _verify_clear(response: bytes, password: bytes | None) -> bool | None:
     return consteq(bytes(response), as_bytes(password) + b"\0")
 
 
+def rsa_or_clear(ctx: ServerAuth, data: bytes, key_request: bytes, prefix: str) -> Any:
+    """Server side of full authentication without TLS (caching_sha2 and sha256): send the
+    public key when asked, then decrypt the RSA answer -- or take ``pw || 00`` in clear when
+    the server allows it.  Returns the password the client sent (``None``: none usable)."""
+    if data == key_request:
+        ctx.rsa_key_requested = True
+        ctx.event("public_key", plugin=ctx.plugin)
+        data = yield more_data(ctx.public_key_pem)
+    if len(data) == ctx.cipher_len:
+        ctx.path = f"{prefix}rsa"
+        try:
+            return rsa_decrypt(data, ctx.nonce, ctx.private_key_pem)
+        except AuthDataError:
+            ctx.event("rsa-decrypt-failed")
+            return None
+    if data.endswith(b"\0"):
+        ctx.path = f"{prefix}cleartext-plain"
+        ctx.event("cleartext-over-plain", accepted=ctx.allow_cleartext_over_plain)
+        return data[:-1] if ctx.allow_cleartext_over_plain else None
+    ctx.event("unexpected-auth-data", length=len(data))
+    return None
+
+
 class CachingSha2Password(AuthPlugin):
+    """Exchange (stages ``fast`` -> ``full`` -> ``full-rsa``): greeting/switch data =
+    20-byte nonce + NUL; the client's first answer is the 32-byte scramble (empty = no
+    password).  Server ``01 03``: fast auth succeeded, OK follows; ``01 04``: perform full
+    authentication -- over TLS the client sends ``pw || 00``; without TLS it sends ``02``
+    (key request), the server ``01`` + PEM public key, the client the RSA ciphertext."""
+
     name = NAME
     replayable = True
+    challenge = True
+    first_stage = STAGE_FAST
+
+    def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
+        if kind != "auth_more_data":
+            return ServerStep("data", data_label(kind, data))
+        if len(data) == 1 and data[0] in MORE_DATA:
+            if data[0] == PERFORM_FULL_AUTH:
+                flow.stage = STAGE_FULL
+            return ServerStep(*MORE_DATA[data[0]])
+        if is_public_key(data):
+            flow.stage = STAGE_FULL_RSA
+            return public_key_step(data)
+        return ServerStep("data", data_label(kind, data))
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        n = len(data)
+        if data == bytes([REQUEST_PUBLIC_KEY]):
+            label = "a single 0x02 (request for the server's RSA public key)"
+        else:
+            label = ""
+        if flow.stage == STAGE_FAST:
+            if n == 0:
+                return ClientStep("empty", client_label(NAME, data), result="empty")
+            if n == 32:
+                return ClientStep("scramble", label or client_label(NAME, data), proof=True)
+            if data.endswith(b"\x00") and n > 1:
+                # clear text where a scramble belongs (the client is already in full mode)
+                return ClientStep(
+                    "cleartext",
+                    label or client_label(NAME, data, cleartext=True),
+                    proof=True,
+                    cleartext=True,
+                    check={"stage": STAGE_FULL_TLS},
+                )
+            return ClientStep(
+                "malformed",
+                label or client_label(NAME, data, rsa=n in RSA_CIPHERTEXT_SIZES),
+                result="mismatch",
+                reason="not a 32-byte scramble",
+            )
+        if data == bytes([REQUEST_PUBLIC_KEY]):
+            flow.stage = STAGE_FULL_RSA
+            return ClientStep("key_request", label)
+        if flow.stage == STAGE_FULL:
+            clear = looks_clear(data)
+            return ClientStep(
+                "cleartext",
+                client_label(NAME, data, cleartext=clear, rsa=n in RSA_CIPHERTEXT_SIZES),
+                proof=True,
+                cleartext=clear,
+                check={"stage": STAGE_FULL_TLS},  # pw + NUL (TLS, or in clear on plain TCP)
+            )
+        return ClientStep(
+            "rsa",
+            client_label(NAME, data, rsa=n in RSA_CIPHERTEXT_SIZES),
+            proof=True,
+            check={"stage": STAGE_FULL_RSA},
+        )
+
+    def secret_bytes(self, data: bytes) -> bool:
+        return len(data) > 1 and data.endswith(b"\x00")
+
+    def server_exchange(self, data: bytes, ctx: ServerAuth) -> Any:
+        """Fast auth from the cache (``01 03``), else ``01 04`` and full authentication:
+        ``pw || 00`` over TLS, RSA (or allowed clear text) without it."""
+        pw = ctx.password
+        if is_empty_answer(data):
+            ctx.password_used = False
+            ctx.path = "empty"
+            return pw is not None and not pw
+        ctx.password_used = True
+        cached = pw is not None and ctx.cached
+        if cached and len(data) == 32 and consteq(scramble(pw, ctx.nonce), data):
+            ctx.cache = "hit"
+            ctx.path = "fast"
+            ctx.event("more_data", status="fast_auth_success")
+            yield more_data(bytes([FAST_AUTH_SUCCESS]), expects_answer=False)
+            return True
+        ctx.cache = "mismatch" if cached else "miss"
+        ctx.event("more_data", status="perform_full_authentication", cache=ctx.cache)
+        data = yield more_data(bytes([PERFORM_FULL_AUTH]))
+        if ctx.tls:
+            ctx.path = "full-tls"
+            got: bytes | None = data[:-1] if data.endswith(b"\0") else data
+        else:
+            got = yield from rsa_or_clear(ctx, data, bytes([REQUEST_PUBLIC_KEY]), "full-")
+        ok = got is not None and pw is not None and consteq(got, pw)
+        ctx.fill_cache = ok
+        return ok
 
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         """``stage="fast"`` (default): the scramble; ``"full-tls"``: ``pw || 00``;

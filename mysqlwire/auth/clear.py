@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import AuthPlugin, as_bytes, consteq
+from .base import (
+    AuthPlugin,
+    ClientStep,
+    ServerAuth,
+    as_bytes,
+    client_label,
+    consteq,
+    is_empty_answer,
+)
 
 NAME = "mysql_clear_password"
 
@@ -30,8 +38,31 @@ def verify_password(answer: bytes, password: bytes) -> bool:
 
 
 class ClearPassword(AuthPlugin):
+    """Exchange: no server data (an empty switch); one client answer, ``pw || 00``."""
+
     name = NAME
     replayable = True
+    sends_secret = True
+
+    def switch_data(self, nonce: bytes) -> bytes:
+        return b""
+
+    def server_exchange(self, data: bytes, ctx: ServerAuth) -> Any:
+        """One answer: the password in clear (accepted outside TLS too, and said so)."""
+        yield from ()
+        ctx.path = "cleartext"
+        if not ctx.tls:
+            ctx.event("cleartext-over-plain", accepted=True)
+        got = data[:-1] if data.endswith(b"\0") else data
+        ctx.password_used = bool(got)
+        return ctx.password is not None and consteq(got, ctx.password)
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        if is_empty_answer(data):
+            return ClientStep("empty", client_label(NAME, data), result="empty")
+        return ClientStep(
+            "cleartext", client_label(NAME, data, cleartext=True), proof=True, cleartext=True
+        )
 
     def client_response(self, password: bytes, server_data: bytes = b"", **kw: Any) -> bytes:
         return response(password)

@@ -13,7 +13,16 @@ from typing import Any
 
 from mysqlwire.errors import ProtocolError, UsageError
 
-from .base import AuthPlugin, as_bytes, consteq
+from .base import (
+    AuthPlugin,
+    ClientStep,
+    ServerStep,
+    as_bytes,
+    client_label,
+    consteq,
+    data_label,
+    is_empty_answer,
+)
 
 NAME = "dialog"
 
@@ -57,11 +66,56 @@ def verify_answer(response: bytes, password: bytes) -> bool:
     return not pw.endswith(b"\0") and consteq(response, pw)
 
 
+def question_kind(byte: int) -> str:
+    """'last password question, echo off' and the like."""
+    last = "last " if byte & 1 else ""
+    if byte >> 1 == 2:
+        return f"{last}password question, echo off"
+    if byte >> 1 == 1:
+        return f"{last}ordinary question, echo on"
+    return "unknown question type"
+
+
 class Dialog(AuthPlugin):
+    """Exchange: the server asks (switch data, then raw MariaDB packets or ``01``-wrapped
+    MySQL ones: question byte + prompt), the client answers each ``answer || 00``.  Answers
+    to password questions are the password; the server ends with OK/ERR."""
+
     replayable = True
+    raw_server_data = True
+    sends_secret = True
 
     def __init__(self, name: str = NAME):
         self.name = name
+
+    def start(self, flow: Any) -> None:
+        flow.state["question"] = flow.server_data or None
+
+    def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
+        flow.state["question"] = data
+        if kind == "server_plugin_data" and data:
+            return ServerStep(
+                "question", f"dialog question byte 0x{data[0]:02x} ({question_kind(data[0])})"
+            )
+        return ServerStep("question", data_label(kind, data))
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        cleartext = not is_empty_answer(data)
+        label = client_label(self.name, data, cleartext=cleartext)
+        question = flow.state.get("question")
+        if question and not is_password_question(question[0]):
+            return ClientStep(
+                "answer",
+                label,
+                cleartext=cleartext,
+                result="no-proof",
+                reason="answer to a non-password question",
+            )
+        if not cleartext:
+            return ClientStep("empty", label, result="empty")
+        return ClientStep(
+            "cleartext", label, proof=True, cleartext=True, server_data=question or b""
+        )
 
     def client_response(self, password: bytes, server_data: bytes = b"", **kw: Any) -> bytes:
         """Answer the question in ``server_data`` with the password.
@@ -102,3 +156,5 @@ class Dialog(AuthPlugin):
 
 PLUGIN = Dialog()
 PAM_PLUGIN = Dialog("auth_pam")
+EXTRA_PLUGINS = (PAM_PLUGIN,)
+ALIASES = {"pam": NAME}

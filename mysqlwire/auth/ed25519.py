@@ -18,12 +18,22 @@ import binascii
 import hashlib
 from typing import Any
 
-import nacl.bindings as _nb
-import nacl.exceptions
-
 from mysqlwire.errors import ProtocolError, UsageError
 
-from .base import AuthPlugin, as_bytes, consteq
+from .base import (
+    AuthPlugin,
+    ClientStep,
+    ServerStep,
+    as_bytes,
+    client_label,
+    consteq,
+    data_label,
+    lazy_module,
+)
+
+# PyNaCl is loaded when a signature is first computed or checked
+_nb = lazy_module("nacl.bindings")
+_nacl_exceptions = lazy_module("nacl.exceptions")
 
 NAME = "client_ed25519"
 NONCE_LENGTH = 32
@@ -130,7 +140,7 @@ def verify_signature_raw(sig: bytes, message: bytes, public_key_or_stored: bytes
         return False
     try:
         _nb.crypto_sign_open(sig + bytes(message), pub)
-    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+    except (_nacl_exceptions.CryptoError, ValueError, TypeError):
         return False
     return True
 
@@ -141,8 +151,34 @@ def verify_signature(sig: bytes, nonce: bytes, public_key_or_stored: bytes | str
 
 
 class Ed25519Password(AuthPlugin):
+    """Exchange: the server switches with a 32-byte nonce (no NUL), the client answers the
+    64-byte signature.  A client that names client_ed25519 in its HandshakeResponse sends
+    an empty answer first; the MariaDB server then sends the nonce raw (escaped with ``01``
+    only when it starts with ``01``/``FE``/``FF``)."""
+
     name = NAME
     replayable = True
+    raw_server_data = True
+    challenge = True
+    first_stage = "sign"
+
+    def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
+        if flow.stage == "await-nonce":
+            flow.server_data = data
+            flow.stage = "sign"
+            return ServerStep("nonce", data_label(kind, data))
+        return ServerStep("data", data_label(kind, data))
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        if not data:
+            if kind in ("handshake_response", "com_change_user"):
+                flow.stage = "await-nonce"  # names the plugin, waits for the server's nonce
+                return ClientStep("announce", client_label(NAME, data))
+            return ClientStep("empty", client_label(NAME, data), result="empty")
+        return ClientStep("signature", client_label(NAME, data), proof=True)
+
+    def awaits_server_data(self, flow: Any) -> bool:
+        return flow.stage == "await-nonce"
 
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         return sign(password, server_data)
@@ -165,3 +201,4 @@ class Ed25519Password(AuthPlugin):
 
 
 PLUGIN = Ed25519Password()
+ALIASES = {"ed25519": NAME}

@@ -12,7 +12,17 @@ from typing import Any
 
 from mysqlwire.errors import UsageError
 
-from .base import SCRAMBLE_LENGTH, AuthPlugin, as_bytes, consteq, nonce_from_switch_data, xor_bytes
+from .base import (
+    SCRAMBLE_LENGTH,
+    AuthPlugin,
+    ClientStep,
+    ServerAuth,
+    as_bytes,
+    client_label,
+    consteq,
+    nonce_from_switch_data,
+    xor_bytes,
+)
 
 NAME = "mysql_native_password"
 
@@ -82,8 +92,32 @@ def verify_password(response: bytes, nonce: bytes, password: bytes) -> bool:
 
 
 class NativePassword(AuthPlugin):
+    """Exchange: greeting/switch data = 20-byte nonce (+ NUL); one client answer, the
+    20-byte scramble (empty = no password); the server answers OK/ERR."""
+
     name = NAME
     replayable = True
+    challenge = True
+
+    def server_exchange(self, data: bytes, ctx: ServerAuth) -> Any:
+        """One answer: the 20-byte scramble checked against the account's password."""
+        yield from ()
+        ctx.path = "scramble"
+        pw = ctx.password
+        if not data:
+            ctx.password_used = False
+            return pw is not None and not pw
+        ctx.password_used = True
+        return (
+            pw is not None
+            and len(data) == SCRAMBLE_LENGTH
+            and consteq(scramble(pw, ctx.nonce), data)
+        )
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        if not data:
+            return ClientStep("empty", client_label(NAME, data), result="empty")
+        return ClientStep("scramble", client_label(NAME, data), proof=True)
 
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         return scramble(password, server_data)

@@ -18,7 +18,7 @@ from typing import Any
 
 from mysqlwire.errors import ProtocolError, UsageError
 
-from .base import AuthPlugin, as_bytes, consteq
+from .base import AuthPlugin, ClientStep, as_bytes, client_label, consteq, is_empty_answer
 
 NAME = "mysql_old_password"
 SCRAMBLE_LENGTH_323 = 8
@@ -142,8 +142,22 @@ def verify_stored(response: bytes, nonce: bytes, stored16: str) -> bool:
 
 
 class OldPassword(AuthPlugin):
+    """Exchange: the greeting nonce (its first 8 bytes count) or a bare ``FE`` switch; one
+    client answer, the 8-byte scramble323 (+ NUL after a switch); empty = no password."""
+
     name = NAME
     replayable = True
+    challenge = True
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        if is_empty_answer(data):
+            return ClientStep("empty", client_label(NAME, data), result="empty")
+        return ClientStep(
+            "scramble",
+            client_label(NAME, data),
+            proof=True,
+            server_data=flow.server_data[:SCRAMBLE_LENGTH_323],
+        )
 
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         form = kw.get("form") or FORM_SWITCH

@@ -23,7 +23,7 @@ from typing import Any
 from mysqlwire.errors import ProtocolError, UsageError
 
 from . import ed25519 as _ed
-from .base import AuthPlugin, as_bytes, consteq
+from .base import AuthPlugin, ClientStep, ServerStep, as_bytes, client_label, consteq, data_label
 
 NAME = "parsec"
 NONCE_LENGTH = 32
@@ -168,8 +168,32 @@ def verify_signature(answer: bytes, server_nonce: bytes, stored_or_public_key: s
 
 
 class Parsec(AuthPlugin):
+    """Exchange: switch data = 32-byte server nonce; the client's empty packet asks for the
+    ext-salt; the server sends it raw (``'P'`` + f + salt); the client answers 96 bytes."""
+
     name = NAME
     replayable = True
+    raw_server_data = True
+    challenge = True
+
+    def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
+        flow.state["ext_salt"] = data
+        flow.stage = "sign"
+        return ServerStep("ext_salt", data_label(kind, data))
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        if not data:
+            flow.stage = "await-salt"
+            return ClientStep("salt_request", client_label(NAME, data))
+        return ClientStep(
+            "signature",
+            client_label(NAME, data),
+            proof=True,
+            check={"ext_salt": flow.state.get("ext_salt"), "client_nonce": data[:NONCE_LENGTH]},
+        )
+
+    def awaits_server_data(self, flow: Any) -> bool:
+        return flow.stage == "await-salt"
 
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         """Without ``ext_salt``: the empty packet that asks for it.  With it: the 96-byte

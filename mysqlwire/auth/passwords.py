@@ -25,7 +25,6 @@ import hmac
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mysqlwire.errors import UsageError
@@ -196,29 +195,123 @@ def read_numbered_candidates(
     return numbered_candidates(_read_bytes(path, "candidates file"), empty_marker=empty_marker)
 
 
-@dataclass
 class Secrets:
-    """Everything the CLI loaded: one password, per-user passwords, candidates."""
+    """Everything the user gave to check proofs: the ONE secrets holder of mysqlwire
+    (CLI, replay, diagnose, the API, the corpus).
 
-    password: Secret | None = None
-    per_user: dict[str, Secret] = field(default_factory=dict)
-    candidates: list[Secret] = field(default_factory=list)
+    ``password`` (file / env / prompt), ``per_user`` (``--secrets`` map user -> password),
+    ``candidates`` (``--candidates``), ``account_hash`` / ``hash_by_user`` (stored hashes,
+    treated as secret), ``rsa_private_keys`` (server keys, PEM bytes).  Passwords are kept
+    as :class:`Secret`; ``str``/``bytes`` given to the constructor are wrapped.  ``by_user``
+    is accepted as another name of ``per_user``.
 
-    def for_user(self, user: str | None) -> list[Secret]:
-        """Passwords to try for ``user``: its own, then the single one, then candidates."""
-        ordered: Iterable[Secret | None] = [
-            self.per_user.get(user) if user is not None else None,
-            self.password,
-            *self.candidates,
+    The one lookup rule (:meth:`passwords_for`): for user U try U's own password from the
+    map, then the single password, then every candidate in file order; a value already
+    tried is not tried again.  A candidate is referred to by its number -- its line in the
+    candidates file (``candidate_lines``) or else its 1-based position -- never by value.
+    Stored hashes: U's own, else the single one.
+    """
+
+    __slots__ = (
+        "_password",
+        "per_user",
+        "candidates",
+        "account_hash",
+        "hash_by_user",
+        "rsa_private_keys",
+        "candidate_lines",
+    )
+
+    def __init__(
+        self,
+        password: Secret | bytes | str | None = None,
+        per_user: Mapping[str, Secret | bytes | str] | None = None,
+        candidates: Iterable[Secret | bytes | str] | None = None,
+        *,
+        by_user: Mapping[str, Secret | bytes | str] | None = None,
+        account_hash: str | None = None,
+        hash_by_user: Mapping[str, str] | None = None,
+        rsa_private_keys: Iterable[bytes] | None = None,
+        candidate_lines: Iterable[int] | None = None,
+    ):
+        self.password = password
+        users = dict(per_user or {})
+        users.update(by_user or {})
+        self.per_user: dict[str, Secret] = {str(u): Secret(v) for u, v in users.items()}
+        self.candidates: list[Secret] = [Secret(c) for c in (candidates or [])]
+        self.account_hash = account_hash
+        self.hash_by_user: dict[str, str] = dict(hash_by_user or {})
+        self.rsa_private_keys: list[bytes] = [bytes(k) for k in (rsa_private_keys or [])]
+        self.candidate_lines: list[int] = list(candidate_lines or [])
+
+    @property
+    def password(self) -> Secret | None:
+        return self._password
+
+    @password.setter
+    def password(self, value: Secret | bytes | str | None) -> None:
+        self._password = None if value is None else Secret(value)
+
+    @property
+    def by_user(self) -> dict[str, Secret]:
+        return self.per_user
+
+    def passwords_for(self, user: str | None) -> list[tuple[int | None, bytes]]:
+        """``(candidate number or None, password bytes)`` to try for ``user``, in order."""
+        ordered: list[tuple[int | None, Secret | None]] = [
+            (None, self.per_user.get(user) if user is not None else None),
+            (None, self.password),
+            *((self._number(i), c) for i, c in enumerate(self.candidates)),
         ]
-        out: list[Secret] = []
-        for s in ordered:
-            if s is not None and not any(s == o for o in out):
-                out.append(s)
+        out: list[tuple[int | None, bytes]] = []
+        for number, s in ordered:
+            if s is not None and not any(s == o for _, o in out):
+                out.append((number, s.reveal()))
         return out
 
+    def _number(self, index: int) -> int:
+        if index < len(self.candidate_lines):
+            return self.candidate_lines[index]
+        return index + 1
+
+    @classmethod
+    def from_numbered(cls, numbered: Iterable[tuple[int, Secret]], **kw) -> Secrets:
+        """Secrets whose candidates come with their line numbers (:func:`numbered_candidates`)."""
+        pairs = list(numbered)
+        return cls(candidates=[c for _, c in pairs], candidate_lines=[n for n, _ in pairs], **kw)
+
+    def for_user(self, user: str | None) -> list[Secret]:
+        """The same passwords as :meth:`passwords_for`, as :class:`Secret` values."""
+        return [Secret(p) for _, p in self.passwords_for(user)]
+
+    def hash_for(self, user: str | None) -> str | None:
+        if user is not None and user in self.hash_by_user:
+            return self.hash_by_user[user]
+        return self.account_hash
+
+    @property
+    def empty(self) -> bool:
+        """No password, candidate or stored hash (RSA keys alone decide nothing)."""
+        return not (
+            self.password is not None
+            or self.per_user
+            or self.candidates
+            or self.account_hash
+            or self.hash_by_user
+        )
+
     def __bool__(self) -> bool:
-        return self.password is not None or bool(self.per_user) or bool(self.candidates)
+        return not self.empty
+
+    def __repr__(self) -> str:
+        return (
+            f"Secrets(password={_REDACTED if self.password is not None else None}, "
+            f"users={len(self.per_user)}, candidates={len(self.candidates)}, "
+            f"hashes={len(self.hash_by_user) + (self.account_hash is not None)}, "
+            f"rsa_keys={len(self.rsa_private_keys)})"
+        )
+
+    __str__ = __repr__
 
 
 def load_secrets(

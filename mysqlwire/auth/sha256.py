@@ -17,15 +17,30 @@ from typing import Any
 
 from mysqlwire.errors import UsageError
 
-from .base import AuthPlugin, as_bytes, consteq
+from .base import (
+    RSA_CIPHERTEXT_SIZES,
+    AuthPlugin,
+    ClientStep,
+    ServerAuth,
+    ServerStep,
+    as_bytes,
+    client_label,
+    consteq,
+    data_label,
+    is_empty_answer,
+)
 from .caching_sha2 import (
     PADDING_OAEP,
     STAGE_FULL_RSA,
     STAGE_FULL_TLS,
     _load_private,
+    is_public_key,
+    looks_clear,
+    public_key_step,
     rsa_decrypt,
     rsa_decrypt_raw,
     rsa_encrypt,
+    rsa_or_clear,
     verify_rsa,
 )
 
@@ -57,8 +72,63 @@ def _rsa_sized(response: bytes, private_key_pem: Any) -> bool:
 
 
 class Sha256Password(AuthPlugin):
+    """Exchange (stages ``first`` -> ``full-rsa``): nonce as for caching_sha2; inside TLS
+    the client answers ``pw || 00``; without TLS ``01`` (key request), the server ``01`` +
+    PEM, the client the RSA ciphertext; an empty password is a lone ``00``."""
+
     name = NAME
     replayable = True
+    challenge = True
+
+    def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
+        if kind == "auth_more_data" and is_public_key(data):
+            flow.stage = STAGE_FULL_RSA
+            return public_key_step(data)
+        return ServerStep("data", data_label(kind, data))
+
+    def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
+        n = len(data)
+        rsa = n in RSA_CIPHERTEXT_SIZES
+        if data == bytes([REQUEST_PUBLIC_KEY]):
+            flow.stage = STAGE_FULL_RSA
+            return ClientStep(
+                "key_request", "a single 0x01 (request for the server's RSA public key)"
+            )
+        if data == b"\x00":
+            return ClientStep("empty", client_label(NAME, data), result="empty")
+        if flow.stage == STAGE_FULL_RSA or (not in_tls and n >= 128 and not data.endswith(b"\x00")):
+            return ClientStep(
+                "rsa",
+                client_label(NAME, data, rsa=rsa),
+                proof=True,
+                check={"stage": STAGE_FULL_RSA},
+            )
+        clear = looks_clear(data)
+        return ClientStep(
+            "cleartext",
+            client_label(NAME, data, cleartext=clear, rsa=rsa),
+            proof=True,
+            cleartext=clear,
+            check={"stage": STAGE_FULL_TLS, "tls": True},
+        )
+
+    def server_exchange(self, data: bytes, ctx: ServerAuth) -> Any:
+        """``pw || 00`` over TLS; without TLS the RSA exchange (or allowed clear text)."""
+        pw = ctx.password
+        if is_empty_answer(data):
+            ctx.password_used = False
+            ctx.path = "empty"
+            return pw is not None and not pw
+        ctx.password_used = True
+        if ctx.tls:
+            ctx.path = "tls"
+            got: bytes | None = data[:-1] if data.endswith(b"\0") else data
+        else:
+            got = yield from rsa_or_clear(ctx, data, bytes([REQUEST_PUBLIC_KEY]), "")
+        return got is not None and pw is not None and consteq(got, pw)
+
+    def secret_bytes(self, data: bytes) -> bool:
+        return len(data) > 1 and data.endswith(b"\x00")
 
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         """``tls=True`` or ``stage="full-tls"``: ``pw || 00``; otherwise the RSA ciphertext

@@ -22,7 +22,6 @@ NOT_REPLAYABLE: dict[str, str] = {
     "authentication_kerberos_client": "Kerberos tokens; needs the service keytab, not a password",
     "authentication_windows_client": "Windows SSPI (NTLM/Kerberos) tokens; not a password proof",
     "authentication_oci_client": "signature with the user's OCI API key; no password",
-    "authentication_openid_connect_client": "OpenID Connect token from an identity provider; no password",
 }
 
 

@@ -7,28 +7,12 @@ never echoed back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
+from ..auth.passwords import Secrets
 from ..errors import MysqlwireError
-from ..replay import Secrets
-
-
-@dataclass(repr=False)
-class FileSecrets(Secrets):
-    """Secrets read from the command line's files: a matched candidate is
-    named by its line number in the candidates file (``matched_candidate``),
-    never by its value or by its position among the non-blank lines."""
-
-    candidate_lines: list[int] = field(default_factory=list)
-
-    def passwords_for(self, user: str | None) -> list[tuple[int | None, bytes]]:
-        out = super().passwords_for(user)
-        if not self.candidate_lines:
-            return out
-        return [(self.candidate_lines[n - 1] if n is not None else None, pw) for n, pw in out]
 
 
 def secret_options(f):
@@ -101,7 +85,7 @@ def load(
     account_hash_file,
     rsa_keys,
 ):
-    """Build a :class:`mysqlwire.replay.Secrets`; errors exit 2 with one line."""
+    """Build the :class:`mysqlwire.auth.passwords.Secrets`; errors exit 2 with one line."""
     from ..auth.passwords import load_secrets, read_numbered_candidates, read_password_map
     from .common import fail, warn
 
@@ -122,12 +106,8 @@ def load(
         )
     if candidates is not None and not numbered:
         warn(f"candidates file {candidates} holds no candidate (blank lines are ignored)")
-    out = FileSecrets(
-        password=loaded.password,
-        by_user=dict(loaded.per_user),
-        candidates=[c for _, c in numbered],
-        candidate_lines=[n for n, _ in numbered],
-    )
+    # the one Secrets (mysqlwire.auth.passwords): a matched candidate is named by its line
+    out = Secrets.from_numbered(numbered, password=loaded.password, per_user=loaded.per_user)
     if account_hash:
         out.account_hash = account_hash.strip()
         if not looks_like_stored_hash(out.account_hash):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..model import CLEARTEXT_PLUGINS, AuthStep, Connection, Exchange
+from ..auth import ClientStep, ServerStep, Walked, follow
+from ..auth.base import client_label, data_label
+from ..model import AuthStep, Connection, Exchange
 from .fingerprint import SSL, Fingerprint
 
 _ACCOUNT_RE = re.compile(r"for user '((?:[^'\\]|\\.)*)'@'((?:[^'\\]|\\.)*)'")
@@ -216,7 +218,8 @@ class Facts:
             result = False
             if self.ex is not None and any(s.data for s in self.client_steps):
                 try:
-                    from ..replay import PROOF_MATCHES, Secrets, replay_exchange
+                    from ..auth.passwords import Secrets
+                    from ..replay import PROOF_MATCHES, replay_exchange
 
                     v = replay_exchange(self.ex, self.conn, Secrets(password=b""))
                     result = v.verdict == PROOF_MATCHES
@@ -280,6 +283,22 @@ class Facts:
         where = " (inside TLS)" if step.in_tls else ""
         return f"{step.sender} packet{seq}{where}: {self.describe(step)}"
 
+    def walked(self, step: AuthStep) -> Walked | None:
+        """The plugin's reading of ``step`` (flow, meaning, stage): :func:`mysqlwire.auth.follow`."""
+        if "_walk" not in self.__dict__:
+            walk: dict[int, Walked] = {}
+            if self.ex is not None:
+                first = getattr(self.ex, "auth_plugin", None) or self.ex.client_plugin
+                for w in follow(self.ex.steps, first, self.ex.nonce):
+                    walk[id(w.step)] = w
+            self.__dict__["_walk"] = walk
+        return self.__dict__["_walk"].get(id(step))
+
+    def meaning(self, step: AuthStep) -> ServerStep | ClientStep | None:
+        """What the step's plugin says the packet is (``meaning`` code and ``label``)."""
+        w = self.walked(step)
+        return w.meaning if w is not None else None
+
     def describe(self, step: AuthStep) -> str:
         k = step.kind
         d = step.data
@@ -289,18 +308,9 @@ class Facts:
             return "old-password switch (a bare 0xFE: answer with scramble323)"
         if k == "auth_next_factor":
             return f"AuthNextFactor plugin '{step.plugin}'"
-        if k == "auth_more_data":
-            if d == b"\x03":
-                return "AuthMoreData 01 03 (fast_auth_success)"
-            if d == b"\x04":
-                return "AuthMoreData 01 04 (perform_full_authentication)"
-            if d.startswith(b"-----BEGIN"):
-                return f"AuthMoreData with the server's RSA public key (PEM, {len(d)} bytes)"
-            return f"AuthMoreData ({len(d)} bytes)"
-        if k == "server_plugin_data":
-            if step.plugin in ("dialog", "auth_pam") and d:
-                return f"dialog question byte 0x{d[0]:02x} ({_question_kind(d[0])})"
-            return f"plugin data ({len(d)} bytes)"
+        if k in ("auth_more_data", "server_plugin_data"):
+            m = self.meaning(step)
+            return m.label if m is not None else data_label(k, d)
         if k == "ok":
             return "OK"
         if k == "err":
@@ -320,72 +330,30 @@ class Facts:
         return k
 
     def shape(self, step: AuthStep) -> str:
-        """Client auth bytes by length and kind, never by value."""
-        d = step.data
-        plugin = step.plugin or "?"
-        n = len(d)
-        if n == 0:
-            return f"empty auth response ({plugin})"
-        if d == b"\x02" and plugin == "caching_sha2_password":
-            return "a single 0x02 (request for the server's RSA public key)"
-        if d == b"\x01" and plugin == "sha256_password":
-            return "a single 0x01 (request for the server's RSA public key)"
-        if self.is_cleartext(step):
-            return f"{n} bytes of clear text ({plugin})"
-        if n in (128, 256, 384, 512) and plugin in ("caching_sha2_password", "sha256_password"):
-            return f"{n}-byte RSA ciphertext ({plugin})"
-        return f"{n}-byte {plugin} proof"
+        """Client auth bytes by length and kind, never by value (the plugin's label)."""
+        m = self.meaning(step)
+        if isinstance(m, ClientStep):
+            return m.label
+        return client_label(step.plugin or "?", step.data)
 
     def is_cleartext(self, step: AuthStep) -> bool:
         """Is this client step the password (or token) itself?"""
         if step.sender != "client" or step.kind not in CLIENT_KINDS or not step.data:
             return False
-        plugin = self.plugin_at(step)
-        if plugin in CLEARTEXT_PLUGINS:
-            return step.data != b"\x00"
-        if plugin in ("caching_sha2_password", "sha256_password"):
-            stage = self.stage_at(step)
-            d = step.data
-            if stage == "rsa":
-                # the answer to the server's public key is RSA ciphertext, which ends in a NUL
-                # byte one time in 256: never the password itself
-                return False
-            if stage == "full" or plugin == "sha256_password":
-                return d not in (b"\x00", b"\x01", b"\x02") and d.endswith(b"\x00") and len(d) < 128
-            if (
-                plugin == "caching_sha2_password"
-                and len(d) != 32
-                and d.endswith(b"\x00")
-                and len(d) > 1
-            ):
-                return True
-        return False
+        m = self.meaning(step)
+        return isinstance(m, ClientStep) and m.cleartext
 
     def plugin_at(self, step: AuthStep) -> str | None:
-        plugin = None
-        if self.ex is not None:
-            plugin = getattr(self.ex, "auth_plugin", None) or self.ex.client_plugin
-        for s in self.steps:
-            if s is step:
-                return step.plugin or plugin
-            if s.kind in ("auth_switch_request", "auth_next_factor"):
-                plugin = s.plugin
-            elif s.kind == "old_auth_switch_request":
-                plugin = "mysql_old_password"
-        return plugin
+        w = self.walked(step)
+        if w is None:
+            return step.plugin
+        return step.plugin or w.flow.name
 
-    def stage_at(self, step: AuthStep) -> str:
-        stage = "fast"
-        for s in self.steps:
-            if s is step:
-                return stage
-            if s.kind in SWITCH_KINDS:
-                stage = "fast"
-            elif s.kind == "auth_more_data" and s.data == b"\x04":
-                stage = "full"
-            elif s.kind == "auth_more_data" and s.data.startswith(b"-----BEGIN"):
-                stage = "rsa"
-        return stage
+    def stage_at(self, step: AuthStep) -> str | None:
+        """The plugin's stage when ``step`` arrived (caching_sha2: ``fast``, ``full``,
+        ``full-rsa``)."""
+        w = self.walked(step)
+        return w.stage if w is not None else None
 
     def server_after(self, step: AuthStep) -> AuthStep | None:
         seen = False
@@ -421,12 +389,3 @@ class Facts:
                 return f"{self.alter_user} IDENTIFIED VIA mysql_native_password USING PASSWORD('…')"
             return f"{self.alter_user} IDENTIFIED VIA {plugin} USING PASSWORD('…')"
         return f"{self.alter_user} IDENTIFIED WITH {plugin} BY '…'"
-
-
-def _question_kind(b: int) -> str:
-    last = "last " if b & 1 else ""
-    if b >> 1 == 2:
-        return f"{last}password question, echo off"
-    if b >> 1 == 1:
-        return f"{last}ordinary question, echo on"
-    return "unknown question type"

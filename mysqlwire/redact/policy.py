@@ -23,25 +23,13 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..auth import KNOWN_PLUGINS, client_data_is_secret, server_data_is_nonce
+
 FILL = b"*"
 
-#: plugins whose client data is a challenge-response proof (kept with
-#: ``keep_proofs``); anything else a client sends while authenticating is a
-#: clear-text secret
-PROOF_PLUGINS = frozenset(
-    {
-        "mysql_native_password",
-        "mysql_old_password",
-        "caching_sha2_password",
-        "sha256_password",
-        "client_ed25519",
-        "parsec",
-    }
-)
-#: plugins whose full authentication sends ``password\0`` (over TLS)
-FULL_AUTH_PLUGINS = frozenset({"caching_sha2_password", "sha256_password"})
-#: plugins whose server data (raw or 0x01-wrapped) is a nonce or salt
-NONCE_PLUGINS = frozenset({"client_ed25519", "parsec"})
+#: plugins whose server data (raw or 0x01-wrapped) is a nonce or salt -- the plugins say
+#: so (mysqlwire.auth: a challenge plugin whose data MariaDB sends raw)
+NONCE_PLUGINS = frozenset(n for n in KNOWN_PLUGINS if server_data_is_nonce(n))
 
 
 @dataclass
@@ -78,10 +66,9 @@ class RedactReport:
 
 
 def is_proof(plugin: str | None, data: bytes) -> bool:
-    """Client auth ``data`` under ``plugin`` is a proof (not clear text)."""
-    return plugin in PROOF_PLUGINS and not (
-        plugin in FULL_AUTH_PLUGINS and len(data) > 1 and data.endswith(b"\x00")
-    )
+    """Client auth ``data`` under ``plugin`` is a proof (not clear text): the plugin's
+    answer (:func:`mysqlwire.auth.client_data_is_secret`; unknown plugins: a secret)."""
+    return not client_data_is_secret(plugin, data)
 
 
 def client_fill(plugin: str | None, data: bytes, keep_proofs: bool) -> tuple[int, bool] | None:
