@@ -126,7 +126,8 @@ def _banner(server, config) -> None:
         extra = f" [{', '.join(flags)}]" if flags else ""
         click.echo(f"  account '{acct.name}'@'%' {acct.plugin}{extra}", err=True)
     if config.keylog_file:
-        click.echo(f"  TLS key log: {config.keylog_file}", err=True)
+        mode = os.stat(config.keylog_file).st_mode & 0o777
+        click.echo(f"  TLS key log: {config.keylog_file} (mode {mode:04o})", err=True)
     click.echo("  Ctrl-C to stop", err=True)
 
 

@@ -218,6 +218,7 @@ class AuthFlow(ConnectionIO):
                 return await self._fail(attempt, err)
 
         # success
+        self.authenticated = True
         self.account = acct
         self.user = attempt.user
         self.database = attempt.database or None

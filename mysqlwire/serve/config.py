@@ -160,6 +160,15 @@ class ServerConfig:
     #: offer CLIENT_COMPRESS (zlib compressed protocol after login), as MySQL 8 does
     compression: bool = True
     version_comment: str = "mysqlwire MySQL 8 connection-phase server"
+    #: largest logical packet (continuation chunks joined) accepted before the login
+    #: succeeded: a HandshakeResponse with its attributes, an RSA answer... (docs/limits.md)
+    max_packet_before_auth: int = 64 * 1024
+    #: largest logical packet after it (MySQL's max_allowed_packet; also caps what one
+    #: compressed packet may inflate to)
+    max_packet: int = 16 * 1024 * 1024
+    #: bytes one connection may hold in its receive buffers at once (a packet being
+    #: assembled plus inflated packets not read yet)
+    max_connection_memory: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.greeting_plugin not in GREETING_PLUGINS:
@@ -172,6 +181,12 @@ class ServerConfig:
             raise UsageError(f"unknown_user_plugin {self.unknown_user_plugin!r} is not a plugin")
         if not 0 < self.collation < 65536:
             raise UsageError("collation must be a collation id (1..65535)")
+        if not 1024 <= self.max_packet_before_auth <= self.max_packet:
+            raise UsageError("max_packet_before_auth must be between 1024 and max_packet")
+        if not 1024 <= self.max_packet <= 1 << 30:
+            raise UsageError("max_packet must be between 1024 and 1 GiB")
+        if self.max_connection_memory < self.max_packet:
+            raise UsageError("max_connection_memory must be at least max_packet")
         if self.max_connections < 1:
             raise UsageError("max_connections must be >= 1")
         accounts: dict[str, Account] = {}

@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import socket
 import ssl
+import zlib
 from typing import Any
 
 from mysqlwire.errors import ProtocolError
@@ -25,6 +26,19 @@ from . import messages, wire
 from .events import ConnectionRecord
 from .messages import ServerError
 from .wire import F
+
+
+def inflate_bounded(body: bytes, limit: int) -> bytes | None:
+    """zlib-inflate ``body`` to at most ``limit`` bytes (``None``: it would be more);
+    ProtocolError when it is not zlib data.  Runs in a worker thread."""
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ProtocolError(f"compressed packet does not inflate: {exc}") from None
+    if len(out) > limit or d.unconsumed_tail:
+        return None
+    return out
 
 
 def is_loopback(host: str) -> bool:
@@ -64,6 +78,17 @@ class ConnectionIO:
         self.cseq = 0  # compressed-protocol sequence id
         self.caps = 0  # client capabilities
         self.tls = False
+        self.authenticated = False  # a login succeeded: the larger packet limit applies
+
+    # ------------------------------------------------------------------ limits
+    @property
+    def packet_limit(self) -> int:
+        """Largest logical packet accepted now (smaller before the login succeeded)."""
+        return self.cfg.max_packet if self.authenticated else self.cfg.max_packet_before_auth
+
+    def _too_large(self, size: int, what: str) -> Refuse:
+        self.rec.event("packet-too-large", size=size, limit=self.packet_limit, what=what)
+        return Refuse(messages.packet_too_large())
 
     # ------------------------------------------------------------------ packet I/O
     async def _recv_exact(self, n: int) -> bytes:
@@ -87,10 +112,13 @@ class ConnectionIO:
         if self.compressed:
             return await self._read_compressed(timeout)
         payload = bytearray()
+        limit = self.packet_limit
         while True:
             header = await asyncio.wait_for(self._recv_exact(4), timeout)
             length = int.from_bytes(header[:3], "little")
             self._check_seq(header[3])
+            if len(payload) + length > limit:  # checked before a byte of it is read
+                raise self._too_large(len(payload) + length, "packet")
             payload += await asyncio.wait_for(self._recv_exact(length), timeout) if length else b""
             if length < wire.MAX_CHUNK:
                 return bytes(payload)
@@ -103,20 +131,43 @@ class ConnectionIO:
 
     async def _read_compressed(self, timeout: float) -> bytes:
         """Compressed protocol: 7-byte headers around zlib'ed (or stored) inner packets."""
+        limit = self.packet_limit
+        loop = asyncio.get_running_loop()
         while not self._inner_packets:
             header = await asyncio.wait_for(self._recv_exact(7), timeout)
             clen = int.from_bytes(header[:3], "little")
+            ulen = int.from_bytes(header[4:7], "little")
             if header[3] != self.cseq:
                 self.rec.event("out-of-order", expected=self.cseq, got=header[3], compressed=True)
                 raise Refuse(messages.packets_out_of_order())
             self.cseq = (header[3] + 1) & 0xFF
+            if clen > limit or ulen > limit:  # before reading or inflating anything
+                raise self._too_large(max(clen, ulen), "compressed packet")
             body = await asyncio.wait_for(self._recv_exact(clen), timeout) if clen else b""
+            if ulen == 0:
+                inner = body  # stored, not compressed
+            else:
+                # inflated in a worker thread (zlib releases the GIL) and never past the
+                # limit: one client's zlib bomb neither blocks nor starves the others
+                try:
+                    inner = await loop.run_in_executor(None, inflate_bounded, body, limit)
+                except ProtocolError as exc:
+                    self.rec.event("bad-compressed-packet", reason=exc.reason)
+                    raise Refuse(messages.bad_handshake()) from None
+                if inner is None:
+                    raise self._too_large(limit + 1, "inflated packet")
+                if len(inner) != ulen:
+                    self.rec.event("bad-compressed-packet", reason="length mismatch")
+                    raise Refuse(messages.bad_handshake())
             try:
-                inner = self._creader.feed(header + body)
                 self._inner_packets.extend(self._inner.feed(inner))
             except ProtocolError as exc:
                 self.rec.event("bad-compressed-packet", reason=exc.reason)
                 raise Refuse(messages.bad_handshake()) from None
+            held = self._inner.pending + sum(len(p.payload) for p in self._inner_packets)
+            if held > self.cfg.max_connection_memory:
+                self.rec.event("memory-cap", held=held, limit=self.cfg.max_connection_memory)
+                raise Refuse(messages.packet_too_large())
         packet = self._inner_packets.pop(0)
         self._check_seq(packet.seq, packet.chunks)
         return packet.payload
@@ -124,8 +175,7 @@ class ConnectionIO:
     def start_compression(self) -> None:
         """After the final OK of the connection phase (reference §1)."""
         self.compressed = True
-        self._creader = framing.CompressedReader()
-        self._inner = framing.PacketReader()
+        self._inner = framing.PacketReader(max_payload=self.cfg.max_packet)
         self._inner_packets: list[framing.Packet] = []
         self.rec.event("compression", algorithm="zlib")
 

@@ -8,11 +8,54 @@ holds a password or any auth data bytes: only lengths, plugin names and decision
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .messages import ServerError
+
+# C0 controls, DEL, C1 controls and the Unicode bidi/format characters that reorder or
+# hide text on a terminal
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_field(value: object) -> str:
+    """``value`` as text safe for an operator's terminal or log file: control and bidi
+    characters become ``\\xNN`` / ``\\uNNNN`` (a client chooses user and plugin names)."""
+    text = value if isinstance(value, str) else str(value)
+
+    def one(m: re.Match) -> str:
+        c = ord(m.group())
+        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return _UNSAFE.sub(one, text)
+
+
+class EscapeFields(logging.Filter):
+    """Escapes every argument of a log record (and the message itself): nothing a client
+    sends reaches the operator's terminal raw."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = escape_field(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a if isinstance(a, (int, float)) else escape_field(a) for a in record.args
+            )
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: v if isinstance(v, (int, float)) else escape_field(v)
+                for k, v in record.args.items()
+            }
+        return True
+
+
+def install_log_filter(logger: logging.Logger) -> None:
+    """Escape every field ``logger`` writes (idempotent)."""
+    if not any(isinstance(f, EscapeFields) for f in logger.filters):
+        logger.addFilter(EscapeFields())
 
 
 @dataclass
@@ -22,7 +65,7 @@ class Event:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        extra = " ".join(f"{k}={v}" for k, v in self.detail.items())
+        extra = " ".join(f"{k}={escape_field(v)}" for k, v in self.detail.items())
         return f"{self.kind} {extra}".rstrip()
 
 
@@ -60,12 +103,12 @@ class AuthAttempt:
         return self.error.code if self.error else None
 
     def summary(self) -> str:
-        parts = [f"user={self.user!r}"]
+        parts = [f"user={escape_field(repr(self.user))}"]
         if self.database:
-            parts.append(f"db={self.database!r}")
-        parts.append(f"plugin={self.client_plugin or '-'}")
+            parts.append(f"db={escape_field(repr(self.database))}")
+        parts.append(f"plugin={escape_field(self.client_plugin or '-')}")
         if self.switches:
-            parts.append(f"switch={'>'.join(self.switches)}")
+            parts.append(f"switch={escape_field('>'.join(self.switches))}")
         if self.path:
             parts.append(f"path={self.path}")
         if self.cache:

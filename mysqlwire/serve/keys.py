@@ -114,5 +114,10 @@ def server_ssl_context(
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot load the TLS certificate/key: {exc}") from None
     if keylog_file:
+        # created O_EXCL|O_NOFOLLOW with mode 0600 (an existing regular file is set to 0600;
+        # a symlink or special file is refused) before the ssl module appends to it
+        from mysqlwire.outputs import prepare_secret_file
+
+        prepare_secret_file(keylog_file, what="TLS key log")
         ctx.keylog_filename = os.fspath(keylog_file)
     return ctx

@@ -93,3 +93,7 @@ def unknown_command() -> ServerError:
 
 def no_database_selected() -> ServerError:
     return ServerError(1046, "3D000", "No database selected")
+
+
+def packet_too_large() -> ServerError:
+    return ServerError(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes")

@@ -31,11 +31,12 @@ from . import keys
 from .auth_flow import new_nonce
 from .config import CACHING_SHA2, NATIVE, SHA256, ServerConfig
 from .connection import is_loopback
-from .events import ConnectionRecord
+from .events import ConnectionRecord, install_log_filter
 from .session import Session
 from .wire import F
 
 log = logging.getLogger("mysqlwire.serve")
+install_log_filter(log)  # every field a client chooses is escaped before it is logged
 
 __all__ = [
     "MYSQL8_CAPABILITIES",
