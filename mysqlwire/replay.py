@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .auth import AuthDataError, ClientStep, Flow, follow
+from .auth import AuthDataError, ClientStep, Flow, follow, get_plugin
 from .auth.base import as_bytes
 from .auth.passwords import Secrets
 from .errors import MysqlwireError
@@ -205,12 +205,6 @@ def _nonce_misuse(
     trailing NUL kept -- mysql-nio #127)?"""
     if password is None:
         return False
-    from .auth import caching_sha2, native
-
-    funcs = {
-        "mysql_native_password": native.scramble_raw,
-        "caching_sha2_password": caching_sha2.scramble_raw,
-    }
     alts: list[bytes] = []
     for nonce in [conn.greeting_nonce, ex.nonce] + [
         s.data for s in ex.steps if s.kind in ("auth_switch_request", "auth_next_factor")
@@ -220,11 +214,16 @@ def _nonce_misuse(
                 if alt not in alts:
                     alts.append(alt)
     for res in results:
-        if res.result != "mismatch" or res.plugin not in funcs:
+        impl = get_plugin(res.plugin) if res.result == "mismatch" and res.plugin else None
+        if impl is None:
             continue
         data = ex.steps[res.index].data
-        if any(funcs[res.plugin](password, alt) == data for alt in alts):
-            return True
+        for alt in alts:
+            proof = impl.proof_over_nonce(password, alt)
+            if proof is None:
+                break  # not a scramble over a nonce: nothing to misuse
+            if proof == data:
+                return True
     return False
 
 

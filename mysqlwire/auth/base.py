@@ -296,6 +296,12 @@ class AuthPlugin:
         (not OK/ERR/switch) whatever its first byte?  Only for ``raw_server_data`` plugins."""
         return False
 
+    def proof_over_nonce(self, password: bytes, nonce: bytes) -> bytes | None:
+        """The proof computed over ``nonce`` exactly as given (no NUL stripping, any
+        length): what a buggy client sends from a wrong or stale nonce (replay's
+        NONCE_MISUSE).  ``None`` for plugins whose proof is no scramble of a nonce."""
+        return None
+
     # ----------------------------------------------------------------- server side
     def switch_data(self, nonce: bytes) -> bytes:
         """Plugin data of the AuthSwitchRequest that starts this plugin (nonce + NUL)."""

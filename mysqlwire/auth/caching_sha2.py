@@ -326,6 +326,9 @@ class CachingSha2Password(AuthPlugin):
             return public_key_step(data)
         return ServerStep("data", data_label(kind, data))
 
+    def proof_over_nonce(self, password: bytes, nonce: bytes) -> bytes | None:
+        return scramble_raw(password, nonce)
+
     def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
         n = len(data)
         if data == bytes([REQUEST_PUBLIC_KEY]):

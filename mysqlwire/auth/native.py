@@ -114,6 +114,9 @@ class NativePassword(AuthPlugin):
             and consteq(scramble(pw, ctx.nonce), data)
         )
 
+    def proof_over_nonce(self, password: bytes, nonce: bytes) -> bytes | None:
+        return scramble_raw(password, nonce)
+
     def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
         if not data:
             return ClientStep("empty", client_label(NAME, data), result="empty")
