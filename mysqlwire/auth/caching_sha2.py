@@ -145,7 +145,7 @@ def _load_public(public_key_pem: bytes | str) -> rsa.RSAPublicKey:
     return key
 
 
-def _load_private(private_key_pem: bytes | str) -> rsa.RSAPrivateKey:
+def load_private_key(private_key_pem: bytes | str) -> rsa.RSAPrivateKey:
     return _load_private_cached(_pem_bytes(private_key_pem))
 
 
@@ -172,7 +172,7 @@ def _oaep() -> _padding.OAEP:
 def public_key_pem(private_key_pem: bytes | str) -> bytes:
     """SubjectPublicKeyInfo PEM (what the server sends after ``01``) of a private key."""
     return (
-        _load_private(private_key_pem)
+        load_private_key(private_key_pem)
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
@@ -229,7 +229,7 @@ def rsa_decrypt_raw(ciphertext: bytes, private_key_pem: bytes | str) -> tuple[by
     Tries OAEP-SHA1 first, then PKCS#1 v1.5.  Raises :class:`AuthDataError` (no key or
     data in the message) when neither decrypts.
     """
-    key = _load_private(private_key_pem)
+    key = load_private_key(private_key_pem)
     ciphertext = bytes(ciphertext)
     if len(ciphertext) != (key.key_size + 7) // 8:
         raise AuthDataError(

@@ -33,8 +33,8 @@ from .caching_sha2 import (
     PADDING_OAEP,
     STAGE_FULL_RSA,
     STAGE_FULL_TLS,
-    _load_private,
     is_public_key,
+    load_private_key,
     looks_clear,
     public_key_step,
     rsa_decrypt,
@@ -68,7 +68,7 @@ def clear_response(password: bytes) -> bytes:
 
 
 def _rsa_sized(response: bytes, private_key_pem: Any) -> bool:
-    return len(response) == (_load_private(private_key_pem).key_size + 7) // 8
+    return len(response) == (load_private_key(private_key_pem).key_size + 7) // 8
 
 
 class Sha256Password(AuthPlugin):

@@ -52,7 +52,7 @@ class AuthFlow(ConnectionIO):
         server, cfg = self.server, self.cfg
         # MySQL admits max_connections + 1 (the extra one for CONNECTION_ADMIN) to the
         # handshake; past that the ERR replaces the greeting (no SQLSTATE).
-        if server._active > cfg.max_connections + 1:
+        if server.active > cfg.max_connections + 1:
             err = messages.too_many_connections()
             self.rec.refused = err
             self.rec.event("refused", code=err.code)
@@ -78,10 +78,10 @@ class AuthFlow(ConnectionIO):
             self.caps = int.from_bytes(first[:4], "little")
         if wire.is_ssl_request(first):
             self.rec.event("ssl_request", capabilities=f"0x{self.caps:08x}")
-            if server._ssl_ctx is None:
+            if server.ssl_context is None:
                 raise Refuse(messages.bad_handshake())
             try:
-                await self._attach_streams(server._ssl_ctx)
+                await self._attach_streams(server.ssl_context)
             except (ssl.SSLError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
                 self.rec.event("tls-failed", error=type(exc).__name__)
                 self._abort_pending()
@@ -136,7 +136,7 @@ class AuthFlow(ConnectionIO):
         attempt.error = error
         self._log_attempt(attempt)
         await self.send_error(error)
-        await self.server._notify()
+        await self.server.notify()
         return False
 
     def _log_attempt(self, attempt: AuthAttempt) -> None:
@@ -157,7 +157,7 @@ class AuthFlow(ConnectionIO):
         server, cfg = self.server, self.cfg
         acct = cfg.accounts.get(attempt.user)
         attempt.account_exists = acct is not None
-        plugin = acct.plugin if acct else server._decoy_plugin(attempt.user)
+        plugin = acct.plugin if acct else server.decoy_plugin(attempt.user)
         attempt.account_plugin = plugin
         if acct and plugin in cfg.disabled_plugins:
             return await self._fail(attempt, messages.plugin_not_loaded(plugin))
@@ -210,7 +210,7 @@ class AuthFlow(ConnectionIO):
                 sandbox = True
             else:
                 return await self._fail(attempt, messages.password_expired_login())
-        if server._active > cfg.max_connections and not acct.connection_admin:
+        if server.active > cfg.max_connections and not acct.connection_admin:
             return await self._fail(attempt, messages.too_many_connections())
         if attempt.database:
             err = self._database_error(acct, attempt.user, attempt.database)
@@ -231,7 +231,7 @@ class AuthFlow(ConnectionIO):
             state = self._schema_state(self.database)
         self.rec.event("ok", sandbox=sandbox)
         await self.write(self._ok(session_state=state))
-        await server._notify()
+        await server.notify()
         return True
 
     def _database_error(self, acct: Account, user: str, db: str) -> ServerError | None:
@@ -263,10 +263,10 @@ class AuthFlow(ConnectionIO):
             nonce=nonce,
             tls=self.tls,
             password=acct.password.reveal() if acct else None,
-            cached=acct is not None and attempt.user in server._cache,
+            cached=acct is not None and attempt.user in server.cached_users,
             public_key_pem=server.public_key_pem,
             private_key_pem=server.rsa_private_key_pem,
-            cipher_len=server._cipher_len,
+            cipher_len=server.cipher_len,
             allow_cleartext_over_plain=self.cfg.allow_cleartext_over_plain,
             event=self.rec.event,
         )
@@ -288,5 +288,5 @@ class AuthFlow(ConnectionIO):
             attempt.cache = ctx.cache
             attempt.rsa_key_requested = attempt.rsa_key_requested or ctx.rsa_key_requested
         if ok and ctx.fill_cache:
-            server._cache.add(attempt.user)
+            server.warm_cache(attempt.user)
         return ok

@@ -77,7 +77,7 @@ class CommandPhase(AuthFlow):
                 self._command("COM_STATISTICS")
                 uptime = int(time.time() - self.rec.started)
                 await self.write(
-                    f"Uptime: {uptime}  Threads: {self.server._active}  Questions: {len(self.rec.commands)}".encode()
+                    f"Uptime: {uptime}  Threads: {self.server.active}  Questions: {len(self.rec.commands)}".encode()
                 )
             elif cmd == COM_SET_OPTION:
                 self._command("COM_SET_OPTION")
@@ -111,7 +111,7 @@ class CommandPhase(AuthFlow):
     async def _query(self, text: str) -> None:
         shown = queries.redact(text)
         self._command(f"COM_QUERY {shown}")
-        stmt = queries._COMMENT.sub(" ", text).strip().rstrip(";").strip()
+        stmt = queries.COMMENT.sub(" ", text).strip().rstrip(";").strip()
         low = stmt.lower()
         if self.sandbox:
             if low.startswith("alter user") or low.startswith("set password"):
@@ -125,7 +125,7 @@ class CommandPhase(AuthFlow):
             await self.write(self._ok())
             return
         if low.startswith("use "):
-            await self._use(queries._strip_quotes(stmt[4:].strip()))
+            await self._use(queries.strip_quotes(stmt[4:].strip()))
             return
         view = self._session()
         if low in ("show databases", "show schemas"):

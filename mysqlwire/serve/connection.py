@@ -219,7 +219,7 @@ class ConnectionIO:
         """Close gracefully: FIN after our last packet, then drain what the client still
         sends (closing with unread input makes the kernel send a RST, and a RST can
         destroy the final ERR before the client reads it)."""
-        if self.server._stopping:
+        if self.server.stopping:
             linger = 0
         loop = asyncio.get_running_loop()
         if self.writer is not None:

@@ -76,7 +76,7 @@ def result_set(
 
 
 # ---------------------------------------------------------------------- query answering
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _SECRET_LITERALS = re.compile(
     r"((?:IDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)|PASSWORD\s*(?:=|\()|PASSWORD)\s*)"
     r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")",
@@ -132,7 +132,7 @@ class SessionView:
     databases: list[str]
 
 
-def _strip_quotes(s: str) -> str:
+def strip_quotes(s: str) -> str:
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"`":
         return s[1:-1]
     return s
@@ -221,7 +221,7 @@ def select_result(query: str, s: SessionView) -> tuple[list[Column], list[list[s
         expr, name = item, item
         am = _ALIAS.match(item)
         if am and not item.lower().startswith("@@") and " " in item.strip():
-            expr, name = am.group(1), _strip_quotes(am.group(2))
+            expr, name = am.group(1), strip_quotes(am.group(2))
         value, is_int = _evaluate(expr, s)
         if is_int:
             col = Column(

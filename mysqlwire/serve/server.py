@@ -75,18 +75,18 @@ class MySQL8Server:
         self._decoy_plugins: dict[str, str] = {}
         self._rsa_private = keys.rsa_private_key(config.rsa_private_key, config.rsa_key_bits)
         self._rsa_public = caching_sha2.public_key_pem(self._rsa_private)
-        self._cipher_len = keys.rsa_cipher_length(self._rsa_private)
-        self._ssl_ctx: ssl.SSLContext | None = None
+        self.cipher_len = keys.rsa_cipher_length(self._rsa_private)
+        self.ssl_context: ssl.SSLContext | None = None
         if config.tls:
-            self._ssl_ctx = keys.server_ssl_context(
+            self.ssl_context = keys.server_ssl_context(
                 config.tls_cert, config.tls_key, config.keylog_file
             )
         self._sock: socket.socket | None = None
         self._accept_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._next_id = config.first_connection_id
-        self._active = 0
-        self._stopping = False
+        self.active = 0
+        self.stopping = False
         self._changed: asyncio.Condition | None = None
 
     # ------------------------------------------------------------------ public API
@@ -163,7 +163,7 @@ class MySQL8Server:
         return self.address
 
     async def stop(self) -> None:
-        self._stopping = True
+        self.stopping = True
         if self._accept_task:
             self._accept_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -213,12 +213,12 @@ class MySQL8Server:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _notify(self) -> None:
+    async def notify(self) -> None:
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()
 
-    def _decoy_plugin(self, user: str) -> str:
+    def decoy_plugin(self, user: str) -> str:
         choice = self.config.unknown_user_plugin
         if choice is None:
             return self.config.greeting_plugin

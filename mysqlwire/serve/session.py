@@ -42,9 +42,9 @@ class Session(CommandPhase):
     # ------------------------------------------------------------------ main
     async def run(self) -> None:
         server = self.server
-        server._active += 1
+        server.active += 1
         try:
-            await server._notify()
+            await server.notify()
             await self._run()
         except asyncio.CancelledError:
             self.rec.event("server-stop")
@@ -66,13 +66,13 @@ class Session(CommandPhase):
             self.rec.event("internal-error", error=type(exc).__name__)
             self._abort_pending()
         finally:
-            server._active -= 1
+            server.active -= 1
             with contextlib.suppress(Exception):
                 await self.close()
             self.rec.ended = time.time()
             self.rec.event("closed")
             with contextlib.suppress(Exception):
-                await server._notify()
+                await server.notify()
 
     def _abort_pending(self, error: ServerError | None = None) -> None:
         for attempt in self.rec.attempts:
