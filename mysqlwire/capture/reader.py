@@ -297,14 +297,18 @@ class CaptureReader:
         ``fast`` is a reassembler's fast lane
         (:attr:`mysqlwire.capture.tcp.Reassembler.fast`): IPv4 TCP frames of
         the directions it lists are not yielded when their flags allow it;
-        the reader sets their flow's ``last_ts`` instead.  Only from a pcap
-        file's first frame on, for link types whose IPv4 header sits at a
-        fixed offset (Ethernet, Linux cooked, raw IP); otherwise ignored.
+        the reader sets their flow's ``last_ts`` instead.  Only from the
+        first frame on, for link types whose IPv4 header sits at a fixed
+        offset (Ethernet, Linux cooked, raw IP); other frames take the
+        ordinary path.
         """
-        if fast is not None and self.format == "pcap" and self.frames_read == 0:
-            l3 = _FAST_L3.get(self._linktype)
-            if l3 is not None:
-                self._records = self._pcap_records(fast, *l3)
+        if fast is not None and self.frames_read == 0:
+            if self.format == "pcapng":
+                self._records = self._pcapng_records(fast)
+            else:
+                l3 = _FAST_L3.get(self._linktype)
+                if l3 is not None:
+                    self._records = self._pcap_records(fast, *l3)
         return self._records
 
     def _pcap_records(self, fast: dict | None = None, l3off: int = 0, etype: int = -1):
@@ -376,7 +380,8 @@ class CaptureReader:
         finally:
             self._done()
 
-    def _pcapng_records(self):
+    def _pcapng_records(self, fast: dict | None = None):
+        fast_get = fast.get if fast is not None else None
         buf = self._buf
         pos = self._pos
         blen = len(buf)
@@ -443,6 +448,28 @@ class CaptureReader:
                     last_ts = ((tsh << 32) | tsl) / div + offset
                     n += 1
                     self.frames_read = n
+                    if fast_get is not None and lt in _FAST_L3:
+                        # the fast lane, as in _pcap_records
+                        l3off, etype = _FAST_L3[lt]
+                        start = pos + 28
+                        p = start + l3off
+                        if caplen >= l3off + 34:
+                            ent = fast_get(buf[p + 12 : p + 24])
+                            if (
+                                ent is not None
+                                and buf[p] == 0x45
+                                and buf[p + 9] == 6
+                                and not buf[p + 33] & ent[1]
+                                and not (buf[p + 6] & 0x1F or buf[p + 7])
+                                and (etype < 0 or buf[p - 2] << 8 | buf[p - 1] == etype)
+                                and (
+                                    not ent[2]
+                                    or buf[p + 2] << 8 | buf[p + 3] == 20 + (buf[p + 32] >> 4 << 2)
+                                )
+                            ):
+                                ent[0].last_ts = last_ts
+                                self._pos = pos = end
+                                continue
                     data = buf[pos + 28 : pos + 28 + caplen]
                     self._pos = pos = end
                     yield (last_ts, lt, data, iface)
