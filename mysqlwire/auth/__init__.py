@@ -17,7 +17,15 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import AuthDataError, AuthPlugin, ClientStep, ServerStep, nonce_from_switch_data
+from .base import (
+    AuthDataError,
+    AuthPlugin,
+    ClientStep,
+    Meaning,
+    ServerStep,
+    generic_meaning,
+    nonce_from_switch_data,
+)
 from .unsupported import NOT_REPLAYABLE, NOT_REPLAYABLE_PLUGINS, NotReplayablePlugin
 
 #: Modules of this package that are machinery, not plugins.
@@ -82,6 +90,33 @@ def server_data_is_nonce(name: str | None) -> bool:
     return p is not None and p.challenge and p.raw_server_data
 
 
+def describe(
+    name: str | None,
+    sender: str,
+    kind: str,
+    data: bytes | None,
+    *,
+    length: int | None = None,
+    stage: str | None = None,
+    in_tls: bool = False,
+) -> Meaning:
+    """What a packet's plugin bytes mean for people, asked of plugin ``name``
+    (:meth:`~mysqlwire.auth.base.AuthPlugin.describe`; the views decide nothing).
+
+    ``text`` falls back to :func:`~mysqlwire.auth.base.generic_meaning` (and an empty client
+    answer, empty server data or a PEM key is always described the generic way);
+    ``brief``/``stage``/``success``/``cleartext`` are the plugin's alone."""
+    n = length if length is not None else len(data or b"")
+    p = get_plugin(name) if name else None
+    m = p.describe(sender, kind, data, length=n, stage=stage, in_tls=in_tls) if p else None
+    g = generic_meaning(name, sender, kind, data, n)
+    if m is None:
+        return g
+    generic_first = n == 0 if sender == "client" else (not data or data.startswith(b"-----BEGIN"))
+    text = g.text if generic_first or not m.text else m.text
+    return Meaning(text, m.brief, m.stage, m.success, m.cleartext)
+
+
 from .flow import Flow, Walked, follow, start_flow  # noqa: E402  (flow looks plugins up here)
 
 __all__ = [
@@ -90,6 +125,8 @@ __all__ = [
     "AuthPlugin",
     "CLEARTEXT_PLUGINS",
     "ClientStep",
+    "Meaning",
+    "describe",
     "Flow",
     "ServerStep",
     "Walked",

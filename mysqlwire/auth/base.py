@@ -178,6 +178,58 @@ def data_label(kind: str, data: bytes) -> str:
     return f"plugin data ({len(data)} bytes)"
 
 
+@dataclass(frozen=True)
+class Meaning:
+    """What one packet's plugin bytes mean, for people (the views ask, never decide).
+
+    ``text`` -- the full sentence (packet tree; ``""`` = nothing special to say);
+    ``brief`` -- the short form for a ladder row (``""`` = the view's generic form);
+    ``stage`` -- the display stage this packet moves the plugin to (``None`` = unchanged;
+    ``"full"``, ``"rsa"``, ``"rsa-requested"``); ``success`` -- the packet says the login
+    succeeded (caching_sha2's ``01 03``); ``cleartext`` -- the client's bytes are the
+    password itself.  Never quotes secret bytes.
+    """
+
+    text: str = ""
+    brief: str = ""
+    stage: str | None = None
+    success: bool = False
+    cleartext: bool = False
+
+
+def switch_meaning(kind: str, data: bytes | None, what: str) -> Meaning | None:
+    """``what: N bytes[ + NUL]`` for the plugin data of a switch that starts the plugin."""
+    if kind not in ("auth_switch_request", "auth_next_factor"):
+        return None
+    body, nul = switch_body(data or b"")
+    return Meaning(f"{what}: {len(body)} bytes{nul}")
+
+
+def generic_meaning(
+    plugin: str | None, sender: str, kind: str, data: bytes | None, length: int
+) -> Meaning:
+    """What bytes mean when no plugin gives them a meaning of its own."""
+    if sender == "client":
+        if length == 0:
+            return Meaning("empty (no password / no answer)")
+        return Meaning(f"proof {length} B (redacted)")
+    data = data or b""
+    if not data:
+        return Meaning("empty")
+    if data.startswith(b"-----BEGIN"):
+        return Meaning(f"RSA public key ({len(data)} bytes PEM)")
+    if kind in ("auth_switch_request", "auth_next_factor"):
+        body, nul = switch_body(data)
+        return Meaning(f"{len(body)} bytes{nul} for {plugin}" if plugin else "")
+    return Meaning()
+
+
+def switch_body(data: bytes) -> tuple[bytes, str]:
+    """Switch plugin data without its trailing NUL, and ``" + NUL"`` when there was one."""
+    body = data[:-1] if data.endswith(b"\x00") else data
+    return body, (" + NUL" if len(body) != len(data) else "")
+
+
 def is_empty_answer(data: bytes) -> bool:
     """No password: nothing, or a lone NUL."""
     return data in (b"", b"\0")
@@ -290,6 +342,22 @@ class AuthPlugin:
         """Meaning of a client answer (``kind``: ``handshake_response``, ``com_change_user``
         or ``auth_data``); may move ``flow.stage``.  Default: a proof to verify."""
         return ClientStep("proof", client_label(self.name, data), proof=True)
+
+    def describe(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes | None,
+        *,
+        length: int | None = None,
+        stage: str | None = None,
+        in_tls: bool = False,
+    ) -> Meaning | None:
+        """What this packet's bytes mean for people (``sender`` ``client``/``server``, the
+        packet ``kind``, its plugin ``data`` -- ``None`` when not at hand, then ``length``
+        says how long it was -- and the display ``stage`` earlier packets moved the plugin
+        to).  ``None``: nothing plugin-specific (the views use :func:`generic_meaning`)."""
+        return None
 
     def awaits_server_data(self, flow: Any) -> bool:
         """After the client's last packet, is the next server packet this plugin's own data

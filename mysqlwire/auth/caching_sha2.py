@@ -27,6 +27,7 @@ from .base import (
     AuthDataError,
     AuthPlugin,
     ClientStep,
+    Meaning,
     ServerAuth,
     ServerStep,
     as_bytes,
@@ -37,6 +38,7 @@ from .base import (
     lazy_module,
     more_data,
     nonce_from_switch_data,
+    switch_meaning,
     xor_bytes,
 )
 
@@ -82,6 +84,46 @@ def public_key_step(data: bytes) -> ServerStep:
             "public_key", f"AuthMoreData with the server's RSA public key (PEM, {len(data)} bytes)"
         )
     return ServerStep("public_key", data_label("auth_more_data", data))
+
+
+def describe_more_data(kind: str, data: bytes | None) -> Meaning | None:
+    """Server data of caching_sha2 (and sha256): the switch's nonce, ``01 03``, ``01 04``,
+    the PEM public key."""
+    if kind != "auth_more_data":
+        return switch_meaning(kind, data, "new nonce")
+    data = data or b""
+    if data[:1] == bytes([FAST_AUTH_SUCCESS]):
+        text = "03 = fast authentication succeeded (cached hash), OK follows"
+        return Meaning(
+            text if len(data) == 1 else "",
+            "01 03: fast auth ok (cached), OK follows",
+            success=True,
+        )
+    if data[:1] == bytes([PERFORM_FULL_AUTH]):
+        text = "04 = perform full authentication: send the password (TLS or RSA)"
+        return Meaning(
+            text if len(data) == 1 else "",
+            "01 04: full auth: send the password (TLS or RSA)",
+            stage=STAGE_FULL,
+        )
+    if is_public_key(data):
+        return Meaning("", f"RSA public key ({len(data)} B PEM)", stage="rsa")
+    return None
+
+
+def describe_full_answer(
+    data: bytes | None, length: int | None, stage: str | None, *, request: int, in_tls: bool
+) -> Meaning | None:
+    """A client answer of caching_sha2 / sha256: the key request (``request``: 02 / 01,
+    outside TLS), then the RSA-encrypted or (TLS) clear-text password."""
+    n = len(data) if data is not None else (length or 0)
+    if data == bytes([request]) and not in_tls:
+        return Meaning(f"{request:02x}: request the server's RSA public key", stage="rsa-requested")
+    if stage == "rsa":
+        return Meaning(f"RSA-encrypted password ({n} B)")
+    if stage == STAGE_FULL:
+        return Meaning(f"clear-text password over TLS (redacted, {n} B)")
+    return None
 
 
 def looks_clear(data: bytes) -> bool:
@@ -313,6 +355,22 @@ class CachingSha2Password(AuthPlugin):
     replayable = True
     challenge = True
     first_stage = STAGE_FAST
+
+    def describe(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes | None,
+        *,
+        length: int | None = None,
+        stage: str | None = None,
+        in_tls: bool = False,
+    ) -> Meaning | None:
+        """``01 03`` fast auth succeeded, ``01 04`` perform full authentication, the PEM key;
+        the client's ``02`` key request, then its RSA ciphertext or (TLS) clear text."""
+        if sender == "server":
+            return describe_more_data(kind, data)
+        return describe_full_answer(data, length, stage, request=REQUEST_PUBLIC_KEY, in_tls=in_tls)
 
     def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
         if kind != "auth_more_data":

@@ -11,6 +11,7 @@ from typing import Any
 from .base import (
     AuthPlugin,
     ClientStep,
+    Meaning,
     ServerAuth,
     as_bytes,
     client_label,
@@ -43,6 +44,22 @@ class ClearPassword(AuthPlugin):
     name = NAME
     replayable = True
     sends_secret = True
+
+    def describe(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes | None,
+        *,
+        length: int | None = None,
+        stage: str | None = None,
+        in_tls: bool = False,
+    ) -> Meaning | None:
+        """The client sends the password itself."""
+        if sender == "server":
+            return None
+        n = len(data) if data is not None else (length or 0)
+        return Meaning(f"clear-text password (redacted, {n} B)", cleartext=True)
 
     def switch_data(self, nonce: bytes) -> bytes:
         return b""

@@ -16,6 +16,7 @@ from mysqlwire.errors import ProtocolError, UsageError
 from .base import (
     AuthPlugin,
     ClientStep,
+    Meaning,
     ServerStep,
     as_bytes,
     client_label,
@@ -84,6 +85,34 @@ class Dialog(AuthPlugin):
     replayable = True
     raw_server_data = True
     sends_secret = True
+
+    def describe(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes | None,
+        *,
+        length: int | None = None,
+        stage: str | None = None,
+        in_tls: bool = False,
+    ) -> Meaning | None:
+        """Server: a prompt (its first byte: 4/5 a password question, echo off; 2/3 an
+        ordinary question, echo on; odd = the last question); client: the answer, clear text."""
+        if sender == "client":
+            n = len(data) if data is not None else (length or 0)
+            return Meaning(f"clear-text password (redacted, {n} B)", cleartext=True)
+        if not data:
+            return None
+        first = data[0]
+        what = (
+            "password question, echo off"
+            if is_password_question(first)
+            else "ordinary question, echo on"
+        )
+        last = ", last question" if is_last(first) else ""
+        prompt = data[1:].decode("utf-8", "backslashreplace")
+        brief = "prompt '" + data[1:].decode("utf-8", "replace") + "'"
+        return Meaning(f"prompt {prompt!r} ({first:02x} = {what}{last})", brief)
 
     def __init__(self, name: str = NAME):
         self.name = name

@@ -23,12 +23,14 @@ from mysqlwire.errors import ProtocolError, UsageError
 from .base import (
     AuthPlugin,
     ClientStep,
+    Meaning,
     ServerStep,
     as_bytes,
     client_label,
     consteq,
     data_label,
     lazy_module,
+    switch_meaning,
 )
 
 # PyNaCl is loaded when a signature is first computed or checked
@@ -161,6 +163,22 @@ class Ed25519Password(AuthPlugin):
     raw_server_data = True
     challenge = True
     first_stage = "sign"
+
+    def describe(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes | None,
+        *,
+        length: int | None = None,
+        stage: str | None = None,
+        in_tls: bool = False,
+    ) -> Meaning | None:
+        """The switch carries the 32-byte nonce; the client answers with a signature."""
+        if sender == "server":
+            return switch_meaning(kind, data, "nonce for the ed25519 signature")
+        n = len(data) if data is not None else (length or 0)
+        return Meaning(f"ed25519 signature ({n} B)")
 
     def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
         if flow.stage == "await-nonce":

@@ -16,11 +16,13 @@ from .base import (
     SCRAMBLE_LENGTH,
     AuthPlugin,
     ClientStep,
+    Meaning,
     ServerAuth,
     as_bytes,
     client_label,
     consteq,
     nonce_from_switch_data,
+    switch_meaning,
     xor_bytes,
 )
 
@@ -98,6 +100,19 @@ class NativePassword(AuthPlugin):
     name = NAME
     replayable = True
     challenge = True
+
+    def describe(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes | None,
+        *,
+        length: int | None = None,
+        stage: str | None = None,
+        in_tls: bool = False,
+    ) -> Meaning | None:
+        """A switch carries a fresh 20-byte nonce (+ NUL)."""
+        return switch_meaning(kind, data, "new nonce") if sender == "server" else None
 
     def server_exchange(self, data: bytes, ctx: ServerAuth) -> Any:
         """One answer: the 20-byte scramble checked against the account's password."""

@@ -18,7 +18,16 @@ from typing import Any
 
 from mysqlwire.errors import ProtocolError, UsageError
 
-from .base import AuthPlugin, ClientStep, as_bytes, client_label, consteq, is_empty_answer
+from .base import (
+    AuthPlugin,
+    ClientStep,
+    Meaning,
+    as_bytes,
+    client_label,
+    consteq,
+    is_empty_answer,
+    switch_meaning,
+)
 
 NAME = "mysql_old_password"
 SCRAMBLE_LENGTH_323 = 8
@@ -148,6 +157,22 @@ class OldPassword(AuthPlugin):
     name = NAME
     replayable = True
     challenge = True
+
+    def describe(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes | None,
+        *,
+        length: int | None = None,
+        stage: str | None = None,
+        in_tls: bool = False,
+    ) -> Meaning | None:
+        """The switch's nonce (only its first 8 bytes are used); the 3.23 scramble."""
+        if sender == "server":
+            return switch_meaning(kind, data, "nonce (first 8 bytes used)")
+        n = len(data) if data is not None else (length or 0)
+        return Meaning(f"old scramble ({n} B)")
 
     def client_step(self, flow: Any, kind: str, data: bytes, in_tls: bool) -> ClientStep:
         if is_empty_answer(data):

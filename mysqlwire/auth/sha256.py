@@ -21,6 +21,7 @@ from .base import (
     RSA_CIPHERTEXT_SIZES,
     AuthPlugin,
     ClientStep,
+    Meaning,
     ServerAuth,
     ServerStep,
     as_bytes,
@@ -33,6 +34,8 @@ from .caching_sha2 import (
     PADDING_OAEP,
     STAGE_FULL_RSA,
     STAGE_FULL_TLS,
+    describe_full_answer,
+    describe_more_data,
     is_public_key,
     load_private_key,
     looks_clear,
@@ -79,6 +82,21 @@ class Sha256Password(AuthPlugin):
     name = NAME
     replayable = True
     challenge = True
+
+    def describe(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes | None,
+        *,
+        length: int | None = None,
+        stage: str | None = None,
+        in_tls: bool = False,
+    ) -> Meaning | None:
+        """As caching_sha2 (the ``01`` key request, the PEM key, RSA or clear text)."""
+        if sender == "server":
+            return describe_more_data(kind, data)
+        return describe_full_answer(data, length, stage, request=REQUEST_PUBLIC_KEY, in_tls=in_tls)
 
     def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
         if kind == "auth_more_data" and is_public_key(data):

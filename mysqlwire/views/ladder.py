@@ -8,11 +8,13 @@ replay marks beside the client's proofs.  Every wire string is escaped
 
 from __future__ import annotations
 
+from ..auth import describe
 from ..model import Connection
 from .escape import clean, esc
 from .packets import (
     COMMANDS,
     KIND_LABEL,
+    advance_stage,
     as_bytes,
     as_text,
     byte_len,
@@ -147,8 +149,9 @@ def _items(conn: Connection) -> list[_Item]:
             name = as_text(f.get("plugin_name")) or plugin
             label += f" \u2192 {name}"
             pdata = as_bytes(f.get("plugin_data"))
-            if name in ("dialog", "auth_pam") and pdata:
-                detail.append(f"prompt '{clean(pdata[1:].decode('utf-8', 'replace'))}'")
+            brief = describe(name, "server", kind, pdata).brief
+            if brief:
+                detail.append(clean(brief))
             else:
                 n = len(pdata.rstrip(b"\x00"))
                 detail.append(f"switch to {name}, {n}-byte data")
@@ -159,30 +162,18 @@ def _items(conn: Connection) -> list[_Item]:
             data = as_bytes(f.get("data")) if "data" in f else as_bytes(p.get("data"))
             if plugin:
                 label += f" [{plugin}]"
-            if plugin in ("caching_sha2_password", "sha256_password"):
-                if data[:1] == b"\x03":
-                    detail.append("01 03: fast auth ok (cached), OK follows")
-                    color = _COLORS["ok"]
-                elif data[:1] == b"\x04":
-                    detail.append("01 04: full auth: send the password (TLS or RSA)")
-                    stage[plugin] = "full"
-                elif data.startswith(b"-----BEGIN") or data[:1] == b"-":
-                    detail.append(f"RSA public key ({len(data)} B PEM)")
-                    stage[plugin] = "rsa"
-                else:
-                    detail.append(f"{len(data)} B")
-            elif plugin in ("dialog", "auth_pam") and data:
-                detail.append(f"prompt '{clean(data[1:].decode('utf-8', 'replace'))}'")
-            else:
-                detail.append(f"{len(data)} B")
+            m = describe(plugin, "server", kind, data, stage=stage.get(plugin or ""))
+            detail.append(clean(m.brief) if m.brief else f"{len(data)} B")
+            if m.success:
+                color = _COLORS["ok"]
+            advance_stage(stage, conn, p, data)
         elif kind in ("auth_data", "server_plugin_data"):
             if plugin:
                 label += f" [{plugin}]"
             if sender == "client":
                 step = step_for(conn, p)
                 detail.append(client_auth_meaning(conn, p, step, stage))
-                if plugin == "caching_sha2_password" and step is not None and step.data == b"\x02":
-                    stage[plugin] = "rsa-requested"
+                advance_stage(stage, conn, p, step.data if step is not None else None)
             else:
                 detail.append(f"{p['length']} B")
         elif kind == "ok":

@@ -7,7 +7,7 @@ and meaning ("RSA-encrypted password", "request public key").
 
 from __future__ import annotations
 
-from ..auth import dialog
+from ..auth import describe
 from ..model import Connection
 
 
@@ -84,68 +84,44 @@ def step_for(conn: Connection, p: dict):
 
 
 def client_auth_meaning(conn: Connection, p: dict, step, stage: dict) -> str:
-    """What a client auth packet is, without showing its bytes."""
+    """What a client auth packet is, without showing its bytes (asked of the plugin)."""
     plugin = p.get("plugin") or ""
-    n = p["length"]
     data = step.data if step is not None else None
-    if n == 0:
-        return "empty (no password / no answer)"
-    if plugin == "caching_sha2_password" and data == b"\x02":
-        return "02: request the server's RSA public key"
-    if plugin == "sha256_password" and data == b"\x01" and not p.get("in_tls"):
-        return "01: request the server's RSA public key"
-    if plugin in ("caching_sha2_password", "sha256_password") and stage.get(plugin) == "rsa":
-        return f"RSA-encrypted password ({n} B)"
-    if plugin in ("caching_sha2_password", "sha256_password") and stage.get(plugin) == "full":
-        return f"clear-text password over TLS (redacted, {n} B)"
-    if plugin in ("mysql_clear_password", "dialog", "auth_pam", "pam"):
-        return f"clear-text password (redacted, {n} B)"
-    if plugin == "client_ed25519":
-        return f"ed25519 signature ({n} B)"
-    if plugin == "mysql_old_password":
-        return f"old scramble ({n} B)"
-    return f"proof {n} B (redacted)"
+    m = describe(
+        plugin,
+        "client",
+        p["kind"],
+        data,
+        length=p["length"],
+        stage=stage.get(plugin),
+        in_tls=bool(p.get("in_tls")),
+    )
+    return m.text
 
 
 def server_data_meaning(plugin: str | None, kind: str, data: bytes) -> tuple[str, str | None]:
-    """What the server's plugin data says: (meaning, PEM text or None).
+    """What the server's plugin data says, asked of the plugin: (meaning, PEM text or None)."""
+    m = describe(plugin, "server", kind, data)
+    pem = data.decode("ascii", "replace") if data.startswith(b"-----BEGIN") else None
+    return m.text, pem
 
-    caching_sha2/sha256: ``01 03`` fast auth ok, ``01 04`` perform full auth,
-    a PEM public key; dialog/PAM: the prompt (first byte, asked of
-    :mod:`mysqlwire.auth.dialog`: 4/5 a password question, echo off; 2/3 an
-    ordinary question, echo on; odd = the last question); a switch carries a fresh nonce (20 bytes + NUL for
-    native/caching_sha2/sha256, 32 for ed25519)."""
-    plugin = plugin or ""
-    if not data:
-        return "empty", None
-    if data.startswith(b"-----BEGIN"):
-        return f"RSA public key ({len(data)} bytes PEM)", data.decode("ascii", "replace")
-    if kind == "auth_more_data" and plugin in ("caching_sha2_password", "sha256_password"):
-        if data == b"\x03":
-            return "03 = fast authentication succeeded (cached hash), OK follows", None
-        if data == b"\x04":
-            return "04 = perform full authentication: send the password (TLS or RSA)", None
-    if plugin in ("dialog", "auth_pam", "pam"):
-        first = data[0]
-        what = (
-            "password question, echo off"
-            if dialog.is_password_question(first)
-            else "ordinary question, echo on"
-        )
-        last = ", last question" if dialog.is_last(first) else ""
-        prompt = data[1:].decode("utf-8", "backslashreplace")
-        return f"prompt {prompt!r} ({first:02x} = {what}{last})", None
-    if kind in ("auth_switch_request", "auth_next_factor"):
-        body = data[:-1] if data.endswith(b"\x00") else data
-        nul = " + NUL" if len(body) != len(data) else ""
-        if plugin in ("mysql_native_password", "caching_sha2_password", "sha256_password"):
-            return f"new nonce: {len(body)} bytes{nul}", None
-        if plugin == "client_ed25519":
-            return f"nonce for the ed25519 signature: {len(body)} bytes{nul}", None
-        if plugin == "mysql_old_password":
-            return f"nonce (first 8 bytes used): {len(body)} bytes{nul}", None
-        return f"{len(body)} bytes{nul} for {plugin}" if plugin else "", None
-    return "", None
+
+def advance_stage(stage: dict, conn: Connection, p: dict, data: bytes | None) -> None:
+    """Move ``stage[plugin]`` as the plugin says this packet does (full auth, RSA...)."""
+    plugin = p.get("plugin")
+    if not plugin or p["kind"] not in ("auth_more_data", "auth_data"):
+        return
+    m = describe(
+        plugin,
+        p["sender"],
+        p["kind"],
+        data,
+        length=p.get("length"),
+        stage=stage.get(plugin),
+        in_tls=bool(p.get("in_tls")),
+    )
+    if m.stage is not None:
+        stage[plugin] = m.stage
 
 
 def packets_from_steps(conn: Connection) -> list[dict]:

@@ -12,6 +12,7 @@ import sys
 from rich.console import Console
 from rich.text import Text
 
+from ..auth import describe
 from ..model import Connection
 from .escape import clean
 from .packets import client_label, server_label
@@ -171,11 +172,14 @@ class Renderer:
             return []
         notes = []
         for s in login.steps:
-            if s.kind == "auth_more_data" and s.data[:1] == b"\x03":
+            if s.kind != "auth_more_data":
+                continue
+            m = describe(s.plugin, "server", s.kind, s.data)
+            if m.success:
                 notes.append("fast auth")
-            elif s.kind == "auth_more_data" and s.data[:1] == b"\x04":
+            elif m.stage == "full":
                 notes.append("full auth requested")
-            elif s.kind == "auth_more_data" and s.data.startswith(b"-----BEGIN"):
+            elif m.stage == "rsa":
                 notes.append("RSA public key sent")
         return [("  (" + ", ".join(notes) + ")", "dim")] if notes else []
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 import re
 import textwrap
 
+from ..auth import describe
 from ..model import Connection
 from .packets import (
     COMMANDS,
     KIND_LABEL,
+    advance_stage,
     as_bytes,
     as_text,
     byte_len,
@@ -177,7 +179,7 @@ def _secret_meaning(key: str, n: int, p: dict, conn: Connection, stage: dict) ->
         plugin = p.get("plugin") or "the client's plugin"
         if n == 0:
             return "no password sent"
-        if plugin in ("mysql_clear_password", "dialog", "auth_pam", "pam"):
+        if describe(p.get("plugin"), "client", p["kind"], None, length=n).cleartext:
             return "clear-text password"
         return f"{plugin} proof"
     meaning = client_auth_meaning(conn, p, step_for(conn, p), stage)
@@ -241,17 +243,12 @@ def packet_tree(conn: Connection) -> list[Line]:
 
 
 def _advance(stage: dict, p: dict, conn: Connection) -> None:
-    """Track the caching_sha2/sha256 path (full auth, RSA) like the ladder does."""
-    plugin = p.get("plugin")
-    if plugin not in ("caching_sha2_password", "sha256_password"):
+    """Track the plugin's display stage (full auth, RSA) like the ladder does."""
+    if p["kind"] not in ("auth_more_data", "auth_data") or not p.get("plugin"):
         return
-    if p["sender"] == "server" and p["kind"] == "auth_more_data":
+    if p["sender"] == "server":
         data = as_bytes((p.get("fields") or {}).get("data") or p.get("data"))
-        if data[:1] == b"\x04":
-            stage[plugin] = "full"
-        elif data.startswith(b"-----BEGIN"):
-            stage[plugin] = "rsa"
-    elif p["sender"] == "client" and p["kind"] == "auth_data":
+    else:
         step = step_for(conn, p)
-        if step is not None and step.data in (b"\x01", b"\x02") and not p.get("in_tls"):
-            stage[plugin] = "rsa-requested"
+        data = step.data if step is not None else None
+    advance_stage(stage, conn, p, data)
