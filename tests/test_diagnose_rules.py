@@ -1277,7 +1277,7 @@ def test_a_shared_capture_says_security_findings_once_as_logins_arrive():
     assert [f.code for f in diagnose_connection(second, capture=seen)] == []
     # the same connection reported again (an update) keeps its finding
     assert [f.code for f in diagnose_connection(first, capture=seen)] == ["OFFLINE_CRACKABLE_PROOF"]
-    assert list(seen.security_repeats.values()) == [["#2"]]
+    assert [list(r) for r in seen.security_repeats.values()] == [["#2"]]
 
 
 def test_sha2_full_auth_does_not_say_nothing_is_broken_on_a_failed_login():

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import Connection
-from .context import CaptureFacts, Facts
+from .context import CaptureFacts, Facts, Repeats
 from .fingerprint import Fingerprint, fingerprint_connection
 from .rules import RULES, RULES_BY_CODE, SEVERITY_ORDER, Rule
 
@@ -236,8 +236,11 @@ def _summarise_security(
         if owner is None or owner[0] is conn:  # first, or the same connection again
             capture.security_first[key] = (conn, x)
             keep.append(x)
-        elif f"#{conn.id}" not in capture.security_repeats.setdefault(key, []):
-            capture.security_repeats[key].append(f"#{conn.id}")
+        else:
+            reps = capture.security_repeats.get(key)
+            if reps is None:
+                reps = capture.security_repeats[key] = Repeats()
+            reps.add(f"#{conn.id}")
     return keep
 
 

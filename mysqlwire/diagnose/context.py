@@ -46,6 +46,36 @@ def server_label(version: str | None, message: str | None = None) -> str:
     return f"MySQL {v.split('-')[0]}"
 
 
+class Repeats:
+    """Connections left out of a security summary: how many, and the first few
+    labels (memory stays constant however long a capture or a live watch runs)."""
+
+    __slots__ = ("n", "first", "last")
+    SHOWN = 8
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.first: list[str] = []
+        self.last: str | None = None
+
+    def add(self, label: str) -> None:
+        if label == self.last or label in self.first:
+            return
+        self.n += 1
+        self.last = label
+        if len(self.first) < self.SHOWN:
+            self.first.append(label)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index):
+        return self.first[index]
+
+    def __iter__(self):
+        return iter(self.first)
+
+
 @dataclass
 class CaptureFacts:
     """What other connections of the same capture showed."""
