@@ -155,3 +155,14 @@ def test_views_name_no_plugin_and_test_no_plugin_byte():
                 assert node.value not in names, (path.name, node.value)
             if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
                 assert node.value not in (b"\x01", b"\x02", b"\x03", b"\x04"), path.name
+
+
+def test_diagnose_rules_ask_the_plugin_for_marker_bytes():
+    """diagnose's rules read 01 03 / 01 04 / the PEM key / the key request through the
+    plugin's meaning codes (``Facts.means``), never by comparing bytes themselves."""
+    rules = VIEWS.parent / "diagnose" / "rules"
+    for path in rules.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+                assert node.value not in (b"\x01", b"\x02", b"\x03", b"\x04"), path.name
+                assert not node.value.startswith(b"-----BEGIN"), path.name

@@ -329,6 +329,12 @@ class Facts:
         w = self.walked(step)
         return w.meaning if w is not None else None
 
+    def means(self, step: AuthStep, *codes: str) -> bool:
+        """The step's plugin says it is one of ``codes`` (``fast_auth_success``,
+        ``perform_full_authentication``, ``public_key``, ``key_request``...)."""
+        m = self.meaning(step)
+        return m is not None and m.meaning in codes
+
     def describe(self, step: AuthStep) -> str:
         k = step.kind
         d = step.data

@@ -88,9 +88,7 @@ def code_is(*codes: int) -> Callable[[Facts], Hit | None]:
 
 
 def last_proof(f: Facts):
-    steps = [
-        s for s in f.client_steps if s.data not in (b"\x02",) or s.plugin != "caching_sha2_password"
-    ]
+    steps = [s for s in f.client_steps if not f.means(s, "key_request")]
     return steps[-1] if steps else None
 
 

@@ -180,7 +180,7 @@ def check_dialog_unanswered(f: Facts) -> Hit | None:
 
 def check_rsa_unavailable(f: Facts) -> Hit | None:
     last = f.abandoned_at
-    if last is None or last.kind != "auth_more_data" or not last.data.startswith(b"-----BEGIN"):
+    if last is None or not f.means(last, "public_key"):
         return None
     hint = ""
     if f.fp.library == "PyMySQL":
@@ -357,7 +357,7 @@ def check_sha2_full_auth(f: Facts) -> Hit | None:
     for s in f.steps:
         if (
             s.kind == "auth_more_data"
-            and s.data == b"\x04"
+            and f.means(s, "perform_full_authentication")
             and f.plugin_at(s) == "caching_sha2_password"
         ):
             secure = s.in_tls or f.tls

@@ -78,7 +78,7 @@ def check_rsa_key_fetched(f: Facts) -> Hit | None:
     if f.tls:
         return None
     for s in f.steps:
-        if s.kind == "auth_more_data" and s.data.startswith(b"-----BEGIN"):
+        if f.means(s, "public_key"):
             return hit(f"{f.pkt(s)} on plain TCP, used to encrypt the password")
     return None
 

@@ -17,7 +17,7 @@ def tls_requirement_evidence(f: Facts) -> list[str]:
     out = []
     if f.code == 3159:
         out.append(f"{err_evidence(f)}: the server says so (3159)")
-    fast_ok = [s for s in f.steps if s.kind == "auth_more_data" and s.data == b"\x03"]
+    fast_ok = [s for s in f.steps if f.means(s, "fast_auth_success")]
     if fast_ok and f.code == 1045:
         out.append(
             f"{f.pkt(fast_ok[-1])}: the server accepted the password, then answered {err_evidence(f)} — "
@@ -132,7 +132,7 @@ def check_secure_channel_required(f: Facts) -> Hit | None:
             how=_secure_channel_how(f),
         )
     last = f.abandoned_at
-    if last is not None and last.kind == "auth_more_data" and last.data == b"\x04":
+    if last is not None and f.means(last, "perform_full_authentication"):
         plugin = f.plugin_at(last)
         return hit(
             f"{f.pkt(last)} on plain TCP; the client did not ask for the RSA public key (client error 2061 "
