@@ -105,7 +105,7 @@ def report(
     from ..diagnose import diagnose_connections
     from ..dissect import CaptureSummary, iter_connections
     from ..progress import counting_reader, file_sizes, progress
-    from ..views.report import iter_report, write_report
+    from ..views.report import iter_report
 
     secrets = secret_opts.load(
         password_file,
@@ -132,13 +132,23 @@ def report(
     except MysqlwireError as exc:
         fail(str(exc))
     opts = make_options(ports, detect, keylog, True, False, 16 * 1024 * 1024, 4 * 1024 * 1024)
+    if title is None:
+        names = [Path(str(c)).name for c in captures]
+        title = "mysqlwire report: " + (
+            ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
+        )
+    if "-" not in captures:
+        # named files: two passes, memory bounded per connection (see _two_passes)
+        summaries, n_chosen, n_failed, bad, page = _two_passes(
+            captures, opts, secrets, failed, users, ladders, title
+        )
+        _finish(out, output, page, summaries, n_chosen, n_failed, bad, ports, failed, users)
     summaries: list = []
     conns: list = []
     chosen: list = []
-    # Memory is bounded per connection: each one is replayed as it arrives,
-    # and its decoded packets (the ladder's details, ~8 KB) are kept only for
-    # connections that may get a ladder; the others are drawn from their
-    # exchanges if diagnose later finds a problem.
+    # Standard input is read once: every connection is kept (without the
+    # decoded packets of those that cannot get a ladder) to be diagnosed with
+    # the facts of the whole capture.
     kept = 0
     with progress(file_sizes(captures), "reading captures") as bar:
         for path in captures:
@@ -157,20 +167,11 @@ def report(
                             conns.append(c)
             except (MysqlwireError, OSError) as exc:
                 fail(path_message(path, exc))
-            if summary.truncated:
-                warn(
-                    f"{path}: {summary.error or 'capture truncated'}; "
-                    "connections before the damage are reported"
-                )
+            _warn_truncated(path, summary)
         bar.update(description="diagnosing")
         # diagnose compares every connection of the capture with the others
         diagnose_connections(conns, None if secrets.empty else secrets)
     del conns
-    if title is None:
-        names = [Path(str(c)).name for c in captures]
-        title = "mysqlwire report: " + (
-            ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
-        )
     page = iter_report(
         chosen,
         title=title,
@@ -178,45 +179,161 @@ def report(
         secrets_given=not secrets.empty,
         ladders=ladders,
     )
+    bad = any(_is_bad(c) for c in chosen)
+    n_failed = sum(1 for c in chosen if c.failed)
+    _finish(out, output, page, summaries, len(chosen), n_failed, bad, ports, failed, users)
+
+
+def _is_bad(c) -> bool:
+    return bool(
+        c.failed
+        or (c.extra.get("verdict") or {}).get("verdict") in _BAD_VERDICTS
+        or any(d["severity"] == "error" for d in c.extra.get("diagnosis") or [])
+    )
+
+
+def _warn_truncated(path, summary) -> None:
+    if summary.truncated:
+        warn(
+            f"{path}: {summary.error or 'capture truncated'}; "
+            "connections before the damage are reported"
+        )
+
+
+def _finish(out, output, page, summaries, n_chosen, n_failed, bad, ports, failed, users):
+    from ..views.report import write_report
+
     try:
         write_report(out, page)
     except MysqlwireError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
-    bad = any(
-        c.failed
-        or (c.extra.get("verdict") or {}).get("verdict") in _BAD_VERDICTS
-        or any(d["severity"] == "error" for d in c.extra.get("diagnosis") or [])
-        for c in chosen
-    )
-    n_failed = sum(1 for c in chosen if c.failed)
     where = "stdout" if out.is_stdout else str(output)
     click.echo(
-        f"mysqlwire: report written to {where}: {len(chosen)} connection(s), {n_failed} failed login(s)",
+        f"mysqlwire: report written to {where}: {n_chosen} connection(s), {n_failed} failed login(s)",
         err=True,
     )
     sys.exit(
-        exit_status(summaries, len(chosen), bad, ports=ports, filters=filters_text(failed, users))
+        exit_status(summaries, n_chosen, bad, ports=ports, filters=filters_text(failed, users))
     )
+
+
+def _connections(captures, opts, summaries, description):
+    """Every connection of the named captures, in order (bad input: exit 2)."""
+    from ..dissect import CaptureSummary, iter_connections
+    from ..progress import counting_reader, file_sizes, progress
+
+    with progress(file_sizes(captures), description) as bar:
+        for path in captures:
+            summary = CaptureSummary(path=str(path))
+            summaries.append(summary)
+            try:
+                with counting_reader(path, bar) as f:
+                    yield from iter_connections(f, opts, summary)
+            except (MysqlwireError, OSError) as exc:
+                fail(path_message(path, exc))
+
+
+def _two_passes(captures, opts, secrets, failed, users, ladders, title):
+    """The report of named captures with memory bounded per connection.
+
+    Pass 1 dissects and keeps only the capture-wide facts diagnosis needs
+    (users seen logging in over TLS / without it) and what the page's head
+    needs to know early (how many connections are selected, from which
+    captures).  Pass 2 dissects again and handles each connection exactly
+    as the one-pass path does (replay, packets kept only for a possible
+    ladder, diagnosis with the complete facts, in the same order), then keeps
+    only its table row (~0.8 KB of HTML) and, for the connections that get a
+    ladder, the connection itself.  The output is byte-identical to reading
+    every connection first."""
+    from ..diagnose import CaptureFacts, diagnose_connection, summarise_repeats
+    from ..views.report import (
+        LADDERS_ALL,
+        LADDERS_MAX,
+        PAGE_ROWS,
+        ReportTally,
+        StoredRows,
+        has_problem,
+        iter_page,
+        report_row,
+    )
+
+    facts = CaptureFacts()
+    n_chosen, caps = 0, set()
+    for c in _connections(captures, opts, [], "reading captures (pass 1 of 2)"):
+        facts.add(c)
+        if any(True for _ in select([c], failed, users)):
+            n_chosen += 1
+            caps.add(c.capture)
+    several = len(caps) > 1
+    every = ladders == "all" or (ladders == "auto" and n_chosen <= LADDERS_ALL)
+    given = None if secrets.empty else secrets
+    summaries: list = []
+    tally, rows, drawn = ReportTally(), StoredRows(), []
+    pos = kept = n_failed = n_problems = 0
+    bad = False
+    for c in _connections(captures, opts, summaries, "diagnosing (pass 2 of 2)"):
+        selected = any(True for _ in select([c], failed, users))
+        pos += selected
+        kept += _keep_packets(c, secrets, selected, pos, kept, ladders)
+        diagnose_connection(c, given, capture=facts)
+        if not selected:
+            continue
+        row = report_row(c, pos, several)
+        tally.add(c, row)
+        if ladders == "none":
+            link = False
+        elif every:
+            link = True
+        else:
+            link = has_problem(c) and n_problems < LADDERS_MAX
+            n_problems += has_problem(c)
+        rows.add(row, link=link, hidden=pos - 1 >= PAGE_ROWS)
+        if link:
+            drawn.append((pos, c))
+        n_failed += c.failed
+        bad = bad or _is_bad(c)
+    for path, summary in zip(captures, summaries, strict=True):
+        _warn_truncated(path, summary)
+    summarise_repeats(facts)  # the first connection of an account notes the others
+    page = iter_page(
+        tally,
+        rows.html,
+        drawn,
+        n_drawn=len(drawn),
+        several=several,
+        title=title,
+        summaries=summaries,
+        secrets_given=not secrets.empty,
+        ladders=ladders,
+    )
+    return summaries, n_chosen, n_failed, bad, page
 
 
 def _arrive(c, secrets, failed, users, chosen, kept, ladders) -> int:
     """Replay a connection as it arrives; keep its packets only if it may get
     a ladder.  Returns 1 when its packets were kept."""
+    selected = any(True for _ in select([c], failed, users))
+    if selected:
+        chosen.append(c)
+    return _keep_packets(c, secrets, selected, len(chosen), kept, ladders)
+
+
+def _keep_packets(c, secrets, selected, pos, kept, ladders) -> int:
+    """Replay ``c``; drop its decoded packets unless it may get a ladder
+    (``pos``: its place among the selected connections).  Returns 1 when its
+    packets were kept."""
     from ..replay import replay_connection
     from ..views.report import BAD_VERDICTS, LADDERS_ALL, LADDERS_MAX
 
     v = replay_connection(c, secrets)
-    if not any(True for _ in select([c], failed, users)):
+    if not selected:
         c.packets = None
         return 0
-    chosen.append(c)
     if ladders == "all":
         return 1
-    may_draw = ladders != "none" and (
-        len(chosen) <= LADDERS_ALL or c.failed or v.verdict in BAD_VERDICTS
-    )
+    may_draw = ladders != "none" and (pos <= LADDERS_ALL or c.failed or v.verdict in BAD_VERDICTS)
     if may_draw and kept < LADDERS_ALL + LADDERS_MAX:
         return 1
     c.packets = None

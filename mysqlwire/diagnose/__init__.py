@@ -34,6 +34,7 @@ __all__ = [
     "Finding",
     "diagnose_connection",
     "diagnose_connections",
+    "summarise_repeats",
     "has_problem",
     "worst_severity",
     "RULES",
@@ -254,6 +255,15 @@ def diagnose_connections(conns: Iterable[Connection], secrets=None) -> list[Conn
         capture.add(c)
     for c in conns:
         diagnose_connection(c, secrets, capture=capture)
+    summarise_repeats(capture)
+    return conns
+
+
+def summarise_repeats(capture: CaptureFacts) -> list[Connection]:
+    """After every connection was diagnosed with ``capture``: note on the
+    first connection of each account and server how many others show the same
+    security finding.  Returns the connections whose diagnosis changed."""
+    changed: dict[int, Connection] = {}
     for key, more in capture.security_repeats.items():
         if not more or key not in capture.security_first:
             continue
@@ -267,7 +277,8 @@ def diagnose_connections(conns: Iterable[Connection], secrets=None) -> list[Conn
             dict(d, evidence=x.evidence) if d["code"] == x.code and d["title"] == x.title else d
             for d in c.extra["diagnosis"]
         ]
-    return conns
+        changed[id(c)] = c
+    return list(changed.values())
 
 
 def _exchange_user(conn: Connection, label: str) -> str | None:

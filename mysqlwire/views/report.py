@@ -41,10 +41,10 @@ from ..model import Connection
 from .escape import esc
 from .html import (
     CSS,
+    SUMMARY_COLUMNS,
     SUMMARY_FOOT,
     connection_html,
     outcome_label,
-    summary_columns,
     summary_head_html,
     summary_row,
     summary_row_html,
@@ -53,6 +53,10 @@ from .html import (
 __all__ = [
     "build_report",
     "iter_report",
+    "iter_page",
+    "ReportTally",
+    "StoredRows",
+    "report_row",
     "write_report",
     "choose_ladders",
     "REPORT_SCRIPT",
@@ -325,6 +329,69 @@ def build_report(conns: list[Connection], **kwargs) -> str:
     return "".join(iter_report(conns, **kwargs))
 
 
+class ReportTally:
+    """What the head of the page needs (counts, filter choices, used table
+    columns), gathered one connection at a time: the page can then be written
+    without holding every connection (see :func:`iter_page`)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.outcomes: Counter = Counter()
+        self.verdicts: Counter = Counter()
+        self.findings: Counter = Counter()
+        self.plugins: set = set()
+        self.failed = 0
+        self.used: set[str] = set()
+
+    def add(self, c: Connection, row: dict) -> None:
+        """Count a diagnosed connection; ``row`` is its summary row."""
+        self.n += 1
+        self.outcomes[c.outcome] += 1
+        self.failed += c.failed
+        v = (c.extra.get("verdict") or {}).get("verdict")
+        if v:
+            self.verdicts[v] += 1
+        for d in c.extra.get("diagnosis") or []:
+            self.findings[d["severity"]] += 1
+        if c.final_plugin:
+            self.plugins.add(c.final_plugin)
+        self.used.update(k for k, _ in SUMMARY_COLUMNS if row.get(k) not in (None, ""))
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [c for c in SUMMARY_COLUMNS if c[0] in self.used]
+
+
+class StoredRows:
+    """Summary rows kept as compact UTF-8 HTML (every column rendered), cut
+    down to the used columns when the page is written: ~0.8 KB a connection
+    instead of the connection itself."""
+
+    def __init__(self) -> None:
+        self.rows: list[bytes] = []
+
+    def add(self, row: dict, *, link: bool, hidden: bool) -> None:
+        self.rows.append(
+            summary_row_html(row, SUMMARY_COLUMNS, link=link, hidden=hidden).encode("utf-8")
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def html(self, cols: list[tuple[str, str]]):
+        """Each row's ``<tr>`` with only ``cols`` (escaped text never holds
+        ``<``, so cells are split at their closing tags)."""
+        keep = [i for i, c in enumerate(SUMMARY_COLUMNS) if c in cols]
+        everything = len(keep) == len(SUMMARY_COLUMNS)
+        for b in self.rows:
+            s = b.decode("utf-8")
+            if everything:
+                yield s
+                continue
+            start = s.index("<td")
+            cells = s[start : -len("</tr>")].split("</td>")
+            yield s[:start] + "".join(cells[i] + "</td>" for i in keep) + "</tr>"
+
+
 def iter_report(
     conns: list[Connection],
     *,
@@ -335,26 +402,52 @@ def iter_report(
     ladders: str = "auto",
 ):
     """The report as pieces of HTML, in order (write them as they come)."""
-    generated = generated or _dt.datetime.now(_dt.timezone.utc)
     several = len({c.capture for c in conns}) > 1
-    outcomes: Counter = Counter()
-    verdicts: Counter = Counter()
-    findings: Counter = Counter()
-    plugins: set = set()
-    users_seen = 0
-    failed = 0
-    for c in conns:
-        outcomes[c.outcome] += 1
-        failed += c.failed
-        v = (c.extra.get("verdict") or {}).get("verdict")
-        if v:
-            verdicts[v] += 1
-        for d in c.extra.get("diagnosis") or []:
-            findings[d["severity"]] += 1
-        if c.final_plugin:
-            plugins.add(c.final_plugin)
-        users_seen += c.user is not None
+    tally = ReportTally()
+    for n, c in enumerate(conns, 1):
+        tally.add(c, report_row(c, n, several))
     drawn = choose_ladders(conns, ladders)
+
+    def rows(cols):
+        for i, c in enumerate(conns):
+            yield summary_row_html(
+                report_row(c, i + 1, several), cols, link=i in drawn, hidden=i >= PAGE_ROWS
+            )
+
+    yield from iter_page(
+        tally,
+        rows,
+        ((i + 1, c) for i, c in enumerate(conns) if i in drawn),
+        n_drawn=len(drawn),
+        several=several,
+        title=title,
+        summaries=summaries,
+        secrets_given=secrets_given,
+        generated=generated,
+        ladders=ladders,
+    )
+
+
+def iter_page(
+    tally: ReportTally,
+    rows,
+    drawn_conns,
+    *,
+    n_drawn: int,
+    several: bool,
+    title: str = "mysqlwire report",
+    summaries: list | None = None,
+    secrets_given: bool = False,
+    generated: _dt.datetime | None = None,
+    ladders: str = "auto",
+):
+    """The page from a :class:`ReportTally`, ``rows(cols)`` (the summary rows'
+    HTML, in order) and ``drawn_conns`` ((row number, connection) of the
+    ``n_drawn`` connections that get a ladder, in order)."""
+    generated = generated or _dt.datetime.now(_dt.timezone.utc)
+    n_conns = tally.n
+    outcomes, verdicts, findings = tally.outcomes, tally.verdicts, tally.findings
+    failed = tally.failed
 
     p: list[str] = [
         "<!DOCTYPE html>",
@@ -397,7 +490,7 @@ def iter_report(
         + "; client auth bytes are redacted</li></ul>"
     )
     p.append('<div class="mw-stats">')
-    p.append(_stat(len(conns), "connection(s)"))
+    p.append(_stat(n_conns, "connection(s)"))
     p.append(_stat(outcomes.get("ok", 0), "ok", "#15803d"))
     p.append(_stat(outcomes.get("error", 0), "error", "#dc2626"))
     p.append(_stat(outcomes.get("incomplete", 0), "incomplete", "#ca8a04"))
@@ -415,30 +508,25 @@ def iter_report(
     p.append(
         '<div class="mw-filters" id="mw-filters">'
         f'<label>outcome<select id="f-outcome">{_options(outcomes, "outcomes")}</select></label>'
-        f'<label>plugin<select id="f-plugin">{_options(plugins, "plugins")}</select></label>'
+        f'<label>plugin<select id="f-plugin">{_options(tally.plugins, "plugins")}</select></label>'
         f'<label>replay<select id="f-verdict">{_options(verdicts, "verdicts")}</select></label>'
         '<label>user<input id="f-user" type="search" placeholder="part of a user name" size="18"></label>'
-        f'<span id="mw-count">{len(conns)} connection(s)</span></div>'
+        f'<span id="mw-count">{n_conns} connection(s)</span></div>'
     )
     p.append(
         f'<div class="mw-pager" id="mw-pager" data-size="{PAGE_ROWS}"'
-        f"{'' if len(conns) > PAGE_ROWS else ' hidden'}>"
+        f"{'' if n_conns > PAGE_ROWS else ' hidden'}>"
         '<button type="button" id="mw-prev">\u2190 previous</button>'
-        f'<span id="mw-page">page 1 of {max(1, -(-len(conns) // PAGE_ROWS))}</span>'
+        f'<span id="mw-page">page 1 of {max(1, -(-n_conns // PAGE_ROWS))}</span>'
         '<button type="button" id="mw-next">next \u2192</button></div>'
     )
     yield "\n".join(p)
-    if conns:
-        rows = (_row(c, n, several) for n, c in enumerate(conns, 1))
-        cols = summary_columns(rows)
+    if n_conns:
+        cols = tally.columns()
         yield summary_head_html(cols, table_id="mw-summary")
         chunk: list[str] = []
-        for i, c in enumerate(conns):
-            chunk.append(
-                summary_row_html(
-                    _row(c, i + 1, several), cols, link=i in drawn, hidden=i >= PAGE_ROWS
-                )
-            )
+        for html in rows(cols):
+            chunk.append(html)
             if len(chunk) >= 500:
                 yield "".join(chunk)
                 chunk = []
@@ -447,9 +535,9 @@ def iter_report(
     else:
         yield '<p class="mw-dim">no MySQL connection found in the capture(s)</p>'
     p = ["<h2>Ladder diagrams</h2>"]
-    if len(drawn) < len(conns):
+    if n_drawn < n_conns:
         p.append(
-            f'<p class="mw-dim">ladders for {len(drawn)} of {len(conns)} connections '
+            f'<p class="mw-dim">ladders for {n_drawn} of {n_conns} connections '
             + (
                 "(--ladders none)"
                 if ladders == "none"
@@ -458,7 +546,7 @@ def iter_report(
             )
             + "</p>"
         )
-    if drawn:
+    if n_drawn:
         p.append(
             '<p class="mw-dim">click a connection (or its number in the table) to open its '
             'ladder; <button type="button" id="mw-open-all">open all shown</button></p>'
@@ -473,10 +561,7 @@ def iter_report(
         '<span><i style="background:#94a3b8"></i>command phase</span></div>'
     )
     yield "\n".join(p)
-    for i, c in enumerate(conns):
-        if i not in drawn:
-            continue
-        n = i + 1
+    for n, c in drawn_conns:
         cap = os.path.basename(c.capture) if c.capture else ""
         where = f" <span class=mw-dim>{esc(cap)}</span>" if several else ""
         head = (
@@ -497,7 +582,9 @@ def iter_report(
     )
 
 
-def _row(conn: Connection, n: int, several: bool) -> dict:
+def report_row(conn: Connection, n: int, several: bool) -> dict:
+    """The summary row of the ``n``-th connection (no capture column unless
+    the report holds several captures)."""
     row = summary_row(conn, n)
     if not several:
         row["capture"] = None
