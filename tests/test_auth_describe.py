@@ -166,3 +166,22 @@ def test_diagnose_rules_ask_the_plugin_for_marker_bytes():
             if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
                 assert node.value not in (b"\x01", b"\x02", b"\x03", b"\x04"), path.name
                 assert not node.value.startswith(b"-----BEGIN"), path.name
+
+
+def test_plugins_say_which_answers_an_eavesdropper_can_crack():
+    """What a proof is belongs to the plugin: diagnose's OFFLINE_CRACKABLE_PROOF asks it."""
+    nonce = bytes(range(20))
+    flow = auth.Flow("caching_sha2_password", nonce + b"\0", nonce=nonce)
+    sha2 = flow.plugin
+    assert sha2.crackable(flow.client("handshake_response", b"s" * 32))  # fast-path scramble
+    flow.server("auth_more_data", b"\x04")
+    flow.client("auth_data", b"\x02")
+    flow.server("auth_more_data", b"-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----\n")
+    assert not sha2.crackable(flow.client("auth_data", b"r" * 256))  # RSA ciphertext
+    old = auth.Flow("mysql_old_password", nonce[:8], nonce=nonce)
+    assert old.plugin.crackable(old.client("auth_data", b"o" * 8 + b"\0"))
+    assert "scramble323" in old.plugin.offline_guess_cost
+    clear = auth.Flow("mysql_clear_password")
+    assert not clear.plugin.crackable(clear.client("auth_data", b"pw\0"))
+    ed = auth.Flow("client_ed25519", b"n" * 32, nonce=nonce)
+    assert not ed.plugin.crackable(ed.client("handshake_response", b""))  # the announcement

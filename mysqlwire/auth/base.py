@@ -312,6 +312,9 @@ class AuthPlugin:
     raw_server_data: bool = False
     sends_secret: bool = False
     challenge: bool = False
+    #: what one offline guess costs against a proof captured outside TLS (with its nonce);
+    #: ``None``: a captured answer gives an attacker no such test
+    offline_guess_cost: str | None = None
 
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         """The client's first answer for this plugin (raw auth data, no length prefix)."""
@@ -358,6 +361,11 @@ class AuthPlugin:
         says how long it was -- and the display ``stage`` earlier packets moved the plugin
         to).  ``None``: nothing plugin-specific (the views use :func:`generic_meaning`)."""
         return None
+
+    def crackable(self, step: ClientStep) -> bool:
+        """Is this client answer (its :meth:`client_step` meaning) a proof that lets an
+        eavesdropper test password guesses offline (see ``offline_guess_cost``)?"""
+        return self.offline_guess_cost is not None and step.proof and not step.cleartext
 
     def awaits_server_data(self, flow: Any) -> bool:
         """After the client's last packet, is the next server packet this plugin's own data

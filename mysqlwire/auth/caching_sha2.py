@@ -352,9 +352,16 @@ class CachingSha2Password(AuthPlugin):
     (key request), the server ``01`` + PEM public key, the client the RSA ciphertext."""
 
     name = NAME
+    offline_guess_cost = (
+        "one SHA256 chain per guess (nonce and 32-byte scramble are both in the capture)"
+    )
     replayable = True
     challenge = True
     first_stage = STAGE_FAST
+
+    def crackable(self, step: ClientStep) -> bool:
+        """Only the fast path's 32-byte scramble (an RSA ciphertext tests no guess)."""
+        return step.meaning == "scramble"
 
     def describe(
         self,

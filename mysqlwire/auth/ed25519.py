@@ -159,6 +159,9 @@ class Ed25519Password(AuthPlugin):
     only when it starts with ``01``/``FE``/``FF``)."""
 
     name = NAME
+    offline_guess_cost = (
+        "one SHA-512 + Ed25519 signature per guess (the signature is deterministic)"
+    )
     replayable = True
     raw_server_data = True
     challenge = True

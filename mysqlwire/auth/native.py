@@ -98,6 +98,10 @@ class NativePassword(AuthPlugin):
     20-byte scramble (empty = no password); the server answers OK/ERR."""
 
     name = NAME
+    offline_guess_cost = (
+        "one SHA1(SHA1()) chain per guess (the greeting nonce and the 20-byte scramble are both "
+        "in the capture)"
+    )
     replayable = True
     challenge = True
 

@@ -155,6 +155,9 @@ class OldPassword(AuthPlugin):
     client answer, the 8-byte scramble323 (+ NUL after a switch); empty = no password."""
 
     name = NAME
+    offline_guess_cost = (
+        "the pre-4.1 hash is weak: the 8-byte scramble323 and the nonce reveal it almost for free"
+    )
     replayable = True
     challenge = True
 

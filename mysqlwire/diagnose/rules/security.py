@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...auth import ClientStep, get_plugin
 from .. import clients
 from ..context import Facts
 from .base import Hit, Spec, err_evidence, hit
@@ -25,26 +26,20 @@ def check_cleartext_without_tls(f: Facts) -> Hit | None:
     )
 
 
-_CRACK_COST = {
-    "mysql_native_password": "one SHA1(SHA1()) chain per guess (the greeting nonce and the 20-byte scramble are both in the capture)",
-    "caching_sha2_password": "one SHA256 chain per guess (nonce and 32-byte scramble are both in the capture)",
-    "mysql_old_password": "the pre-4.1 hash is weak: the 8-byte scramble323 and the nonce reveal it almost for free",
-    "client_ed25519": "one SHA-512 + Ed25519 signature per guess (the signature is deterministic)",
-}
-
-
 def check_offline_crackable(f: Facts) -> Hit | None:
     if f.tls:
         return None
     for s in f.client_steps:
         plugin = f.plugin_at(s)
-        if plugin not in _CRACK_COST or not s.data or s.data == b"\x00":
+        p = get_plugin(plugin) if plugin else None
+        m = f.meaning(s)
+        if p is None or not s.data or s.data == b"\x00" or not isinstance(m, ClientStep):
             continue
-        if plugin == "caching_sha2_password" and (f.stage_at(s) != "fast" or len(s.data) != 32):
+        if not p.crackable(m):
             continue
-        if f.is_cleartext(s):
-            continue
-        return hit(f"{f.pkt(s)} outside TLS; cost per guess: {_CRACK_COST[plugin]}", cplugin=plugin)
+        return hit(
+            f"{f.pkt(s)} outside TLS; cost per guess: {p.offline_guess_cost}", cplugin=plugin
+        )
     return None
 
 
