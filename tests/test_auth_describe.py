@@ -185,3 +185,17 @@ def test_plugins_say_which_answers_an_eavesdropper_can_crack():
     assert not clear.plugin.crackable(clear.client("auth_data", b"pw\0"))
     ed = auth.Flow("client_ed25519", b"n" * 32, nonce=nonce)
     assert not ed.plugin.crackable(ed.client("handshake_response", b""))  # the announcement
+
+
+def test_words_follow_the_plugins_own_steps():
+    """The sentences come from server_step's reading, not from a second byte test."""
+    fast = auth.describe("caching_sha2_password", "server", "auth_more_data", b"\x03")
+    assert fast.success and fast.brief == "01 03: fast auth ok (cached), OK follows"
+    # 01 03 + trailing bytes is no fast_auth_success for server_step, nor for the views
+    odd = auth.describe("caching_sha2_password", "server", "auth_more_data", b"\x03\x00")
+    assert not odd.success and odd.text == "" and odd.brief == ""
+    # sha256_password's server never sends 01 03 / 01 04: no meaning is made up
+    assert auth.describe("sha256_password", "server", "auth_more_data", b"\x04").stage is None
+    pem = b"-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----\n"
+    key = auth.describe("sha256_password", "server", "auth_more_data", pem)
+    assert key.stage == "rsa" and key.text == f"RSA public key ({len(pem)} bytes PEM)"

@@ -86,29 +86,38 @@ def public_key_step(data: bytes) -> ServerStep:
     return ServerStep("public_key", data_label("auth_more_data", data))
 
 
-def describe_more_data(kind: str, data: bytes | None) -> Meaning | None:
-    """Server data of caching_sha2 (and sha256): the switch's nonce, ``01 03``, ``01 04``,
-    the PEM public key."""
+#: What each server step (:meth:`CachingSha2Password.server_step`'s meaning code) says for
+#: people: the packet tree's sentence, the ladder's short form, the display stage.
+SERVER_WORDS = {
+    "fast_auth_success": Meaning(
+        "03 = fast authentication succeeded (cached hash), OK follows",
+        "01 03: fast auth ok (cached), OK follows",
+        success=True,
+    ),
+    "perform_full_authentication": Meaning(
+        "04 = perform full authentication: send the password (TLS or RSA)",
+        "01 04: full auth: send the password (TLS or RSA)",
+        stage=STAGE_FULL,
+    ),
+}
+
+
+class _Scratch:
+    """A throwaway flow: :func:`describe_server` reads a step without moving a real one."""
+
+    stage: str | None = None
+
+
+def describe_server(plugin: AuthPlugin, kind: str, data: bytes | None) -> Meaning | None:
+    """Server data of caching_sha2 (and sha256) in words, from the plugin's own
+    ``server_step``: the switch's nonce, ``01 03``, ``01 04``, the PEM public key."""
     if kind != "auth_more_data":
         return switch_meaning(kind, data, "new nonce")
     data = data or b""
-    if data[:1] == bytes([FAST_AUTH_SUCCESS]):
-        text = "03 = fast authentication succeeded (cached hash), OK follows"
-        return Meaning(
-            text if len(data) == 1 else "",
-            "01 03: fast auth ok (cached), OK follows",
-            success=True,
-        )
-    if data[:1] == bytes([PERFORM_FULL_AUTH]):
-        text = "04 = perform full authentication: send the password (TLS or RSA)"
-        return Meaning(
-            text if len(data) == 1 else "",
-            "01 04: full auth: send the password (TLS or RSA)",
-            stage=STAGE_FULL,
-        )
-    if is_public_key(data):
+    step = plugin.server_step(_Scratch(), kind, data)
+    if step.meaning == "public_key":
         return Meaning("", f"RSA public key ({len(data)} B PEM)", stage="rsa")
-    return None
+    return SERVER_WORDS.get(step.meaning)
 
 
 def describe_full_answer(
@@ -376,7 +385,7 @@ class CachingSha2Password(AuthPlugin):
         """``01 03`` fast auth succeeded, ``01 04`` perform full authentication, the PEM key;
         the client's ``02`` key request, then its RSA ciphertext or (TLS) clear text."""
         if sender == "server":
-            return describe_more_data(kind, data)
+            return describe_server(self, kind, data)
         return describe_full_answer(data, length, stage, request=REQUEST_PUBLIC_KEY, in_tls=in_tls)
 
     def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:

@@ -35,7 +35,7 @@ from .caching_sha2 import (
     STAGE_FULL_RSA,
     STAGE_FULL_TLS,
     describe_full_answer,
-    describe_more_data,
+    describe_server,
     is_public_key,
     load_private_key,
     looks_clear,
@@ -93,9 +93,10 @@ class Sha256Password(AuthPlugin):
         stage: str | None = None,
         in_tls: bool = False,
     ) -> Meaning | None:
-        """As caching_sha2 (the ``01`` key request, the PEM key, RSA or clear text)."""
+        """As caching_sha2 (the ``01`` key request, the PEM key, RSA or clear text); the
+        server never sends ``01 03`` / ``01 04`` here."""
         if sender == "server":
-            return describe_more_data(kind, data)
+            return describe_server(self, kind, data)
         return describe_full_answer(data, length, stage, request=REQUEST_PUBLIC_KEY, in_tls=in_tls)
 
     def server_step(self, flow: Any, kind: str, data: bytes) -> ServerStep:
