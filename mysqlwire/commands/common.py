@@ -226,6 +226,26 @@ def iter_all(captures, opts, summaries: list) -> Iterator:
                 )
 
 
+def iter_named(captures, opts, summaries: list, description: str) -> Iterator:
+    """Every connection of the named captures (no ``-``), in order, for one
+    pass of a command that reads them several times: no warning is printed
+    (the pass that shows connections uses :func:`iter_all`); bad input: exit 2."""
+    from ..dissect import CaptureSummary, iter_connections
+    from ..progress import counting_reader, file_sizes, progress
+
+    with progress(file_sizes(captures), description) as bar:
+        for path in captures:
+            if not Path(path).exists():
+                fail(f"{path}: no such file")
+            summary = CaptureSummary(path=str(path))
+            summaries.append(summary)
+            try:
+                with counting_reader(path, bar) as f:
+                    yield from iter_connections(f, opts, summary)
+            except (MysqlwireError, OSError) as exc:
+                fail(path_message(path, exc))
+
+
 # set while reading a streamed standard input: output() flushes after each record
 STREAMING = [False]
 

@@ -17,6 +17,7 @@ from .common import (
     exit_status,
     filters_text,
     iter_all,
+    iter_named,
     make_options,
     output,
     select,
@@ -98,9 +99,24 @@ def diagnose(
             summaries=summaries,
         )
         matched, bad = len(matched), bad[0]
+    elif "-" not in captures:
+        # named files: read three times, memory bounded per connection
+        conns, matched, chosen, bad = _passes(
+            captures, opts, summaries, given, failed, users, show_all
+        )
+        output(
+            chosen,
+            fmt,
+            record,
+            packets=packets,
+            color=color,
+            show_secrets=show_secrets,
+            summaries=summaries,
+        )
+        matched, bad = len(matched), bad[0]
     else:
-        # Capture-wide facts (the same user over TLS elsewhere) need every
-        # connection first; per-connection state is small after dissection.
+        # standard input held in a file: capture-wide facts (the same user
+        # over TLS elsewhere) need every connection first.
         conns = list(iter_all(captures, opts, summaries))
         diagnose_connections(conns, given)
         matched_list = list(select(conns, failed, users))
@@ -152,6 +168,51 @@ def _stream(captures, opts, summaries, secrets, failed, users, show_all):
             seen.append(c)
             facts.add(c)
             diagnose_connection(c, secrets, capture=facts)
+            if not any(True for _ in select([c], failed, users)):
+                continue
+            matched.append(c)
+            if not (show_all or has_problem(c)):
+                continue
+            if any(d["severity"] == "error" for d in c.extra.get("diagnosis") or []):
+                bad[0] = True
+            chosen_n.append(c)
+            yield c
+
+    return seen, matched, _Chosen(gen(), chosen_n), bad
+
+
+def _passes(captures, opts, summaries, secrets, failed, users, show_all):
+    """Named captures, with the same output as diagnosing every connection
+    at once but memory bounded per connection.  Pass 1 gathers the
+    capture-wide facts (who logged in over TLS, who without); pass 2
+    diagnoses every connection with them only to learn how each security
+    finding is summarised (the first connection of an account and server
+    names the others), keeping the final findings of those first connections;
+    pass 3 diagnoses each connection again, gives those first connections
+    their final findings, and hands each one to the output as it comes."""
+    from ..diagnose import CaptureFacts, diagnose_connection, has_problem, summarise_repeats
+
+    facts = CaptureFacts()
+    for c in iter_named(captures, opts, [], "reading (pass 1 of 3)"):
+        facts.add(c)
+    tls_ok, plain_ok = set(facts.tls_ok_users), set(facts.plain_ok_users)
+    first: dict[int, int] = {}  # id() of a connection carrying a summary -> its position
+    for i, c in enumerate(iter_named(captures, opts, [], "diagnosing (pass 2 of 3)")):
+        before = len(facts.security_first)
+        diagnose_connection(c, secrets, capture=facts)
+        if len(facts.security_first) > before:
+            first[id(c)] = i  # kept alive by facts.security_first
+    final = {first[id(c)]: c.extra["diagnosis"] for c in summarise_repeats(facts)}
+    facts = CaptureFacts(tls_ok_users=tls_ok, plain_ok_users=plain_ok)
+    seen, matched, chosen_n = _Seen(), _Seen(), _Seen()
+    bad = [False]
+
+    def gen():
+        for i, c in enumerate(iter_all(captures, opts, summaries)):
+            seen.append(c)
+            diagnose_connection(c, secrets, capture=facts)
+            if i in final:
+                c.extra["diagnosis"] = final[i]
             if not any(True for _ in select([c], failed, users)):
                 continue
             matched.append(c)

@@ -20,6 +20,7 @@ from .common import (
     exit_status,
     fail,
     filters_text,
+    iter_named,
     make_options,
     path_message,
     select,
@@ -219,22 +220,6 @@ def _finish(out, output, page, summaries, n_chosen, n_failed, bad, ports, failed
     )
 
 
-def _connections(captures, opts, summaries, description):
-    """Every connection of the named captures, in order (bad input: exit 2)."""
-    from ..dissect import CaptureSummary, iter_connections
-    from ..progress import counting_reader, file_sizes, progress
-
-    with progress(file_sizes(captures), description) as bar:
-        for path in captures:
-            summary = CaptureSummary(path=str(path))
-            summaries.append(summary)
-            try:
-                with counting_reader(path, bar) as f:
-                    yield from iter_connections(f, opts, summary)
-            except (MysqlwireError, OSError) as exc:
-                fail(path_message(path, exc))
-
-
 def _two_passes(captures, opts, secrets, failed, users, ladders, title):
     """The report of named captures with memory bounded per connection.
 
@@ -261,7 +246,7 @@ def _two_passes(captures, opts, secrets, failed, users, ladders, title):
 
     facts = CaptureFacts()
     n_chosen, caps = 0, set()
-    for c in _connections(captures, opts, [], "reading captures (pass 1 of 2)"):
+    for c in iter_named(captures, opts, [], "reading captures (pass 1 of 2)"):
         facts.add(c)
         if any(True for _ in select([c], failed, users)):
             n_chosen += 1
@@ -273,7 +258,7 @@ def _two_passes(captures, opts, secrets, failed, users, ladders, title):
     tally, rows, drawn = ReportTally(), StoredRows(), []
     pos = kept = n_failed = n_problems = 0
     bad = False
-    for c in _connections(captures, opts, summaries, "diagnosing (pass 2 of 2)"):
+    for c in iter_named(captures, opts, summaries, "diagnosing (pass 2 of 2)"):
         selected = any(True for _ in select([c], failed, users))
         pos += selected
         kept += _keep_packets(c, secrets, selected, pos, kept, ladders)
