@@ -542,6 +542,9 @@ class MariaDBLab:
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 "--innodb-log-file-size=8M",
+                # its own tmpdir: a server starting elsewhere removes stray #sql files
+                # from a shared /tmp, which broke concurrent bootstraps
+                f"--tmpdir={self.base}",
             ],
             capture_output=True,
             text=True,
