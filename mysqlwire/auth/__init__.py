@@ -6,9 +6,11 @@ wire (greeting, HandshakeResponse, AuthSwitchRequest), a not-replayable stand-in
 ``None`` for unknown names (report ``plugin-unsupported:<name>``).
 
 Each plugin module declares its exchange once (:mod:`mysqlwire.auth.base`: ``server_step``,
-``client_step``, ``verify``, ``raw_server_data``...); :mod:`mysqlwire.auth.flow` walks it.
-Everything above this package -- the follower, replay, diagnose, redact, serve -- asks the
-plugin what its bytes mean.  Adding a plugin = adding one module (found by :func:`_discover`).
+``client_step``, ``verify``, ``raw_server_data``, ``offline_guess_cost``/``crackable``...);
+:mod:`mysqlwire.auth.flow` walks it.  What its bytes mean *for people* (the packet tree, the
+ladder, the text summary) is its ``describe()``, asked through :func:`describe`.
+Everything above this package -- the follower, replay, diagnose, redact, serve, the views --
+asks the plugin what its bytes mean.  Adding a plugin = adding one module (found by :func:`_discover`).
 This package imports nothing above the protocol layer.
 """
 
