@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -561,8 +562,20 @@ class _Tcpdump:
         if not ready.wait(10):
             self.stop()
             pytest.skip(f"tcpdump did not start: {''.join(self.lines)}")
+        self.path = path
+        time.sleep(0.2)  # on a busy machine the ring attaches a moment after the message
 
     def stop(self):
+        # let the last packets of the login reach the file before stopping (under load the
+        # kernel hands them over late): wait until its size has been stable for 0.3 s
+        last, stable_since, end = -1, time.monotonic(), time.monotonic() + 5
+        while time.monotonic() < end and self.proc.poll() is None:
+            size = self.path.stat().st_size if self.path.exists() else 0
+            if size != last:
+                last, stable_since = size, time.monotonic()
+            elif time.monotonic() - stable_since >= 0.3:
+                break
+            time.sleep(0.05)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
