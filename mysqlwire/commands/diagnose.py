@@ -86,52 +86,35 @@ def diagnose(
     if "-" in captures and stdin_is_stream():
         # streamed input: each connection is diagnosed and printed as its login
         # ends, with the facts of the connections before it
-        conns, matched, chosen, bad = _stream(
+        conns, matched_seen, chosen, bad_box = _stream(
             captures, opts, summaries, given, failed, users, show_all
         )
-        output(
-            chosen,
-            fmt,
-            record,
-            packets=packets,
-            color=color,
-            show_secrets=show_secrets,
-            summaries=summaries,
-        )
-        matched, bad = len(matched), bad[0]
     elif "-" not in captures:
         # named files: read three times, memory bounded per connection
-        conns, matched, chosen, bad = _passes(
+        conns, matched_seen, chosen, bad_box = _passes(
             captures, opts, summaries, given, failed, users, show_all
         )
-        output(
-            chosen,
-            fmt,
-            record,
-            packets=packets,
-            color=color,
-            show_secrets=show_secrets,
-            summaries=summaries,
-        )
-        matched, bad = len(matched), bad[0]
     else:
         # standard input held in a file: capture-wide facts (the same user
         # over TLS elsewhere) need every connection first.
         conns = list(iter_all(captures, opts, summaries))
         diagnose_connections(conns, given)
-        matched_list = list(select(conns, failed, users))
-        chosen = [c for c in matched_list if show_all or has_problem(c)]
-        bad = any(d["severity"] == "error" for c in chosen for d in c.extra.get("diagnosis") or [])
-        output(
-            chosen,
-            fmt,
-            record,
-            packets=packets,
-            color=color,
-            show_secrets=show_secrets,
-            summaries=summaries,
-        )
-        matched = len(matched_list)
+        matched_seen = list(select(conns, failed, users))
+        chosen = [c for c in matched_seen if show_all or has_problem(c)]
+        bad_box = [
+            any(d["severity"] == "error" for c in chosen for d in c.extra.get("diagnosis") or [])
+        ]
+    output(
+        chosen,
+        fmt,
+        record,
+        packets=packets,
+        color=color,
+        show_secrets=show_secrets,
+        summaries=summaries,
+    )
+    # counted while output() consumed the connections
+    matched, bad = len(matched_seen), bad_box[0]
     if fmt == "text":
         if not chosen and matched:
             click.echo("no problem found" + ("" if show_all else " (--all shows every connection)"))
