@@ -8,6 +8,7 @@ Exit codes (all commands):
   0  everything fine (no failed login / every proof verified / no problem found)
   1  the capture shows a problem (failed login, proof mismatch, error finding)
   2  unusable input or bad usage (not a capture, missing file, bad option)
+  3  nothing examined (no MySQL connection found, or the filters matched none)
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def cli() -> None:
 
     \b
     Exit codes: 0 ok, 1 the capture shows a problem (failed login,
-    proof mismatch, error finding), 2 unusable input or bad usage.
+    proof mismatch, error finding), 2 unusable input or bad usage,
+    3 nothing examined (no MySQL connection found, or filters matched none).
 
     \b
     Short options, the same in every command:
