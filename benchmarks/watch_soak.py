@@ -43,13 +43,18 @@ def _load(path: Path) -> list[tuple[float, bytes]]:
         return [(ts, bytes(data)) for ts, _lt, data, _ in r.records()]
 
 
+ADDRESSES = [64]
+
+
 def _retarget(data: bytes, i: int) -> tuple[bytes, bool]:
-    """Give the client side of an Ethernet/IPv4/TCP frame connection i's address and port."""
+    """Give the client side of an Ethernet/IPv4/TCP frame connection i's address and port
+    (``--addresses`` distinct client hosts, ports cycling)."""
     b = bytearray(data)
     ihl = (b[ETH] & 0x0F) * 4
     tcp = ETH + ihl
     sport, dport = struct.unpack_from("!HH", b, tcp)
-    ip = bytes((10, (i >> 16) & 255, (i >> 8) & 255, i & 255))
+    h = i % ADDRESSES[0]
+    ip = bytes((10, (h >> 16) & 255, (h >> 8) & 255, h & 255))
     port = 20000 + i % 40000
     if dport == 3306:  # client -> server
         b[ETH + 12 : ETH + 16] = ip
@@ -98,7 +103,14 @@ def main(argv=None) -> None:
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--rate", type=float, default=10.0, help="logins per capture second")
     ap.add_argument("--leak-every", type=int, default=20)
+    ap.add_argument(
+        "--addresses",
+        type=int,
+        default=64,
+        help="distinct client IP addresses (an app tier has a few; a scan or NAT many)",
+    )
     args = ap.parse_args(argv)
+    ADDRESSES[0] = max(1, args.addresses)
     templates = [_load(REPO / t) for t in TEMPLATES]
     proc = subprocess.Popen(
         [sys.executable, "-m", "mysqlwire", "watch", "--input", "-", "--format", "jsonl"],
@@ -129,6 +141,7 @@ def main(argv=None) -> None:
     tenth = max(1, len(rs) // 10)
     result = {
         "capture_hours": args.hours,
+        "client_addresses": args.addresses,
         "logins": n,
         "never_closed": n // args.leak_every if args.leak_every else 0,
         "wall_s": round(wall, 1),
