@@ -18,7 +18,6 @@ from typing import Any
 SCHEMA = "mysqlwire/connection/1"
 
 # Plugins whose client data is the password (or a token) itself.
-CLEARTEXT_PLUGINS = frozenset({"mysql_clear_password", "dialog", "auth_pam", "pam"})
 
 
 _NAMES_CACHE: dict[tuple, tuple[str, ...]] = {}

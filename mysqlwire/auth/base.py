@@ -312,6 +312,9 @@ class AuthPlugin:
     raw_server_data: bool = False
     sends_secret: bool = False
     challenge: bool = False
+    #: False when a working client never answers this plugin with empty data (an empty
+    #: answer then means the client could not run the plugin)
+    empty_answer_possible: bool = True
     #: what one offline guess costs against a proof captured outside TLS (with its nonce);
     #: ``None``: a captured answer gives an attacker no such test
     offline_guess_cost: str | None = None

@@ -29,7 +29,6 @@ SERVER_KINDS = (
 )
 SWITCH_KINDS = ("auth_switch_request", "old_auth_switch_request", "auth_next_factor")
 CLIENT_KINDS = ("handshake_response", "com_change_user", "auth_data")
-SCRAMBLE_PLUGINS = ("mysql_native_password", "caching_sha2_password", "mysql_old_password")
 
 
 def server_label(version: str | None, message: str | None = None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...model import CLEARTEXT_PLUGINS
+from ...auth import CLEARTEXT_PLUGINS, get_plugin
 from .. import clients
 from ..clients import IMPLEMENTERS
 from ..context import Facts
@@ -188,9 +188,11 @@ def check_rsa_unavailable(f: Facts) -> Hit | None:
     return hit(f"{f.pkt(last)}; {not_answered(f, last)}: no RSA-encrypted password{hint}")
 
 
-# A valid answer to these plugins is never empty: an empty answer means the
-# client could not run the plugin (libmariadb without client_ed25519.so).
-NEVER_EMPTY = ("client_ed25519",)
+def _never_empty(plugin: str | None) -> bool:
+    """A valid answer to this plugin is never empty (the plugin says so): an empty
+    answer means the client could not run it."""
+    p = get_plugin(plugin) if plugin else None
+    return p is not None and not p.empty_answer_possible
 
 
 def check_client_lacks_plugin(f: Facts) -> Hit | None:
@@ -221,7 +223,7 @@ def check_client_lacks_plugin(f: Facts) -> Hit | None:
         )
     # An empty answer to a switch whose plugin never produces one.
     for i, s in enumerate(f.steps):
-        if s.kind != "auth_switch_request" or s.plugin not in NEVER_EMPTY:
+        if s.kind != "auth_switch_request" or not _never_empty(s.plugin):
             continue
         nxt = f.steps[i + 1] if i + 1 < len(f.steps) else None
         if (
