@@ -26,6 +26,7 @@ from .capture import TcpSegment, decode_tcp, endpoint, format_ip, open_capture
 from .capture.writer import write_pcap
 from .dissect import CaptureSummary, DissectOptions, Dissector
 from .model import Connection
+from .tls import KeyLog
 
 # live mode: a flow silent for this many capture seconds is closed (bounds memory)
 LIVE_IDLE_TIMEOUT = 300.0
@@ -40,13 +41,7 @@ class WatchStats:
     started: float = field(default_factory=time.time)
 
 
-def _keylog_base():
-    from .tls import KeyLog
-
-    return KeyLog
-
-
-class FollowedKeyLog(_keylog_base()):
+class FollowedKeyLog(KeyLog):
     """An NSS key log that is read again as it grows (a client writing
     SSLKEYLOGFILE while we watch): a lookup that misses reads the new lines,
     at most every ``interval`` seconds and at most ``limit`` bytes in all."""
@@ -59,10 +54,7 @@ class FollowedKeyLog(_keylog_base()):
         wait: float = 1.0,
         patience: int = 3,
     ):
-        from .tls import KeyLog
-
         super().__init__()
-        self._make = KeyLog.from_bytes
         self.path = Path(path)
         self.keys = KeyLog()
         self.offset = 0
@@ -96,7 +88,7 @@ class FollowedKeyLog(_keylog_base()):
         cut = data.rfind(b"\n") + 1
         self._partial = data[cut:]
         if cut:
-            self.keys.merge(self._make(data[:cut]))
+            self.keys.merge(KeyLog.from_bytes(data[:cut]))
 
     def get(self, client_random: bytes, label: str) -> bytes | None:
         got = self.keys.get(client_random, label)
