@@ -19,10 +19,11 @@ acknowledges past it, when the buffer is full, or when the connection ends.
 from __future__ import annotations
 
 import struct
-from bisect import bisect_right
 from collections.abc import Callable
 
 from .decode import ACK, FIN, RST, SYN, TcpSegment, format_ip
+from .lane import CLIENT_LANE, SERVER_LANE, CommandLane
+from .ordering import OutOfOrder
 
 __all__ = ["Flow", "Reassembler"]
 
@@ -101,12 +102,14 @@ class Flow:
         "overlap_conflicts",
         "gap_bytes",
         "_d",
-        "_on_data",
-        "_on_gap",
-        "_on_closed",
+        "on_data",
+        "on_gap",
+        "on_closed",
         "_isn",
         "_reasm",
         "_fkeys",
+        "_lane",
+        "lane_req",
     )
 
     def __init__(self, ikey: tuple, index: int, ts: float, syn_seen: bool, ipv6: bool):
@@ -126,6 +129,8 @@ class Flow:
         self._isn: list = [None, None]  # ISNs, kept for tombstones (index: from_initiator)
         self._reasm: Reassembler | None = None
         self._fkeys: tuple[bytes, bytes] | None = None  # fast-lane keys (IPv4 only)
+        self._lane: CommandLane | None = None
+        self.lane_req: tuple | None = None  # see request_lane
 
     @property
     def initiator(self) -> tuple[str, int]:
@@ -191,6 +196,15 @@ class Flow:
         if self._reasm is not None:
             self._reasm._refresh_fast(self)
 
+    def request_lane(self, client_is_initiator: bool, watch: int) -> None:
+        """Ask for a :class:`~mysqlwire.capture.lane.CommandLane` once the
+        current segment is handled (the sink's command phase is at rest: the
+        server's direction muted, the client's at a packet boundary; ``watch``
+        answers still to watch).  The sink must have a ``lane_exit(lane)``
+        method: it is given the lane back before the next segment the lane
+        did not take."""
+        self.lane_req = (client_is_initiator, watch)
+
     def is_muted(self, from_initiator: bool) -> bool:
         return self._d is not None and self._d[from_initiator].muted
 
@@ -219,7 +233,7 @@ def _noop(*_args) -> None:
     return None
 
 
-class Reassembler:
+class Reassembler(OutOfOrder):
     """Reassemble every TCP flow of a capture into per-direction byte streams.
 
     ``on_flow(flow)`` is called on each new flow's first segment and returns a
@@ -265,8 +279,11 @@ class Reassembler:
         # ``flow.last_ts`` to its timestamp: that is all :meth:`add` would
         # have done with it.  Off with ``idle_timeout`` (expiry runs per
         # segment).
-        self.fast: dict[bytes, tuple[Flow, int, bool]] = {}
+        self.fast: dict[bytes, tuple] = {}
         self._fast_on = idle_timeout is None
+        # command lanes (see mysqlwire.capture.lane): only for a driver whose
+        # capture reader takes them from ``fast``
+        self.lanes = False
 
     # -- public -------------------------------------------------------------
 
@@ -280,6 +297,8 @@ class Reassembler:
             self._new_flow(ts, seg)
             return
         flow, fwd = ent
+        if flow._lane is not None:
+            self._lane_exit(flow)
         if flow.state != _ACTIVE:
             if flags & SYN and self._is_new_connection(flow, fwd, flags, seq):
                 self._forget(flow)
@@ -293,6 +312,8 @@ class Reassembler:
         peer = dirs[not fwd]
         if flags & 0x07 or missing or d.nxt is None or peer.nxt is None:  # SYN, RST, FIN
             self._slow(flow, fwd, ts, seg)
+            if flow.lane_req is not None:
+                self._open_lane(flow, ts)
             return
         if flags & ACK:
             peer.ack32 = ack
@@ -304,18 +325,24 @@ class Reassembler:
                 # In order: the common case.
                 d.nxt = nxt + len(payload)
                 d.last = payload
-                flow._on_data(fwd, payload, ts)
+                flow.on_data(fwd, payload, ts)
                 if not d.starts:
+                    if flow.lane_req is not None:
+                        self._open_lane(flow, ts)
                     return
                 self._drain(flow, d, fwd, ts)
             else:
                 self._data(flow, d, fwd, ts, seq, payload, 0)
         if d.done and peer.done:
             self._close(flow, "fin", ts)
+        if flow.lane_req is not None:
+            self._open_lane(flow, ts)
 
     def finish(self, ts: float | None = None) -> None:
         """End of capture: flush every open flow (gaps, then data) and close it."""
         for flow in list(self._active):
+            if flow._lane is not None:
+                self._lane_exit(flow)
             self._close(flow, "end-of-capture", flow.last_ts if ts is None else ts)
         self._flows.clear()
         self._tombs.clear()
@@ -355,9 +382,9 @@ class Reassembler:
             self._refresh_fast(flow)
             return
         flow.sink = sink
-        flow._on_data = sink.data
-        flow._on_gap = getattr(sink, "gap", _noop)
-        flow._on_closed = getattr(sink, "closed", _noop)
+        flow.on_data = sink.data
+        flow.on_gap = getattr(sink, "gap", _noop)
+        flow.on_closed = getattr(sink, "closed", _noop)
         self._active[flow] = None
         self._slow(flow, fwd, ts, seg)
 
@@ -427,8 +454,8 @@ class Reassembler:
         flow.close_reason = reason
         self._active.pop(flow, None)
         flow._d = None
-        sink = flow._on_closed
-        flow.sink = flow._on_data = flow._on_gap = flow._on_closed = None
+        sink = flow.on_closed
+        flow.sink = flow.on_data = flow.on_gap = flow.on_closed = None
         self._add_tomb(flow)
         self._refresh_fast(flow)
         sink(reason, ts)
@@ -445,7 +472,7 @@ class Reassembler:
             keys = flow._fkeys = (d + s + _PORTS(dp, sp), s + d + _PORTS(sp, dp))
         fast = self.fast
         if flow.state != _ACTIVE:
-            ent = (flow, SYN, False)  # a tombstone: only a SYN can matter
+            ent = (flow, SYN, 0, None)  # a tombstone: only a SYN can matter
             fast[keys[0]] = fast[keys[1]] = ent
             return
         dirs = flow._d
@@ -461,13 +488,61 @@ class Reassembler:
             ):
                 # (the peer's holes and FIN wait for this side's ACKs)
                 if d.muted:
-                    ent = (flow, _ANY_CONTROL, False)
+                    ent = (flow, _ANY_CONTROL, 0, None)
                 elif peer.muted:
-                    ent = (flow, _ANY_CONTROL, True)  # bare ACKs of muted bytes
+                    ent = (flow, _ANY_CONTROL, 1, None)  # bare ACKs of muted bytes
             if ent is None:
                 fast.pop(keys[fwd], None)
             else:
                 fast[keys[fwd]] = ent
+
+    def _open_lane(self, flow: Flow, ts: float) -> None:
+        """Open the command lane a sink asked for, if the flow is at rest."""
+        cfwd, watch = flow.lane_req
+        flow.lane_req = None
+        if not self.lanes or flow._reasm is None or flow.state != _ACTIVE:
+            return
+        cd = flow._d[cfwd]
+        sd = flow._d[not cfwd]
+        if (
+            cd.muted
+            or cd.nxt is None
+            or cd.starts
+            or cd.fin is not None
+            or not sd.muted
+            or sd.nxt is None
+            or sd.fin is not None
+        ):
+            return
+        self._refresh_fast(flow)  # (computes the keys)
+        lane = flow._lane = CommandLane(cfwd, cd.nxt & _M32, watch, ts)
+        keys = flow._fkeys
+        self.fast[keys[cfwd]] = (flow, _ANY_CONTROL, CLIENT_LANE, lane, lane.client)
+        self.fast[keys[not cfwd]] = (flow, _ANY_CONTROL, SERVER_LANE, lane, lane.server)
+
+    def _lane_exit(self, flow: Flow) -> None:
+        """Take back a lane's state before a segment it did not take: as if
+        every frame it took had come this way."""
+        lane = flow._lane
+        flow._lane = None
+        cd = flow._d[lane.client_fwd]
+        sd = flow._d[not lane.client_fwd]
+        if lane.commands:
+            cd.nxt += lane.nbytes  # (the lane took contiguous bytes only)
+            cd.last = lane.last
+        if lane.ack is not None:
+            sd.ack32 = lane.ack
+        if lane.sack is not None:
+            cd.ack32 = lane.sack
+        if lane.awaiting:
+            # the ordinary path unmuted the server at the command: its answer
+            # starts where the client acknowledged
+            sd.muted = False
+            start = _unwrap(lane.reply_at, sd.nxt)
+            if start > sd.nxt:
+                sd.nxt = start
+        flow.sink.lane_exit(lane)
+        self._refresh_fast(flow)
 
     def _drop_fast(self, flow: Flow) -> None:
         keys = flow._fkeys
@@ -584,7 +659,7 @@ class Reassembler:
         if payload:
             d.nxt = nxt + len(payload)
             d.last = payload
-            flow._on_data(fwd, payload, ts)
+            flow.on_data(fwd, payload, ts)
         if missing and not d.muted:
             self._gap(flow, d, fwd, missing, ts)
         if d.starts:
@@ -592,201 +667,3 @@ class Reassembler:
         if d.fin is not None and d.nxt == d.fin and not d.done:
             d.nxt += 1
             d.done = True
-
-    def _check_delivered(self, flow: Flow, d: _Dir, s: int, payload: bytes) -> None:
-        """Compare a retransmission with the last delivered bytes it overlaps."""
-        last = d.last
-        ls = d.nxt - len(last) - (1 if d.done else 0)
-        lo = max(s, ls)
-        hi = min(s + len(payload), ls + len(last))
-        if lo < hi and payload[lo - s : hi - s] != last[lo - ls : hi - ls]:
-            flow.overlap_conflicts += 1
-            self.overlap_conflicts += 1
-
-    def _gap(self, flow: Flow, d: _Dir, fwd: bool, n: int, ts: float) -> None:
-        d.nxt += n
-        d.last = b""
-        flow.gap_bytes += n
-        self.gap_bytes += n
-        flow._on_gap(fwd, n, ts)
-
-    def _buffer(
-        self,
-        flow: Flow,
-        d: _Dir,
-        fwd: bool,
-        ts: float,
-        s: int,
-        payload: bytes,
-        missing: int,
-    ) -> None:
-        """Hold an out-of-order segment [s, s+len+missing), keeping first-seen bytes."""
-        e = s + len(payload)
-        pieces: list[tuple[int, int, bytes | None]] = []
-        if payload:
-            self._uncovered(flow, d, s, e, payload, pieces)
-        if missing:
-            self._uncovered(flow, d, e, e + missing, None, pieces)
-        starts = d.starts
-        items = d.items
-        for ps, pe, data in pieces:
-            i = bisect_right(starts, ps)
-            starts.insert(i, ps)
-            items.insert(i, (pe, data))
-            if data is not None:
-                d.pbytes += pe - ps
-        if flow._fkeys is not None:
-            self._refresh_fast(flow)  # the peer's ACKs matter again
-        # The peer may already have acknowledged past the hole.
-        if d.ack32 is not None and _unwrap(d.ack32, d.nxt) > d.nxt:
-            self._on_ack(flow, d, fwd, ts)
-        if len(d.starts) > self.max_pieces:
-            # Too many pieces: give up the oldest holes, a quarter of the
-            # pieces at once (one list deletion, not one per hole).
-            self._give_up(flow, d, fwd, ts, keep=self.max_pieces * 3 // 4)
-        while d.pbytes > self.max_buffer and d.starts:
-            # Give up on the first hole.
-            if d.starts[0] > d.nxt:
-                self._gap(flow, d, fwd, d.starts[0] - d.nxt, ts)
-            self._drain(flow, d, fwd, ts)
-
-    def _uncovered(
-        self,
-        flow: Flow,
-        d: _Dir,
-        s: int,
-        e: int,
-        data: bytes | None,
-        out: list,
-    ) -> None:
-        """Append the parts of [s, e) not already pending to ``out``."""
-        starts = d.starts
-        items = d.items
-        i = bisect_right(starts, s) - 1
-        if i < 0:
-            i = 0
-        n = len(starts)
-        while i < n and s < e:
-            ps = starts[i]
-            if ps >= e:
-                break
-            pe, pdata = items[i]
-            if pe <= s:
-                i += 1
-                continue
-            if ps > s:
-                out.append((s, ps, None if data is None else data[: ps - s]))
-                if data is not None:
-                    data = data[ps - s :]
-                s = ps
-            # [s, min(e, pe)) is already pending: first copy wins.
-            hi = min(e, pe)
-            if data is not None and pdata is not None:
-                if data[: hi - s] != pdata[s - ps : hi - ps]:
-                    flow.overlap_conflicts += 1
-                    self.overlap_conflicts += 1
-            if data is not None:
-                data = data[hi - s :]
-            s = hi
-            i += 1
-        if s < e:
-            out.append((s, e, data))
-
-    def _drain(self, flow: Flow, d: _Dir, fwd: bool, ts: float) -> None:
-        """Deliver pending intervals that are now contiguous with ``d.nxt``."""
-        starts = d.starts
-        items = d.items
-        nxt = d.nxt
-        j = 0
-        n = len(starts)
-        on_data = flow._on_data
-        while j < n and starts[j] <= nxt:
-            s = starts[j]
-            e, data = items[j]
-            j += 1
-            if data is not None:
-                d.pbytes -= e - s
-            if e <= nxt:
-                continue
-            if data is None:
-                d.nxt = nxt
-                self._gap(flow, d, fwd, e - nxt, ts)
-                if d.muted:
-                    return
-                nxt = e
-                continue
-            if s < nxt:
-                data = data[nxt - s :]
-            d.last = data
-            nxt = e
-            d.nxt = nxt
-            on_data(fwd, data, ts)
-            if d.muted:
-                return  # the sink muted this direction: mute() dropped the buffer
-        d.nxt = nxt
-        if j:
-            del starts[:j]
-            del items[:j]
-        if d.fin is not None and nxt == d.fin and not d.done:
-            d.nxt += 1
-            d.done = True
-
-    def _on_ack(self, flow: Flow, d: _Dir, fwd: bool, ts: float) -> None:
-        """The peer acknowledged ``d``'s bytes up to ``d.ack32``: holes before it are lost."""
-        if d.muted:
-            return
-        acked = _unwrap(d.ack32, d.nxt)
-        while d.starts and d.nxt < acked:
-            first = d.starts[0]
-            if first > d.nxt:
-                self._gap(flow, d, fwd, min(first, acked) - d.nxt, ts)
-            self._drain(flow, d, fwd, ts)
-        if d.fin is not None and not d.done and d.nxt < d.fin < acked:
-            if not d.muted:
-                self._gap(flow, d, fwd, d.fin - d.nxt, ts)
-            d.nxt = d.fin + 1
-            d.done = True
-
-    def _flush(self, flow: Flow, d: _Dir, fwd: bool, ts: float) -> None:
-        """Connection over: report every remaining hole and deliver what is pending."""
-        if d.nxt is None or d.muted:
-            return
-        self._give_up(flow, d, fwd, ts)
-        if d.fin is not None and not d.done and d.nxt < d.fin:
-            self._gap(flow, d, fwd, d.fin - d.nxt, ts)
-            d.nxt = d.fin + 1
-            d.done = True
-
-    def _give_up(self, flow: Flow, d: _Dir, fwd: bool, ts: float, keep: int = 0) -> None:
-        """Deliver the oldest pending pieces in order, reporting the holes
-        before them as gaps, until at most ``keep`` pieces remain.  Linear in
-        the pieces handled (the lists are cut once)."""
-        starts = d.starts
-        items = d.items
-        j = 0
-        todo = len(starts) - keep
-        while j < todo:
-            s = starts[j]
-            e, data = items[j]
-            j += 1
-            if data is not None:
-                d.pbytes -= e - s
-            if e <= d.nxt:
-                continue
-            if s > d.nxt:
-                self._gap(flow, d, fwd, s - d.nxt, ts)
-                if d.muted:
-                    return  # mute() dropped the buffer
-            if data is None:
-                self._gap(flow, d, fwd, e - d.nxt, ts)
-            else:
-                if s < d.nxt:
-                    data = data[d.nxt - s :]
-                d.nxt = e
-                d.last = data
-                flow._on_data(fwd, data, ts)
-            if d.muted:
-                return
-        del starts[:j]
-        del items[:j]
-        self._drain(flow, d, fwd, ts)

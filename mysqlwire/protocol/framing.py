@@ -95,6 +95,20 @@ class PacketReader:
         """Total bytes fed so far (stream offset of the next byte)."""
         return self._fed
 
+    @property
+    def at_boundary(self) -> bool:
+        """Nothing buffered: the next byte fed starts a packet."""
+        return not (self._buf or self._cur_chunks or self._skip_left or self._error)
+
+    def passed(self, nbytes: int, packets: int, last_seq: int) -> None:
+        """``packets`` whole packets (``nbytes`` in all) went by unfed, from a
+        packet boundary (see :attr:`at_boundary`): account for them as if
+        they had been fed and skipped."""
+        self._fed += nbytes
+        self._done = self._buf_offset = self._fed
+        self.skipped += packets
+        self.last_seq = last_seq
+
     def _fail(self, message: str, offset: int) -> None:
         self._error = ProtocolError(message, kind="frame", offset=offset)
         raise self._error
