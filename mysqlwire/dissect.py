@@ -215,6 +215,18 @@ class _ConnSink:
             self._start_tls(ts)
         elif hs.quiet(SERVER) != self.quiet:
             self._mute_server()
+        if self.quiet and self.pipe.lanes:
+            watch = hs.lane_ready()
+            if watch is not None:
+                self.flow.request_lane(not self.server_is_initiator, watch)
+
+    def lane_exit(self, lane) -> None:
+        """The reassembler hands back a command lane (mysqlwire.capture.lane)."""
+        hs = self.hs
+        hs.lane_done(lane.nbytes, lane.commands, lane.sbytes, lane.watch, lane.awaiting)
+        if lane.commands or lane.sbytes:
+            self.conn.last_ts = self.ts = lane.last_ts
+        self.quiet = hs.quiet(SERVER)
 
     def _data(self, from_initiator: bool, data: bytes, ts: float) -> None:
         """One chunk of a decided flow (``data`` inlines this)."""
@@ -543,6 +555,7 @@ class _Pipeline:
         self.streamed: dict[int, tuple] = {}  # stream mode: id -> state last emitted
         self.server_ports = summary.server_ports
         self.observer = None  # see Dissector
+        self.lanes = False  # command lanes: the capture reader takes them
 
     def on_flow(self, flow):
         ini_port = flow.initiator[1]
@@ -708,7 +721,10 @@ def iter_connections(
     # plain (ts, linktype, data, iface) tuples, data already bytes: no Frame
     # objects and no per-frame wrapper on the hot loop; segments that cannot
     # change any answer are skipped by the reader (the reassembler's fast lane)
-    for ts, linktype, data, _iface in reader.records(engine.reasm.fast):
+    records = reader.records(engine.reasm.fast)
+    if reader.fast_lane:
+        engine.reasm.lanes = pipe.lanes = True
+    for ts, linktype, data, _iface in records:
         seg = decode(linktype, data)
         if seg.__class__ is segment:
             add(ts, seg)

@@ -326,15 +326,54 @@ class Handshake:
             )
         if self._replies_to_watch > 0:
             self._replies_to_watch -= 1
-            self._await_command_reply = True
+            self._watch_reply()
+
+    def _watch_reply(self) -> None:
+        self._await_command_reply = True
+        sd = self._dirs[SERVER]
+        if sd.discard:
+            # the answer starts at the server's next byte: frame from there
+            self._restart_server()
             sd = self._dirs[SERVER]
-            if sd.discard:
-                # the answer starts at the server's next byte: frame from there
-                self._restart_server()
-                sd = self._dirs[SERVER]
-                sd.reader.skip_payloads = True
-                sd.reader.keep = self._keep_server
-                sd.reader.keep_seq = 1
+            sd.reader.skip_payloads = True
+            sd.reader.keep = self._keep_server
+            sd.reader.keep_seq = 1
+
+    def lane_ready(self) -> int | None:
+        """The command phase at rest, as a capture reader's command lane
+        (:mod:`mysqlwire.capture.lane`) can follow it: plain text, the
+        client's stream at a packet boundary, the server's dropped unread.
+        Returns the answers still to watch, or None when not at rest."""
+        if (
+            self.state != COMMAND
+            or self.tls
+            or self.compressed
+            or self._hold
+            or self._await_command_reply
+            or not self._first_command_seen
+        ):
+            return None
+        cd = self._dirs[CLIENT]
+        if not self._dirs[SERVER].discard or cd.compressed is not None:
+            return None
+        reader = cd.reader
+        if not reader.skip_payloads or not reader.at_boundary:
+            return None
+        return self._replies_to_watch
+
+    def lane_done(self, nbytes: int, commands: int, sbytes: int, watch: int, awaiting: bool):
+        """What a command lane followed: ``commands`` ordinary client commands
+        (``nbytes`` in all, each a whole packet), ``sbytes`` of server bytes
+        read (first segments of watched answers); ``watch`` answers still to
+        watch, one ``awaiting`` its start.  The state is then what
+        :meth:`receive_data` would have made of those bytes."""
+        if commands:
+            self._wire[CLIENT] += nbytes
+            self._dirs[CLIENT].reader.passed(nbytes, commands, 0)
+        self._wire[SERVER] += sbytes
+        self._replies_to_watch = watch
+        if awaiting:
+            self._watch_reply()
 
     def _restart_server(self) -> None:
         """Frame the server's stream afresh from its next byte (its earlier

@@ -20,6 +20,7 @@ from typing import IO, NamedTuple
 
 from ..errors import CaptureError, UsageError
 from .decode import SUPPORTED_LINKTYPES, linktype_name
+from .lane import fast_take
 
 __all__ = [
     "CHUNK_SIZE",
@@ -124,6 +125,7 @@ class CaptureReader:
         self.linktypes: set[int] = set()
         self.secrets: list[tuple[int, bytes]] = []
         self.frames_read = 0
+        self.fast_lane = False  # records() follows a reassembler's fast lane
         self.truncated = False
         self.error: str | None = None
         try:
@@ -305,10 +307,12 @@ class CaptureReader:
         if fast is not None and self.frames_read == 0:
             if self.format == "pcapng":
                 self._records = self._pcapng_records(fast)
+                self.fast_lane = True
             else:
                 l3 = _FAST_L3.get(self._linktype)
                 if l3 is not None:
                     self._records = self._pcap_records(fast, *l3)
+                    self.fast_lane = True
         return self._records
 
     def _pcap_records(self, fast: dict | None = None, l3off: int = 0, etype: int = -1):
@@ -322,6 +326,7 @@ class CaptureReader:
         n = 0
         if fast is not None:
             fast_get = fast.get
+            take = fast_take
             minlen = l3off + 34  # IPv4 header without options + TCP flags
             eoff = l3off - 2  # the EtherType in front of the IPv4 header
             k0 = l3off + 12
@@ -369,7 +374,8 @@ class CaptureReader:
                             )
                             and (
                                 not ent[2]
-                                or buf[p + 2] << 8 | buf[p + 3] == 20 + (buf[p + 32] >> 4 << 2)
+                                or (ent[2] == 3 and not ent[3].awaiting)
+                                or take(ent, buf, p, end, sec + frac / div)
                             )
                         ):
                             ent[0].last_ts = sec + frac / div
@@ -382,6 +388,7 @@ class CaptureReader:
 
     def _pcapng_records(self, fast: dict | None = None):
         fast_get = fast.get if fast is not None else None
+        take = fast_take
         buf = self._buf
         pos = self._pos
         blen = len(buf)
@@ -464,7 +471,8 @@ class CaptureReader:
                                 and (etype < 0 or buf[p - 2] << 8 | buf[p - 1] == etype)
                                 and (
                                     not ent[2]
-                                    or buf[p + 2] << 8 | buf[p + 3] == 20 + (buf[p + 32] >> 4 << 2)
+                                    or (ent[2] == 3 and not ent[3].awaiting)
+                                    or take(ent, buf, p, start + caplen, last_ts)
                                 )
                             ):
                                 ent[0].last_ts = last_ts

@@ -109,6 +109,7 @@ class Flow:
         "_reasm",
         "_fkeys",
         "_lane",
+        "_lane_idle",
         "lane_req",
     )
 
@@ -130,6 +131,7 @@ class Flow:
         self._reasm: Reassembler | None = None
         self._fkeys: tuple[bytes, bytes] | None = None  # fast-lane keys (IPv4 only)
         self._lane: CommandLane | None = None
+        self._lane_idle = 0  # lanes given back having taken nothing
         self.lane_req: tuple | None = None  # see request_lane
 
     @property
@@ -500,8 +502,8 @@ class Reassembler(OutOfOrder):
         """Open the command lane a sink asked for, if the flow is at rest."""
         cfwd, watch = flow.lane_req
         flow.lane_req = None
-        if not self.lanes or flow._reasm is None or flow.state != _ACTIVE:
-            return
+        if not self.lanes or flow._reasm is None or flow.state != _ACTIVE or flow._lane_idle > 3:
+            return  # (a lane the reader keeps passing by, e.g. VLAN frames, is not worth opening)
         cd = flow._d[cfwd]
         sd = flow._d[not cfwd]
         if (
@@ -532,6 +534,8 @@ class Reassembler(OutOfOrder):
             cd.last = lane.last
         if lane.ack is not None:
             sd.ack32 = lane.ack
+        elif lane.sack is None:
+            flow._lane_idle += 1
         if lane.sack is not None:
             cd.ack32 = lane.sack
         if lane.awaiting:

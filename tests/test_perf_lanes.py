@@ -1,0 +1,266 @@
+"""Command lanes (mysqlwire/capture/lane.py): the capture reader follows a
+plain-text command phase itself; whatever it cannot take goes the ordinary
+way after the lane's state is handed back.  Nothing in the output may change.
+
+Each scenario below is one connection built to push a lane off its happy
+path (commands split over segments or sharing one, retransmissions, reordered
+and lost segments, keep-alives, an ERR inside and outside the watched
+answers, odd answers, COM_CHANGE_USER after many commands).  The capture is
+dissected with lanes (the default) and without any fast lane (an idle timeout
+longer than the capture switches both off); the records must be equal,
+packets and timestamps included.  A few facts the protocol fixes are also
+asserted on their own (which command errors are reported, the change of user,
+the lost bytes), and the lanes must actually have taken frames."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from mysqlwire.capture import open_capture
+from mysqlwire.dissect import CaptureSummary, DissectOptions, Dissector, iter_connections
+from tests.flowgen import Conversation, err, greeting, packet, write
+
+NO_FAST = DissectOptions(idle_timeout=1e12)
+
+CAPS = 0x00000001 | 0x00000200 | 0x00008000 | 0x00080000  # LONG_PASSWORD PROTOCOL_41 SECURE PLUGIN
+OK = b"\x00\x00\x00\x02\x00\x00\x00"
+
+
+def response(user: bytes = b"app") -> bytes:
+    body = (
+        struct.pack("<IIB", CAPS, 1 << 24, 33)
+        + b"\x00" * 23
+        + user
+        + b"\x00"
+        + bytes([20])
+        + bytes(range(1, 21))
+        + b"mysql_native_password\x00"
+    )
+    return packet(1, body)
+
+
+def query(sql: bytes) -> bytes:
+    return packet(0, b"\x03" + sql)
+
+
+def result(rows: int = 3) -> bytes:
+    """A text result set: column count, one column, EOF, rows, EOF."""
+    out = packet(1, b"\x01")
+    out += packet(
+        2, b"\x03def\x00\x00\x00\x01a\x00\x0c\x21\x00\x0b\x00\x00\x00\xfd\x00\x00\x00\x00\x00"
+    )
+    out += packet(3, b"\xfe\x00\x00\x02\x00")
+    seq = 4
+    for i in range(rows):
+        out += packet(seq, bytes([1]) + str(i % 10).encode())
+        seq += 1
+    out += packet(seq, b"\xfe\x00\x00\x02\x00")
+    return out
+
+
+def login(frames: list, port: int, user: bytes = b"app") -> Conversation:
+    c = Conversation(frames, client=("10.0.0.1", port), t0=1_700_000_000.0 + port)
+    c.say(False, greeting(plugin=b"mysql_native_password"))
+    c.say(True, response(user))
+    c.say(False, packet(2, OK))
+    return c
+
+
+def queries(c: Conversation, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        c.say(True, query(b"SELECT a FROM t WHERE id=%d" % i))
+        reply = result(40 + i % 7)
+        # the answer in MSS-sized pieces (a lane must see only its first)
+        for k in range(0, len(reply), 120):
+            c.say(False, reply[k : k + 120])
+
+
+def close(c: Conversation) -> None:
+    c.say(True, packet(0, b"\x01"))
+    c.fin(True)
+    c.fin(False)
+    c._frame(True, 0x10)
+
+
+def build(path) -> dict:
+    frames: list = []
+    ports = {}
+
+    # plain: many commands, every answer multi-segment
+    c = login(frames, 41001)
+    queries(c, 30)
+    close(c)
+    ports["plain"] = 41001
+
+    # an ERR answers the 5th command (inside the watched answers)
+    c = login(frames, 41002)
+    queries(c, 4)
+    c.say(True, query(b"SELECT nope"))
+    c.say(False, err(1, 1146, b"Table 'x.nope' doesn't exist", b"42S02"))
+    queries(c, 5, 10)
+    close(c)
+    ports["err5"] = 41002
+
+    # an ERR answers the 12th command (answers are no longer watched)
+    c = login(frames, 41003)
+    queries(c, 11)
+    c.say(True, query(b"SELECT nope"))
+    c.say(False, err(1, 1146, b"Table 'x.nope' doesn't exist", b"42S02"))
+    queries(c, 3, 20)
+    close(c)
+    ports["err12"] = 41003
+
+    # commands split over segments, and two sharing one segment
+    c = login(frames, 41004)
+    queries(c, 9)
+    big = query(b"SELECT '" + b"x" * 3000 + b"'")
+    c.say(True, big[:1000])
+    c.say(True, big[1000:2500])
+    c.say(True, big[2500:])
+    c.say(False, result(2))
+    c.say(True, query(b"SET @a=1") + query(b"SET @b=2"))
+    c.say(False, packet(1, OK) + packet(1, OK))
+    queries(c, 4, 30)
+    close(c)
+    ports["split"] = 41004
+
+    # retransmissions (identical and differing), a keep-alive probe
+    c = login(frames, 41005)
+    queries(c, 10)
+    q = query(b"SELECT 1")
+    at = c.seq[True]
+    c.say(True, q)
+    c._frame(True, 0x18, q, seq=at)  # identical copy
+    c._frame(True, 0x18, query(b"SELECT 2"), seq=at)  # differing copy
+    c.say(False, result(1))
+    c.keepalive(True, 1)
+    queries(c, 3, 40)
+    close(c)
+    ports["retrans"] = 41005
+
+    # reordered client segments, then a lost one (acknowledged by the server)
+    c = login(frames, 41006)
+    queries(c, 10)
+    a, b = query(b"SELECT 10"), query(b"SELECT 11")
+    at = c.seq[True]
+    c._frame(True, 0x18, b, seq=at + len(a))
+    c._frame(True, 0x18, a, seq=at)
+    c.seq[True] = at + len(a) + len(b)
+    c.say(False, result(1))
+    lost = query(b"SELECT 12")
+    c.seq[True] += len(lost)  # never captured
+    c.say(True, query(b"SELECT 13"))
+    c.say(False, result(1))
+    queries(c, 2, 50)
+    close(c)
+    ports["lost"] = 41006
+
+    # answers that do not start as expected: seq 2 first, then old bytes
+    c = login(frames, 41007)
+    queries(c, 2)
+    c.say(True, query(b"SELECT odd"))
+    c.say(False, packet(2, b"\x01"))
+    c.say(False, packet(1, b"\x00\x00\x00\x02\x00\x00\x00"))
+    queries(c, 2, 60)
+    c.say(True, query(b"SELECT again"))
+    back = c.seq[False]
+    c.say(False, result(2))
+    c._frame(False, 0x18, b"\x00" * 40, seq=back - 40)  # old bytes, before the answer
+    queries(c, 6, 70)
+    close(c)
+    ports["odd"] = 41007
+
+    # COM_CHANGE_USER after many commands, then more commands and COM_QUIT
+    c = login(frames, 41008)
+    queries(c, 14)
+    cu = b"\x11" + b"other\x00" + bytes([20]) + bytes(range(21, 41)) + b"db\x00"
+    cu += struct.pack("<H", 33) + b"mysql_native_password\x00"
+    c.say(True, packet(0, cu))
+    c.say(False, packet(1, OK))
+    queries(c, 12, 80)
+    close(c)
+    ports["change_user"] = 41008
+
+    # the client pipelines commands before the answers come
+    c = login(frames, 41009)
+    queries(c, 3)
+    for i in range(4):
+        c.say(True, query(b"DO %d" % i))
+    for _ in range(4):
+        c.say(False, packet(1, OK))
+    queries(c, 12, 90)
+    close(c)
+    ports["pipelined"] = 41009
+
+    write(path, frames)
+    return ports
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lanes") / "lanes.pcap"
+    return path, build(path)
+
+
+def recs(path, opts=None) -> dict[int, dict]:
+    out = {}
+    for conn in iter_connections(path, opts):
+        rec = conn.to_record(with_packets=True)
+        out[int(rec["client"].rsplit(":", 1)[1])] = rec
+    return out
+
+
+def test_same_records_with_and_without_lanes(capture, monkeypatch):
+    path, ports = capture
+    from mysqlwire.capture import tcp
+
+    opened = []
+    real = tcp.CommandLane
+
+    def counting(*args):
+        opened.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(tcp, "CommandLane", counting)
+    lanes = recs(path)
+    assert len(opened) >= len(ports)  # iter_connections does use lanes
+    assert set(lanes) == set(ports.values())
+    assert lanes == recs(path, NO_FAST)
+
+
+def test_protocol_facts_survive_the_lanes(capture):
+    path, ports = capture
+    r = recs(path)
+    assert r[ports["plain"]]["outcome"] == "ok" and r[ports["plain"]]["command_error"] is None
+    assert r[ports["err5"]]["command_error"]["code"] == 1146
+    assert r[ports["err5"]]["command_error"]["sqlstate"] == "42S02"
+    assert r[ports["err12"]]["command_error"] is None  # only the first 8 answers are watched
+    cu = r[ports["change_user"]]["change_user"]
+    assert [(x["user"], x["outcome"]) for x in cu] == [("other", "ok")]
+    # the lost command (4-byte header + 0x03 + "SELECT 12") is reported once
+    assert r[ports["lost"]]["anomalies"] == ["client: 14 bytes missing from the capture"]
+    for name, port in ports.items():
+        if name != "lost":
+            assert r[port]["anomalies"] == [], name
+        assert r[port]["outcome"] == "ok", name
+
+
+def test_lanes_take_most_command_frames(capture):
+    path, _ports = capture
+    reader = open_capture(path)
+    engine = Dissector(DissectOptions(), CaptureSummary(path=str(path)))
+    from mysqlwire.capture.decode import decode_tcp
+
+    records = reader.records(engine.reasm.fast)
+    assert reader.fast_lane
+    engine.reasm.lanes = engine.pipe.lanes = True
+    yielded = 0
+    for ts, linktype, data, _iface in records:
+        yielded += 1
+        engine.add(ts, decode_tcp(linktype, data))
+    engine.finish()
+    # without lanes every client command and every watched answer's first
+    # segment is decoded; with them, well under half of all frames are
+    assert yielded < reader.frames_read * 0.4, (yielded, reader.frames_read)
