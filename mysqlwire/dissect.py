@@ -216,9 +216,10 @@ class _ConnSink:
         elif hs.quiet(SERVER) != self.quiet:
             self._mute_server()
         if self.quiet and self.pipe.lanes:
-            watch = hs.lane_ready()
+            quiet = self.conn.packets is None and self.pipe.observer is None
+            watch = hs.lane_ready(quiet)
             if watch is not None:
-                self.flow.request_lane(not self.server_is_initiator, watch)
+                self.flow.request_lane(not self.server_is_initiator, watch, quiet)
 
     def lane_exit(self, lane) -> None:
         """The reassembler hands back a command lane (mysqlwire.capture.lane)."""

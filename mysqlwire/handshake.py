@@ -339,10 +339,11 @@ class Handshake:
             sd.reader.keep = self._keep_server
             sd.reader.keep_seq = 1
 
-    def lane_ready(self) -> int | None:
+    def lane_ready(self, quiet: bool = False) -> int | None:
         """The command phase at rest, as a capture reader's command lane
         (:mod:`mysqlwire.capture.lane`) can follow it: plain text, the
-        client's stream at a packet boundary, the server's dropped unread.
+        client's stream at a packet boundary, the server's dropped unread,
+        the first command seen (or, ``quiet``, nobody needing its event).
         Returns the answers still to watch, or None when not at rest."""
         if (
             self.state != COMMAND
@@ -350,7 +351,7 @@ class Handshake:
             or self.compressed
             or self._hold
             or self._await_command_reply
-            or not self._first_command_seen
+            or not (self._first_command_seen or quiet)
         ):
             return None
         cd = self._dirs[CLIENT]
@@ -368,6 +369,7 @@ class Handshake:
         watch, one ``awaiting`` its start.  The state is then what
         :meth:`receive_data` would have made of those bytes."""
         if commands:
+            self._first_command_seen = True  # (its event was not needed)
             self._wire[CLIENT] += nbytes
             self._dirs[CLIENT].reader.passed(nbytes, commands, 0)
         self._wire[SERVER] += sbytes

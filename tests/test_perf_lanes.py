@@ -230,6 +230,17 @@ def test_same_records_with_and_without_lanes(capture, monkeypatch):
     assert lanes == recs(path, NO_FAST)
 
 
+def test_same_packet_lists_with_and_without_lanes(capture):
+    """With the packet list on, command events are needed: the lanes leave
+    the first command and COM_QUIT to the ordinary path."""
+    path, _ports = capture
+    with_lanes = recs(path, DissectOptions(with_packets=True))
+    assert with_lanes == recs(path, DissectOptions(with_packets=True, idle_timeout=1e12))
+    for rec in with_lanes.values():
+        kinds = [p["kind"] for p in rec["packets"]]
+        assert kinds.count("command") == 1 and kinds.count("quit") == 1, kinds
+
+
 def test_protocol_facts_survive_the_lanes(capture):
     path, ports = capture
     r = recs(path)

@@ -69,9 +69,10 @@ class CommandLane:
         "watch",
         "awaiting",
         "reply_at",
+        "quiet",
     )
 
-    def __init__(self, client_fwd: bool, cli_next: int, watch: int, ts: float):
+    def __init__(self, client_fwd: bool, cli_next: int, watch: int, ts: float, quiet: bool):
         self.client_fwd = client_fwd
         self.cli_next = cli_next
         self.ack: int | None = None
@@ -84,6 +85,9 @@ class CommandLane:
         self.watch = watch
         self.awaiting = False
         self.reply_at = 0
+        # quiet: nobody listens to command events (no packet list, no
+        # observer): COM_QUIT, like any other command, changes nothing
+        self.quiet = quiet
 
     def client(self, buf, p: int, end: int, ts: float) -> bool:
         """Take a client segment (IPv4 header at ``buf[p]``, frame ending at
@@ -104,7 +108,7 @@ class CommandLane:
         ):
             return False
         cmd = buf[q + 4]
-        if cmd == _COM_QUIT or cmd == _COM_CHANGE_USER:
+        if cmd == _COM_CHANGE_USER or (cmd == _COM_QUIT and not self.quiet):
             return False
         self.cli_next = (seq + n) & _M32
         self.ack = ack
