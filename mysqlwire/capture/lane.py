@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["CLIENT_LANE", "SERVER_LANE", "CommandLane", "fast_take"]
+__all__ = ["CLIENT_LANE", "SERVER_LANE", "CommandLane"]
 
 CLIENT_LANE = 2
 """Fast-lane entry mode: the client's segments of a lane."""
@@ -147,16 +147,3 @@ class CommandLane:
         self.sbytes += n
         self.last_ts = ts
         return True
-
-
-def fast_take(ent: tuple, buf, p: int, end: int, ts: float) -> bool:
-    """May a capture reader skip this frame of a fast-lane entry ``ent`` of
-    mode 1 or more (flags already checked; mode 0, and a server lane with no
-    answer awaited, skip any segment)?  Mode 1: a bare ACK only."""
-    mode = ent[2]
-    if mode == 1 or not ent[3].awaiting:
-        if (buf[p + 2] << 8 | buf[p + 3]) == 20 + (buf[p + 32] >> 4 << 2):
-            return True  # no payload
-        if mode == 1:
-            return False
-    return ent[4](buf, p, end, ts)

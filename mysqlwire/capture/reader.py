@@ -20,7 +20,6 @@ from typing import IO, NamedTuple
 
 from ..errors import CaptureError, UsageError
 from .decode import SUPPORTED_LINKTYPES, linktype_name
-from .lane import fast_take
 
 __all__ = [
     "CHUNK_SIZE",
@@ -326,7 +325,6 @@ class CaptureReader:
         n = 0
         if fast is not None:
             fast_get = fast.get
-            take = fast_take
             minlen = l3off + 34  # IPv4 header without options + TCP flags
             eoff = l3off - 2  # the EtherType in front of the IPv4 header
             k0 = l3off + 12
@@ -358,7 +356,6 @@ class CaptureReader:
                     start = hlen
                     end = hlen + incl
                 n += 1
-                self.frames_read = n
                 if fast is not None and incl >= minlen:
                     # the fast lane (see records()): one slice, one dict look-up
                     ent = fast_get(buf[start + k0 : start + k1])
@@ -373,22 +370,27 @@ class CaptureReader:
                                 etype < 0 or buf[start + eoff] << 8 | buf[start + eoff + 1] == etype
                             )
                             and (
-                                not ent[2]
-                                or (ent[2] == 3 and not ent[3].awaiting)
-                                or take(ent, buf, p, end, sec + frac / div)
+                                not (mode := ent[2])  # a muted direction
+                                or (mode == 3 and not ent[3].awaiting)  # a lane's server, at rest
+                                or (
+                                    buf[p + 2] << 8 | buf[p + 3] == 20 + (buf[p + 32] >> 4 << 2)
+                                    and (mode == 1 or (mode == 2 and not ent[3].awaiting))
+                                )  # a bare ACK that changes nothing
+                                or (mode != 1 and ent[4](buf, p, end, sec + frac / div))
                             )
                         ):
                             ent[0].last_ts = sec + frac / div
-                            self._pos = pos = end
+                            pos = end
                             continue
                 self._pos = pos = end
+                self.frames_read = n
                 yield (sec + frac / div, lt, buf[start:end], 0)
         finally:
+            self.frames_read = n
             self._done()
 
     def _pcapng_records(self, fast: dict | None = None):
         fast_get = fast.get if fast is not None else None
-        take = fast_take
         buf = self._buf
         pos = self._pos
         blen = len(buf)
@@ -470,9 +472,13 @@ class CaptureReader:
                                 and not (buf[p + 6] & 0x1F or buf[p + 7])
                                 and (etype < 0 or buf[p - 2] << 8 | buf[p - 1] == etype)
                                 and (
-                                    not ent[2]
-                                    or (ent[2] == 3 and not ent[3].awaiting)
-                                    or take(ent, buf, p, start + caplen, last_ts)
+                                    not (mode := ent[2])
+                                    or (mode == 3 and not ent[3].awaiting)
+                                    or (
+                                        buf[p + 2] << 8 | buf[p + 3] == 20 + (buf[p + 32] >> 4 << 2)
+                                        and (mode == 1 or (mode == 2 and not ent[3].awaiting))
+                                    )
+                                    or (mode != 1 and ent[4](buf, p, start + caplen, last_ts))
                                 )
                             ):
                                 ent[0].last_ts = last_ts
