@@ -213,8 +213,10 @@ class _ConnSink:
             self._drain(ts)
         if hs.tls and self.tls is None:
             self._start_tls(ts)
-        elif hs.quiet(SERVER) != self.quiet:
-            self._mute_server()
+        else:
+            quiet = hs.quiet(SERVER)
+            if quiet != self.quiet:
+                self._mute_server(quiet)
         if self.quiet and self.pipe.lanes:
             quiet = self.conn.packets is None and self.pipe.observer is None
             watch = hs.lane_ready(quiet)
@@ -250,14 +252,17 @@ class _ConnSink:
         elif hs.quiet(SERVER) != self.quiet:
             self._mute_server()
 
-    def _mute_server(self) -> None:
+    def _mute_server(self, quiet: bool | None = None) -> None:
         """Follow the handshake: stop (or resume) the reassembler's delivery
         of bytes the handshake drops unread (plain text only: a TLS stream
-        must be decrypted record after record)."""
+        must be decrypted record after record).  ``quiet``: ``hs.quiet(SERVER)``
+        when the caller already asked."""
         if self.tls is not None:
             return
         hs = self.hs
-        self.quiet = quiet = hs.quiet(SERVER)
+        if quiet is None:
+            quiet = hs.quiet(SERVER)
+        self.quiet = quiet
         srv = self.server_is_initiator
         if quiet:
             self.flow.mute(srv)
@@ -354,14 +359,10 @@ class _ConnSink:
 
     # ------------------------------------------------------------ events
     def _drain(self, ts: float) -> None:
-        hs = self.hs
-        if not hs.queued:
-            return  # the common case: bytes that made no event
-        while True:
-            ev = hs.next_event()
-            if not isinstance(ev, Event):
-                break
-            self._apply(ev, ts)
+        queued = self.hs.queued
+        # (the events Handshake.next_event would give, taken directly)
+        while queued:
+            self._apply(queued.popleft(), ts)
 
     def _packet_record(self, ev: Event, ts: float) -> None:
         from .protocol import to_jsonable
@@ -402,7 +403,7 @@ class _ConnSink:
             kind=kind,
             nonce=self.conn.greeting_nonce,
             user=text(user),
-            database=text(getattr(f, "database", None)),
+            database=text(f.get("database")),
             client_plugin=text(plugin_name),
             auth_plugin=ev.plugin,
             tls=in_tls,
@@ -410,7 +411,7 @@ class _ConnSink:
             last_ts=ts,
         )
         ex.steps.append(
-            AuthStep(CLIENT, ev.kind, ev.seq, ev.plugin, bytes(f.auth_response), ts, in_tls)
+            AuthStep(CLIENT, ev.kind, ev.seq, ev.plugin, bytes(f["auth_response"]), ts, in_tls)
         )
         self.conn.exchanges.append(ex)
 
@@ -422,22 +423,23 @@ class _ConnSink:
         if conn.packets is not None and ev.kind != "anomaly":
             self._packet_record(ev, ts)
         kind = ev.kind
-        f = ev.fields
+        f = ev.fields  # a Container (a dict): read by key, not attribute
         if kind == "anomaly":
             conn.anomalies.append(f"{ev.sender}: {ev.detail}")
             return
         if kind == "greeting":
             conn.greeting_seen = True
-            conn.protocol_version = int(f.protocol_version)
-            conn.server_version = text(f.server_version)
-            conn.thread_id = int(f.connection_id)
-            if f.protocol_version == 10:
-                conn.server_capabilities = int(f.capabilities)
+            conn.protocol_version = int(f["protocol_version"])
+            conn.server_version = text(f["server_version"])
+            conn.thread_id = int(f["connection_id"])
+            if f["protocol_version"] == 10:
+                caps = f["capabilities"]
+                conn.server_capabilities = int(caps)
                 conn.server_ext_capabilities = (
-                    int(f.mariadb_ext_caps or 0) if not f.capabilities & 1 else 0
+                    int(f["mariadb_ext_caps"] or 0) if not caps & 1 else 0
                 )
-                conn.greeting_plugin = text(f.auth_plugin_name)
-                conn.character_set = int(f.character_set)
+                conn.greeting_plugin = text(f["auth_plugin_name"])
+                conn.character_set = int(f["character_set"])
             conn.greeting_nonce = self.hs.nonce
             return
         if kind == "err" and not conn.exchanges:
@@ -451,24 +453,22 @@ class _ConnSink:
             self.pipe.changed(self)
             return
         if kind == "ssl_request":
-            conn.client_capabilities = int(f.client_flag)
+            conn.client_capabilities = int(f["client_flag"])
             conn.tls = True
             return
         if kind == "handshake_response":
-            conn.client_capabilities = int(f.client_flag)
-            conn.client_ext_capabilities = int(getattr(f, "mariadb_ext_caps", 0) or 0)
-            conn.max_packet_size = int(f.max_packet_size)
-            conn.client_character_set = getattr(f, "character_set", None)
-            attrs = getattr(f, "connect_attrs", None)
+            conn.client_capabilities = int(f["client_flag"])
+            conn.client_ext_capabilities = int(f.get("mariadb_ext_caps", 0) or 0)
+            conn.max_packet_size = int(f["max_packet_size"])
+            conn.client_character_set = f.get("character_set")
+            attrs = f.get("connect_attrs")
             if attrs is not None:
                 conn.connect_attrs = {text(a["key"]): text(a["value"]) for a in attrs}
-            self._start_exchange(
-                "login", ev, f.username, getattr(f, "client_plugin", None), f, ts, in_tls
-            )
+            self._start_exchange("login", ev, f["username"], f.get("client_plugin"), f, ts, in_tls)
             return
         if kind == "com_change_user":
             self._start_exchange(
-                "change_user", ev, f.user, getattr(f, "auth_plugin_name", None), f, ts, in_tls
+                "change_user", ev, f["user"], f.get("auth_plugin_name"), f, ts, in_tls
             )
             return
         if kind == "command_error":
@@ -485,9 +485,9 @@ class _ConnSink:
         if kind in _SERVER_STEP_KINDS:
             data = ev.payload
             if kind in ("auth_switch_request", "auth_next_factor"):
-                data = bytes(f.plugin_data)
+                data = bytes(f["plugin_data"])
             elif kind == "auth_more_data":
-                data = bytes(f.data)
+                data = bytes(f["data"])
             elif kind == "old_auth_switch_request":
                 data = b""
             ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, bytes(data), ts, in_tls))
@@ -530,9 +530,9 @@ def _len(v) -> int:
 
 def _err(f) -> dict:
     return {
-        "code": int(f.error_code),
-        "sqlstate": text(getattr(f, "sql_state", None)),
-        "message": text(f.error_message),
+        "code": int(f["error_code"]),
+        "sqlstate": text(f.get("sql_state")),
+        "message": text(f["error_message"]),
     }
 
 

@@ -575,13 +575,13 @@ class Handshake:
         fields = self._parse(sender, kind, pkt)
         if fields is None:
             return False
-        if kind == "handshake_v10":
-            self.server_caps = int(fields.capabilities)
-            self.is_mariadb = bool(fields.is_mariadb)
-            self.nonce = bytes(fields.nonce)
-            self.plugin = _name(fields.auth_plugin_name) or self._default_plugin(self.server_caps)
+        if kind == "handshake_v10":  # fields: a Container (a dict), read by key
+            caps = self.server_caps = int(fields["capabilities"])
+            self.is_mariadb = bool(fields["is_mariadb"])
+            self.nonce = bytes(fields["nonce"])
+            self.plugin = _name(fields["auth_plugin_name"]) or self._default_plugin(caps)
         else:
-            self.nonce = bytes(fields.scramble)
+            self.nonce = bytes(fields["scramble"])
             self.plugin = "mysql_old_password"
         self._emit(sender, "greeting", pkt, fields)
         self.state = AWAIT_RESPONSE
@@ -618,15 +618,15 @@ class Handshake:
                 fields = self._parse(sender, "ssl_request", pkt)
                 if fields is None:
                     return False
-                self.client_caps = int(fields.client_flag)
+                self.client_caps = int(fields["client_flag"])
                 self.tls = True
                 self._emit(sender, "ssl_request", pkt, fields)
                 return True
             fields = self._parse(sender, "handshake_response41", pkt)
             if fields is None:
                 return False
-            self.client_caps = int(fields.client_flag)
-            client_plugin = _name(fields.client_plugin)
+            self.client_caps = int(fields["client_flag"])
+            client_plugin = _name(fields.get("client_plugin"))
             if client_plugin is None and not (self.client_caps & CLIENT_PLUGIN_AUTH):
                 client_plugin = self._default_plugin(self.client_caps)
             self.plugin = client_plugin or self.plugin
@@ -634,10 +634,10 @@ class Handshake:
             fields = self._parse(sender, "handshake_response320", pkt)
             if fields is None:
                 return False
-            self.client_caps = int(fields.client_flag)
+            self.client_caps = int(fields["client_flag"])
             self.plugin = "mysql_old_password"
         self._flow = Flow(self.plugin, self.nonce or b"", nonce=self.nonce)
-        self._flow.client("handshake_response", bytes(fields.auth_response or b""), self.tls)
+        self._flow.client("handshake_response", bytes(fields["auth_response"] or b""), self.tls)
         self._emit(sender, "handshake_response", pkt, fields)
         self.state = AUTH
         return False
@@ -691,13 +691,13 @@ class Handshake:
         if fields is None:
             return False
         if kind in ("auth_switch_request", "auth_next_factor"):
-            self.plugin = _name(fields.plugin_name)
-            self._flow = start_flow(kind, self.plugin, bytes(fields.plugin_data), self.nonce)
+            self.plugin = _name(fields["plugin_name"])
+            self._flow = start_flow(kind, self.plugin, bytes(fields["plugin_data"]), self.nonce)
         elif kind == "old_auth_switch_request":
             self.plugin = "mysql_old_password"
             self._flow = start_flow(kind, self.plugin, b"", self.nonce)
         elif kind == "auth_more_data" and self._flow is not None:
-            self._flow.server(kind, bytes(fields.data))
+            self._flow.server(kind, bytes(fields["data"]))
         self._emit(sender, kind, pkt, fields)
         if kind == "ok":
             return self._enter_command_phase()

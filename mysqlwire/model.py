@@ -35,11 +35,26 @@ def _flag_names(fn, value: int) -> list[str]:
     return list(names)
 
 
+_CAP_NAMES: tuple = ()
+
+
+def _load_cap_names() -> tuple:
+    """The flag-name functions, imported on first use (the record imports
+    nothing above the grammars at import time)."""
+    global _CAP_NAMES
+    from .protocol import cap_names, mariadb_cap_names
+
+    _CAP_NAMES = (cap_names, mariadb_cap_names)
+    return _CAP_NAMES
+
+
 def text(raw: bytes | None) -> str | None:
     """Bytes from the wire as text for output (never raises)."""
     if raw is None:
         return None
-    return bytes(raw).decode("utf-8", "backslashreplace")
+    if raw.__class__ is not bytes:
+        raw = bytes(raw)
+    return raw.decode("utf-8", "backslashreplace")
 
 
 @dataclass(slots=True)
@@ -240,8 +255,21 @@ class Connection:
     # the record imports nothing above the grammars.
 
     def to_record(self, *, with_packets: bool = False) -> dict[str, Any]:
-        from .protocol import cap_names, mariadb_cap_names
-
+        # the derived facts (user, switches, outcome...) computed once here
+        # from the login, as the properties above define them
+        names = _CAP_NAMES or _load_cap_names()
+        cap_names, mariadb_cap_names = names
+        exchanges = self.exchanges
+        login = exchanges[0] if exchanges and exchanges[0].kind == "login" else None
+        if login is not None:
+            user, database, client_plugin = login.user, login.database, login.client_plugin
+            switches, final_plugin, error = login.switches, login.final_plugin, login.error
+        else:
+            user = database = client_plugin = final_plugin = None
+            switches = []
+            error = self.extra.get("pre_greeting_error") or self.extra.get("midstream_error")
+        server_caps = self.server_capabilities
+        client_caps = self.client_capabilities
         rec: dict[str, Any] = {
             "schema": SCHEMA,
             "capture": self.capture,
@@ -253,29 +281,29 @@ class Connection:
             "protocol_version": self.protocol_version,
             "server_version": self.server_version,
             "thread_id": self.thread_id,
-            "server_capabilities": _flag_names(cap_names, self.server_capabilities)
-            if self.server_capabilities is not None
+            "server_capabilities": _flag_names(cap_names, server_caps)
+            if server_caps is not None
             else None,
             "server_mariadb_capabilities": _flag_names(
                 mariadb_cap_names, self.server_ext_capabilities
             )
             if self.server_ext_capabilities
             else [],
-            "client_capabilities": _flag_names(cap_names, self.client_capabilities)
-            if self.client_capabilities is not None
+            "client_capabilities": _flag_names(cap_names, client_caps)
+            if client_caps is not None
             else None,
             "greeting_plugin": self.greeting_plugin,
-            "client_plugin": self.client_plugin,
-            "switches": self.switches,
-            "final_plugin": self.final_plugin,
-            "user": self.user,
-            "database": self.database,
+            "client_plugin": client_plugin,
+            "switches": switches,
+            "final_plugin": final_plugin,
+            "user": user,
+            "database": database,
             "connect_attrs": self.connect_attrs,
             "tls": self.tls,
             "compressed": self.compressed,
             "outcome": self.outcome,
             "midstream": self.midstream,
-            "error": self.error,
+            "error": error,
             "anomalies": list(self.anomalies),
             "change_user": [
                 {
@@ -287,7 +315,8 @@ class Connection:
                     "outcome": ex.outcome,
                     "error": ex.error,
                 }
-                for ex in self.change_users
+                for ex in exchanges
+                if ex.kind == "change_user"
             ],
             "command_error": self.command_error,
         }

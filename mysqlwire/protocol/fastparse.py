@@ -334,4 +334,6 @@ def fast_parse(kind: str, payload, caps: int | None = None):
     fn = _PARSERS.get(kind)
     if fn is None:
         return None
-    return fn(bytes(payload), caps)
+    if payload.__class__ is not bytes:
+        payload = bytes(payload)
+    return fn(payload, caps)

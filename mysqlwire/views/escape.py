@@ -80,7 +80,22 @@ def _default(obj):
     return str(obj)
 
 
+# one encoder per indent, made once: ``json.dumps`` with options builds a new
+# encoder on every call (this is the per-record cost of --format jsonl)
+_ENCODERS: dict = {}
+
+
 def json_dumps(obj, *, indent: int | None = None) -> str:
     """``json.dumps`` for output: UTF-8 text kept readable, unsafe characters
     escaped (:func:`json_safe`), bytes as ``{"hex": ...}``."""
-    return json_safe(json.dumps(obj, ensure_ascii=False, indent=indent, default=_default))
+    enc = _ENCODERS.get(indent)
+    if enc is None:
+        enc = _ENCODERS[indent] = json.JSONEncoder(
+            ensure_ascii=False, indent=indent, default=_default
+        )
+    out = enc.encode(obj)
+    # every unsafe character is DEL (U+007F) or above it: the common ASCII
+    # text without DEL has none and is returned as it is
+    if out.isascii() and "\x7f" not in out:
+        return out
+    return out.translate(_JSON_TABLE)
