@@ -102,6 +102,7 @@ class CommandLane:
         if (
             n < 5
             or q + n > end
+            or buf[p + 32] < 0x50  # a TCP header shorter than 20 bytes: malformed
             or seq != self.cli_next
             or buf[q + 3]  # sequence id 0: a command
             or buf[q] | buf[q + 1] << 8 | buf[q + 2] << 16 != n - 4  # exactly one packet
@@ -139,7 +140,7 @@ class CommandLane:
                 self.sack = ack  # old bytes, before the answer: dropped unread
                 return True
             return False
-        if n < 5 or q + 5 > end or buf[q + 3] != 1 or buf[q + 4] == _ERR:
+        if n < 5 or q + 5 > end or buf[p + 32] < 0x50 or buf[q + 3] != 1 or buf[q + 4] == _ERR:
             return False
         # the answer starts with a packet other than ERR: nothing more to watch
         self.awaiting = False
