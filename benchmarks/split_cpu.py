@@ -1,26 +1,29 @@
 """Where the time of ``mysqlwire dissect --jobs N`` goes, in CPU seconds, so
 that the split can be judged on a machine too busy for wall times: each
-share's worker run alone (in this process, one after the other), then the
+range's worker run alone (in this process, one after the other), then the
 whole ``iter_split`` (workers + the parent's merge) for the parent's part.
 
-    python benchmarks/split_cpu.py capture.pcap [--jobs 2]
+    python benchmarks/split_cpu.py capture.pcap [--jobs 2] [--render jsonl]
 
-Prints JSON: ``sequential`` (``iter_connections``), ``workers`` (each share),
-``parent`` (merge + numbering + ids, i.e. ``iter_split`` minus its workers)
-and ``critical_path`` = the slowest worker + the parent: the wall time of
-``--jobs N`` on N idle cores (plus start-up).
+Prints JSON: ``sequential`` (``iter_connections``, plus rendering with
+``--render``), ``workers`` (each range), ``parent`` (planning, merge,
+numbering, ids and the same rendering, i.e. ``iter_split`` minus its
+workers) and ``critical_path`` = the slowest worker + the parent: the wall
+time of ``--jobs N`` on N idle cores (plus start-up).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import resource
 import tempfile
 import time
 
+from mysqlwire import rangesplit
 from mysqlwire.dissect import CaptureSummary, DissectOptions, iter_connections
-from mysqlwire.parallel import dissect_share, iter_split
+from mysqlwire.parallel import iter_split
 
 
 def children_cpu() -> float:
@@ -28,36 +31,59 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def consume(conns, render: str | None) -> int:
+    if render is None:
+        return sum(1 for _ in conns)
+    from mysqlwire.views.escape import json_dumps
+
+    out = io.StringIO()
+    n = 0
+    for c in conns:
+        if isinstance(c, rangesplit.Rendered):
+            out.write(c.text() + "\n")
+        else:
+            out.write(json_dumps(c.to_record(with_packets=False)) + "\n")
+        n += 1
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("capture")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--render", choices=["jsonl"], default=None)
     args = ap.parse_args()
     opts = DissectOptions()
     t = time.process_time()
-    n = sum(1 for _ in iter_connections(args.capture, opts))
+    n = consume(iter_connections(args.capture, opts), args.render)
     sequential = time.process_time() - t
+    starts = rangesplit.plan(args.capture, args.jobs)
     workers = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for share in range(args.jobs):
-            t = time.process_time()
-            dissect_share((share, args.jobs, args.capture, opts, tmp))
-            workers.append(round(time.process_time() - t, 3))
+    if starts is not None:
+        stops = [*starts[1:], None]
+        with tempfile.TemporaryDirectory() as tmp:
+            for k, (start, stop) in enumerate(zip(starts, stops, strict=True)):
+                t = time.process_time()
+                rangesplit.range_worker((k, start, stop, args.capture, opts, tmp, args.render))
+                workers.append(round(time.process_time() - t, 3))
     t, c = time.process_time(), children_cpu()
-    m = sum(1 for _ in iter_split(args.capture, opts, args.jobs, CaptureSummary(path=args.capture)))
+    summary = CaptureSummary(path=args.capture)
+    m = consume(iter_split(args.capture, opts, args.jobs, summary, render=args.render), args.render)
     parent = time.process_time() - t
     in_workers = children_cpu() - c
     assert m == n
+    slowest = max(workers, default=0.0)
     print(
         json.dumps(
             {
                 "connections": n,
+                "ranges": starts,
                 "sequential": round(sequential, 3),
                 "workers": workers,
                 "workers_in_pool": round(in_workers, 3),
                 "parent": round(parent, 3),
-                "critical_path": round(max(workers) + parent, 3),
-                "speedup_estimate": round(sequential / (max(workers) + parent), 2),
+                "critical_path": round(slowest + parent, 3),
+                "speedup_estimate": round(sequential / (slowest + parent), 2),
             }
         )
     )

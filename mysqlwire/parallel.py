@@ -252,7 +252,85 @@ def dissect_share(task: tuple[int, int, str, object, str]):
     return share, spool, summary, error, sorted(keys)
 
 
-def iter_split(path, opts, jobs: int, summary) -> Iterator:
+def iter_split(
+    path, opts, jobs: int, summary, *, min_range: int | None = None, render: str | None = None
+) -> Iterator:
+    """The connections of one capture file, dissected by ``jobs`` processes,
+    in exactly the order and with exactly the ids and content of
+    :func:`~mysqlwire.dissect.iter_connections`.
+
+    A pcap file is split by byte ranges (:mod:`mysqlwire.rangesplit`); a
+    pcapng file, or a run with an idle timeout, by flow
+    (:func:`iter_flow_split`); a capture smaller than two ranges
+    (``min_range`` bytes each) is dissected here.  ``summary`` (a
+    :class:`~mysqlwire.dissect.CaptureSummary`) is filled as the sequential
+    path fills it.  An unusable capture raises :class:`CaptureError`
+    (``"<path>: <why>"``).
+
+    ``render`` ("json" or "jsonl"): the byte-range workers render the
+    connections (:class:`mysqlwire.rangesplit.Rendered`, its ``id`` set
+    here); the other paths, and a connection whose text could not be split
+    around its id, yield :class:`~mysqlwire.model.Connection` objects.
+    """
+    from . import rangesplit
+    from .capture import open_capture
+    from .dissect import iter_connections
+
+    path = os.fspath(path)
+    open_capture(path).close()  # not a capture: the sequential path's error, at once
+    if opts.idle_timeout is not None or opts.stream:
+        yield from iter_flow_split(path, opts, jobs, summary)
+        return
+    starts = None
+    if jobs > 1:
+        starts = rangesplit.plan(
+            path, jobs, rangesplit.MIN_RANGE if min_range is None else min_range
+        )
+    if starts is None:
+        if _is_pcapng(path) and jobs > 1:
+            yield from iter_flow_split(path, opts, jobs, summary)
+        else:
+            yield from iter_connections(path, opts, summary)
+        return
+    import multiprocessing
+
+    with tempfile.TemporaryDirectory(prefix="mysqlwire-split-") as spool_dir:
+        stops = [*starts[1:], None]
+        tasks = [
+            (k, s, e, path, opts, spool_dir, render)
+            for k, (s, e) in enumerate(zip(starts, stops, strict=True))
+        ]
+        with multiprocessing.get_context().Pool(processes=len(tasks)) as pool:
+            results = pool.map(rangesplit.range_worker, tasks, chunksize=1)
+        try:
+            kept, slots, flows, ports = rangesplit.settle(results)
+        except rangesplit.Unsplittable:
+            yield from iter_connections(path, opts, summary)
+            return
+        last = kept[-1]
+        summary.format = "pcap"
+        summary.frames = sum(r["frames"] for r in kept)
+        summary.truncated = last["truncated"]
+        summary.error = last["error"]
+        summary.tcp_flows = flows
+        summary.server_ports.update(ports)
+        for conn in rangesplit.merge(kept, slots, opts.reorder_window):
+            summary.connections += 1
+            yield conn
+        for r in kept:
+            if r["fail"] is not None:
+                raise CaptureError(_about(path, r["fail"]))
+
+
+def _is_pcapng(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x0a\x0d\x0d\x0a"
+    except OSError:
+        return False
+
+
+def iter_flow_split(path, opts, jobs: int, summary) -> Iterator:
     """The connections of one capture file, dissected by ``jobs`` processes
     (each following the connections of its share of the flows), in exactly
     the order and with exactly the ids and content of

@@ -1,30 +1,311 @@
-"""`mysqlwire dissect --jobs N capture.pcap` splits one capture by flow over N
-processes: stdout, stderr and the exit status are byte for byte those of
-``--jobs 1`` (ids, order, content), also on a truncated capture and on a file
-that is not a capture.  mysqlwire.parallel is a library: it imports no
-command-line code and raises instead of exiting."""
+"""`mysqlwire dissect --jobs N capture.pcap` splits one capture over N
+processes (by byte ranges for pcap, mysqlwire.rangesplit; by flow for
+pcapng and with an idle timeout): stdout, stderr and the exit status are
+byte for byte those of ``--jobs 1`` (ids, order, content), also on a
+truncated or corrupt capture and on a file that is not a capture.
+
+The stress captures tile real lab logins so that connections cross the
+split points, 4-tuples are reused across them (after a close, and while the
+first connection is still open), connections start mid-stream, and stray
+segments hit a closed connection's tombstone in the next range.
+mysqlwire.parallel is a library: it imports no command-line code and raises
+instead of exiting."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from mysqlwire import rangesplit
+from mysqlwire.capture import open_capture
+from mysqlwire.capture.decode import decode_tcp
+from mysqlwire.dissect import CaptureSummary, DissectOptions, iter_connections
 from mysqlwire.errors import CaptureError
 from mysqlwire.parallel import iter_split
+from tests.conftest import LAB_SAMPLES, require_shared
+from tests.pcapgen import ACK, FIN, PSH, tcp_frame, write_pcap
 
 REPO = Path(__file__).resolve().parent.parent
+SMALL = {"MYSQLWIRE_SPLIT_MIN_RANGE": "4096"}  # split even small captures
+
+TEMPLATES = [
+    "lab_cli_native_wrong",
+    "lab_cli_dual_native_ok",
+    "lab_cli_compressed_ok",
+    "lab_connector_change_user_ok",
+    "lab_mariadb_ed25519_ok",
+    "lab_pymysql_native_ok",
+]
+T0 = 1_700_000_000.0
+_CACHE: dict[str, list] = {}
 
 
-def mysqlwire(*args) -> subprocess.CompletedProcess:
+def mysqlwire(*args, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from mysqlwire.cli import main; main()", *map(str, args)],
         capture_output=True,
         timeout=600,
         check=False,
+        env={**os.environ, **(env or {})},
     )
+
+
+def same(*args, jobs=(2, 3), env=None) -> subprocess.CompletedProcess:
+    one = mysqlwire("dissect", "--jobs", "1", *args)
+    for n in jobs:
+        par = mysqlwire("dissect", "--jobs", str(n), *args, env=env)
+        assert par.stdout == one.stdout
+        assert par.stderr == one.stderr
+        assert par.returncode == one.returncode
+    return one
+
+
+# --- stress captures ------------------------------------------------------------------
+
+
+def _template(name: str) -> list:
+    """A lab login as (from_client, seq offset, ack offset, flags, payload)."""
+    if name not in _CACHE:
+        require_shared()
+        segs = [decode_tcp(f.linktype, f.data) for f in open_capture(LAB_SAMPLES / f"{name}.pcap")]
+        client = (segs[0].saddr, segs[0].sport)
+        isn = {}
+        for s in segs:
+            isn.setdefault((s.saddr, s.sport) == client, s.seq)
+        out = []
+        for s in segs:
+            fc = (s.saddr, s.sport) == client
+            out.append((fc, s.seq - isn[fc], s.ack - isn[not fc], s.flags, s.payload))
+        _CACHE[name] = out
+    return _CACHE[name]
+
+
+def conv(i, t0, *, name=None, port=None, client=None, isn=None, drop_first=0, keep_open=False):
+    """One login's frames, re-addressed, spaced 50 ms apart from ``t0``."""
+    segs = _template(name or TEMPLATES[i % len(TEMPLATES)])
+    if keep_open:
+        segs = [s for s in segs if not s[3] & (FIN | 0x04)]
+    cip = client or f"10.1.{i // 200}.{i % 200 + 1}"
+    cport = port or 40000 + i
+    base = {True: isn or 1000 + i * 7919, False: 900_000 + i * 104_729}
+    frames = []
+    for j, (fc, seq, ack, flags, payload) in enumerate(segs[drop_first:]):
+        src, dst = (
+            ((cip, cport), ("10.0.0.10", 3306)) if fc else (("10.0.0.10", 3306), (cip, cport))
+        )
+        a = base[not fc] + ack if flags & ACK else 0
+        frame = tcp_frame(src[0], src[1], dst[0], dst[1], base[fc] + seq, a, flags, payload)
+        frames.append((t0 + j * 0.05, frame))
+    return frames
+
+
+def stray(t, client, port, seq, *, data=b""):
+    """A client segment on a 4-tuple whose connection is over."""
+    flags = ACK | (PSH if data else 0)
+    return [(t, tcp_frame(client, port, "10.0.0.10", 3306, seq, 1, flags, data))]
+
+
+def build(path: Path, n: int = 200, *, specials=(1 / 3, 1 / 2, 2 / 3), late_stray=False) -> Path:
+    """``n`` logins 0.1 s apart (about ten open at any time), and around
+    each fraction of the capture in ``specials``: a 4-tuple reused after its
+    close and while still open, stray segments on a closed 4-tuple, logins
+    joined mid-stream."""
+    frames = []
+    for i in range(n):
+        frames += conv(i, T0 + i * 0.1, drop_first=3 if i % 11 == 5 else 0)
+    span = n * 0.1
+    for k, frac in enumerate(specials):
+        mid = T0 + span * frac
+        ip = f"10.9.{k}.1"
+        # reuse after a close: A ends well before the split point, B (same
+        # 4-tuple, another ISN) starts after it
+        frames += conv(0, mid - 4, client=ip, port=50000, isn=111)
+        frames += conv(1, mid + 1, client=ip, port=50000, isn=222_222)
+        # reuse of an open connection: C never closes, D's SYN reuses its 4-tuple
+        frames += conv(2, mid - 2, client=ip, port=50001, isn=333, keep_open=True)
+        frames += conv(3, mid + 2, client=ip, port=50001, isn=4_444_444)
+        # stray segments on a closed 4-tuple, after the split point: the
+        # sequential reassembler's tombstone absorbs them
+        frames += conv(4, mid - 3.5, client=ip, port=50002, isn=555)
+        frames += stray(mid + 1.5, ip, 50002, 9999)
+        frames += stray(mid + 1.6, ip, 50002, 9999, data=b"\x01\x00\x00\x00\x0e")
+        # joined mid-stream while crossing the split point
+        frames += conv(5, mid - 0.4, client=ip, port=50003, drop_first=3)
+        frames += conv(6, mid - 0.3, client=ip, port=50004, drop_first=5, keep_open=True)
+    if late_stray:
+        # a stray segment 150 s after its connection closed: whether the
+        # sequential reassembler still has the tombstone depends on pruning
+        frames += conv(7, T0 + 1, client="10.8.0.1", port=50100)
+        frames += conv(8, T0 + 160, client="10.8.0.2", port=50101)
+        frames += stray(T0 + 158, "10.8.0.1", 50100, 4242, data=b"\x05\x00\x00\x00\x03ABCD")
+        frames += conv(9, T0 + 170, client="10.8.0.3", port=50102)
+    write_pcap(path, sorted(frames, key=lambda f: f[0]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def stress(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("stress") / "stress.pcap")
+
+
+def records(conns) -> list[str]:
+    return [json.dumps(c.to_record(with_packets=True), sort_keys=True) for c in conns]
+
+
+def in_process(path: Path, jobs: int, opts, tmp: Path):
+    """The byte-range split run here, one worker after the other: raises
+    rangesplit.Unsplittable when it would have fallen back."""
+    starts = rangesplit.plan(str(path), jobs, 4096)
+    assert starts is not None and len(starts) == jobs
+    stops = [*starts[1:], None]
+    results = [
+        rangesplit.range_worker((k, s, e, str(path), opts, str(tmp), None))
+        for k, (s, e) in enumerate(zip(starts, stops, strict=True))
+    ]
+    kept, slots, flows, ports = rangesplit.settle(results)
+    return list(rangesplit.merge(kept, slots, opts.reorder_window)), flows, ports
+
+
+# --- in process: the split itself, never the fallback ------------------------------------
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 4, 7])
+def test_ranges_match_sequential(stress, tmp_path, jobs):
+    opts = DissectOptions(with_packets=True)
+    summary = CaptureSummary(path=str(stress))
+    expect = records(iter_connections(str(stress), opts, summary))
+    got, flows, ports = in_process(stress, jobs, opts, tmp_path)
+    assert records(got) == expect
+    assert [c.id for c in got] == list(range(1, len(expect) + 1))
+    assert flows == summary.tcp_flows and ports == summary.server_ports
+    # every special case happened: both logins of each reused 4-tuple, the
+    # stray segments absorbed (no connection, no flow), logins joined mid-stream
+    recs = [json.loads(r) for r in expect]
+    ports = [r["client"].rsplit(":", 1)[1] for r in recs if r["client"].startswith("10.9.")]
+    assert [ports.count(p) for p in ("50000", "50001", "50002", "50004")] == [6, 6, 3, 3]
+    assert sum(r["outcome"] == "midstream" for r in recs) == 3
+    assert summary.tcp_flows == len(recs) == 221
+
+
+def test_small_reorder_window_releases_alike(stress, tmp_path):
+    opts = DissectOptions(reorder_window=3)
+    expect = [(c.id, c.client, c.first_ts) for c in iter_connections(str(stress), opts)]
+    got, _f, _p = in_process(stress, 3, opts, tmp_path)
+    assert [(c.id, c.client, c.first_ts) for c in got] == expect
+    # open connections held the queue: some were released out of first-packet order
+    assert expect != sorted(expect, key=lambda e: e[2])
+
+
+def test_port_filter_matches(stress, tmp_path):
+    opts = DissectOptions(ports=(40007,))
+    summary = CaptureSummary(path=str(stress))
+    expect = records(iter_connections(str(stress), opts, summary))
+    got, flows, ports = in_process(stress, 2, opts, tmp_path)
+    assert records(got) == expect and len(expect) == 1
+    assert flows == summary.tcp_flows and ports == summary.server_ports
+
+
+def damaged(stress: Path, tmp: Path) -> tuple[Path, Path]:
+    """The stress capture cut three quarters in, and with an impossible
+    record length there."""
+    data = stress.read_bytes()
+    cut = tmp / "cut.pcap"
+    cut.write_bytes(data[: len(data) * 3 // 4 + 7])
+    pos = 24
+    while pos < len(data) * 3 // 4:
+        pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+    bad = tmp / "bad.pcap"
+    bad.write_bytes(data[: pos + 8] + (0x7FFFFFF0).to_bytes(4, "little") + data[pos + 12 :])
+    return cut, bad
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 4])
+def test_damage_in_a_later_range_matches(stress, tmp_path, jobs):
+    for path, why in zip(damaged(stress, tmp_path), ("truncated", "corrupt"), strict=True):
+        opts = DissectOptions()
+        summary = CaptureSummary(path=str(path))
+        expect = records(iter_connections(str(path), opts, summary))
+        got, flows, ports = in_process(path, jobs, opts, tmp_path)
+        assert records(got) == expect and 100 < len(expect) < 221
+        assert flows == summary.tcp_flows and ports == summary.server_ports
+        assert summary.error.startswith(why)
+
+
+def test_pruned_tombstone_is_not_guessed(tmp_path):
+    """A stray segment long after its connection closed, in another range:
+    the split cannot know whether the sequential tombstone was pruned, so
+    iter_split dissects sequentially (same answer)."""
+    path = build(tmp_path / "late.pcap", n=40, specials=(), late_stray=True)
+    opts = DissectOptions()
+    with pytest.raises(rangesplit.Unsplittable, match="pruned"):
+        in_process(path, 2, opts, tmp_path)
+    expect = records(iter_connections(str(path), opts))
+    s = CaptureSummary(path=str(path))
+    assert records(iter_split(path, opts, 2, s, min_range=4096)) == expect
+
+
+def test_misaligned_range_is_detected(stress, tmp_path):
+    starts = rangesplit.plan(str(stress), 2, 4096)
+    res = rangesplit.range_worker(
+        (0, 24, starts[1] + 5, str(stress), DissectOptions(), str(tmp_path), None)
+    )
+    assert res["status"] == "misaligned"
+    with pytest.raises(rangesplit.Unsplittable):
+        rangesplit.settle([res])
+
+
+def test_boundary_is_a_record_start(stress):
+    data = stress.read_bytes()
+    starts = rangesplit.plan(str(stress), 5, 4096)
+    walk, pos = set(), 24
+    while pos < len(data):
+        walk.add(pos)
+        pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+    assert len(starts) == 5 and set(starts) <= walk
+
+
+# --- the command: bytes, stderr and exit status of --jobs 1 ------------------------------
+
+
+def test_cli_stress_identical(stress):
+    res = same("--format", "jsonl", stress, jobs=(2, 3, 5), env=SMALL)
+    assert len(res.stdout.splitlines()) > 200 and res.returncode == 1
+    same("--no-color", stress, jobs=(2,), env=SMALL)
+    same("--format", "json", "--packets", "--failed", stress, jobs=(3,), env=SMALL)
+    same("--format", "json", "-u", "nobody-at-all", stress, jobs=(2,), env=SMALL)
+
+
+def test_cli_nothing_examined_identical(stress):
+    res = same("--port", "9999", "--format", "jsonl", stress, jobs=(2,), env=SMALL)
+    assert res.returncode == 3 and b"3306" in res.stderr  # the busiest ports, counted alike
+
+
+def test_cli_truncated_and_corrupt_identical(stress, tmp_path):
+    cut, bad = damaged(stress, tmp_path)
+    res = same("--format", "jsonl", cut, jobs=(2, 3), env=SMALL)
+    assert b"truncated record" in res.stderr and res.stdout
+    res = same("--format", "jsonl", bad, jobs=(2, 4), env=SMALL)
+    assert b"corrupt record at byte" in res.stderr and res.stdout
+
+
+def test_cli_idle_timeout_and_pcapng_identical(stress, tmp_path):
+    from mysqlwire.capture.writer import write_with_secrets
+
+    same("--idle-timeout", "1", "--format", "jsonl", stress, jobs=(2,), env=SMALL)
+    ng = tmp_path / "stress.pcapng"
+    with open(stress, "rb") as fin, open(ng, "wb") as fout:
+        write_with_secrets(fin, fout, b"# no keys\n")
+    same("--format", "jsonl", ng, jobs=(2,), env=SMALL)
+
+
+def test_cli_smaller_than_a_split_identical():
+    require_shared()
+    same("--format", "jsonl", LAB_SAMPLES / "lab_cli_dual_native_ok.pcap", jobs=(2,))
 
 
 @pytest.fixture(scope="module")
@@ -41,33 +322,23 @@ def generated(tmp_path_factory) -> Path:
     return out
 
 
-def same(*args, jobs=(2, 3)) -> subprocess.CompletedProcess:
-    one = mysqlwire("dissect", "--jobs", "1", *args)
-    for n in jobs:
-        par = mysqlwire("dissect", "--jobs", str(n), *args)
-        assert par.stdout == one.stdout
-        assert par.stderr == one.stderr
-        assert par.returncode == one.returncode
-    return one
-
-
 def test_split_jsonl_identical(generated):
-    res = same("--format", "jsonl", generated)
+    res = same("--format", "jsonl", generated, env=SMALL)
     lines = res.stdout.splitlines()
     assert len(lines) == 400 and res.returncode == 1  # wrong passwords in the mix
     assert lines[0].startswith(b'{"schema": "mysqlwire/connection/1"')
 
 
 def test_split_text_and_packets_identical(generated):
-    same("--no-color", generated, jobs=(2,))
-    same("--format", "json", "--packets", "--failed", generated, jobs=(2,))
+    same("--no-color", generated, jobs=(2,), env=SMALL)
+    same("--format", "json", "--packets", "--failed", generated, jobs=(2,), env=SMALL)
 
 
 def test_split_truncated_capture_identical(generated, tmp_path):
     cut = tmp_path / "cut.pcap"
     data = generated.read_bytes()
     cut.write_bytes(data[: len(data) * 2 // 3 + 7])
-    res = same("--format", "jsonl", cut, jobs=(2,))
+    res = same("--format", "jsonl", cut, jobs=(2,), env=SMALL)
     assert b"truncated record" in res.stderr
     assert 0 < len(res.stdout.splitlines()) < 400
 
@@ -79,28 +350,17 @@ def test_split_not_a_capture(tmp_path):
     assert res.returncode == 2 and res.stdout == b""
     assert res.stderr.count(b"\n") == 1 and b"not a pcap" in res.stderr
     with pytest.raises(CaptureError, match="not a pcap"):
-        list(iter_split(junk, _opts(), 2, _summary(junk)))
+        list(iter_split(junk, DissectOptions(), 2, CaptureSummary(path=str(junk))))
 
 
 def test_library_module_imports_no_cli():
     code = (
-        "import sys, mysqlwire.parallel; "
+        "import sys, mysqlwire.parallel, mysqlwire.rangesplit; "
         "bad = [m for m in sys.modules if m.startswith('mysqlwire.commands') or m == 'click']; "
         "print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    source = (REPO / "mysqlwire" / "parallel.py").read_text()
-    assert "sys.exit" not in source and "commands" not in source.replace("command-line", "")
-
-
-def _opts():
-    from mysqlwire.dissect import DissectOptions
-
-    return DissectOptions()
-
-
-def _summary(path):
-    from mysqlwire.dissect import CaptureSummary
-
-    return CaptureSummary(path=str(path))
+    for name in ("parallel.py", "rangesplit.py"):
+        source = (REPO / "mysqlwire" / name).read_text()
+        assert "sys.exit" not in source and "commands" not in source.replace("command-line", "")

@@ -281,6 +281,27 @@ class CaptureReader:
             pos += size
         return seen
 
+    # -- a byte range (one capture split between processes) -------------------
+
+    def window(self, start: int, stop: int | None = None) -> None:
+        """Read only the records from byte ``start`` (a record boundary the
+        caller found) up to byte ``stop`` (exclusive; None: the end of the
+        file).  pcap files only, before the first record is read.  Offsets in
+        :attr:`bytes_read` and in errors stay those of the whole file; when
+        the last record crosses ``stop`` the reader stops there as on a
+        truncated file (``bytes_read != stop`` tells the caller)."""
+        if self.format != "pcap" or self.frames_read or not hasattr(self._f, "seek"):
+            raise UsageError("window() needs a pcap file before its first record")
+        if start < 24 or (stop is not None and stop < start):
+            raise UsageError(f"bad window {start}..{stop}")
+        self._f.seek(start)
+        self._buf = b""
+        self._pos = 0
+        self._base = start
+        self._eof = False
+        if stop is not None:
+            self._f = _Limited(self._f, stop - start)
+
     # -- iteration ----------------------------------------------------------
 
     def __iter__(self) -> CaptureReader:
@@ -575,6 +596,27 @@ class CaptureReader:
             f"<CaptureReader {self.name!r} {self.format} linktypes={sorted(self.linktypes)} "
             f"frames_read={self.frames_read}{state}>"
         )
+
+
+class _Limited:
+    """A file read up to a byte budget (:meth:`CaptureReader.window`)."""
+
+    def __init__(self, f, budget: int):
+        self._f = f
+        self._left = budget
+
+    def read1(self, n: int = -1) -> bytes:
+        n = self._left if n < 0 else min(n, self._left)
+        if n <= 0:
+            return b""
+        data = self._f.read(n)
+        self._left -= len(data)
+        return data
+
+    read = read1
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def open_capture(source) -> CaptureReader:

@@ -84,7 +84,8 @@ def dissect(
             iter_parallel(captures, opts, jobs, summaries, sequential=iter_all, warn=warn)
         )
     elif jobs > 1 and captures[0] != "-":
-        conns = _split(captures[0], opts, jobs, summaries)
+        render = fmt if fmt in ("json", "jsonl") else None
+        conns = _split(captures[0], opts, jobs, summaries, render)
     else:
         conns = iter_all(captures, opts, summaries)
     any_failed = False
@@ -97,15 +98,18 @@ def dissect(
             yield c
 
     selected = select(tracked(), failed, users)
-    shown = output(
-        selected,
-        fmt,
-        lambda c, p: c.to_record(with_packets=p),
-        packets=packets,
-        color=color,
-        show_secrets=show_secrets,
-        summaries=summaries,
-    )
+    if jobs > 1 and len(captures) == 1 and fmt in ("json", "jsonl"):
+        shown = _output_split(selected, fmt, packets)
+    else:
+        shown = output(
+            selected,
+            fmt,
+            lambda c, p: c.to_record(with_packets=p),
+            packets=packets,
+            color=color,
+            show_secrets=show_secrets,
+            summaries=summaries,
+        )
     sys.exit(
         exit_status(summaries, shown, any_failed, ports=ports, filters=filters_text(failed, users))
     )
@@ -121,8 +125,37 @@ def _failing(conns):
         fail(str(exc))
 
 
-def _split(path, opts, jobs, summaries):
-    """One capture, split by flow over ``jobs`` processes (same output as one)."""
+def _output_split(conns, fmt, packets) -> int:
+    """``output`` for a split capture's JSON: the workers' rendered records
+    (:class:`~mysqlwire.rangesplit.Rendered`) as they are, others rendered
+    here; the same bytes as ``output``."""
+    from ..rangesplit import Rendered
+    from ..views.escape import json_dumps
+
+    out = sys.stdout
+    n = 0
+    if fmt == "jsonl":
+        for c in conns:
+            n += 1
+            if c.__class__ is Rendered:
+                out.write(f"{c.head}{c.id}{c.tail}\n")
+            else:
+                out.write(json_dumps(c.to_record(with_packets=packets)) + "\n")
+        return n
+    items = []
+    for c in conns:
+        if c.__class__ is Rendered:
+            items.append(c.text())
+        else:
+            items.append(
+                json_dumps(c.to_record(with_packets=packets), indent=2).replace("\n", "\n  ")
+            )
+    out.write("[\n  " + ",\n  ".join(items) + "\n]\n" if items else "[]\n")
+    return len(items)
+
+
+def _split(path, opts, jobs, summaries, render=None):
+    """One capture, split over ``jobs`` processes (same output as one)."""
     from pathlib import Path
 
     from ..dissect import CaptureSummary
@@ -132,7 +165,7 @@ def _split(path, opts, jobs, summaries):
         fail(f"{path}: no such file")
     summary = CaptureSummary(path=str(path))
     summaries.append(summary)
-    yield from _failing(watch_tls(iter_split(path, opts, jobs, summary), path, opts))
+    yield from _failing(watch_tls(iter_split(path, opts, jobs, summary, render=render), path, opts))
     if summary.truncated:
         warn(
             f"{path}: {summary.error or 'capture truncated'}; connections before the damage are reported"

@@ -1,0 +1,462 @@
+"""One pcap file dissected by several processes, split by byte ranges.
+
+The file is cut into ``N`` ranges at record boundaries (pcap records are not
+self-synchronising: a boundary is a position where a chain of consecutive
+plausible record headers starts; the worker of the range before it must then
+land on it exactly, which verifies it).  Worker ``k`` reads its range only
+and follows every TCP flow whose first frame lies in it; past the end of its
+range it keeps reading only while some of those flows are still open (any
+new flow there is ignored at once), until they close or the capture ends.
+
+A flow that a worker sees start without its first frame (no SYN) may be the
+rest of a flow of an earlier range, or be absorbed by an earlier flow's
+tombstone (see :mod:`mysqlwire.capture.tcp`); the parent replays, per
+4-tuple, what the sequential reassembler would have done with each flow's
+first frame (given the state the earlier workers report for that 4-tuple)
+and drops what the sequential path never created.  Connections are numbered
+in order of the kept flows and released as :class:`~mysqlwire.dissect._Pipeline`
+releases them (events ordered by byte offset), so output, ids, order and the
+capture summary are those of the sequential path.  When the replay cannot
+be sure (a case it does not model: a pruned tombstone, a retransmitted SYN
+on a closed 4-tuple, a boundary the previous range did not land on) the
+capture is dissected sequentially instead: never a different answer.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import pickle
+import struct
+from dataclasses import replace
+
+INF = 1 << 62
+"""Event position of what happens at the end of the capture."""
+
+MIN_RANGE = 8 << 20
+"""Smallest range worth a process (bytes)."""
+
+_CHAIN = 16  # consecutive plausible records that make a boundary
+_SCAN = 1 << 20  # bytes searched for a boundary after a split point
+_BLOCK = 4 << 20  # bytes read for the search (the chain may run past _SCAN)
+_BATCH = 512
+_TTL_SAFE = 60.0  # a tombstone younger than this cannot have been pruned (tcp._TOMB_TTL = 120)
+_SYN, _ACK = 0x02, 0x10
+
+# pcap magic -> (byte order, nanosecond, record header size)
+_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", False, 16),
+    b"\xa1\xb2\xc3\xd4": (">", False, 16),
+    b"\x4d\x3c\xb2\xa1": ("<", True, 16),
+    b"\xa1\xb2\x3c\x4d": (">", True, 16),
+    b"\x34\xcd\xb2\xa1": ("<", False, 24),
+    b"\xa1\xb2\xcd\x34": (">", False, 24),
+}
+
+
+_SENTINEL = "7301934462718295517"  # the id while a worker renders a record
+
+
+class Unsplittable(Exception):
+    """The byte-range split cannot promise the sequential answer here."""
+
+
+# --- the plan -------------------------------------------------------------------
+
+
+def min_range() -> int:
+    """:data:`MIN_RANGE`, or ``$MYSQLWIRE_SPLIT_MIN_RANGE`` (bytes; for tests
+    that split small captures)."""
+    try:
+        return max(1, int(os.environ.get("MYSQLWIRE_SPLIT_MIN_RANGE", MIN_RANGE)))
+    except ValueError:
+        return MIN_RANGE
+
+
+def plan(path: str, jobs: int, min_range: int = MIN_RANGE) -> list[int] | None:
+    """Start offsets of the ranges (the first is 24), or None when the file
+    is not a plain pcap, too small to split, or no boundary is found."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(40)
+            if len(head) < 40 or head[:4] not in _MAGICS:
+                return None
+            order, nano, hlen = _MAGICS[head[:4]]
+            (snaplen,) = struct.unpack_from(order + "I", head, 16)
+            (first_sec,) = struct.unpack_from(order + "I", head, 24)
+            parts = max(1, min(jobs, (size - 24) // max(1, min_range)))
+            starts = [24]
+            for k in range(1, parts):
+                at = find_boundary(
+                    f, 24 + (size - 24) * k // parts, size, order, nano, hlen, snaplen, first_sec
+                )
+                if at is not None and at > starts[-1]:
+                    starts.append(at)
+    except OSError:
+        return None
+    return starts if len(starts) > 1 else None
+
+
+def find_boundary(f, target, size, order, nano, hlen, snaplen, first_sec) -> int | None:
+    """The first offset at or after ``target`` where ``_CHAIN`` plausible
+    records follow each other (or plausible records run exactly to EOF)."""
+    f.seek(target)
+    buf = f.read(_BLOCK)
+    at_eof = target + len(buf) >= size
+    unpack = struct.Struct(order + "IIII").unpack_from
+    fmax = 1_000_000_000 if nano else 1_000_000
+    cap = snaplen if snaplen >= 64 else 262144
+    n = len(buf)
+    for c in range(min(_SCAN, max(0, n - hlen))):
+        pos = c
+        prev = first_sec
+        ok = 0
+        while ok < _CHAIN:
+            if pos == n and at_eof and ok:
+                return target + c
+            if pos + hlen > n:
+                break
+            sec, frac, incl, orig = unpack(buf, pos)
+            if (
+                frac >= fmax
+                or not 0 < incl <= cap
+                or incl > orig
+                or orig > 1 << 20
+                or not prev - 86400 <= sec <= prev + 86400
+            ):
+                break
+            prev = sec
+            pos += hlen + incl
+            ok += 1
+        if ok >= _CHAIN:
+            return target + c
+    return None
+
+
+# --- a worker -------------------------------------------------------------------
+
+
+class _Ex:
+    __slots__ = ("user",)
+
+    def __init__(self, user):
+        self.user = user
+
+
+class Rendered:
+    """A connection rendered by a worker (its JSON text around the id), with
+    what the command needs to filter and count it: ``failed``, ``user``,
+    ``exchanges`` (``.user`` only), ``tls`` and ``tls_info`` (status and
+    version only)."""
+
+    __slots__ = ("id", "head", "tail", "failed", "user", "exchanges", "tls", "tls_info")
+
+    def text(self) -> str:
+        return f"{self.head}{self.id}{self.tail}"
+
+
+def prerender(conn, fmt: str, packets: bool):
+    """``conn`` as :class:`Rendered` JSON (``fmt`` "jsonl": one line without
+    its newline; "json": an element of the indented list, indented), or
+    ``conn`` itself when its text holds the sentinel id elsewhere."""
+    from .views.escape import json_dumps
+
+    conn.id = int(_SENTINEL)
+    text = json_dumps(conn.to_record(with_packets=packets), indent=2 if fmt == "json" else None)
+    if text.count(_SENTINEL) != 1 or f'"id": {_SENTINEL}' not in text:
+        return conn
+    if fmt == "json":
+        text = text.replace("\n", "\n  ")  # one level down, in the list
+    r = Rendered()
+    r.head, _, r.tail = text.partition(_SENTINEL)
+    r.failed = conn.failed
+    r.user = conn.user
+    r.exchanges = tuple(_Ex(ex.user) for ex in conn.exchanges)
+    r.tls = conn.tls
+    info = conn.tls_info
+    r.tls_info = {"tls_status": info.get("tls_status"), "tls_version": info.get("tls_version")}
+    return r
+
+
+class _Watch:
+    """Stands between the reassembler and a flow's sink: sees it close."""
+
+    __slots__ = ("data", "gap", "closed")
+
+
+def range_worker(task):
+    """Worker ``k``: dissect the flows that start in ``[start, stop)``.
+
+    Returns a dict: ``status`` ("ok", "stopped": the capture ends or is
+    damaged inside the range, "misaligned": the range did not end on
+    ``stop``), ``frames`` (records of the range), ``truncated``/``error``
+    (of the range), ``flows`` (one list per flow that started in the range,
+    see ``_F_*``), ``spool`` (pickled batches of events ``(pos, seq, flow
+    index, connection or None)``) and ``fail`` (an exception's message)."""
+    from .capture import open_capture
+    from .capture.decode import TcpSegment, decode_frame
+    from .dissect import CaptureSummary, Dissector, ReaderKeylog
+    from .errors import MysqlwireError
+
+    k, start, stop, path, opts, spool_dir, render = task
+    out = {"k": k, "status": "ok", "frames": 0, "truncated": False, "error": None}
+    out.update(flows=[], spool=None, fail=None)
+    summary = CaptureSummary(path=str(path))
+    try:
+        reader = open_capture(path)
+        reader.window(start, stop)
+    except (MysqlwireError, OSError) as exc:
+        out["fail"] = str(getattr(exc, "strerror", None) or exc)
+        return out
+    engine = Dissector(replace(opts, reorder_window=0), summary)
+    pipe = engine.pipe
+    reasm = engine.reasm
+    if opts.keylog is None:
+        pipe.keylog = ReaderKeylog(reader)
+    cur = [reader, False]  # the reader being read, past the end of the range
+    flows: list[list] = []
+    slot_flow: list[int] = []
+    open_n = [0]
+    events: list = []
+    seq = [0]
+    spool = os.path.join(spool_dir, f"range-{k}.pickle")
+    fh = open(spool, "wb")  # noqa: SIM115 - closed below
+    out["spool"] = spool
+
+    def pos() -> int:
+        return INF if cur[1] is None else cur[0].bytes_read
+
+    def put(index: int, conn) -> None:
+        if render is not None and conn is not None:
+            conn = prerender(conn, render, opts.with_packets)
+        events.append((pos(), seq[0], index, conn))
+        seq[0] += 1
+        if len(events) >= _BATCH:
+            pickle.dump(events, fh, pickle.HIGHEST_PROTOCOL)
+            events.clear()
+
+    follow = pipe.on_flow
+    orig_finished = pipe.finished
+    orig_skip = pipe.skip
+    seg = None
+
+    def on_flow(flow):
+        if cur[1]:
+            return None  # past the range: not this worker's
+        saddr, sport, daddr, dport, sq, ack, flags, _p, _v6, _m = seg
+        synack = flags & _SYN and flags & _ACK
+        init = (daddr, dport) if synack else (saddr, sport)
+        res_port = sport if synack else dport
+        sink = follow(flow)
+        rec = [flow.index, flow.endpoints_key, pos(), flow.first_ts, flags, sq, (saddr, sport)]
+        rec += [init, res_port, sink is not None, None, None, None, ack]
+        flows.append(rec)
+        if sink is None:
+            rec[_F_CLOSE], rec[_F_REASON], rec[_F_LAST] = rec[_F_POS], "ignored", flow.first_ts
+            return None
+        slot_flow.append(flow.index)
+        open_n[0] += 1
+        watch = _Watch()
+        watch.data = sink.data
+        watch.gap = sink.gap
+
+        def closed(reason, ts, _rec=rec, _flow=flow, _sink=sink):
+            _rec[_F_CLOSE], _rec[_F_REASON], _rec[_F_LAST] = pos(), reason, _flow.last_ts
+            open_n[0] -= 1
+            _sink.closed(reason, ts)
+
+        watch.closed = closed
+        return watch
+
+    def finished(sink) -> None:
+        orig_finished(sink)
+        for conn in pipe.drain():
+            put(sink.flow.index, conn)
+
+    def skip(slot: int) -> None:
+        put(slot_flow[slot], None)
+        orig_skip(slot)
+
+    reasm.on_flow = on_flow
+    pipe.finished = finished
+    pipe.skip = skip
+    add = reasm.add
+    try:
+        for ts, linktype, data, _iface in reader.records(reasm.fast):
+            seg = decode_frame(linktype, data)
+            if seg.__class__ is TcpSegment:
+                add(ts, seg)
+        out["frames"] = reader.frames_read
+        if stop is None or reader.bytes_read != stop:
+            if stop is not None and (reader.error or "").startswith("truncated record"):
+                out["status"] = "misaligned"
+                return out
+            out["status"] = "stopped"
+            out["truncated"] = bool(reader.truncated)
+            out["error"] = reader.error
+        elif open_n[0]:
+            # past the range: only this range's flows still open matter
+            tail = open_capture(path)
+            tail.window(stop)
+            cur[0], cur[1] = tail, True
+            for ts, linktype, data, _iface in tail.records(reasm.fast):
+                seg = decode_frame(linktype, data)
+                if seg.__class__ is TcpSegment:
+                    add(ts, seg)
+                    if not open_n[0]:
+                        break
+            tail.close()
+        cur[1] = None
+        engine.finish()
+    except (MysqlwireError, OSError) as exc:
+        out["fail"] = str(getattr(exc, "strerror", None) or exc)
+    finally:
+        if events:
+            pickle.dump(events, fh, pickle.HIGHEST_PROTOCOL)
+        fh.close()
+        reader.close()
+    out["flows"] = flows
+    return out
+
+
+# flow record fields
+_F_INDEX, _F_KEY, _F_POS, _F_TS, _F_FLAGS, _F_SEQ, _F_SRC = range(7)
+_F_INIT, _F_RES_PORT, _F_SLOT, _F_CLOSE, _F_REASON, _F_LAST, _F_ACK = range(7, 14)
+
+
+# --- the parent -------------------------------------------------------------------
+
+
+def _first_frame_new(g: list, r: list) -> bool:
+    """Would the sequential reassembler start a new flow at ``r``'s first
+    frame, given that the 4-tuple's latest flow is ``g`` (an earlier
+    worker's)?  Raises :class:`Unsplittable` when that depends on what the
+    replay does not know."""
+    p = r[_F_POS]
+    close = g[_F_CLOSE]
+    if close > p or (close == p and g[_F_REASON] != "reused"):
+        return False  # the frame went to g (still open): r is g's continuation
+    if close == p:
+        return True  # the frame reused g's 4-tuple: a new connection there too
+    flags = r[_F_FLAGS]
+    from_init = r[_F_SRC] == g[_F_INIT]
+    # a flow started by a bare SYN keeps that SYN's number as its initiator's ISN
+    g_syn = g[_F_FLAGS] & (_SYN | _ACK) == _SYN
+    if flags & _SYN:
+        if flags & _ACK:
+            if from_init:
+                return True  # roles swapped: a different connection
+            if g[_F_REASON] == "ignored" and g_syn and (r[_F_ACK] - 1) & 0xFFFFFFFF == g[_F_SEQ]:
+                return False  # the answer to the SYN of a flow not followed
+            raise Unsplittable("SYN+ACK on a closed 4-tuple")
+        if not from_init:
+            return True  # a SYN from the old responder
+        if g_syn:
+            return g[_F_SEQ] != r[_F_SEQ]  # another ISN: a new connection
+        raise Unsplittable("SYN on a closed 4-tuple whose ISN is not known")
+    # no SYN: the tombstone absorbs it, unless it was pruned
+    if 0 <= r[_F_TS] - g[_F_LAST] <= _TTL_SAFE:
+        return False
+    raise Unsplittable("a closed 4-tuple's tombstone may have been pruned")
+
+
+def resolve(results: list[dict]):
+    """Which flows the sequential path creates: ``(slots, flows, ports)``,
+    ``slots[k]`` mapping worker ``k``'s flow index to the global slot
+    (None: a flow without slot) for every kept flow."""
+    latest: dict[bytes, tuple[int, list]] = {}
+    slots: list[dict[int, int | None]] = []
+    ports: dict[int, int] = {}
+    expected: set = set()  # (key, pos) where an earlier flow was reused past its range
+    created: set = set()
+    next_slot = 0
+    n = 0
+    for k, res in enumerate(results):
+        mine: dict[int, int | None] = {}
+        for r in res["flows"]:
+            key = r[_F_KEY]
+            prev = latest.get(key)
+            if prev is not None and prev[0] != k and not _first_frame_new(prev[1], r):
+                g = prev[1]
+                if r[_F_LAST] is not None and r[_F_LAST] > g[_F_LAST]:
+                    g[_F_LAST] = r[_F_LAST]  # the segments the sequential tombstone absorbed
+                continue
+            latest[key] = (k, r)
+            created.add((key, r[_F_POS]))
+            if r[_F_REASON] == "reused":
+                expected.add((key, r[_F_CLOSE]))
+            n += 1
+            port = r[_F_RES_PORT]
+            ports[port] = ports.get(port, 0) + 1
+            if r[_F_SLOT]:
+                mine[r[_F_INDEX]] = next_slot
+                next_slot += 1
+            else:
+                mine[r[_F_INDEX]] = None
+        slots.append(mine)
+    if expected - created:
+        raise Unsplittable("a 4-tuple reused where no worker started a flow")
+    return slots, n, ports
+
+
+def settle(results: list[dict]):
+    """``(kept, slots, flows, ports)``: the workers' results the sequential
+    path would have reached (up to the range where the capture ends or is
+    damaged) and :func:`resolve` of them.  Raises :class:`Unsplittable` when
+    a range did not end on the next one's start."""
+    kept = []
+    for r in sorted(results, key=lambda r: r["k"]):
+        kept.append(r)
+        if r["status"] == "misaligned":
+            raise Unsplittable(f"range {r['k']} did not end on the next one's start")
+        if r["status"] == "stopped" or r["fail"] is not None:
+            break
+    return (kept, *resolve(kept))
+
+
+def _events(k: int, spool: str, mine: dict):
+    with open(spool, "rb") as fh:
+        while True:
+            try:
+                batch = pickle.load(fh)
+            except EOFError:
+                break
+            for p, s, index, conn in batch:
+                slot = mine.get(index, -1)
+                if slot != -1:
+                    yield p, k, s, slot, conn
+
+
+def merge(results: list[dict], slots: list[dict], window: int):
+    """The kept connections, numbered and released as the sequential
+    pipeline releases them."""
+    streams = [_events(k, r["spool"], slots[k]) for k, r in enumerate(results)]
+    done: dict[int, object] = {}
+    emit_from = 0
+    next_id = 1
+    for _p, _k, _s, slot, conn in heapq.merge(*streams):
+        done[slot] = conn
+        while emit_from in done:
+            c = done.pop(emit_from)
+            emit_from += 1
+            if c is not None:
+                c.id = next_id
+                next_id += 1
+                yield c
+        if len(done) > window:
+            last = emit_from
+            for s in sorted(done):
+                c = done.pop(s)
+                last = s
+                if c is not None:
+                    c.id = next_id
+                    next_id += 1
+                    yield c
+            emit_from = max(emit_from, last + 1)
+    for s in sorted(done):
+        c = done.pop(s)
+        if c is not None:
+            c.id = next_id
+            next_id += 1
+            yield c
