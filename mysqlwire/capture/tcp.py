@@ -43,6 +43,7 @@ _MIN_PIECES = 1024
 """Floor of ``Reassembler.max_pieces`` (see there)."""
 
 _PORTS = struct.Struct("!HH").pack
+_ACK32 = struct.Struct("!I").unpack_from
 _ANY_CONTROL = SYN | FIN | RST
 
 
@@ -78,6 +79,15 @@ class _Dir:
         self.pbytes = 0
         self.last = b""  # last delivered payload (ends at nxt), for overlap checks
         self.ack32: int | None = None  # highest 32-bit ACK the peer sent for this direction
+
+    def acked(self, buf, p: int, end: int, ts: float) -> bool:
+        """A capture reader's frame towards this direction, IPv4 header at
+        ``buf[p]`` (fast-lane mode 4): a bare ACK is noted here, all
+        :meth:`Reassembler.add` would do with it; anything else is not taken."""
+        if buf[p + 2] << 8 | buf[p + 3] != 20 + (buf[p + 32] >> 4 << 2) or buf[p + 32] < 0x50:
+            return False
+        self.ack32 = _ACK32(buf, p + 28)[0]
+        return True
 
 
 class Flow:
@@ -276,12 +286,14 @@ class Reassembler(OutOfOrder):
         # key: source address + destination address + source port +
         # destination port (4 + 4 + 2 + 2 raw bytes, as they follow each other
         # in an IPv4 header without options and its TCP header); value:
-        # (flow, mask, empty_only).  A capture reader may skip a segment of
-        # such a direction without decoding it when ``flags & mask == 0`` (and,
-        # with ``empty_only``, it carries no payload), provided it sets
-        # ``flow.last_ts`` to its timestamp: that is all :meth:`add` would
-        # have done with it.  Off with ``idle_timeout`` (expiry runs per
-        # segment).
+        # (flow, mask, mode, lane[, take]).  A capture reader may skip a
+        # segment of such a direction without decoding it when
+        # ``flags & mask == 0`` and, by mode: 0 any segment; 1 a bare ACK;
+        # 2 / 3 what the command lane takes (mysqlwire.capture.lane; a server
+        # lane with no answer awaited: any segment); 4 what ``take`` takes (a
+        # bare ACK, noted) -- provided it sets ``flow.last_ts`` to its
+        # timestamp: that is all :meth:`add` would have done with it.  Off
+        # with ``idle_timeout`` (expiry runs per segment).
         self.fast: dict[bytes, tuple] = {}
         self._fast_on = idle_timeout is None
         # command lanes (see mysqlwire.capture.lane): only for a driver whose
@@ -371,6 +383,8 @@ class Reassembler(OutOfOrder):
         flow = Flow(ikey, self.flows_seen, ts, syn_seen, ipv6)
         if self._fast_on and not ipv6:
             flow._reasm = self
+            s, sp, d, dp = ikey
+            flow._fkeys = (d + s + _PORTS(dp, sp), s + d + _PORTS(sp, dp))
         self.flows_seen += 1
         if flags & SYN:
             flow._isn[fwd] = seq
@@ -494,6 +508,8 @@ class Reassembler(OutOfOrder):
                     ent = (flow, _ANY_CONTROL, 0, None)
                 elif peer.muted:
                     ent = (flow, _ANY_CONTROL, 1, None)  # bare ACKs of muted bytes
+                else:
+                    ent = (flow, _ANY_CONTROL, 4, None, peer.acked)  # bare ACKs, noted
             if ent is None:
                 fast.pop(keys[fwd], None)
             else:
