@@ -5,7 +5,8 @@ whole ``iter_split`` (workers + the parent's merge) for the parent's part.
 
     python benchmarks/split_cpu.py capture.pcap [--jobs 2] [--render jsonl]
 
-Prints JSON: ``sequential`` (``iter_connections``, plus rendering with
+Prints JSON: ``fallback`` (why ``iter_split`` would dissect sequentially,
+or null), ``sequential`` (``iter_connections``, plus rendering with
 ``--render``), ``workers`` (each range), ``parent`` (planning, merge,
 numbering, ids and the same rendering, i.e. ``iter_split`` minus its
 workers) and ``critical_path`` = the slowest worker + the parent: the wall
@@ -59,13 +60,20 @@ def main() -> None:
     sequential = time.process_time() - t
     starts = rangesplit.plan(args.capture, args.jobs)
     workers = []
+    fallback = "no byte-range plan" if starts is None else None
     if starts is not None:
         stops = [*starts[1:], None]
+        results = []
         with tempfile.TemporaryDirectory() as tmp:
             for k, (start, stop) in enumerate(zip(starts, stops, strict=True)):
                 t = time.process_time()
-                rangesplit.range_worker((k, start, stop, args.capture, opts, tmp, args.render))
+                task = (k, start, stop, args.capture, opts, tmp, args.render)
+                results.append(rangesplit.range_worker(task))
                 workers.append(round(time.process_time() - t, 3))
+            try:
+                rangesplit.settle(results)
+            except rangesplit.Unsplittable as exc:
+                fallback = str(exc)  # iter_split dissects sequentially
     t, c = time.process_time(), children_cpu()
     summary = CaptureSummary(path=args.capture)
     m = consume(iter_split(args.capture, opts, args.jobs, summary, render=args.render), args.render)
@@ -78,6 +86,7 @@ def main() -> None:
             {
                 "connections": n,
                 "ranges": starts,
+                "fallback": fallback,
                 "sequential": round(sequential, 3),
                 "workers": workers,
                 "workers_in_pool": round(in_workers, 3),

@@ -180,9 +180,14 @@ def prerender(conn, fmt: str, packets: bool):
 
 
 class _Watch:
-    """Stands between the reassembler and a flow's sink: sees it close."""
+    """Stands between the reassembler and a flow's sink: sees it close.
+    ``data`` and ``gap`` are the sink's own methods (no extra call per
+    segment); anything else the reassembler asks of its sink is the sink's."""
 
-    __slots__ = ("data", "gap", "closed")
+    __slots__ = ("data", "gap", "closed", "sink")
+
+    def __getattr__(self, name: str):
+        return getattr(self.sink, name)
 
 
 def range_worker(task):
@@ -258,6 +263,7 @@ def range_worker(task):
         slot_flow.append(flow.index)
         open_n[0] += 1
         watch = _Watch()
+        watch.sink = sink
         watch.data = sink.data
         watch.gap = sink.gap
 
@@ -283,7 +289,10 @@ def range_worker(task):
     pipe.skip = skip
     add = reasm.add
     try:
-        for ts, linktype, data, _iface in reader.records(reasm.fast):
+        records = reader.records(reasm.fast)
+        if reader.fast_lane:  # as iter_connections: the reader takes command lanes
+            reasm.lanes = pipe.lanes = True
+        for ts, linktype, data, _iface in records:
             seg = decode_frame(linktype, data)
             if seg.__class__ is TcpSegment:
                 add(ts, seg)

@@ -129,6 +129,10 @@ def build(path: Path, n: int = 200, *, specials=(1 / 3, 1 / 2, 2 / 3), late_stra
         # reuse of an open connection: C never closes, D's SYN reuses its 4-tuple
         frames += conv(2, mid - 2, client=ip, port=50001, isn=333, keep_open=True)
         frames += conv(3, mid + 2, client=ip, port=50001, isn=4_444_444)
+        # the same while C's frames run across the split point: the next
+        # range sees C's rest first (dropped), then D's SYN
+        frames += conv(2, mid - 0.5, client=ip, port=50005, isn=777, keep_open=True)
+        frames += conv(3, mid + 2.5, client=ip, port=50005, isn=8_888_888)
         # stray segments on a closed 4-tuple, after the split point: the
         # sequential reassembler's tombstone absorbs them
         frames += conv(4, mid - 3.5, client=ip, port=50002, isn=555)
@@ -187,9 +191,10 @@ def test_ranges_match_sequential(stress, tmp_path, jobs):
     # stray segments absorbed (no connection, no flow), logins joined mid-stream
     recs = [json.loads(r) for r in expect]
     ports = [r["client"].rsplit(":", 1)[1] for r in recs if r["client"].startswith("10.9.")]
-    assert [ports.count(p) for p in ("50000", "50001", "50002", "50004")] == [6, 6, 3, 3]
+    counts = [ports.count(p) for p in ("50000", "50001", "50002", "50004", "50005")]
+    assert counts == [6, 6, 3, 3, 6]
     assert sum(r["outcome"] == "midstream" for r in recs) == 3
-    assert summary.tcp_flows == len(recs) == 221
+    assert summary.tcp_flows == len(recs) == 227
 
 
 def test_small_reorder_window_releases_alike(stress, tmp_path):
@@ -231,7 +236,7 @@ def test_damage_in_a_later_range_matches(stress, tmp_path, jobs):
         summary = CaptureSummary(path=str(path))
         expect = records(iter_connections(str(path), opts, summary))
         got, flows, ports = in_process(path, jobs, opts, tmp_path)
-        assert records(got) == expect and 100 < len(expect) < 221
+        assert records(got) == expect and 100 < len(expect) < 227
         assert flows == summary.tcp_flows and ports == summary.server_ports
         assert summary.error.startswith(why)
 
