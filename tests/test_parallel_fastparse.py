@@ -68,7 +68,14 @@ def _check(kind, payload, caps) -> str | None:
 
 def test_fast_parse_equals_grammar_on_captured_packets(parsed_packets):
     used = {kind for kind, payload, caps in parsed_packets if fast_parse(kind, payload, caps)}
-    assert {"handshake_v10", "handshake_response41", "ok", "err"} <= used
+    assert {
+        "handshake_v10",
+        "handshake_response41",
+        "ok",
+        "err",
+        "old_auth_switch_request",
+        "com_change_user",
+    } <= used
     problems = [p for p in (_check(*item) for item in parsed_packets) if p]
     assert problems == []
 
@@ -98,7 +105,38 @@ def test_fast_parse_equals_grammar_on_mutations(parsed_packets):
 
 
 def test_fast_parse_declines_other_kinds():
-    assert fast_parse("com_change_user", b"\x11root\x00\x00") is None
+    assert fast_parse("handshake_v9", b"\x095.0\x00\x01\x00\x00\x00abcdefgh\x00") is None
+    assert fast_parse("eof", b"\xfe\x00\x00\x02\x00") is None
     assert fast_parse("handshake_v10", b"") is None
     # a non-minimal length encoding is left to the grammar (it keeps the prefix)
     assert fast_parse("ok", b"\x00\xfc\x01\x00\x00\x02\x00\x00\x00", 0x200) is None
+
+
+@pytest.mark.parametrize(
+    "payload,caps",
+    [
+        (b"\x11root\x00\x00", None),  # empty proof, nothing after it
+        (
+            b"\x11root\x00\x14" + bytes(range(20)) + b"shop\x00\x21\x00mysql_native_password\x00",
+            None,
+        ),
+        # connection attributes after the plugin name
+        (b"\x11u\x00\x00\x00\x21\x00p\x00\x0a\x03_os\x05linux", None),
+        (b"\x11u\x00\x00db", None),  # database without its NUL, nothing after it
+        (b"\x11u\x00pw\x00db\x00", 0),  # pre-4.1: NUL-terminated proof
+        (b"\x11u\x00\x00\x00\x21", None),  # half a character set: refused
+        (b"\x11u\x00\x05ab", None),  # proof longer than the packet: refused
+        (b"\x11u\x00\x00\x00\x21\x00p\x00\x0a\x03_os\x06linux", None),  # attr overruns
+        (b"\xfe", None),
+        (b"\xfe\x00", None),
+    ],
+)
+def test_fast_parse_change_user_and_old_switch_equal_grammar(payload, caps):
+    kind = "old_auth_switch_request" if payload[0] == 0xFE else "com_change_user"
+    assert _check(kind, payload, caps) is None
+    try:
+        parse(kind, payload, caps=caps)
+    except ProtocolError:
+        assert fast_parse(kind, payload, caps) is None
+    else:  # the well-formed ones take the fast path
+        assert fast_parse(kind, payload, caps) is not None

@@ -4,7 +4,8 @@
 :func:`mysqlwire.protocol.parse` would return (same keys in the same order,
 same values and value types) for the common, well-formed shapes of
 ``handshake_v10``, ``handshake_response41``, ``ssl_request``, ``ok``, ``err``,
-``auth_switch_request`` and ``auth_more_data`` -- or ``None`` for anything
+``auth_switch_request``, ``old_auth_switch_request``, ``auth_more_data`` and
+``com_change_user`` -- or ``None`` for anything
 else (another kind, a non-minimal length encoding, a truncated or malformed
 payload...), in which case the caller parses with the grammar, which also
 produces the error message.  The grammar stays the single definition of the
@@ -134,6 +135,31 @@ def _client_ext(flag: int, filler: bytes) -> int:
     return 0 if flag & F.CLIENT_MYSQL else int.from_bytes(filler[19:23], "little")
 
 
+def _connect_attrs(p: bytes, pos: int, n: int):
+    """``ConnectAttrs``: (list of key/value Containers, next position), or None."""
+    r = _lenenc(p, pos, n)
+    if r is None:
+        return None
+    total, pos = r
+    end = pos + total
+    if end > n:
+        return None
+    attrs = ListContainer()
+    while pos < end:
+        r = _lenenc_bytes(p, pos, end)
+        if r is None:
+            return None
+        key, pos = r
+        if pos >= end:
+            return None
+        r = _lenenc_bytes(p, pos, end)
+        if r is None:
+            return None
+        value, pos = r
+        attrs.append(Container(key=key, value=value))
+    return attrs, pos
+
+
 def _response41(p: bytes, caps):
     n = len(p)
     if n < 33:
@@ -174,26 +200,10 @@ def _response41(p: bytes, caps):
         plugin, plugin_term, pos = _nul_or_eof(p, pos, n)
     attrs = None
     if flag & F.CLIENT_CONNECT_ATTRS and pos < n:
-        r = _lenenc(p, pos, n)
+        r = _connect_attrs(p, pos, n)
         if r is None:
             return None
-        total, pos = r
-        end = pos + total
-        if end > n:
-            return None
-        attrs = ListContainer()
-        while pos < end:
-            r = _lenenc_bytes(p, pos, end)
-            if r is None:
-                return None
-            key, pos = r
-            if pos >= end:
-                return None
-            r = _lenenc_bytes(p, pos, end)
-            if r is None:
-                return None
-            value, pos = r
-            attrs.append(Container(key=key, value=value))
+        attrs, pos = r
     zstd = None
     if flag & F.CLIENT_ZSTD_COMPRESSION_ALGORITHM and pos < n:
         zstd = p[pos]
@@ -318,6 +328,74 @@ def _more_data(p: bytes, caps):
     return Container(header=0x01, data=p[1:])
 
 
+def _old_auth_switch(p: bytes, caps):
+    return Container(header=0xFE) if p == b"\xfe" else None
+
+
+_CAPS_DEFAULT_CHANGE_USER = (
+    F.CLIENT_PROTOCOL_41
+    | F.CLIENT_SECURE_CONNECTION
+    | F.CLIENT_PLUGIN_AUTH
+    | F.CLIENT_CONNECT_ATTRS
+)
+
+
+def _change_user(p: bytes, caps):
+    n = len(p)
+    if n < 2 or p[0] != 0x11:
+        return None
+    if caps is None:
+        caps = _CAPS_DEFAULT_CHANGE_USER
+    nul = p.find(b"\0", 1)
+    if nul < 0:
+        return None
+    user = p[1:nul]
+    pos = nul + 1
+    if caps & F.CLIENT_SECURE_CONNECTION:
+        if pos >= n:
+            return None
+        end = pos + 1 + p[pos]
+        if end > n:
+            return None
+        auth = p[pos + 1 : end]
+        pos = end
+    else:
+        nul = p.find(b"\0", pos)
+        if nul < 0:
+            return None
+        auth = p[pos:nul]
+        pos = nul + 1
+    database, database_term, pos = _nul_or_eof(p, pos, n)
+    charset = None
+    if pos < n:
+        if pos + 2 > n:
+            return None
+        charset = p[pos] | p[pos + 1] << 8
+        pos += 2
+    plugin = plugin_term = None
+    if caps & F.CLIENT_PLUGIN_AUTH:
+        plugin, plugin_term, pos = _nul_or_eof(p, pos, n)
+    attrs = None
+    if caps & F.CLIENT_CONNECT_ATTRS and pos < n:
+        r = _connect_attrs(p, pos, n)
+        if r is None:
+            return None
+        attrs, pos = r
+    if pos != n:
+        return None
+    return Container(
+        command=0x11,
+        user=user,
+        auth_response=auth,
+        database=database,
+        database_terminated=database_term,
+        character_set=charset,
+        auth_plugin_name=plugin,
+        auth_plugin_name_terminated=plugin_term,
+        connect_attrs=attrs,
+    )
+
+
 _PARSERS = {
     "handshake_v10": _greeting,
     "handshake_response41": _response41,
@@ -326,6 +404,8 @@ _PARSERS = {
     "err": _err,
     "auth_switch_request": _auth_switch,
     "auth_more_data": _more_data,
+    "old_auth_switch_request": _old_auth_switch,
+    "com_change_user": _change_user,
 }
 
 
