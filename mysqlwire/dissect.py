@@ -325,8 +325,7 @@ class _ConnSink:
     def _start_tls(self, ts: float) -> None:
         conn = self.conn
         conn.tls = True
-        from .tls import TlsSession
-
+        TlsSession = _TLS_SESSION[0] if _TLS_SESSION else _load_tls_session()
         keylog = self.pipe.keylog
         if isinstance(keylog, _LazyKeylog):
             keylog = keylog.get()
@@ -463,7 +462,7 @@ class _ConnSink:
             conn.client_character_set = f.get("character_set")
             attrs = f.get("connect_attrs")
             if attrs is not None:
-                conn.connect_attrs = {text(a["key"]): text(a["value"]) for a in attrs}
+                conn.connect_attrs = {_text(a["key"]): _text(a["value"]) for a in attrs}
             self._start_exchange("login", ev, f["username"], f.get("client_plugin"), f, ts, in_tls)
             return
         if kind == "com_change_user":
@@ -512,6 +511,16 @@ class _ConnSink:
             return
 
 
+_TLS_SESSION: list = []  # [mysqlwire.tls.TlsSession], imported on the first TLS connection
+
+
+def _load_tls_session():
+    from .tls import TlsSession
+
+    _TLS_SESSION.append(TlsSession)
+    return TlsSession
+
+
 def _stream_state(conn: Connection) -> tuple:
     """What a stream-mode reader has been told: exchanges and their outcomes."""
     return (
@@ -519,6 +528,13 @@ def _stream_state(conn: Connection) -> tuple:
         bool(conn.command_error),
         bool(conn.extra.get("pre_greeting_error")),
     )
+
+
+def _text(raw) -> str:
+    """:func:`mysqlwire.model.text` of bytes that are never None (attributes)."""
+    if raw.__class__ is not bytes:
+        raw = bytes(raw)
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _len(v) -> int:

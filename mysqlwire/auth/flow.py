@@ -28,10 +28,15 @@ SWITCH_KINDS = ("auth_switch_request", "old_auth_switch_request", "auth_next_fac
 DATA_KINDS = ("auth_more_data", "server_plugin_data")
 
 
-def _lookup(name: str | None) -> AuthPlugin | None:
-    from . import get_plugin  # the registry imports this module
+_REGISTRY: list = []  # [get_plugin], filled on first use
 
-    return get_plugin(name) if name else None
+
+def _lookup(name: str | None) -> AuthPlugin | None:
+    if not _REGISTRY:
+        from . import get_plugin  # the registry imports this module
+
+        _REGISTRY.append(get_plugin)  # (an import per call costs more than the lookup)
+    return _REGISTRY[0](name) if name else None
 
 
 class Flow:
