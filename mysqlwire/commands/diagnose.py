@@ -22,6 +22,7 @@ from .common import (
     output,
     select,
     stdin_is_stream,
+    use_color,
 )
 
 
@@ -89,8 +90,20 @@ def diagnose(
         conns, matched_seen, chosen, bad_box = _stream(
             captures, opts, summaries, given, failed, users, show_all
         )
+    elif "-" not in captures and not show_secrets:
+        # named files: read twice, the output spilled to a temporary file
+        # (memory constant per connection); see _spilled
+        matched, shown, bad = _spilled(
+            captures, opts, summaries, given, (failed, users), show_all, fmt, packets, color
+        )
+        if fmt == "text" and not shown and matched:
+            click.echo("no problem found" + ("" if show_all else " (--all shows every connection)"))
+        sys.exit(
+            exit_status(summaries, matched, bad, ports=ports, filters=filters_text(failed, users))
+        )
     elif "-" not in captures:
-        # named files: read three times, memory bounded per connection
+        # named files with --show-secrets (never written to a temporary file):
+        # read three times, memory bounded per connection
         conns, matched_seen, chosen, bad_box = _passes(
             captures, opts, summaries, given, failed, users, show_all
         )
@@ -207,6 +220,121 @@ def _passes(captures, opts, summaries, secrets, failed, users, show_all):
             yield c
 
     return seen, matched, _Chosen(gen(), chosen_n), bad
+
+
+def _spilled(captures, opts, summaries, secrets, filters, show_all, fmt, packets, color):
+    """Named captures in two passes, memory constant per connection, output
+    byte-identical to diagnosing every connection at once.  Pass 1 gathers
+    the capture-wide facts (who logged in over TLS, who without); pass 2
+    diagnoses each connection with them and writes its output to an
+    anonymous temporary file.  A security finding is summarised on the first
+    connection of its account and server, naming the others, which is only
+    known at the end: those first connections (one per account, server and
+    finding, not per connection) are kept with their place in the file and
+    written again when the file is copied to stdout.
+
+    Returns (connections matching the filters, connections shown, whether
+    one has an error finding)."""
+    import tempfile
+
+    from ..diagnose import CaptureFacts, diagnose_connection, has_problem, summarise_repeats
+
+    facts = CaptureFacts()
+    for c in iter_named(captures, opts, [], "reading (pass 1 of 2)"):
+        facts.add(c)
+    emit = _Emitter(fmt, packets, color)
+    places: dict[int, tuple[int, int]] = {}  # id(conn) -> its output's span in the spill
+    matched = shown = 0
+    bad = False
+    with tempfile.TemporaryFile(prefix="mysqlwire-diagnose-") as spill:
+        for c in iter_all(captures, opts, summaries):
+            before = len(facts.security_first)
+            diagnose_connection(c, secrets, capture=facts)
+            if not any(True for _ in select([c], *filters)):
+                continue
+            matched += 1
+            if not (show_all or has_problem(c)):
+                continue
+            bad = bad or any(d["severity"] == "error" for d in c.extra.get("diagnosis") or [])
+            spill.write(emit.separator(shown))
+            body = spill.tell()
+            spill.write(emit.render(c))
+            if len(facts.security_first) > before:  # kept alive by facts.security_first
+                places[id(c)] = (body, spill.tell())
+            shown += 1
+        patches = sorted(
+            (places[id(c)][0], places[id(c)][1], emit.render(c))
+            for c in summarise_repeats(facts)
+            if id(c) in places
+        )
+        emit.copy(spill, patches)
+        emit.finish(summaries, shown)
+    return matched, shown, bad
+
+
+class _Emitter:
+    """Each chosen connection's output as bytes (JSONL line, JSON array item,
+    text block), and the copy of the spilled output to stdout."""
+
+    def __init__(self, fmt: str, packets: bool, color) -> None:
+        self.fmt, self.packets = fmt, packets
+        if fmt == "text":
+            import io
+
+            from ..views.text import Renderer
+
+            self.screen = Renderer(color=use_color(color), show_secrets=False)
+            self.buf = io.StringIO()
+            self.text = Renderer(color=use_color(color), show_secrets=False, file=self.buf)
+            # the same layout as printing to stdout directly
+            self.text.console.width = self.screen.console.width
+
+    def separator(self, n_before: int) -> bytes:
+        if self.fmt != "json":
+            return b""
+        return b"[\n  " if n_before == 0 else b",\n  "
+
+    def render(self, c) -> bytes:
+        from ..views.escape import json_dumps
+
+        if self.fmt == "jsonl":
+            return (json_dumps(record(c, self.packets)) + "\n").encode("utf-8")
+        if self.fmt == "json":
+            # an item of json.dumps(list, indent=2): one level deeper
+            return json_dumps(record(c, self.packets), indent=2).replace("\n", "\n  ").encode()
+        self.buf.seek(0)
+        self.buf.truncate()
+        self.text.connection(c, packets=self.packets)
+        return self.buf.getvalue().encode("utf-8")
+
+    def copy(self, spill, patches) -> None:
+        """Write the spilled output to stdout, ``patches`` ((start, end,
+        bytes), in order) replacing those spans."""
+        import codecs
+
+        sys.stdout.flush()
+        decode = codecs.getincrementaldecoder("utf-8")().decode
+        write = sys.stdout.write
+        spill.flush()
+        end_all = spill.tell()
+        spill.seek(0)
+        pos = 0
+        for start, end, new in [*patches, (end_all, end_all, b"")]:
+            while pos < start:
+                chunk = spill.read(min(1 << 20, start - pos))
+                pos += len(chunk)
+                write(decode(chunk))
+            write(decode(new))
+            spill.seek(end)
+            pos = end
+        write(decode(b"", final=True))
+
+    def finish(self, summaries, shown: int) -> None:
+        if self.fmt == "json":
+            sys.stdout.write("\n]\n" if shown else "[]\n")
+        elif self.fmt == "text":
+            self.screen.footer(summaries, shown)
+        sys.stdout.flush()
 
 
 class _Chosen:

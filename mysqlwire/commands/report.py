@@ -232,6 +232,8 @@ def _two_passes(captures, opts, secrets, failed, users, ladders, title):
     only its table row (~0.8 KB of HTML) and, for the connections that get a
     ladder, the connection itself.  The output is byte-identical to reading
     every connection first."""
+    from dataclasses import replace
+
     from ..diagnose import CaptureFacts, diagnose_connection, summarise_repeats
     from ..views.report import (
         LADDERS_ALL,
@@ -246,7 +248,9 @@ def _two_passes(captures, opts, secrets, failed, users, ladders, title):
 
     facts = CaptureFacts()
     n_chosen, caps = 0, set()
-    for c in iter_named(captures, opts, [], "reading captures (pass 1 of 2)"):
+    # the facts need no decoded packets (recording them is a third of dissection)
+    bare = replace(opts, with_packets=False)
+    for c in iter_named(captures, bare, [], "reading captures (pass 1 of 2)"):
         facts.add(c)
         if any(True for _ in select([c], failed, users)):
             n_chosen += 1
@@ -282,18 +286,24 @@ def _two_passes(captures, opts, secrets, failed, users, ladders, title):
     for path, summary in zip(captures, summaries, strict=True):
         _warn_truncated(path, summary)
     summarise_repeats(facts)  # the first connection of an account notes the others
-    page = iter_page(
-        tally,
-        rows.html,
-        drawn,
-        n_drawn=len(drawn),
-        several=several,
-        title=title,
-        summaries=summaries,
-        secrets_given=not secrets.empty,
-        ladders=ladders,
-    )
-    return summaries, n_chosen, n_failed, bad, page
+
+    def page():
+        try:
+            yield from iter_page(
+                tally,
+                rows.html,
+                drawn,
+                n_drawn=len(drawn),
+                several=several,
+                title=title,
+                summaries=summaries,
+                secrets_given=not secrets.empty,
+                ladders=ladders,
+            )
+        finally:
+            rows.close()
+
+    return summaries, n_chosen, n_failed, bad, page()
 
 
 def _arrive(c, secrets, failed, users, chosen, kept, ladders) -> int:

@@ -363,27 +363,43 @@ class ReportTally:
 
 class StoredRows:
     """Summary rows kept as compact UTF-8 HTML (every column rendered), cut
-    down to the used columns when the page is written: ~0.8 KB a connection
-    instead of the connection itself."""
+    down to the used columns when the page is written.  They are spilled to
+    an anonymous temporary file (length-prefixed, deleted when closed), so
+    the memory they take stays constant however many connections the report
+    has (~0.8 KB a row goes to disk, not to the heap)."""
 
     def __init__(self) -> None:
-        self.rows: list[bytes] = []
+        import tempfile
+
+        self._file = tempfile.TemporaryFile(prefix="mysqlwire-rows-")
+        self._n = 0
 
     def add(self, row: dict, *, link: bool, hidden: bool) -> None:
-        self.rows.append(
-            summary_row_html(row, SUMMARY_COLUMNS, link=link, hidden=hidden).encode("utf-8")
-        )
+        b = summary_row_html(row, SUMMARY_COLUMNS, link=link, hidden=hidden).encode("utf-8")
+        self._file.write(len(b).to_bytes(4, "little") + b)
+        self._n += 1
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self._n
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _stored(self):
+        f = self._file
+        f.flush()
+        f.seek(0)
+        for _ in range(self._n):
+            size = int.from_bytes(f.read(4), "little")
+            yield f.read(size).decode("utf-8")
+        f.seek(0, 2)  # further rows are appended
 
     def html(self, cols: list[tuple[str, str]]):
         """Each row's ``<tr>`` with only ``cols`` (escaped text never holds
         ``<``, so cells are split at their closing tags)."""
         keep = [i for i, c in enumerate(SUMMARY_COLUMNS) if c in cols]
         everything = len(keep) == len(SUMMARY_COLUMNS)
-        for b in self.rows:
-            s = b.decode("utf-8")
+        for s in self._stored():
             if everything:
                 yield s
                 continue
