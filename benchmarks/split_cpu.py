@@ -32,16 +32,27 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def spec(render: str | None) -> tuple | None:
+    """The workers' render spec (mysqlwire.rangesplit.prerender) for --render."""
+    if render == "text":
+        return ("text", False, False, 80, None)
+    return None if render is None else (render,)
+
+
 def consume(conns, render: str | None) -> int:
     if render is None:
         return sum(1 for _ in conns)
     from mysqlwire.views.escape import json_dumps
+    from mysqlwire.views.text import Renderer
 
     out = io.StringIO()
+    text = Renderer(color=False, file=out)
     n = 0
     for c in conns:
         if isinstance(c, rangesplit.Rendered):
-            out.write(c.text() + "\n")
+            out.write(c.text() + ("" if render == "text" else "\n"))
+        elif render == "text":
+            text.connection(c)
         else:
             out.write(json_dumps(c.to_record(with_packets=False)) + "\n")
         n += 1
@@ -52,7 +63,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("capture")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--render", choices=["jsonl"], default=None)
+    ap.add_argument("--render", choices=["jsonl", "text"], default=None)
     args = ap.parse_args()
     opts = DissectOptions()
     t = time.process_time()
@@ -67,7 +78,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for k, (start, stop) in enumerate(zip(starts, stops, strict=True)):
                 t = time.process_time()
-                task = (k, start, stop, args.capture, opts, tmp, args.render)
+                task = (k, start, stop, args.capture, opts, tmp, spec(args.render))
                 results.append(rangesplit.range_worker(task))
                 workers.append(round(time.process_time() - t, 3))
             try:
@@ -76,7 +87,8 @@ def main() -> None:
                 fallback = str(exc)  # iter_split dissects sequentially
     t, c = time.process_time(), children_cpu()
     summary = CaptureSummary(path=args.capture)
-    m = consume(iter_split(args.capture, opts, args.jobs, summary, render=args.render), args.render)
+    split = iter_split(args.capture, opts, args.jobs, summary, render=spec(args.render))
+    m = consume(split, args.render)
     parent = time.process_time() - t
     in_workers = children_cpu() - c
     assert m == n

@@ -253,7 +253,7 @@ def dissect_share(task: tuple[int, int, str, object, str]):
 
 
 def iter_split(
-    path, opts, jobs: int, summary, *, min_range: int | None = None, render: str | None = None
+    path, opts, jobs: int, summary, *, min_range: int | None = None, render: tuple | None = None
 ) -> Iterator:
     """The connections of one capture file, dissected by ``jobs`` processes,
     in exactly the order and with exactly the ids and content of
@@ -267,10 +267,11 @@ def iter_split(
     path fills it.  An unusable capture raises :class:`CaptureError`
     (``"<path>: <why>"``).
 
-    ``render`` ("json" or "jsonl"): the byte-range workers render the
-    connections (:class:`mysqlwire.rangesplit.Rendered`, its ``id`` set
-    here); the other paths, and a connection whose text could not be split
-    around its id, yield :class:`~mysqlwire.model.Connection` objects.
+    ``render`` (see :func:`mysqlwire.rangesplit.prerender`): the byte-range
+    workers render the connections (:class:`mysqlwire.rangesplit.Rendered`,
+    its ``id`` set here); the other paths, and a connection whose text could
+    not be split around its id, yield :class:`~mysqlwire.model.Connection`
+    objects.
     """
     from . import rangesplit
     from .capture import open_capture

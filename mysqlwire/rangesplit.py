@@ -54,7 +54,7 @@ _MAGICS = {
 }
 
 
-_SENTINEL = "7301934462718295517"  # the id while a worker renders a record
+SENTINEL = "7301934462718295517"  # the id while a worker renders a record
 
 
 class Unsplittable(Exception):
@@ -136,6 +136,33 @@ def find_boundary(f, target, size, order, nano, hlen, snaplen, first_sec) -> int
 
 # --- a worker -------------------------------------------------------------------
 
+_TEXT: dict = {}  # render spec -> (Renderer, its buffer), one per worker process
+
+
+def _text_renderer(render: tuple):
+    if render not in _TEXT:
+        from io import StringIO
+
+        from rich.console import Console
+
+        from .views.text import Renderer
+
+        _fmt, color, show_secrets, width, color_system = render
+        buf = StringIO()
+        renderer = Renderer(color=color, show_secrets=show_secrets, file=buf)
+        renderer.console = Console(
+            file=buf,
+            force_terminal=color,
+            no_color=not color,
+            highlight=False,
+            soft_wrap=True,
+            emoji=False,
+            width=width,
+            color_system=color_system,
+        )
+        _TEXT[render] = (renderer, buf)
+    return _TEXT[render]
+
 
 class _Ex:
     __slots__ = ("user",)
@@ -156,20 +183,34 @@ class Rendered:
         return f"{self.head}{self.id}{self.tail}"
 
 
-def prerender(conn, fmt: str, packets: bool):
-    """``conn`` as :class:`Rendered` JSON (``fmt`` "jsonl": one line without
-    its newline; "json": an element of the indented list, indented), or
-    ``conn`` itself when its text holds the sentinel id elsewhere."""
-    from .views.escape import json_dumps
+def prerender(conn, render: tuple, packets: bool):
+    """``conn`` as :class:`Rendered` text: ``render`` is ``("jsonl",)`` (one
+    line without its newline), ``("json",)`` (an element of the indented
+    list, indented) or ``("text", color, show_secrets, width, color_system)``
+    (the block :class:`~mysqlwire.views.text.Renderer` prints, on a console
+    like the command's); ``conn`` itself when its text holds the sentinel id
+    elsewhere."""
+    conn.id = int(SENTINEL)
+    fmt = render[0]
+    if fmt == "text":
+        renderer, buf = _text_renderer(render)
+        renderer.connection(conn, packets=packets)
+        text = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        key = f"#{SENTINEL} "
+    else:
+        from .views.escape import json_dumps
 
-    conn.id = int(_SENTINEL)
-    text = json_dumps(conn.to_record(with_packets=packets), indent=2 if fmt == "json" else None)
-    if text.count(_SENTINEL) != 1 or f'"id": {_SENTINEL}' not in text:
+        record = conn.to_record(with_packets=packets)
+        text = json_dumps(record, indent=2 if fmt == "json" else None)
+        key = f'"id": {SENTINEL}'
+    if text.count(SENTINEL) != 1 or key not in text:
         return conn
     if fmt == "json":
         text = text.replace("\n", "\n  ")  # one level down, in the list
     r = Rendered()
-    r.head, _, r.tail = text.partition(_SENTINEL)
+    r.head, _, r.tail = text.partition(SENTINEL)
     r.failed = conn.failed
     r.user = conn.user
     r.exchanges = tuple(_Ex(ex.user) for ex in conn.exchanges)

@@ -241,6 +241,35 @@ def test_damage_in_a_later_range_matches(stress, tmp_path, jobs):
         assert summary.error.startswith(why)
 
 
+def test_prerendered_text_is_the_renderers(stress):
+    """Workers render each connection with a sentinel id the parent fills
+    in: the same text as rendering it with its id, in every format; a
+    connection whose text holds the sentinel elsewhere is sent as it is."""
+    import io
+
+    from mysqlwire.views.escape import json_dumps
+    from mysqlwire.views.text import Renderer
+
+    conns = list(iter_connections(str(stress), DissectOptions(with_packets=True)))[:40]
+    for color in (False, True):
+        spec = ("text", color, False, 80, "truecolor" if color else None)
+        for c in conns:
+            r = rangesplit.prerender(c, spec, True)
+            assert isinstance(r, rangesplit.Rendered)
+            r.id = c.id = 17
+            buf = io.StringIO()
+            Renderer(color=color, file=buf).connection(c, packets=True)
+            assert r.text() == buf.getvalue()
+    for c in conns:
+        r = rangesplit.prerender(c, ("jsonl",), True)
+        r.id = c.id = 5
+        assert r.text() == json_dumps(c.to_record(with_packets=True))
+        assert (r.failed, r.user, r.tls) == (c.failed, c.user, c.tls)
+    c = conns[0]
+    c.server_version = rangesplit.SENTINEL
+    assert rangesplit.prerender(c, ("jsonl",), False) is c
+
+
 def test_pruned_tombstone_is_not_guessed(tmp_path):
     """A stray segment long after its connection closed, in another range:
     the split cannot know whether the sequential tombstone was pruned, so
@@ -281,6 +310,7 @@ def test_cli_stress_identical(stress):
     res = same("--format", "jsonl", stress, jobs=(2, 3, 5), env=SMALL)
     assert len(res.stdout.splitlines()) > 200 and res.returncode == 1
     same("--no-color", stress, jobs=(2,), env=SMALL)
+    same("--color", "--packets", "-u", "app", stress, jobs=(3,), env=SMALL)
     same("--format", "json", "--packets", "--failed", stress, jobs=(3,), env=SMALL)
     same("--format", "json", "-u", "nobody-at-all", stress, jobs=(2,), env=SMALL)
 

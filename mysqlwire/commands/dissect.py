@@ -23,6 +23,7 @@ from .common import (
     make_options,
     output,
     select,
+    use_color,
     warn,
     watch_tls,
 )
@@ -84,7 +85,7 @@ def dissect(
             iter_parallel(captures, opts, jobs, summaries, sequential=iter_all, warn=warn)
         )
     elif jobs > 1 and captures[0] != "-":
-        render = fmt if fmt in ("json", "jsonl") else None
+        render = _render_spec(fmt, color, show_secrets)
         conns = _split(captures[0], opts, jobs, summaries, render)
     else:
         conns = iter_all(captures, opts, summaries)
@@ -98,8 +99,8 @@ def dissect(
             yield c
 
     selected = select(tracked(), failed, users)
-    if jobs > 1 and len(captures) == 1 and fmt in ("json", "jsonl"):
-        shown = _output_split(selected, fmt, packets)
+    if jobs > 1 and len(captures) == 1 and fmt in ("json", "jsonl", "text"):
+        shown = _output_split(selected, fmt, packets, color, show_secrets, summaries)
     else:
         shown = output(
             selected,
@@ -125,8 +126,22 @@ def _failing(conns):
         fail(str(exc))
 
 
-def _output_split(conns, fmt, packets) -> int:
-    """``output`` for a split capture's JSON: the workers' rendered records
+def _render_spec(fmt, color, show_secrets) -> tuple | None:
+    """What the workers of a split capture render (mysqlwire.rangesplit.prerender):
+    text on a console like the one ``output`` prints on."""
+    if fmt in ("json", "jsonl"):
+        return (fmt,)
+    if fmt != "text":
+        return None
+    from ..views.text import Renderer
+
+    on = use_color(color)
+    console = Renderer(color=on, show_secrets=show_secrets).console
+    return ("text", on, show_secrets, console.width, console.color_system)
+
+
+def _output_split(conns, fmt, packets, color, show_secrets, summaries) -> int:
+    """``output`` for a split capture: the workers' rendered connections
     (:class:`~mysqlwire.rangesplit.Rendered`) as they are, others rendered
     here; the same bytes as ``output``."""
     from ..rangesplit import Rendered
@@ -134,6 +149,18 @@ def _output_split(conns, fmt, packets) -> int:
 
     out = sys.stdout
     n = 0
+    if fmt == "text":
+        from ..views.text import Renderer
+
+        r = Renderer(color=use_color(color), show_secrets=show_secrets)
+        for c in conns:
+            n += 1
+            if c.__class__ is Rendered:
+                out.write(f"{c.head}{c.id}{c.tail}")
+            else:
+                r.connection(c, packets=packets)
+        r.footer(summaries, n)
+        return n
     if fmt == "jsonl":
         for c in conns:
             n += 1
