@@ -278,6 +278,9 @@ def iter_split(
     from .dissect import iter_connections
 
     path = os.fspath(path)
+    if not os.path.isfile(path):  # a pipe, a device: read once, here
+        yield from iter_connections(path, opts, summary)
+        return
     open_capture(path).close()  # not a capture: the sequential path's error, at once
     if opts.idle_timeout is not None or opts.stream:
         yield from iter_flow_split(path, opts, jobs, summary)
@@ -318,9 +321,6 @@ def iter_split(
         for conn in rangesplit.merge(kept, slots, opts.reorder_window):
             summary.connections += 1
             yield conn
-        for r in kept:
-            if r["fail"] is not None:
-                raise CaptureError(_about(path, r["fail"]))
 
 
 def _is_pcapng(path: str) -> bool:

@@ -243,7 +243,6 @@ def range_worker(task):
     from .capture import open_capture
     from .capture.decode import TcpSegment, decode_frame
     from .dissect import CaptureSummary, Dissector, ReaderKeylog
-    from .errors import MysqlwireError
 
     k, start, stop, path, opts, spool_dir, render = task
     out = {"k": k, "status": "ok", "frames": 0, "truncated": False, "error": None}
@@ -252,8 +251,8 @@ def range_worker(task):
     try:
         reader = open_capture(path)
         reader.window(start, stop)
-    except (MysqlwireError, OSError) as exc:
-        out["fail"] = str(getattr(exc, "strerror", None) or exc)
+    except Exception as exc:  # the parent then dissects sequentially
+        out["fail"] = f"{type(exc).__name__}: {exc}"
         return out
     engine = Dissector(replace(opts, reorder_window=0), summary)
     pipe = engine.pipe
@@ -267,7 +266,12 @@ def range_worker(task):
     events: list = []
     seq = [0]
     spool = os.path.join(spool_dir, f"range-{k}.pickle")
-    fh = open(spool, "wb")  # noqa: SIM115 - closed below
+    try:
+        fh = open(spool, "wb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        reader.close()
+        out["fail"] = f"{type(exc).__name__}: {exc}"
+        return out
     out["spool"] = spool
 
     def pos() -> int:
@@ -359,8 +363,8 @@ def range_worker(task):
             tail.close()
         cur[1] = None
         engine.finish()
-    except (MysqlwireError, OSError) as exc:
-        out["fail"] = str(getattr(exc, "strerror", None) or exc)
+    except Exception as exc:  # the parent then dissects sequentially
+        out["fail"] = f"{type(exc).__name__}: {exc}"
     finally:
         if events:
             pickle.dump(events, fh, pickle.HIGHEST_PROTOCOL)
@@ -454,13 +458,15 @@ def settle(results: list[dict]):
     """``(kept, slots, flows, ports)``: the workers' results the sequential
     path would have reached (up to the range where the capture ends or is
     damaged) and :func:`resolve` of them.  Raises :class:`Unsplittable` when
-    a range did not end on the next one's start."""
+    a range did not end on the next one's start or a worker failed."""
     kept = []
     for r in sorted(results, key=lambda r: r["k"]):
         kept.append(r)
+        if r["fail"] is not None:
+            raise Unsplittable(f"range {r['k']}: {r['fail']}")
         if r["status"] == "misaligned":
             raise Unsplittable(f"range {r['k']} did not end on the next one's start")
-        if r["status"] == "stopped" or r["fail"] is not None:
+        if r["status"] == "stopped":
             break
     return (kept, *resolve(kept))
 

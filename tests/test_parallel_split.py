@@ -293,6 +293,17 @@ def test_misaligned_range_is_detected(stress, tmp_path):
         rangesplit.settle([res])
 
 
+def test_failed_worker_means_sequential(stress, tmp_path):
+    """A worker that fails (here: its spool cannot be written) is never
+    guessed around: the parent dissects sequentially."""
+    starts = rangesplit.plan(str(stress), 2, 4096)
+    task = (1, starts[1], None, str(stress), DissectOptions(), str(tmp_path / "missing"), None)
+    res = rangesplit.range_worker(task)
+    assert res["fail"] is not None
+    with pytest.raises(rangesplit.Unsplittable, match="range 1"):
+        rangesplit.settle([{**res, "k": 0, "fail": None, "status": "ok"}, res])
+
+
 def test_boundary_is_a_record_start(stress):
     data = stress.read_bytes()
     starts = rangesplit.plan(str(stress), 5, 4096)
@@ -336,6 +347,21 @@ def test_cli_idle_timeout_and_pcapng_identical(stress, tmp_path):
     with open(stress, "rb") as fin, open(ng, "wb") as fout:
         write_with_secrets(fin, fout, b"# no keys\n")
     same("--format", "jsonl", ng, jobs=(2,), env=SMALL)
+
+
+def test_cli_named_pipe_identical(stress, tmp_path):
+    """A FIFO is read once, by the parent (no byte ranges in a pipe)."""
+    import threading
+
+    fifo = tmp_path / "cap.fifo"
+    os.mkfifo(fifo)
+    feeder = threading.Thread(target=lambda: fifo.write_bytes(stress.read_bytes()))
+    feeder.start()
+    par = mysqlwire("dissect", "--jobs", "2", "--format", "jsonl", fifo, env=SMALL)
+    feeder.join(timeout=60)
+    one = mysqlwire("dissect", "--format", "jsonl", stress)
+    assert par.returncode == one.returncode and par.stderr == one.stderr
+    assert par.stdout == one.stdout.replace(str(stress).encode(), str(fifo).encode())
 
 
 def test_cli_smaller_than_a_split_identical():
