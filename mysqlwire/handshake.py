@@ -437,6 +437,7 @@ class Handshake:
     def eof(self) -> None:
         """The capture/stream ended; flags an unfinished connection phase."""
         for sender, d in self._dirs.items():
+            d.reader.keep = None  # a method of self: without it no cycle outlives the flow
             pending = d.reader.pending + (d.compressed.pending if d.compressed else 0)
             if pending and self.state not in (COMMAND, CLOSED, BROKEN):
                 self._anomaly(sender, f"stream ended inside a packet ({pending} bytes pending)")
