@@ -462,22 +462,22 @@ class Handshake:
 
     # ------------------------------------------------------------ internals
     def _emit(self, sender, kind, pkt=None, fields=None, detail=None):
-        offset = None
-        if pkt is not None and not self.tls and not self.compressed:
-            offset = self._dirs[sender].base + pkt.offset
-        self.queued.append(
-            Event(
-                sender=sender,
-                kind=kind,
-                seq=pkt.seq if pkt is not None else None,
-                payload=pkt.payload if pkt is not None else b"",
-                fields=fields,
-                plugin=self.plugin,
-                exchange=self.exchange,
-                detail=detail,
-                offset=offset,
+        if pkt is None:
+            ev = Event(sender, kind, None, b"", fields, self.plugin, self.exchange, detail, None)
+        else:  # (positional: Event's field order)
+            offset = None if self.tls or self.compressed else self._dirs[sender].base + pkt.offset
+            ev = Event(
+                sender,
+                kind,
+                pkt.seq,
+                pkt.payload,
+                fields,
+                self.plugin,
+                self.exchange,
+                detail,
+                offset,
             )
-        )
+        self.queued.append(ev)
 
     def _anomaly(self, sender: str, detail: str) -> None:
         self._anomalies += 1

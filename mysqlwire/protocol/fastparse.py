@@ -17,6 +17,8 @@ captured packet and on mutations of them.
 
 from __future__ import annotations
 
+import struct
+
 from construct import Container, ListContainer
 
 from . import flags as F
@@ -72,29 +74,25 @@ def _nul_or_eof(p: bytes, pos: int, n: int):
     return p[pos:nul], True, nul + 1
 
 
+# after the version: connection id, nonce part 1, filler, capabilities (low),
+# character set, status, capabilities (high), auth data length, 6 reserved
+# bytes, MariaDB extended capabilities
+_GREETING_FIXED = struct.Struct("<I8sBHBHHB6sI").unpack_from
+
+
 def _greeting(p: bytes, caps):
     n = len(p)
     if n < 1 or p[0] != 0x0A:
         return None
     nul = p.find(b"\0", 1)
-    if nul < 0 or nul + 16 > n:
-        return None
+    if nul < 0 or nul + 32 > n:
+        return None  # (the oldest greetings, without the 4.1 block: left to the grammar)
     version = p[1:nul]
     pos = nul + 1
-    connection_id = int.from_bytes(p[pos : pos + 4], "little")
-    part1 = p[pos + 4 : pos + 12]
-    filler = p[pos + 12]
-    lower = p[pos + 13] | p[pos + 14] << 8
-    pos += 15
-    if pos + 16 > n:
-        return None  # the oldest greetings: left to the grammar
-    charset = p[pos]
-    status = p[pos + 1] | p[pos + 2] << 8
-    upper = p[pos + 3] | p[pos + 4] << 8
-    data_len = p[pos + 5]
-    reserved = p[pos + 6 : pos + 12]
-    ext = int.from_bytes(p[pos + 12 : pos + 16], "little")
-    pos += 16
+    (connection_id, part1, filler, lower, charset, status, upper, data_len, reserved, ext) = (
+        _GREETING_FIXED(p, pos)
+    )
+    pos += 31
     capabilities = lower | upper << 16
     part2 = None
     if pos < n:
@@ -146,16 +144,32 @@ def _connect_attrs(p: bytes, pos: int, n: int):
         return None
     attrs = ListContainer()
     while pos < end:
-        r = _lenenc_bytes(p, pos, end)
-        if r is None:
-            return None
-        key, pos = r
+        size = p[pos]
+        if size < 0xFB:  # (the common one-byte length, inline)
+            stop = pos + 1 + size
+            if stop > end:
+                return None
+            key = p[pos + 1 : stop]
+            pos = stop
+        else:
+            r = _lenenc_bytes(p, pos, end)
+            if r is None:
+                return None
+            key, pos = r
         if pos >= end:
             return None
-        r = _lenenc_bytes(p, pos, end)
-        if r is None:
-            return None
-        value, pos = r
+        size = p[pos]
+        if size < 0xFB:
+            stop = pos + 1 + size
+            if stop > end:
+                return None
+            value = p[pos + 1 : stop]
+            pos = stop
+        else:
+            r = _lenenc_bytes(p, pos, end)
+            if r is None:
+                return None
+            value, pos = r
         attrs.append(Container(key=key, value=value))
     return attrs, pos
 
