@@ -223,53 +223,81 @@ def _passes(captures, opts, summaries, secrets, failed, users, show_all):
 
 
 def _spilled(captures, opts, summaries, secrets, filters, show_all, fmt, packets, color):
-    """Named captures in two passes, memory constant per connection, output
-    byte-identical to diagnosing every connection at once.  Pass 1 gathers
-    the capture-wide facts (who logged in over TLS, who without); pass 2
-    diagnoses each connection with them and writes its output to an
-    anonymous temporary file.  A security finding is summarised on the first
-    connection of its account and server, naming the others, which is only
-    known at the end: those first connections (one per account, server and
-    finding, not per connection) are kept with their place in the file and
-    written again when the file is copied to stdout.
+    """Named captures read once (twice at worst), memory constant per
+    connection, output byte-identical to diagnosing every connection at once
+    with the facts of the whole capture.
+
+    Each connection is diagnosed as it comes with the facts of the
+    connections so far (who logged in over TLS, who without) and its output
+    written to an anonymous temporary file.  The rules ask those facts one
+    question (:meth:`CaptureFacts.tls_only`); when every answer given still
+    holds at the end, every diagnosis is the one the complete facts give.
+    Otherwise the file is read a second time and each connection diagnosed
+    again with the complete facts.  A security finding is summarised on the
+    first connection of its account and server, naming the others, which is
+    only known at the end: those first connections (one per account, server
+    and finding, not per connection) are kept with their place in the file
+    and written again when the file is copied to stdout.
 
     Returns (connections matching the filters, connections shown, whether
     one has an error finding)."""
     import tempfile
 
-    from ..diagnose import CaptureFacts, diagnose_connection, has_problem, summarise_repeats
+    from ..diagnose import CaptureFacts, summarise_repeats
 
-    facts = CaptureFacts()
-    for c in iter_named(captures, opts, [], "reading (pass 1 of 2)"):
-        facts.add(c)
+    facts = CaptureFacts(asked=set())
     emit = _Emitter(fmt, packets, color)
-    places: dict[int, tuple[int, int]] = {}  # id(conn) -> its output's span in the spill
-    matched = shown = 0
-    bad = False
     with tempfile.TemporaryFile(prefix="mysqlwire-diagnose-") as spill:
-        for c in iter_all(captures, opts, summaries):
-            before = len(facts.security_first)
-            diagnose_connection(c, secrets, capture=facts)
-            if not any(True for _ in select([c], *filters)):
-                continue
-            matched += 1
-            if not (show_all or has_problem(c)):
-                continue
-            bad = bad or any(d["severity"] == "error" for d in c.extra.get("diagnosis") or [])
-            spill.write(emit.separator(shown))
-            body = spill.tell()
-            spill.write(emit.render(c))
-            if len(facts.security_first) > before:  # kept alive by facts.security_first
-                places[id(c)] = (body, spill.tell())
-            shown += 1
+        conns = iter_all(captures, opts, summaries)
+        counts = _diagnose_into(spill, emit, conns, facts, secrets, filters, show_all)
+        if not facts.answers_hold():
+            # a later login changed what the capture says of a user
+            # diagnosed earlier: again, with the complete facts
+            spill.seek(0)
+            spill.truncate()
+            facts = CaptureFacts(
+                tls_ok_users=facts.tls_ok_users, plain_ok_users=facts.plain_ok_users
+            )
+            conns = iter_named(captures, opts, [], "diagnosing (pass 2 of 2)")
+            counts = _diagnose_into(spill, emit, conns, None, secrets, filters, show_all, facts)
+        matched, shown, bad, places = counts
         patches = sorted(
-            (places[id(c)][0], places[id(c)][1], emit.render(c))
-            for c in summarise_repeats(facts)
-            if id(c) in places
+            (*places[id(c)], emit.render(c)) for c in summarise_repeats(facts) if id(c) in places
         )
         emit.copy(spill, patches)
         emit.finish(summaries, shown)
     return matched, shown, bad
+
+
+def _diagnose_into(spill, emit, conns, growing, secrets, filters, show_all, complete=None):
+    """Diagnose ``conns`` and write the output of those chosen to ``spill``;
+    ``growing``: facts added to as connections come (else ``complete``).
+    Returns (matched, shown, bad, {id(conn): span in spill} of the
+    connections that carry a security summary)."""
+    from ..diagnose import diagnose_connection, has_problem
+
+    facts = growing if growing is not None else complete
+    places: dict[int, tuple[int, int]] = {}
+    matched = shown = 0
+    bad = False
+    for c in conns:
+        if growing is not None:
+            growing.add(c)
+        before = len(facts.security_first)
+        diagnose_connection(c, secrets, capture=facts)
+        if not any(True for _ in select([c], *filters)):
+            continue
+        matched += 1
+        if not (show_all or has_problem(c)):
+            continue
+        bad = bad or any(d["severity"] == "error" for d in c.extra.get("diagnosis") or [])
+        spill.write(emit.separator(shown))
+        body = spill.tell()
+        spill.write(emit.render(c))
+        if len(facts.security_first) > before:  # kept alive by facts.security_first
+            places[id(c)] = (body, spill.tell())
+        shown += 1
+    return matched, shown, bad, places
 
 
 class _Emitter:
@@ -321,7 +349,7 @@ class _Emitter:
         pos = 0
         for start, end, new in [*patches, (end_all, end_all, b"")]:
             while pos < start:
-                chunk = spill.read(min(1 << 20, start - pos))
+                chunk = spill.read(min(1 << 16, start - pos))
                 pos += len(chunk)
                 write(decode(chunk))
             write(decode(new))

@@ -85,11 +85,30 @@ class CaptureFacts:
     # the connection and finding that carry it, and the connections left out
     security_first: dict = field(default_factory=dict)
     security_repeats: dict = field(default_factory=dict)
+    # when the facts are still growing (one pass over a capture): every
+    # (user, answer) tls_only() gave, to check at the end that each answer
+    # still holds (one entry per user and answer, not per connection)
+    asked: set | None = None
 
     def add(self, conn: Connection) -> None:
         for ex in conn.exchanges:
             if ex.outcome == "ok" and ex.user is not None:
                 (self.tls_ok_users if (conn.tls or ex.tls) else self.plain_ok_users).add(ex.user)
+
+    def tls_only(self, user: str | None) -> bool:
+        """``user`` logged in over TLS in this capture, and never without it.
+        The only question rules ask of the other connections."""
+        answer = user in self.tls_ok_users and user not in self.plain_ok_users
+        if self.asked is not None:
+            self.asked.add((user, answer))
+        return answer
+
+    def answers_hold(self) -> bool:
+        """Every answer tls_only() gave (see ``asked``) is still the answer."""
+        return all(
+            (u in self.tls_ok_users and u not in self.plain_ok_users) == a
+            for u, a in self.asked or ()
+        )
 
 
 @dataclass

@@ -129,12 +129,7 @@ def check_access_denied(f: Facts) -> Hit | None:
     if not (proofs and all(not s.data or s.data == b"\x00" for s in proofs)):
         hyps.append("the client's password is not the account's (give it to replay the proof)")
     hyps += _refusal_hypotheses(f)[:1] if f.final_plugin not in _PAM else _refusal_hypotheses(f)[:2]
-    if (
-        not f.tls
-        and f.server_offers_tls
-        and f.user in f.capture.tls_ok_users
-        and f.user not in f.capture.plain_ok_users
-    ):
+    if not f.tls and f.server_offers_tls and f.capture.tls_only(f.user):
         hyps.insert(
             1,
             "the account requires TLS (REQUIRE SSL/X509): the same user logged in over TLS in another "

@@ -23,11 +23,7 @@ def tls_requirement_evidence(f: Facts) -> list[str]:
             f"{f.pkt(fast_ok[-1])}: the server accepted the password, then answered {err_evidence(f)} — "
             "only an account requirement checked after the password (REQUIRE SSL/X509/ISSUER/SUBJECT) does that"
         )
-    if (
-        f.verdict_code == "PROOF_MATCHES"
-        and f.user in f.capture.tls_ok_users
-        and f.user not in f.capture.plain_ok_users
-    ):
+    if f.verdict_code == "PROOF_MATCHES" and f.capture.tls_only(f.user):
         out.append(
             "the proof is valid for the given password and the same user logged in over TLS in another "
             "connection of this capture, never without it"

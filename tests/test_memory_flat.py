@@ -1,0 +1,200 @@
+"""``diagnose`` and ``report`` on named captures hold memory that does not
+grow with the number of connections (#19 item 4): the output (diagnose) and
+the summary rows (report) go to an anonymous temporary file, not to the heap.
+Measured in-process with tracemalloc (Python allocations only, so the figure
+is not blurred by the allocator) on generated captures of n and 4n logins:
+the peak may grow by what dissection itself needs (measured the same way on
+``dissect``, ~1.8 KB a connection on these short captures) plus a small
+margin, far below what holding each connection's output costs (~22 KB a
+JSON record).  No timing assertion.  Figures at 100,000 connections:
+benchmarks/README.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tracemalloc
+
+import pytest
+
+from mysqlwire.views import report as report_mod
+from mysqlwire.views.html import SUMMARY_COLUMNS, summary_row_html
+
+from .conftest import REPO
+
+SMALL, LARGE = 300, 1200
+PER_CONNECTION_MAX = 512  # bytes of traced peak per added connection, over dissect
+
+
+@pytest.fixture(scope="module")
+def logins(tmp_path_factory):
+    d = tmp_path_factory.mktemp("flat")
+    out = {}
+    for n in (SMALL, LARGE):
+        path = d / f"l{n}.pcap"
+        subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "make_logins.py"), "-n", str(n)]
+            + ["--shape", "logins", "--rate", "1", "-o", str(path)],
+            check=True,
+            capture_output=True,
+        )
+        out[n] = path
+    return out
+
+
+def _traced_peak(args: list[str], out_path) -> tuple[int, int]:
+    """(exit status, peak of traced Python memory) of ``mysqlwire ARGS`` run
+    in this process, stdout going to ``out_path``."""
+    from mysqlwire.cli import main
+
+    saved = sys.argv, sys.stdout
+    tracemalloc.start()
+    try:
+        with open(out_path, "w", encoding="utf-8") as out:
+            sys.argv, sys.stdout = ["mysqlwire", *args], out
+            try:
+                main()
+                status = 0
+            except SystemExit as exc:
+                status = exc.code
+        return status, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        sys.argv, sys.stdout = saved
+
+
+def _growth(logins, tmp_path, command) -> tuple[float, dict]:
+    """Traced peak added per connection from SMALL to LARGE logins (a first
+    run warms up imports and caches, so that both sizes start alike)."""
+    peaks = {}
+    for n in (SMALL, SMALL, LARGE):
+        out = tmp_path / f"out{n}"
+        args = [a.replace("{out}", str(out)) for a in command]
+        status, peaks[n] = _traced_peak([*args, str(logins[n])], out)
+        assert status == 1  # the generated logins include failed ones
+        if command[0] == "diagnose" and "json" in command:
+            records = json.loads(out.read_text(encoding="utf-8"))
+            assert len(records) == n  # everything was written, nothing held back
+        elif command[0] == "report":
+            page = (tmp_path / f"out{n}.html").read_text(encoding="utf-8")
+            assert page.count("<tr class=") == n
+    return (peaks[LARGE] - peaks[SMALL]) / (LARGE - SMALL), peaks
+
+
+@pytest.fixture(scope="module")
+def dissect_growth(logins, tmp_path_factory):
+    return _growth(logins, tmp_path_factory.mktemp("dissect"), ["dissect", "--format", "jsonl"])[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["diagnose", "--all", "--format", "json"],
+        ["diagnose", "--all", "--format", "jsonl"],
+        ["report", "--ladders", "none", "-o", "{out}.html"],
+    ],
+    ids=["diagnose-json", "diagnose-jsonl", "report"],
+)
+def test_peak_grows_no_more_than_dissection(logins, tmp_path, dissect_growth, command):
+    """What the command adds per connection over ``dissect`` (which streams
+    each record out) stays small; keeping every JSON record, as
+    ``diagnose --format json`` did, added ~22 KB a connection here."""
+    per_conn, peaks = _growth(logins, tmp_path, command)
+    assert per_conn - dissect_growth < PER_CONNECTION_MAX, (peaks, dissect_growth)
+
+
+def test_stored_rows_keep_nothing_per_row_in_memory():
+    rows = [
+        {"n": i, "id": i, "outcome": "error" if i % 3 else "ok", "user": f"u{i}", "error": "1045"}
+        for i in range(1, 4001)
+    ]
+    tracemalloc.start()
+    try:
+        stored = report_mod.StoredRows()
+        for r in rows[:500]:
+            stored.add(r, link=r["n"] % 2 == 0, hidden=r["n"] > 200)
+        at_500 = tracemalloc.get_traced_memory()[0]
+        for r in rows[500:]:
+            stored.add(r, link=r["n"] % 2 == 0, hidden=r["n"] > 200)
+        at_4000 = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(stored) == 4000
+    # 3500 more rows of ~300 bytes each: held in a list they would be ~1 MB
+    assert at_4000 - at_500 < 32 * 1024, (at_500, at_4000)
+    # what comes back is each row as rendered, in order, cut to the columns asked
+    cols = [c for c in SUMMARY_COLUMNS if c[0] in ("id", "outcome", "user")]
+    back = list(stored.html(cols))
+    assert back == [
+        summary_row_html(r, cols, link=r["n"] % 2 == 0, hidden=r["n"] > 200) for r in rows
+    ]
+    assert list(stored.html(list(SUMMARY_COLUMNS)))[7] == summary_row_html(
+        rows[7], SUMMARY_COLUMNS, link=True, hidden=False
+    )
+    stored.close()
+
+
+LAB = REPO / "captures" / "lab"
+
+
+@pytest.mark.parametrize("first_plain", [True, False], ids=["plain-first", "tls-first"])
+def test_a_later_login_that_changes_the_facts_gets_the_complete_answer(
+    tmp_path, monkeypatch, first_plain
+):
+    """Read once, each login is diagnosed with the logins before it; a later
+    TLS login of the same user changes what the capture says of an earlier
+    refused plain one: diagnose then reads the captures again, so the refused
+    login gets the same diagnosis in either order."""
+    import mysqlwire.commands.diagnose as cmd
+
+    passes = []
+    real = cmd.iter_named
+
+    def counted(*a, **kw):
+        passes.append(a[-1])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(cmd, "iter_named", counted)
+    monkeypatch.setenv("MW_TEST_PW", "Tls-Only-77")
+    plain, tls = LAB / "cli_require_ssl_no_tls.pcap", LAB / "cli_tls_keylog_ok.pcap"
+    caps = [plain, tls] if first_plain else [tls, plain]
+    out = tmp_path / "out.jsonl"
+    status, _ = _traced_peak(
+        ["diagnose", "--format", "jsonl", "--password-env", "MW_TEST_PW"]
+        + ["--keylog", str(LAB / "cli_tls_keylog_ok.keys"), *map(str, caps)],
+        out,
+    )
+    assert status == 1
+    (rec,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rec["user"] == "secure" and rec["outcome"] == "error"
+    top = rec["diagnosis"][0]
+    assert top["code"] == "TLS_REQUIRED"
+    assert (
+        "the same user logged in over TLS in another connection of this capture"
+        in (top["evidence"])
+    )
+    # one extra pass only when the TLS login came after the refused one
+    assert len(passes) == (1 if first_plain else 0), passes
+
+
+def test_show_secrets_output_is_never_spilled(tmp_path, monkeypatch):
+    """--show-secrets keeps the passes that write straight to stdout (no
+    temporary file ever holds a clear-text secret)."""
+    import tempfile
+
+    made = []
+    real = tempfile.TemporaryFile
+
+    def watched(*a, **kw):
+        made.append(kw.get("prefix"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", watched)
+    out = tmp_path / "o.jsonl"
+    cap = LAB / "cli_native_wrong.pcap"
+    status, _ = _traced_peak(["diagnose", "--format", "jsonl", "--show-secrets", str(cap)], out)
+    assert status == 1 and out.stat().st_size > 0
+    assert "mysqlwire-diagnose-" not in made
+    status, _ = _traced_peak(["diagnose", "--format", "jsonl", str(cap)], out)
+    assert status == 1 and "mysqlwire-diagnose-" in made
