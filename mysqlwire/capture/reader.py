@@ -119,6 +119,7 @@ class CaptureReader:
         self._pos = 0
         self._base = 0  # file offset of self._buf[0]
         self._eof = False
+        self._pend: tuple[bytes, int] | None = None  # see _fill
         self.format = ""
         self.nanosecond = False
         self.linktypes: set[int] = set()
@@ -140,31 +141,56 @@ class CaptureReader:
     # -- buffer -------------------------------------------------------------
 
     def _fill(self, need: int) -> bool:
-        """Make ``need`` bytes available from ``self._pos``; False at EOF."""
+        """Make ``need`` bytes available from ``self._pos``; False at EOF.
+
+        A chunk read from the file becomes the buffer itself (no copy); only
+        a record that straddles two chunks is copied, with the bytes before
+        the next chunk's first whole record (the rest of that chunk waits in
+        ``_pend`` as ``(chunk, offset)``): joining every chunk to the tail of
+        the previous one would copy the whole file once more."""
         buf, pos = self._buf, self._pos
         have = len(buf) - pos
         if have >= need:
             return True
-        if self._eof:
+        if self._eof and self._pend is None:
             return False
-        parts = [buf[pos:]] if have else []
         self._base += pos
+        parts = [buf[pos:]] if have else []
         # read1: whatever is available (one raw read), so a pipe fed packet by
         # packet (tcpdump -U -w - | mysqlwire dissect -) is processed as it
         # arrives instead of waiting for a whole chunk
         read = getattr(self._f, "read1", None) or self._f.read
         while have < need:
-            try:
-                chunk = read(max(CHUNK_SIZE, need - have))
-            except OSError as exc:
-                self._eof = True
-                self._fail(f"read error at byte {self._base + have}: {exc.strerror or exc}")
-                break
-            if not chunk:
-                self._eof = True
-                break
-            parts.append(chunk)
-            have += len(chunk)
+            if self._pend is not None:
+                chunk, off = self._pend
+                self._pend = None
+            else:
+                if self._eof:
+                    break
+                try:
+                    chunk = read(max(CHUNK_SIZE, need - have))
+                except OSError as exc:
+                    self._eof = True
+                    self._fail(f"read error at byte {self._base + have}: {exc.strerror or exc}")
+                    break
+                if not chunk:
+                    self._eof = True
+                    break
+                off = 0
+            avail = len(chunk) - off
+            if not parts and avail >= need:
+                self._buf = chunk  # the chunk itself: no copy
+                self._pos = off
+                self._base -= off
+                return True
+            take = need - have
+            if take < avail:
+                parts.append(chunk[off : off + take])
+                self._pend = (chunk, off + take)
+                have = need
+            else:
+                parts.append(chunk[off:] if off else chunk)
+                have += avail
         self._buf = b"".join(parts)
         self._pos = 0
         return have >= need
@@ -296,6 +322,7 @@ class CaptureReader:
             raise UsageError(f"bad window {start}..{stop}")
         self._f.seek(start)
         self._buf = b""
+        self._pend = None
         self._pos = 0
         self._base = start
         self._eof = False
@@ -358,7 +385,7 @@ class CaptureReader:
                         self._stop(self._pos)
                         return
                     buf = self._buf
-                    pos = 0
+                    pos = self._pos
                     blen = len(buf)
                 sec, frac, incl, _orig = unpack(buf, pos)
                 start = pos + hlen
@@ -372,10 +399,10 @@ class CaptureReader:
                         self._stop(self._pos)
                         return
                     buf = self._buf
-                    pos = 0
+                    pos = self._pos
                     blen = len(buf)
-                    start = hlen
-                    end = hlen + incl
+                    start = pos + hlen
+                    end = start + incl
                 n += 1
                 if fast is not None and incl >= minlen:
                     # the fast lane (see records()): one slice, one dict look-up
@@ -430,7 +457,7 @@ class CaptureReader:
                         self._stop(self._pos)
                         return
                     buf = self._buf
-                    pos = 0
+                    pos = self._pos
                     blen = len(buf)
                 btype, size = hdr(buf, pos)
                 if btype == _PCAPNG_SHB:
@@ -456,7 +483,7 @@ class CaptureReader:
                         self._stop(self._pos)
                         return
                     buf = self._buf
-                    pos = 0
+                    pos = self._pos
                     blen = len(buf)
                 end = pos + size
                 if btype == _BT_EPB or btype == _BT_PB:
@@ -573,6 +600,7 @@ class CaptureReader:
     def _done(self) -> None:
         self._base += self._pos
         self._buf = b""
+        self._pend = None
         self._pos = 0
         self.close()
 
