@@ -172,12 +172,36 @@ class _Ex:
 
 
 class Rendered:
-    """A connection rendered by a worker (its JSON text around the id), with
-    what the command needs to filter and count it: ``failed``, ``user``,
+    """A connection rendered by a worker (its text around the id), with what
+    the command needs to filter and count it: ``failed``, ``user``,
     ``exchanges`` (``.user`` only), ``tls`` and ``tls_info`` (status and
-    version only)."""
+    version only).  Pickled as one tuple of plain values."""
 
-    __slots__ = ("id", "head", "tail", "failed", "user", "exchanges", "tls", "tls_info")
+    __slots__ = ("id", "head", "tail", "failed", "user", "users", "tls", "tls_pair")
+
+    def __init__(self, head, tail, failed, user, users, tls, tls_pair):
+        self.id = None
+        self.head = head
+        self.tail = tail
+        self.failed = failed
+        self.user = user
+        self.users = users  # each exchange's user
+        self.tls = tls
+        self.tls_pair = tls_pair  # (tls_status, tls_version)
+
+    def __reduce__(self):
+        return (
+            Rendered,
+            (self.head, self.tail, self.failed, self.user, self.users, self.tls, self.tls_pair),
+        )
+
+    @property
+    def exchanges(self) -> tuple:
+        return tuple(_Ex(u) for u in self.users)
+
+    @property
+    def tls_info(self) -> dict:
+        return {"tls_status": self.tls_pair[0], "tls_version": self.tls_pair[1]}
 
     def text(self) -> str:
         return f"{self.head}{self.id}{self.tail}"
@@ -209,15 +233,17 @@ def prerender(conn, render: tuple, packets: bool):
         return conn
     if fmt == "json":
         text = text.replace("\n", "\n  ")  # one level down, in the list
-    r = Rendered()
-    r.head, _, r.tail = text.partition(SENTINEL)
-    r.failed = conn.failed
-    r.user = conn.user
-    r.exchanges = tuple(_Ex(ex.user) for ex in conn.exchanges)
-    r.tls = conn.tls
+    head, _, tail = text.partition(SENTINEL)
     info = conn.tls_info
-    r.tls_info = {"tls_status": info.get("tls_status"), "tls_version": info.get("tls_version")}
-    return r
+    return Rendered(
+        head,
+        tail,
+        conn.failed,
+        conn.user,
+        tuple(ex.user for ex in conn.exchanges),
+        conn.tls,
+        (info.get("tls_status"), info.get("tls_version")),
+    )
 
 
 class _Watch:
