@@ -110,7 +110,7 @@ def find_boundary(f, target, size, order, nano, hlen, snaplen, first_sec) -> int
     n = len(buf)
     for c in range(min(_SCAN, max(0, n - hlen))):
         pos = c
-        prev = first_sec
+        prev = None
         ok = 0
         while ok < _CHAIN:
             if pos == n and at_eof and ok:
@@ -123,7 +123,7 @@ def find_boundary(f, target, size, order, nano, hlen, snaplen, first_sec) -> int
                 or not 0 < incl <= cap
                 or incl > orig
                 or orig > 1 << 20
-                or not prev - 86400 <= sec <= prev + 86400
+                or (sec < first_sec - 86400 if prev is None else abs(sec - prev) > 86400)
             ):
                 break
             prev = sec

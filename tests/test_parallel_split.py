@@ -326,6 +326,21 @@ def test_cli_stress_identical(stress):
     same("--format", "json", "-u", "nobody-at-all", stress, jobs=(2,), env=SMALL)
 
 
+def test_cli_keylog_identical(tmp_path):
+    """TLS logins decrypted with a key log, across the split points."""
+    frames = []
+    for i in range(120):
+        name = "lab_cli_tls_keylog_ok" if i % 3 == 0 else None
+        frames += conv(i, T0 + i * 0.1, name=name)
+    path = tmp_path / "tls.pcap"
+    write_pcap(path, sorted(frames, key=lambda f: f[0]))
+    keys = LAB_SAMPLES / "lab_cli_tls_keylog_ok.keys"
+    res = same("--format", "jsonl", "-k", keys, path, jobs=(2, 3), env=SMALL)
+    recs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert sum(r.get("tls_status") == "ok" for r in recs) == 40
+    same("--no-color", path, jobs=(2,), env=SMALL)  # without keys: the warning-free text
+
+
 def test_cli_nothing_examined_identical(stress):
     res = same("--port", "9999", "--format", "jsonl", stress, jobs=(2,), env=SMALL)
     assert res.returncode == 3 and b"3306" in res.stderr  # the busiest ports, counted alike
