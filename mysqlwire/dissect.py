@@ -575,8 +575,7 @@ class _Pipeline:
         self.lanes = False  # command lanes: the capture reader takes them
 
     def on_flow(self, flow):
-        ini_port = flow.initiator[1]
-        res_port = flow.responder[1]
+        ini_port, res_port = flow.ports
         self.summary.tcp_flows += 1
         ports = self.server_ports
         ports[res_port] = ports.get(res_port, 0) + 1

@@ -153,6 +153,11 @@ class Flow:
         return (format_ip(self._ikey[2]), self._ikey[3])
 
     @property
+    def ports(self) -> tuple[int, int]:
+        """(initiator's port, responder's port), without formatting addresses."""
+        return (self._ikey[1], self._ikey[3])
+
+    @property
     def endpoints_key(self) -> bytes:
         """Raw addresses and ports of both ends, the same whichever end is the
         initiator (for hashing a connection to a worker)."""

@@ -174,14 +174,14 @@ def _connect_attrs(p: bytes, pos: int, n: int):
     return attrs, pos
 
 
+_RESPONSE_FIXED = struct.Struct("<IIB23s").unpack_from  # flags, max packet, charset, filler
+
+
 def _response41(p: bytes, caps):
     n = len(p)
     if n < 33:
         return None
-    flag = int.from_bytes(p[0:4], "little")
-    max_packet = int.from_bytes(p[4:8], "little")
-    charset = p[8]
-    filler = p[9:32]
+    flag, max_packet, charset, filler = _RESPONSE_FIXED(p, 0)
     nul = p.find(b"\0", 32)
     if nul < 0:
         return None
