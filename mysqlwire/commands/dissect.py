@@ -102,6 +102,9 @@ def dissect(
     if jobs > 1 and len(captures) == 1 and fmt in ("json", "jsonl", "text"):
         shown = _output_split(selected, fmt, packets, color, show_secrets, summaries)
     else:
+        line = None
+        if fmt == "jsonl":
+            from ..views.jsonline import connection_line as line
         shown = output(
             selected,
             fmt,
@@ -110,6 +113,7 @@ def dissect(
             color=color,
             show_secrets=show_secrets,
             summaries=summaries,
+            line=line,
         )
     sys.exit(
         exit_status(summaries, shown, any_failed, ports=ports, filters=filters_text(failed, users))
