@@ -198,3 +198,34 @@ def test_show_secrets_output_is_never_spilled(tmp_path, monkeypatch):
     assert "mysqlwire-diagnose-" not in made
     status, _ = _traced_peak(["diagnose", "--format", "jsonl", str(cap)], out)
     assert status == 1 and "mysqlwire-diagnose-" in made
+
+
+@pytest.mark.parametrize("first_plain", [True, False], ids=["plain-first", "tls-first"])
+def test_report_reads_again_only_when_a_later_login_changes_the_facts(
+    tmp_path, monkeypatch, first_plain
+):
+    import mysqlwire.commands.report as cmd
+
+    passes = []
+    real = cmd.iter_named
+
+    def counted(*a, **kw):
+        passes.append(a[-1])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(cmd, "iter_named", counted)
+    monkeypatch.setenv("MW_TEST_PW", "Tls-Only-77")
+    plain, tls = LAB / "cli_require_ssl_no_tls.pcap", LAB / "cli_tls_keylog_ok.pcap"
+    caps = [plain, tls] if first_plain else [tls, plain]
+    page = tmp_path / "r.html"
+    status, _ = _traced_peak(
+        ["report", "-o", str(page), "--password-env", "MW_TEST_PW"]
+        + ["--keylog", str(LAB / "cli_tls_keylog_ok.keys"), *map(str, caps)],
+        tmp_path / "out",
+    )
+    assert status == 1
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<tr class=") == 2
+    # the refused login's ladder panel carries the complete facts' diagnosis
+    assert html.count("logged in over TLS in another connection of this capture") == 1
+    assert len(passes) == (2 if first_plain else 1), passes

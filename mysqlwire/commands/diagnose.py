@@ -91,7 +91,7 @@ def diagnose(
             captures, opts, summaries, given, failed, users, show_all
         )
     elif "-" not in captures and not show_secrets:
-        # named files: read twice, the output spilled to a temporary file
+        # named files: read once (twice at worst), the output spilled to a temporary file
         # (memory constant per connection); see _spilled
         matched, shown, bad = _spilled(
             captures, opts, summaries, given, (failed, users), show_all, fmt, packets, color

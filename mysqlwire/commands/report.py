@@ -139,8 +139,8 @@ def report(
             ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
         )
     if "-" not in captures:
-        # named files: two passes, memory bounded per connection (see _two_passes)
-        summaries, n_chosen, n_failed, bad, page = _two_passes(
+        # named files: one pass (two at worst), memory constant per connection
+        summaries, n_chosen, n_failed, bad, page = _one_pass(
             captures, opts, secrets, failed, users, ladders, title
         )
         _finish(out, output, page, summaries, n_chosen, n_failed, bad, ports, failed, users)
@@ -220,71 +220,36 @@ def _finish(out, output, page, summaries, n_chosen, n_failed, bad, ports, failed
     )
 
 
-def _two_passes(captures, opts, secrets, failed, users, ladders, title):
-    """The report of named captures with memory bounded per connection.
+def _one_pass(captures, opts, secrets, failed, users, ladders, title):
+    """The report of named captures, read once (twice at worst), memory
+    constant per connection, byte-identical to reading every connection first.
 
-    Pass 1 dissects and keeps only the capture-wide facts diagnosis needs
-    (users seen logging in over TLS / without it) and what the page's head
-    needs to know early (how many connections are selected, from which
-    captures).  Pass 2 dissects again and handles each connection exactly
-    as the one-pass path does (replay, packets kept only for a possible
-    ladder, diagnosis with the complete facts, in the same order), then keeps
-    only its table row (~0.8 KB of HTML) and, for the connections that get a
-    ladder, the connection itself.  The output is byte-identical to reading
-    every connection first."""
-    from dataclasses import replace
+    Each connection is diagnosed as it comes with the capture-wide facts so
+    far (users seen logging in over TLS / without it), replayed, and turned
+    at once into its table row (spilled to a temporary file by
+    :class:`~mysqlwire.views.report.StoredRows`); only the connections that
+    get a ladder are kept.  When every answer those facts gave still holds at
+    the end (:meth:`CaptureFacts.tls_only`), every diagnosis is the one the
+    complete facts give; otherwise the captures are read again with them."""
+    from ..diagnose import CaptureFacts
 
-    from ..diagnose import CaptureFacts, diagnose_connection, summarise_repeats
-    from ..views.report import (
-        LADDERS_ALL,
-        LADDERS_MAX,
-        PAGE_ROWS,
-        ReportTally,
-        StoredRows,
-        has_problem,
-        iter_page,
-        report_row,
-    )
-
-    facts = CaptureFacts()
-    n_chosen, caps = 0, set()
-    # the facts need no decoded packets (recording them is a third of dissection)
-    bare = replace(opts, with_packets=False)
-    for c in iter_named(captures, bare, [], "reading captures (pass 1 of 2)"):
-        facts.add(c)
-        if any(True for _ in select([c], failed, users)):
-            n_chosen += 1
-            caps.add(c.capture)
-    several = len(caps) > 1
-    every = ladders == "all" or (ladders == "auto" and n_chosen <= LADDERS_ALL)
-    given = None if secrets.empty else secrets
+    facts = CaptureFacts(asked=set())
     summaries: list = []
-    tally, rows, drawn = ReportTally(), StoredRows(), []
-    pos = kept = n_failed = n_problems = 0
-    bad = False
-    for c in iter_named(captures, opts, summaries, "diagnosing (pass 2 of 2)"):
-        selected = any(True for _ in select([c], failed, users))
-        pos += selected
-        kept += _keep_packets(c, secrets, selected, pos, kept, ladders)
-        diagnose_connection(c, given, capture=facts)
-        if not selected:
-            continue
-        row = report_row(c, pos, several)
-        tally.add(c, row)
-        if ladders == "none":
-            link = False
-        elif every:
-            link = True
-        else:
-            link = has_problem(c) and n_problems < LADDERS_MAX
-            n_problems += has_problem(c)
-        rows.add(row, link=link, hidden=pos - 1 >= PAGE_ROWS)
-        if link:
-            drawn.append((pos, c))
-        n_failed += c.failed
-        bad = bad or _is_bad(c)
+    conns = iter_named(captures, opts, summaries, "reading captures")
+    done = _report_pass(conns, facts, True, secrets, failed, users, ladders)
+    if not facts.answers_hold():
+        # a later login changed what the capture says of a user diagnosed
+        # earlier: again, with the complete facts
+        done[-1].close()
+        facts = CaptureFacts(tls_ok_users=facts.tls_ok_users, plain_ok_users=facts.plain_ok_users)
+        conns = iter_named(captures, opts, [], "diagnosing again (pass 2 of 2)")
+        done = _report_pass(conns, facts, False, secrets, failed, users, ladders)
     for path, summary in zip(captures, summaries, strict=True):
         _warn_truncated(path, summary)
+    n_chosen, n_failed, bad, several, tally, drawn, rows = done
+    from ..diagnose import summarise_repeats
+    from ..views.report import iter_page
+
     summarise_repeats(facts)  # the first connection of an account notes the others
 
     def page():
@@ -304,6 +269,76 @@ def _two_passes(captures, opts, secrets, failed, users, ladders, title):
             rows.close()
 
     return summaries, n_chosen, n_failed, bad, page()
+
+
+def _report_pass(conns, facts, growing, secrets, failed, users, ladders):
+    """One pass of :func:`_one_pass`.  Whether every connection gets a ladder
+    (``auto``: up to LADDERS_ALL selected connections) is only known when
+    the LADDERS_ALL+1-th comes or at the end: until then the rows (at most
+    LADDERS_ALL, with their connections) wait in memory.  Whether the table
+    has a capture column (connections from several captures) is decided at
+    the end: rows are stored with it and it is cut if unused."""
+    from ..diagnose import diagnose_connection
+    from ..views.report import (
+        LADDERS_ALL,
+        LADDERS_MAX,
+        PAGE_ROWS,
+        ReportTally,
+        StoredRows,
+        has_problem,
+        report_row,
+    )
+
+    given = None if secrets.empty else secrets
+    tally, rows, drawn = ReportTally(), StoredRows(), []
+    waiting: list = []  # (pos, row, connection) while ``every`` is undecided
+    every = {"all": True, "none": False, "problems": False}.get(ladders)
+    caps: set = set()
+    pos = kept = n_failed = n_problems = 0
+    bad = False
+
+    def store(p, row, c, every):
+        nonlocal n_problems
+        if ladders == "none":
+            link = False
+        elif every:
+            link = True
+        else:
+            link = has_problem(c) and n_problems < LADDERS_MAX
+            n_problems += has_problem(c)
+        rows.add(row, link=link, hidden=p - 1 >= PAGE_ROWS)
+        if link:
+            drawn.append((p, c))
+
+    for c in conns:
+        if growing:
+            facts.add(c)
+        selected = any(True for _ in select([c], failed, users))
+        pos += selected
+        kept += _keep_packets(c, secrets, selected, pos, kept, ladders)
+        diagnose_connection(c, given, capture=facts)
+        if not selected:
+            continue
+        caps.add(c.capture)
+        row = report_row(c, pos, True)
+        tally.add(c, row)
+        n_failed += c.failed
+        bad = bad or _is_bad(c)
+        if every is None and pos > LADDERS_ALL:
+            every = False  # more than LADDERS_ALL: the waiting rows are written
+            for w in waiting:
+                store(*w, False)
+            waiting = []
+        if every is None:
+            waiting.append((pos, row, c))
+        else:
+            store(pos, row, c, every)
+    for w in waiting:  # at most LADDERS_ALL connections: each one gets a ladder
+        store(*w, True)
+    several = len(caps) > 1
+    if not several:
+        tally.used.discard("capture")  # the column a single capture does not show
+    return pos, n_failed, bad, several, tally, drawn, rows
 
 
 def _arrive(c, secrets, failed, users, chosen, kept, ladders) -> int:
