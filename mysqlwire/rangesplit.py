@@ -287,6 +287,9 @@ def range_worker(task):
         pipe.keylog = ReaderKeylog(reader)
     cur = [reader, False]  # the reader being read, past the end of the range
     flows: list[list] = []
+    objs: list = []  # the Flow of each record (its last_ts at the end)
+    syns: list = []  # (segment, pos) of every SYN seen
+    tail_flows: list = []  # (4-tuple, pos) of the flows started past the range
     slot_flow: list[int] = []
     open_n = [0]
     events: list = []
@@ -319,6 +322,7 @@ def range_worker(task):
 
     def on_flow(flow):
         if cur[1]:
+            tail_flows.append((flow.endpoints_key, pos()))
             return None  # past the range: not this worker's
         saddr, sport, daddr, dport, sq, ack, flags, _p, _v6, _m = seg
         synack = flags & _SYN and flags & _ACK
@@ -328,6 +332,7 @@ def range_worker(task):
         rec = [flow.index, flow.endpoints_key, pos(), flow.first_ts, flags, sq, (saddr, sport)]
         rec += [init, res_port, sink is not None, None, None, None, ack]
         flows.append(rec)
+        objs.append(flow)
         if sink is None:
             rec[_F_CLOSE], rec[_F_REASON], rec[_F_LAST] = rec[_F_POS], "ignored", flow.first_ts
             return None
@@ -367,6 +372,8 @@ def range_worker(task):
             seg = decode_frame(linktype, data)
             if seg.__class__ is TcpSegment:
                 add(ts, seg)
+                if seg[6] & _SYN:
+                    syns.append((seg, reader.bytes_read))
         out["frames"] = reader.frames_read
         if stop is None or reader.bytes_read != stop:
             if stop is not None and (reader.error or "").startswith("truncated record"):
@@ -384,6 +391,8 @@ def range_worker(task):
                 seg = decode_frame(linktype, data)
                 if seg.__class__ is TcpSegment:
                     add(ts, seg)
+                    if seg[6] & _SYN:
+                        syns.append((seg, tail.bytes_read))
                     if not open_n[0]:
                         break
             tail.close()
@@ -396,13 +405,29 @@ def range_worker(task):
             pickle.dump(events, fh, pickle.HIGHEST_PROTOCOL)
         fh.close()
         reader.close()
+    for rec, flow in zip(flows, objs, strict=True):
+        rec.append(flow.last_ts)  # _F_FINAL: with what its tombstone absorbed
     out["flows"] = flows
+    end = INF if stop is None else stop
+    # SYNs past the range do not matter: its flows there are not reported
+    out["syns"] = [(_endpoints(*sg[:4]), at) for sg, at in syns if at <= end]
+    out["tail_flows"] = tail_flows
     return out
+
+
+_PORTS = struct.Struct("!HH").pack
+
+
+def _endpoints(saddr: bytes, sport: int, daddr: bytes, dport: int) -> bytes:
+    """:attr:`mysqlwire.capture.tcp.Flow.endpoints_key` of a segment."""
+    a = saddr + _PORTS(sport, 0)
+    b = daddr + _PORTS(dport, 0)
+    return a + b if a < b else b + a
 
 
 # flow record fields
 _F_INDEX, _F_KEY, _F_POS, _F_TS, _F_FLAGS, _F_SEQ, _F_SRC = range(7)
-_F_INIT, _F_RES_PORT, _F_SLOT, _F_CLOSE, _F_REASON, _F_LAST, _F_ACK = range(7, 14)
+_F_INIT, _F_RES_PORT, _F_SLOT, _F_CLOSE, _F_REASON, _F_LAST, _F_ACK, _F_FINAL = range(7, 15)
 
 
 # --- the parent -------------------------------------------------------------------
@@ -441,6 +466,41 @@ def _first_frame_new(g: list, r: list) -> bool:
     raise Unsplittable("a closed 4-tuple's tombstone may have been pruned")
 
 
+def _next_flow_pos(res: dict) -> dict[int, int]:
+    """id(record) -> position of the worker's next flow on the same 4-tuple
+    (one of its range's, or one it ignored past its range), or INF."""
+    nxt: dict[int, int] = {}
+    last: dict[bytes, list] = {}
+    for r in res["flows"]:
+        prev = last.get(r[_F_KEY])
+        if prev is not None:
+            nxt[id(prev)] = r[_F_POS]
+        last[r[_F_KEY]] = r
+        nxt[id(r)] = INF
+    for key, at in res.get("tail_flows", ()):
+        prev = last.pop(key, None)  # the first flow past the range follows the last one
+        if prev is not None:
+            nxt[id(prev)] = at
+    return nxt
+
+
+def _check_dropped(g: list, d: list, until: int, syns) -> None:
+    """``d``, a worker's flow that the sequential path folds into ``g`` (an
+    earlier worker's, open or a tombstone), until the worker's next flow on
+    the 4-tuple at ``until``.  The worker's reassembler followed the
+    4-tuple as ``d`` meanwhile, the sequential one as ``g``: they agree on
+    segments without SYN while ``g``'s tombstone cannot be pruned; a SYN
+    (``syns``: positions of the worker's SYNs on the 4-tuple), or a gap
+    long enough for pruning, may have been taken differently."""
+    p = d[_F_POS]
+    if any(p < at < until for at in syns):
+        raise Unsplittable("a SYN on a 4-tuple another range's flow held")
+    if g[_F_CLOSE] != INF and d[_F_FINAL] - max(g[_F_LAST], d[_F_TS]) > _TTL_SAFE:
+        raise Unsplittable("a closed 4-tuple's tombstone may have been pruned")
+    if d[_F_TS] > g[_F_LAST]:
+        g[_F_LAST] = d[_F_TS]  # the tombstone took d's first segment: fresh then
+
+
 def resolve(results: list[dict]):
     """Which flows the sequential path creates: ``(slots, flows, ports)``,
     ``slots[k]`` mapping worker ``k``'s flow index to the global slot
@@ -454,13 +514,15 @@ def resolve(results: list[dict]):
     n = 0
     for k, res in enumerate(results):
         mine: dict[int, int | None] = {}
+        later = _next_flow_pos(res)
+        syns: dict[bytes, list[int]] = {}
+        for key, at in res.get("syns", ()):
+            syns.setdefault(key, []).append(at)
         for r in res["flows"]:
             key = r[_F_KEY]
             prev = latest.get(key)
             if prev is not None and prev[0] != k and not _first_frame_new(prev[1], r):
-                g = prev[1]
-                if r[_F_LAST] is not None and r[_F_LAST] > g[_F_LAST]:
-                    g[_F_LAST] = r[_F_LAST]  # the segments the sequential tombstone absorbed
+                _check_dropped(prev[1], r, later[id(r)], syns.get(key, ()))
                 continue
             latest[key] = (k, r)
             created.add((key, r[_F_POS]))

@@ -85,14 +85,25 @@ def _template(name: str) -> list:
     return _CACHE[name]
 
 
-def conv(i, t0, *, name=None, port=None, client=None, isn=None, drop_first=0, keep_open=False):
+def conv(
+    i,
+    t0,
+    *,
+    name=None,
+    port=None,
+    client=None,
+    isn=None,
+    srv_isn=None,
+    drop_first=0,
+    keep_open=False,
+):
     """One login's frames, re-addressed, spaced 50 ms apart from ``t0``."""
     segs = _template(name or TEMPLATES[i % len(TEMPLATES)])
     if keep_open:
         segs = [s for s in segs if not s[3] & (FIN | 0x04)]
     cip = client or f"10.1.{i // 200}.{i % 200 + 1}"
     cport = port or 40000 + i
-    base = {True: isn or 1000 + i * 7919, False: 900_000 + i * 104_729}
+    base = {True: isn or 1000 + i * 7919, False: srv_isn or 900_000 + i * 104_729}
     frames = []
     for j, (fc, seq, ack, flags, payload) in enumerate(segs[drop_first:]):
         src, dst = (
@@ -268,6 +279,70 @@ def test_prerendered_text_is_the_renderers(stress):
     c = conns[0]
     c.server_version = rangesplit.SENTINEL
     assert rangesplit.prerender(c, ("jsonl",), False) is c
+
+
+def random_capture(path: Path, seed: int, *, harsh: bool = True) -> Path:
+    """Logins at random times on a few client ports (4-tuples reused, open
+    ones too), some joined mid-stream, frames lost or sent twice, stray
+    segments on closed 4-tuples; ``harsh``: few ports, a lot of all that."""
+    import random
+
+    rnd = random.Random(seed)
+    ports, odd, loss = (40, 0.1, 0.03) if harsh else (400, 0.03, 0.005)
+    frames = []
+    for i in range(60):
+        t0 = T0 + rnd.uniform(0, 30)
+        port = 50000 + rnd.randrange(ports)
+        drop = rnd.choice([3, 5]) if rnd.random() < odd * 3 else 0
+        isns = {"isn": rnd.randrange(1, 1 << 32), "srv_isn": rnd.randrange(1, 1 << 32)}
+        keep_open = rnd.random() < odd
+        frames += conv(
+            i, t0, port=port, client="10.7.0.1", drop_first=drop, keep_open=keep_open, **isns
+        )
+        if rnd.random() < odd * 2:
+            frames += stray(t0 + rnd.uniform(2, 5), "10.7.0.1", port, rnd.randrange(1 << 32))
+    frames = [f for f in frames if rnd.random() > loss]
+    frames += [f for f in frames if rnd.random() < loss]  # retransmissions
+    write_pcap(path, sorted(frames, key=lambda f: f[0]))
+    return path
+
+
+@pytest.mark.parametrize("harsh", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_random_captures_random_boundaries(tmp_path, seed, harsh):
+    """Random captures cut at random record boundaries: the split gives the
+    sequential answer, or says it cannot (and iter_split then dissects
+    sequentially); it never gives another answer."""
+    import random
+
+    path = random_capture(tmp_path / f"r{seed}.pcap", seed, harsh=harsh)
+    data = path.read_bytes()
+    offsets, pos = [], 24
+    while pos < len(data):
+        offsets.append(pos)
+        pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+    opts = DissectOptions(with_packets=True)
+    summary = CaptureSummary(path=str(path))
+    expect = records(iter_connections(str(path), opts, summary))
+    rnd = random.Random(seed)
+    split = 0
+    for _ in range(6):
+        starts = [24, *sorted(rnd.sample(offsets[1:], rnd.randrange(1, 5)))]
+        stops = [*starts[1:], None]
+        results = [
+            rangesplit.range_worker((k, s, e, str(path), opts, str(tmp_path), None))
+            for k, (s, e) in enumerate(zip(starts, stops, strict=True))
+        ]
+        try:
+            kept, slots, flows, ports = rangesplit.settle(results)
+        except rangesplit.Unsplittable:
+            continue
+        split += 1
+        assert records(rangesplit.merge(kept, slots, opts.reorder_window)) == expect
+        assert (flows, ports) == (summary.tcp_flows, summary.server_ports)
+        assert sum(r["frames"] for r in kept) == summary.frames
+    if not harsh:
+        assert split >= 2  # ordinary traffic is rarely in doubt
 
 
 def test_pruned_tombstone_is_not_guessed(tmp_path):
