@@ -221,12 +221,13 @@ class _ConnSink:
             quiet = self.conn.packets is None and self.pipe.observer is None
             watch = hs.lane_ready(quiet)
             if watch is not None:
-                self.flow.request_lane(not self.server_is_initiator, watch, quiet)
+                inflate = hs.max_packet if hs.compressed else 0
+                self.flow.request_lane(not self.server_is_initiator, watch, quiet, inflate)
 
     def lane_exit(self, lane) -> None:
         """The reassembler hands back a command lane (mysqlwire.capture.lane)."""
         hs = self.hs
-        hs.lane_done(lane.nbytes, lane.commands, lane.sbytes, lane.watch, lane.awaiting)
+        hs.lane_done(lane)
         if lane.commands or lane.sbytes:
             self.conn.last_ts = self.ts = lane.last_ts
         self.quiet = hs.quiet(SERVER)

@@ -340,41 +340,41 @@ class Handshake:
             sd.reader.keep_seq = 1
 
     def lane_ready(self, quiet: bool = False) -> int | None:
-        """The command phase at rest, as a capture reader's command lane
-        (:mod:`mysqlwire.capture.lane`) can follow it: plain text, the
-        client's stream at a packet boundary, the server's dropped unread,
-        the first command seen (or, ``quiet``, nobody needing its event).
-        Returns the answers still to watch, or None when not at rest."""
+        """The answers still to watch when the command phase is at rest as a
+        capture reader's command lane (:mod:`mysqlwire.capture.lane`) can
+        follow it (not TLS, the client's stream at a packet boundary, the
+        server's dropped unread, the first command seen unless ``quiet``:
+        nobody needs its event); else None."""
+        cd = self._dirs[CLIENT]
         if (
             self.state != COMMAND
             or self.tls
-            or self.compressed
             or self._hold
             or self._await_command_reply
             or not (self._first_command_seen or quiet)
+            or not self._dirs[SERVER].discard
+            or (self.compressed and (cd.compressed is None or cd.compressed.pending))
+            or not cd.reader.skip_payloads
+            or not cd.reader.at_boundary
         ):
-            return None
-        cd = self._dirs[CLIENT]
-        if not self._dirs[SERVER].discard or cd.compressed is not None:
-            return None
-        reader = cd.reader
-        if not reader.skip_payloads or not reader.at_boundary:
             return None
         return self._replies_to_watch
 
-    def lane_done(self, nbytes: int, commands: int, sbytes: int, watch: int, awaiting: bool):
-        """What a command lane followed: ``commands`` ordinary client commands
-        (``nbytes`` in all, each a whole packet), ``sbytes`` of server bytes
-        read (first segments of watched answers); ``watch`` answers still to
-        watch, one ``awaiting`` its start.  The state is then what
-        :meth:`receive_data` would have made of those bytes."""
-        if commands:
+    def lane_done(self, lane) -> None:
+        """Take over from a command lane (:class:`mysqlwire.capture.lane.CommandLane`):
+        the state :meth:`receive_data` would have left with the bytes it took."""
+        if lane.commands:
             self._first_command_seen = True  # (its event was not needed)
-            self._wire[CLIENT] += nbytes
-            self._dirs[CLIENT].reader.passed(nbytes, commands, 0)
-        self._wire[SERVER] += sbytes
-        self._replies_to_watch = watch
-        if awaiting:
+            self._wire[CLIENT] += lane.nbytes
+            cd = self._dirs[CLIENT]
+            if cd.compressed is None:
+                cd.reader.passed(lane.nbytes, lane.commands, 0)
+            else:
+                cd.compressed.passed(lane.nbytes, lane.commands, lane.inner, lane.cseq)
+                cd.reader.passed(lane.inner, lane.commands, 0)
+        self._wire[SERVER] += lane.sbytes
+        self._replies_to_watch = lane.watch
+        if lane.awaiting:
             self._watch_reply()
 
     def _restart_server(self) -> None:

@@ -15,6 +15,7 @@ the lost bytes), and the lanes must actually have taken frames."""
 from __future__ import annotations
 
 import struct
+import zlib
 
 import pytest
 
@@ -28,9 +29,9 @@ CAPS = 0x00000001 | 0x00000200 | 0x00008000 | 0x00080000  # LONG_PASSWORD PROTOC
 OK = b"\x00\x00\x00\x02\x00\x00\x00"
 
 
-def response(user: bytes = b"app") -> bytes:
+def response(user: bytes = b"app", caps: int = CAPS) -> bytes:
     body = (
-        struct.pack("<IIB", CAPS, 1 << 24, 33)
+        struct.pack("<IIB", caps, 1 << 24, 33)
         + b"\x00" * 23
         + user
         + b"\x00"
@@ -60,12 +61,30 @@ def result(rows: int = 3) -> bytes:
     return out
 
 
-def login(frames: list, port: int, user: bytes = b"app") -> Conversation:
+def login(frames: list, port: int, user: bytes = b"app", caps: int = CAPS) -> Conversation:
     c = Conversation(frames, client=("10.0.0.1", port), t0=1_700_000_000.0 + port)
     c.say(False, greeting(plugin=b"mysql_native_password"))
-    c.say(True, response(user))
+    c.say(True, response(user, caps))
     c.say(False, packet(2, OK))
     return c
+
+
+def compressed(seq: int, inner: bytes, *, deflate: bool = True, ulen: int | None = None) -> bytes:
+    """One compressed-protocol packet around ``inner`` (stored when not ``deflate``)."""
+    body = zlib.compress(inner) if deflate else inner
+    size = (len(inner) if deflate else 0) if ulen is None else ulen
+    return (
+        struct.pack("<I", len(body))[:3] + bytes([seq & 0xFF]) + struct.pack("<I", size)[:3] + body
+    )
+
+
+def compressed_queries(c: Conversation, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        sql = b"SELECT a, b, c FROM t WHERE id=%d AND name LIKE 'x%%'" % i
+        c.say(True, compressed(0, query(sql), deflate=i % 2 == 0))
+        reply = compressed(1, result(30 + i % 5))
+        for k in range(0, len(reply), 200):
+            c.say(False, reply[k : k + 200])
 
 
 def queries(c: Conversation, n: int, start: int = 0) -> None:
@@ -77,8 +96,9 @@ def queries(c: Conversation, n: int, start: int = 0) -> None:
             c.say(False, reply[k : k + 120])
 
 
-def close(c: Conversation) -> None:
-    c.say(True, packet(0, b"\x01"))
+def close(c: Conversation, *, zipped: bool = False) -> None:
+    quit_ = packet(0, b"\x01")
+    c.say(True, compressed(0, quit_, deflate=False) if zipped else quit_)
     c.fin(True)
     c.fin(False)
     c._frame(True, 0x10)
@@ -194,6 +214,37 @@ def build(path) -> dict:
     close(c)
     ports["pipelined"] = 41009
 
+    # the compressed protocol: commands stored and deflated, then commands the
+    # lane must leave alone (two packets in one, split over segments, corrupt
+    # zlib, an announced size past --max-packet), then more ordinary ones
+    c = login(frames, 41010, caps=CAPS | 0x20)
+    compressed_queries(c, 14)
+    c.say(True, compressed(0, query(b"SET @a=1") + query(b"SET @b=2")))
+    c.say(False, compressed(1, packet(1, OK) + packet(1, OK)))
+    long = compressed(0, query(b"SELECT '" + b"y" * 2000 + b"'"), deflate=False)
+    c.say(True, long[:700])
+    c.say(True, long[700:])
+    c.say(False, compressed(1, result(2)))
+    compressed_queries(c, 3, 20)
+    close(c, zipped=True)
+    ports["compressed"] = 41010
+
+    c = login(frames, 41011, caps=CAPS | 0x20)
+    compressed_queries(c, 10)
+    bad = bytearray(compressed(0, query(b"SELECT broken FROM somewhere_far_away")))
+    bad[12] ^= 0xFF  # inside the zlib stream
+    c.say(True, bytes(bad))
+    c.say(False, compressed(1, packet(1, OK)))
+    close(c, zipped=True)
+    ports["compressed_corrupt"] = 41011
+
+    c = login(frames, 41012, caps=CAPS | 0x20)
+    compressed_queries(c, 10)
+    c.say(True, compressed(0, query(b"SELECT 1"), ulen=(1 << 24) - 1))  # a lie, past 64 KiB
+    c.say(False, compressed(1, packet(1, OK)))
+    close(c, zipped=True)
+    ports["compressed_bomb"] = 41012
+
     write(path, frames)
     return ports
 
@@ -226,6 +277,7 @@ def test_same_records_with_and_without_lanes(capture, monkeypatch):
     monkeypatch.setattr(tcp, "CommandLane", counting)
     lanes = recs(path)
     assert len(opened) >= len(ports)  # iter_connections does use lanes
+    assert any(len(a) > 5 and a[5] for a in opened)  # compressed ones too
     assert set(lanes) == set(ports.values())
     assert lanes == recs(path, NO_FAST)
 
@@ -233,12 +285,14 @@ def test_same_records_with_and_without_lanes(capture, monkeypatch):
 def test_same_packet_lists_with_and_without_lanes(capture):
     """With the packet list on, command events are needed: the lanes leave
     the first command and COM_QUIT to the ordinary path."""
-    path, _ports = capture
+    path, ports = capture
     with_lanes = recs(path, DissectOptions(with_packets=True))
     assert with_lanes == recs(path, DissectOptions(with_packets=True, idle_timeout=1e12))
-    for rec in with_lanes.values():
+    broken = {ports["compressed_corrupt"], ports["compressed_bomb"]}  # not followed to the end
+    for port, rec in with_lanes.items():
         kinds = [p["kind"] for p in rec["packets"]]
-        assert kinds.count("command") == 1 and kinds.count("quit") == 1, kinds
+        assert kinds.count("command") == 1, kinds
+        assert kinds.count("quit") == (port not in broken), kinds
 
 
 def test_protocol_facts_survive_the_lanes(capture):
@@ -252,8 +306,14 @@ def test_protocol_facts_survive_the_lanes(capture):
     assert [(x["user"], x["outcome"]) for x in cu] == [("other", "ok")]
     # the lost command (4-byte header + 0x03 + "SELECT 12") is reported once
     assert r[ports["lost"]]["anomalies"] == ["client: 14 bytes missing from the capture"]
+    assert r[ports["compressed"]]["compressed"] is True
+    # what the compressed protocol refuses is still said, once
+    (corrupt,) = r[ports["compressed_corrupt"]]["anomalies"]
+    assert "corrupt zlib data" in corrupt
+    (bomb,) = r[ports["compressed_bomb"]]["anomalies"]
+    assert "compressed packet inflates short of its uncompressed length" in bomb
     for name, port in ports.items():
-        if name != "lost":
+        if name not in ("lost", "compressed_corrupt", "compressed_bomb"):
             assert r[port]["anomalies"] == [], name
         assert r[port]["outcome"] == "ok", name
 

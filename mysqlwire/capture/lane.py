@@ -26,6 +26,7 @@ with mode ``CLIENT`` or ``SERVER``.
 from __future__ import annotations
 
 import struct
+import zlib
 
 __all__ = ["CLIENT_LANE", "SERVER_LANE", "CommandLane"]
 
@@ -40,6 +41,7 @@ _SEQ_ACK = struct.Struct("!II").unpack_from
 _COM_QUIT = 0x01
 _COM_CHANGE_USER = 0x11
 _ERR = 0xFF
+_MAX_INFLATE = 1 << 16  # a larger compressed command is left to the ordinary path
 
 
 class CommandLane:
@@ -70,9 +72,20 @@ class CommandLane:
         "awaiting",
         "reply_at",
         "quiet",
+        "inflate",
+        "inner",
+        "cseq",
     )
 
-    def __init__(self, client_fwd: bool, cli_next: int, watch: int, ts: float, quiet: bool):
+    def __init__(
+        self,
+        client_fwd: bool,
+        cli_next: int,
+        watch: int,
+        ts: float,
+        quiet: bool,
+        inflate: int = 0,
+    ):
         self.client_fwd = client_fwd
         self.cli_next = cli_next
         self.ack: int | None = None
@@ -88,6 +101,13 @@ class CommandLane:
         # quiet: nobody listens to command events (no packet list, no
         # observer): COM_QUIT, like any other command, changes nothing
         self.quiet = quiet
+        # the compressed protocol (inflate: the largest packet to inflate, 0
+        # for plain text): each client segment must be exactly one compressed
+        # packet holding one command; ``inner`` counts the inner bytes and
+        # ``cseq`` is the last compressed sequence id
+        self.inflate = inflate
+        self.inner = 0
+        self.cseq = 0
 
     def client(self, buf, p: int, end: int, ts: float) -> bool:
         """Take a client segment (IPv4 header at ``buf[p]``, frame ending at
@@ -104,13 +124,27 @@ class CommandLane:
             or q + n > end
             or buf[p + 32] < 0x50  # a TCP header shorter than 20 bytes: malformed
             or seq != self.cli_next
-            or buf[q + 3]  # sequence id 0: a command
-            or buf[q] | buf[q + 1] << 8 | buf[q + 2] << 16 != n - 4  # exactly one packet
         ):
             return False
-        cmd = buf[q + 4]
+        if self.inflate:
+            packet = self._uncompress(buf, q, n)
+            if packet is None:
+                return False
+            i, m = 0, len(packet)
+        else:
+            packet, i, m = buf, q, n
+        if (
+            m < 5
+            or packet[i + 3]  # sequence id 0: a command
+            or packet[i] | packet[i + 1] << 8 | packet[i + 2] << 16 != m - 4  # one packet
+        ):
+            return False
+        cmd = packet[i + 4]
         if cmd == _COM_CHANGE_USER or (cmd == _COM_QUIT and not self.quiet):
             return False
+        if self.inflate:
+            self.inner += m
+            self.cseq = buf[q + 3]
         self.cli_next = (seq + n) & _M32
         self.ack = ack
         self.last = buf[q : q + n]
@@ -123,6 +157,27 @@ class CommandLane:
                 self.awaiting = True
                 self.reply_at = ack  # the answer starts where the client acknowledged
         return True
+
+    def _uncompress(self, buf, q: int, n: int) -> bytes | None:
+        """The inner bytes of a segment that is exactly one compressed packet,
+        checked as :class:`mysqlwire.protocol.framing.CompressedReader` checks
+        them (anything it would refuse: None, for the ordinary path to say)."""
+        if n < 7 or (buf[q] | buf[q + 1] << 8 | buf[q + 2] << 16) + 7 != n:
+            return None
+        ulen = buf[q + 4] | buf[q + 5] << 8 | buf[q + 6] << 16
+        body = buf[q + 7 : q + n]
+        if not ulen:
+            return body
+        if ulen > self.inflate or ulen > _MAX_INFLATE:
+            return None
+        inflater = zlib.decompressobj()
+        try:
+            inner = inflater.decompress(body, ulen + 1)
+        except zlib.error:
+            return None
+        if len(inner) != ulen or not inflater.eof or inflater.unused_data:
+            return None
+        return inner
 
     def server(self, buf, p: int, end: int, ts: float) -> bool:
         """Take a server segment while an answer is awaited?"""
@@ -140,7 +195,14 @@ class CommandLane:
                 self.sack = ack  # old bytes, before the answer: dropped unread
                 return True
             return False
-        if n < 5 or q + 5 > end or buf[p + 32] < 0x50 or buf[q + 3] != 1 or buf[q + 4] == _ERR:
+        if (
+            self.inflate  # (a compressed answer is left to the ordinary path)
+            or n < 5
+            or q + 5 > end
+            or buf[p + 32] < 0x50
+            or buf[q + 3] != 1
+            or buf[q + 4] == _ERR
+        ):
             return False
         # the answer starts with a packet other than ERR: nothing more to watch
         self.awaiting = False

@@ -213,15 +213,18 @@ class Flow:
         if self._reasm is not None:
             self._reasm._refresh_fast(self)
 
-    def request_lane(self, client_is_initiator: bool, watch: int, quiet: bool = False) -> None:
+    def request_lane(
+        self, client_is_initiator: bool, watch: int, quiet: bool = False, inflate: int = 0
+    ) -> None:
         """Ask for a :class:`~mysqlwire.capture.lane.CommandLane` once the
         current segment is handled (the sink's command phase is at rest: the
         server's direction muted, the client's at a packet boundary; ``watch``
         answers still to watch).  The sink must have a ``lane_exit(lane)``
         method: it is given the lane back before the next segment the lane
         did not take.  ``quiet``: no command needs an event of its own (the
-        lane takes COM_QUIT too)."""
-        self.lane_req = (client_is_initiator, watch, quiet)
+        lane takes COM_QUIT too); ``inflate``: the compressed protocol, packets
+        inflating to at most that many bytes."""
+        self.lane_req = (client_is_initiator, watch, quiet, inflate)
 
     def is_muted(self, from_initiator: bool) -> bool:
         return self._d is not None and self._d[from_initiator].muted
@@ -522,7 +525,7 @@ class Reassembler(OutOfOrder):
 
     def _open_lane(self, flow: Flow, ts: float) -> None:
         """Open the command lane a sink asked for, if the flow is at rest."""
-        cfwd, watch, quiet = flow.lane_req
+        cfwd, watch, quiet, inflate = flow.lane_req
         flow.lane_req = None
         if not self.lanes or flow._reasm is None or flow.state != _ACTIVE or flow._lane_idle > 3:
             return  # (a lane the reader keeps passing by, e.g. VLAN frames, is not worth opening)
@@ -539,7 +542,7 @@ class Reassembler(OutOfOrder):
         ):
             return
         self._refresh_fast(flow)  # (computes the keys)
-        lane = flow._lane = CommandLane(cfwd, cd.nxt & _M32, watch, ts, quiet)
+        lane = flow._lane = CommandLane(cfwd, cd.nxt & _M32, watch, ts, quiet, inflate)
         keys = flow._fkeys
         self.fast[keys[cfwd]] = (flow, _ANY_CONTROL, CLIENT_LANE, lane, lane.client)
         self.fast[keys[not cfwd]] = (flow, _ANY_CONTROL, SERVER_LANE, lane, lane.server)

@@ -362,6 +362,15 @@ class CompressedReader:
         self._error = ProtocolError(message, kind="compressed_frame", offset=offset)
         raise self._error
 
+    def passed(self, nbytes: int, packets: int, inflated: int, last_seq: int) -> None:
+        """``packets`` whole compressed packets (``nbytes`` on the wire,
+        ``inflated`` inner bytes) went by unfed, nothing being buffered:
+        account for them as if they had been fed."""
+        self._offset += nbytes
+        self.packets += packets
+        self.inflated += inflated
+        self.last_seq = last_seq
+
     def feed(self, data) -> bytes:
         return b"".join(self.chunks(data))
 
