@@ -28,6 +28,7 @@ import heapq
 import os
 import pickle
 import struct
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
 
 INF = 1 << 62
@@ -410,7 +411,11 @@ def range_worker(task):
     out["flows"] = flows
     end = INF if stop is None else stop
     # SYNs past the range do not matter: its flows there are not reported
-    out["syns"] = [(_endpoints(*sg[:4]), at) for sg, at in syns if at <= end]
+    out["syns"] = [
+        (_endpoints(*sg[:4]), at, (sg[0], sg[1]), sg[6], sg[4], sg[5])
+        for sg, at in syns
+        if at <= end
+    ]
     out["tail_flows"] = tail_flows
     return out
 
@@ -433,37 +438,83 @@ _F_INIT, _F_RES_PORT, _F_SLOT, _F_CLOSE, _F_REASON, _F_LAST, _F_ACK, _F_FINAL = 
 # --- the parent -------------------------------------------------------------------
 
 
-def _first_frame_new(g: list, r: list) -> bool:
+_UNKNOWN = object()
+
+
+def _isns(g: list, syns: list) -> list | None:
+    """The ISNs ``[initiator's, responder's]`` the sequential reassembler
+    holds for ``g``'s 4-tuple (a tombstone now), replayed from how ``g``
+    started and the SYNs that came on the 4-tuple since (``syns``: ``(pos,
+    source, flags, seq, ack)``); an ISN it cannot tell is ``_UNKNOWN``;
+    None when a SYN would have started another flow."""
+    flags = g[_F_FLAGS]
+    if not flags & _SYN:
+        isn = [None, None]  # only SYNs set them
+    elif not flags & _ACK:
+        isn = [g[_F_SEQ], None]
+    elif g[_F_REASON] == "ignored":
+        isn = [None, g[_F_SEQ]]
+    else:
+        isn = [(g[_F_ACK] - 1) & 0xFFFFFFFF, g[_F_SEQ]]  # a SYN+ACK also says the SYN's
+    close = g[_F_CLOSE]
+    for at, src, sflags, seq, _ack in syns:
+        side = 0 if src == g[_F_INIT] else 1
+        if at < close:
+            # while open, a SYN that did not start a new connection sets its
+            # side's ISN (and, maybe, the other side's from its ACK)
+            isn[side] = seq
+            if sflags & _ACK and isn[1 - side] is None:
+                isn[1 - side] = _UNKNOWN
+        elif at == close:
+            return None
+        elif sflags & _ACK:  # the tombstone: what it takes changes nothing but this
+            if side == 0 or isn[1] is _UNKNOWN or isn[1] not in (None, seq):
+                return None
+            isn[1] = seq
+        elif side == 1 or isn[0] is _UNKNOWN or isn[0] != seq:
+            return None
+    return isn
+
+
+def _first_frame_new(g: list, r: list, syns: list) -> bool:
     """Would the sequential reassembler start a new flow at ``r``'s first
     frame, given that the 4-tuple's latest flow is ``g`` (an earlier
-    worker's)?  Raises :class:`Unsplittable` when that depends on what the
-    replay does not know."""
+    worker's) and the SYNs that came on the 4-tuple in between (see
+    :func:`_isns`)?  Raises :class:`Unsplittable` when that depends on what
+    the replay does not know."""
     p = r[_F_POS]
     close = g[_F_CLOSE]
     if close > p or (close == p and g[_F_REASON] != "reused"):
         return False  # the frame went to g (still open): r is g's continuation
     if close == p:
         return True  # the frame reused g's 4-tuple: a new connection there too
+    # g is a tombstone: it takes what it does not see as a new connection,
+    # unless it was pruned (then anything starts a flow)
+    fresh = 0 <= r[_F_TS] - g[_F_LAST] <= _TTL_SAFE
     flags = r[_F_FLAGS]
-    from_init = r[_F_SRC] == g[_F_INIT]
-    # a flow started by a bare SYN keeps that SYN's number as its initiator's ISN
-    g_syn = g[_F_FLAGS] & (_SYN | _ACK) == _SYN
     if flags & _SYN:
-        if flags & _ACK:
-            if from_init:
-                return True  # roles swapped: a different connection
-            if g[_F_REASON] == "ignored" and g_syn and (r[_F_ACK] - 1) & 0xFFFFFFFF == g[_F_SEQ]:
-                return False  # the answer to the SYN of a flow not followed
-            raise Unsplittable("SYN+ACK on a closed 4-tuple")
-        if not from_init:
-            return True  # a SYN from the old responder
-        if g_syn:
-            return g[_F_SEQ] != r[_F_SEQ]  # another ISN: a new connection
-        raise Unsplittable("SYN on a closed 4-tuple whose ISN is not known")
-    # no SYN: the tombstone absorbs it, unless it was pruned
-    if 0 <= r[_F_TS] - g[_F_LAST] <= _TTL_SAFE:
+        from_init = r[_F_SRC] == g[_F_INIT]
+        if bool(flags & _ACK) == from_init:
+            return True  # a SYN from the old responder, a SYN+ACK from the old initiator
+        isns = _isns(g, syns)
+        known = None if isns is None else isns[1 if flags & _ACK else 0]
+        if isns is None or known is _UNKNOWN:
+            raise Unsplittable("SYN on a closed 4-tuple whose ISNs are not known")
+        # (a tombstone takes the first SYN+ACK of its responder as its answer)
+        new = known is not None and known != r[_F_SEQ] if flags & _ACK else known != r[_F_SEQ]
+        if new:
+            return True
+    if fresh:
         return False
     raise Unsplittable("a closed 4-tuple's tombstone may have been pruned")
+
+
+def _between(syns: tuple | None, a: int, b: int) -> list:
+    """The SYN details (``all_syns`` entry) strictly between positions ``a`` and ``b``."""
+    if syns is None:
+        return []
+    positions, details = syns
+    return details[bisect_right(positions, a) : bisect_left(positions, b)]
 
 
 def _next_flow_pos(res: dict) -> dict[int, int]:
@@ -512,16 +563,28 @@ def resolve(results: list[dict]):
     created: set = set()
     next_slot = 0
     n = 0
+    # every SYN the sequential path reads, in order: key -> (positions, details)
+    all_syns: dict[bytes, tuple[list, list]] = {}
+    for res in results:
+        for key, at, *detail in res.get("syns", ()):
+            entry = all_syns.setdefault(key, ([], []))
+            entry[0].append(at)
+            entry[1].append((at, *detail))
     for k, res in enumerate(results):
         mine: dict[int, int | None] = {}
         later = _next_flow_pos(res)
         syns: dict[bytes, list[int]] = {}
-        for key, at in res.get("syns", ()):
+        for key, at, *_detail in res.get("syns", ()):
             syns.setdefault(key, []).append(at)
         for r in res["flows"]:
             key = r[_F_KEY]
             prev = latest.get(key)
-            if prev is not None and prev[0] != k and not _first_frame_new(prev[1], r):
+            if prev is not None and prev[0] != k:
+                since = _between(all_syns.get(key), prev[1][_F_POS], r[_F_POS])
+                new = _first_frame_new(prev[1], r, since)
+            else:
+                new = True
+            if not new:
                 _check_dropped(prev[1], r, later[id(r)], syns.get(key, ()))
                 continue
             latest[key] = (k, r)
