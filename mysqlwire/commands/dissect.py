@@ -42,7 +42,7 @@ from .common import (
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Worker processes: several captures are spread over them, one capture is split by connection (same output, same order).",
+    help="Worker processes: several captures are spread over them, one capture is split into byte ranges (same output, same order; docs/dask.md).",
 )
 def dissect(
     captures,
