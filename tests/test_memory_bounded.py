@@ -1,6 +1,6 @@
 """``report`` and ``diagnose`` on a named capture hold memory bounded per
-connection (#19 item 4, #20's report case): they read the file more than once
-instead of keeping every connection.  Measured as the peak RSS of the child
+connection (#19 item 4, #20's report case): they never keep every connection
+(tests/test_memory_flat.py measures the same with tracemalloc).  Measured as the peak RSS of the child
 process (``os.wait4``), on two generated captures of 500 and 4,000 logins:
 what the command adds per connection on top of ``dissect`` (whose reassembler
 keeps ~1.6 KB per flow of its own) must stay far below what keeping each
