@@ -75,10 +75,24 @@ PYMYSQL_CAPS_07 = _PYMYSQL_BASE | MULTI_STATEMENTS  # 0x2ba205, PyMySQL <= 0.7 (
 Version = tuple[int, ...]
 
 
+_VERSIONS: dict[str, Version | None] = {}  # few distinct version strings per capture
+
+
 def parse_version(text: str | None) -> Version | None:
     """'1.2.4' -> (1, 2, 4); '8.0.36-log' -> (8, 0, 36); junk -> None."""
     if not text:
         return None
+    if text.__class__ is str:
+        if text in _VERSIONS:
+            return _VERSIONS[text]
+        if len(_VERSIONS) > 4096:  # bounded whatever the capture holds
+            _VERSIONS.clear()
+        v = _VERSIONS[text] = _parse_version(text)
+        return v
+    return _parse_version(text)
+
+
+def _parse_version(text) -> Version | None:
     out: list[int] = []
     for part in str(text).strip().split("."):
         digits = ""
