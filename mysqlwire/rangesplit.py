@@ -265,8 +265,10 @@ def range_worker(task):
     damaged inside the range, "misaligned": the range did not end on
     ``stop``), ``frames`` (records of the range), ``truncated``/``error``
     (of the range), ``flows`` (one list per flow that started in the range,
-    see ``_F_*``), ``spool`` (pickled batches of events ``(pos, seq, flow
-    index, connection or None)``) and ``fail`` (an exception's message)."""
+    see ``_F_*``), ``ports`` (their responder ports, counted), ``slots``
+    (how many took a connection slot), ``syns`` (the range's SYNs),
+    ``tail_flows``, ``spool`` (pickled batches of events ``(pos, seq,
+    slot, connection or None)``) and ``fail`` (an exception's message)."""
     from .capture import open_capture
     from .capture.decode import TcpSegment, decode_frame
     from .dissect import CaptureSummary, Dissector, ReaderKeylog
@@ -291,7 +293,7 @@ def range_worker(task):
     objs: list = []  # the Flow of each record (its last_ts at the end)
     syns: list = []  # (segment, pos) of every SYN seen
     tail_flows: list = []  # (4-tuple, pos) of the flows started past the range
-    slot_flow: list[int] = []
+    ports: dict[int, int] = {}  # responder port -> flows, as CaptureSummary.server_ports
     open_n = [0]
     events: list = []
     seq = [0]
@@ -307,10 +309,10 @@ def range_worker(task):
     def pos() -> int:
         return INF if cur[1] is None else cur[0].bytes_read
 
-    def put(index: int, conn) -> None:
+    def put(slot: int, conn) -> None:
         if render is not None and conn is not None:
             conn = prerender(conn, render, opts.with_packets)
-        events.append((pos(), seq[0], index, conn))
+        events.append((pos(), seq[0], slot, conn))
         seq[0] += 1
         if len(events) >= _BATCH:
             pickle.dump(events, fh, pickle.HIGHEST_PROTOCOL)
@@ -331,13 +333,13 @@ def range_worker(task):
         res_port = sport if synack else dport
         sink = follow(flow)
         rec = [flow.index, flow.endpoints_key, pos(), flow.first_ts, flags, sq, (saddr, sport)]
-        rec += [init, res_port, sink is not None, None, None, None, ack]
+        rec += [init, res_port, None if sink is None else sink.slot, None, None, None, ack]
         flows.append(rec)
         objs.append(flow)
+        ports[res_port] = ports.get(res_port, 0) + 1
         if sink is None:
             rec[_F_CLOSE], rec[_F_REASON], rec[_F_LAST] = rec[_F_POS], "ignored", flow.first_ts
             return None
-        slot_flow.append(flow.index)
         open_n[0] += 1
         watch = _Watch()
         watch.sink = sink
@@ -355,10 +357,10 @@ def range_worker(task):
     def finished(sink) -> None:
         orig_finished(sink)
         for conn in pipe.drain():
-            put(sink.flow.index, conn)
+            put(sink.slot, conn)
 
     def skip(slot: int) -> None:
-        put(slot_flow[slot], None)
+        put(slot, None)
         orig_skip(slot)
 
     reasm.on_flow = on_flow
@@ -408,7 +410,10 @@ def range_worker(task):
         reader.close()
     for rec, flow in zip(flows, objs, strict=True):
         rec.append(flow.last_ts)  # _F_FINAL: with what its tombstone absorbed
+        rec.append(k)  # _F_WORKER
     out["flows"] = flows
+    out["ports"] = ports
+    out["slots"] = pipe.next_slot
     end = INF if stop is None else stop
     # SYNs past the range do not matter: its flows there are not reported
     out["syns"] = [
@@ -433,6 +438,7 @@ def _endpoints(saddr: bytes, sport: int, daddr: bytes, dport: int) -> bytes:
 # flow record fields
 _F_INDEX, _F_KEY, _F_POS, _F_TS, _F_FLAGS, _F_SEQ, _F_SRC = range(7)
 _F_INIT, _F_RES_PORT, _F_SLOT, _F_CLOSE, _F_REASON, _F_LAST, _F_ACK, _F_FINAL = range(7, 15)
+_F_WORKER = 15
 
 
 # --- the parent -------------------------------------------------------------------
@@ -553,56 +559,76 @@ def _check_dropped(g: list, d: list, until: int, syns) -> None:
 
 
 def resolve(results: list[dict]):
-    """Which flows the sequential path creates: ``(slots, flows, ports)``,
-    ``slots[k]`` mapping worker ``k``'s flow index to the global slot
-    (None: a flow without slot) for every kept flow."""
-    latest: dict[bytes, tuple[int, list]] = {}
-    slots: list[dict[int, int | None]] = []
+    """Which flows the sequential path creates: ``(plan, flows, ports)``;
+    ``plan[k]`` is ``(first global slot, worker k's dropped slots sorted,
+    as a set)`` for :func:`merge`."""
+    latest: dict[bytes, list] = {}
     ports: dict[int, int] = {}
-    expected: set = set()  # (key, pos) where an earlier flow was reused past its range
-    created: set = set()
-    next_slot = 0
-    n = 0
-    # every SYN the sequential path reads, in order: key -> (positions, details)
-    all_syns: dict[bytes, tuple[list, list]] = {}
-    for res in results:
-        for key, at, *detail in res.get("syns", ()):
-            entry = all_syns.setdefault(key, ([], []))
-            entry[0].append(at)
-            entry[1].append((at, *detail))
+    flows = 0
+    dropped: list[list[int]] = []
+    gone: set[int] = set()  # id() of the dropped records
+    expected = []  # (key, pos) where a kept flow was reused
+    index: dict = {}  # built on first need: the SYNs, per key
     for k, res in enumerate(results):
-        mine: dict[int, int | None] = {}
-        later = _next_flow_pos(res)
-        syns: dict[bytes, list[int]] = {}
-        for key, at, *_detail in res.get("syns", ()):
-            syns.setdefault(key, []).append(at)
+        for port, count in res["ports"].items():
+            ports[port] = ports.get(port, 0) + count
+        flows += len(res["flows"])
+        mine: list[int] = []
         for r in res["flows"]:
             key = r[_F_KEY]
             prev = latest.get(key)
-            if prev is not None and prev[0] != k:
-                since = _between(all_syns.get(key), prev[1][_F_POS], r[_F_POS])
-                new = _first_frame_new(prev[1], r, since)
-            else:
-                new = True
-            if not new:
-                _check_dropped(prev[1], r, later[id(r)], syns.get(key, ()))
-                continue
-            latest[key] = (k, r)
-            created.add((key, r[_F_POS]))
+            if prev is not None and prev[_F_WORKER] != k:
+                if not index:
+                    index.update(_syn_index(results))
+                since = _between(index["all"].get(key), prev[_F_POS], r[_F_POS])
+                if not _first_frame_new(prev, r, since):
+                    if ("next", k) not in index:
+                        index["next", k] = _next_flow_pos(res)
+                    _check_dropped(prev, r, index["next", k][id(r)], index[k].get(key, ()))
+                    gone.add(id(r))
+                    flows -= 1
+                    port = r[_F_RES_PORT]
+                    ports[port] -= 1
+                    if not ports[port]:
+                        del ports[port]
+                    if r[_F_SLOT] is not None:
+                        mine.append(r[_F_SLOT])
+                    continue
+            latest[key] = r
             if r[_F_REASON] == "reused":
-                expected.add((key, r[_F_CLOSE]))
-            n += 1
-            port = r[_F_RES_PORT]
-            ports[port] = ports.get(port, 0) + 1
-            if r[_F_SLOT]:
-                mine[r[_F_INDEX]] = next_slot
-                next_slot += 1
-            else:
-                mine[r[_F_INDEX]] = None
-        slots.append(mine)
-    if expected - created:
-        raise Unsplittable("a 4-tuple reused where no worker started a flow")
-    return slots, n, ports
+                expected.append((key, r[_F_CLOSE]))
+        dropped.append(mine)
+    if expected:
+        keys = {key for key, _at in expected}
+        created = {
+            (r[_F_KEY], r[_F_POS])
+            for res in results
+            for r in res["flows"]
+            if r[_F_KEY] in keys and id(r) not in gone
+        }
+        if any(e not in created for e in expected):
+            raise Unsplittable("a 4-tuple reused where no worker started a flow")
+    plan = []
+    base = 0
+    for res, mine in zip(results, dropped, strict=True):
+        plan.append((base, mine, set(mine)))
+        base += res["slots"] - len(mine)
+    return plan, flows, ports
+
+
+def _syn_index(results: list[dict]) -> dict:
+    """``"all"``: key -> (positions, details) of every SYN the sequential
+    path reads; ``k``: key -> positions of worker ``k``'s SYNs."""
+    index: dict = {"all": {}}
+    for k, res in enumerate(results):
+        mine: dict[bytes, list[int]] = {}
+        for key, at, *detail in res.get("syns", ()):
+            entry = index["all"].setdefault(key, ([], []))
+            entry[0].append(at)
+            entry[1].append((at, *detail))
+            mine.setdefault(key, []).append(at)
+        index[k] = mine
+    return index
 
 
 def settle(results: list[dict]):
@@ -622,23 +648,27 @@ def settle(results: list[dict]):
     return (kept, *resolve(kept))
 
 
-def _events(k: int, spool: str, mine: dict):
+def _events(k: int, spool: str, plan: tuple):
+    base, dropped, gone = plan
     with open(spool, "rb") as fh:
         while True:
             try:
                 batch = pickle.load(fh)
             except EOFError:
                 break
-            for p, s, index, conn in batch:
-                slot = mine.get(index, -1)
-                if slot != -1:
-                    yield p, k, s, slot, conn
+            if not dropped:
+                for p, s, slot, conn in batch:
+                    yield p, k, s, base + slot, conn
+                continue
+            for p, s, slot, conn in batch:
+                if slot not in gone:
+                    yield p, k, s, base + slot - bisect_left(dropped, slot), conn
 
 
-def merge(results: list[dict], slots: list[dict], window: int):
+def merge(results: list[dict], plan: list, window: int):
     """The kept connections, numbered and released as the sequential
     pipeline releases them."""
-    streams = [_events(k, r["spool"], slots[k]) for k, r in enumerate(results)]
+    streams = [_events(k, r["spool"], plan[k]) for k, r in enumerate(results)]
     done: dict[int, object] = {}
     emit_from = 0
     next_id = 1
