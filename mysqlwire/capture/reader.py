@@ -503,8 +503,7 @@ class CaptureReader:
                         return
                     lt, div, offset, _snap = ifaces[iface]
                     last_ts = ((tsh << 32) | tsl) / div + offset
-                    n += 1
-                    self.frames_read = n
+                    n += 1  # (frames_read is set when a frame is handed out)
                     if fast_get is not None and lt in _FAST_L3:
                         # the fast lane, as in _pcap_records
                         l3off, etype = _FAST_L3[lt]
@@ -530,10 +529,11 @@ class CaptureReader:
                                 )
                             ):
                                 ent[0].last_ts = last_ts
-                                self._pos = pos = end
+                                pos = end
                                 continue
                     data = buf[pos + 28 : pos + 28 + caplen]
                     self._pos = pos = end
+                    self.frames_read = n
                     yield (last_ts, lt, data, iface)
                     continue
                 if btype == _BT_SPB:
@@ -571,6 +571,7 @@ class CaptureReader:
                 # Other blocks (SHB body, NRB, ISB, custom...) are skipped.
                 self._pos = pos = end
         finally:
+            self.frames_read = n
             self._done()
 
     def _parse_idb(self, buf: bytes, pos: int, size: int, order: str):
