@@ -192,6 +192,26 @@ def build(path) -> dict:
     close(c)
     ports["odd"] = 41007
 
+    # an answer whose first packet spans two segments, and the client's next
+    # command (answered by an ERR) sent before that packet is complete
+    c = login(frames, 41013)
+    queries(c, 2)
+    c.say(True, query(b"SELECT long_ok"))
+    # (the bytes where the second part starts look like a whole packet of
+    # sequence 2 up to the ERR: framed from there, the ERR would seem to
+    # answer the second command)
+    filler = bytearray(b"A" * 300)
+    filler[89:93] = bytes([207, 0, 0, 2])
+    long_ok = packet(1, b"\x00\x00\x00\x02\x40\x00\x00" + bytes(filler))
+    assert len(long_ok) == 311
+    c.say(False, long_ok[:100])
+    c.say(True, query(b"SELECT nope"))
+    c.say(False, long_ok[100:])
+    c.say(False, err(1, 1146, b"Table 'x.nope' doesn't exist", b"42S02"))
+    queries(c, 3, 100)
+    close(c)
+    ports["first_packet_split"] = 41013
+
     # COM_CHANGE_USER after many commands, then more commands and COM_QUIT
     c = login(frames, 41008)
     queries(c, 14)

@@ -202,6 +202,9 @@ class CommandLane:
             or buf[p + 32] < 0x50
             or buf[q + 3] != 1
             or buf[q + 4] == _ERR
+            # the first packet whole in this segment (else the ordinary path
+            # decides only once it is complete, perhaps after another command)
+            or (buf[q] | buf[q + 1] << 8 | buf[q + 2] << 16) + 4 > n
         ):
             return False
         # the answer starts with a packet other than ERR: nothing more to watch
