@@ -56,6 +56,9 @@ _MAGICS = {
 
 
 SENTINEL = "7301934462718295517"  # the id while a worker renders a record
+_SENTINEL_ID = int(SENTINEL)
+_TEXT_KEY = f"#{SENTINEL} "  # where the text format shows the id
+_JSON_KEY = f'"id": {SENTINEL}'
 
 
 class Unsplittable(Exception):
@@ -215,7 +218,7 @@ def prerender(conn, render: tuple, packets: bool):
     (the block :class:`~mysqlwire.views.text.Renderer` prints, on a console
     like the command's); ``conn`` itself when its text holds the sentinel id
     elsewhere."""
-    conn.id = int(SENTINEL)
+    conn.id = _SENTINEL_ID
     fmt = render[0]
     if fmt == "text":
         renderer, buf = _text_renderer(render)
@@ -223,13 +226,13 @@ def prerender(conn, render: tuple, packets: bool):
         text = buf.getvalue()
         buf.seek(0)
         buf.truncate()
-        key = f"#{SENTINEL} "
+        key = _TEXT_KEY
     else:
         from .views.escape import json_dumps
 
         record = conn.to_record(with_packets=packets)
         text = json_dumps(record, indent=2 if fmt == "json" else None)
-        key = f'"id": {SENTINEL}'
+        key = _JSON_KEY
     if text.count(SENTINEL) != 1 or key not in text:
         return conn
     if fmt == "json":
