@@ -221,6 +221,7 @@ def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs
     cmds = {
         "mysqlwire": [*mw, "dissect", "--format", "jsonl", pcap],
         "bare_walk": [sys.executable, str(HERE / "bare_walk.py"), pcap],
+        "bare_walk_splice": [sys.executable, str(HERE / "bare_walk.py"), "--splice", pcap],
         f"mysqlwire_jobs{jobs}": [*mw, "dissect", "--jobs", str(jobs), "--format", "jsonl", pcap],
         "tshark": [
             "tshark",
@@ -304,6 +305,8 @@ def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs
         "ratio_to_bare_walk_median_of_rounds": round(
             median(paired(runs["mysqlwire"], runs["bare_walk"])), 2
         ),
+        # the lower floor: reading without re-joining chunks (bare_walk.py --splice)
+        "ratio_to_bare_walk_splice": round(ours["cpu"] / out["bare_walk_splice"]["cpu"], 2),
         # --jobs: one capture split by flow; wall time (CPU time adds up the workers)
         "jobs": jobs,
         "jobs_speedup_wall": round(ours["wall_min"] / split["wall_min"], 2),
@@ -356,8 +359,9 @@ def table(results: dict) -> str:
     lines = [
         "| shape | N | capture | tshark CPU s | mysqlwire CPU s | ratio to tshark: best "
         "(median of rounds) | bare walk CPU s | mysqlwire / bare walk | peak RSS tshark / "
-        "mysqlwire | --jobs wall speed-up | conns/s | MB/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "mysqlwire | --jobs wall speed-up | conns/s | MB/s | bare walk --splice CPU s "
+        "| mysqlwire / bare walk --splice |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["sizes"]:
         t = r["tools"]
@@ -371,7 +375,8 @@ def table(results: dict) -> str:
             f"| {ts.get('rss_mb', '-')} / {t['mysqlwire']['rss_mb']} MB "
             f"| {r['jobs_speedup_wall']}x ({r['jobs_speedup_wall_median_of_rounds']}x)"
             f"{', same bytes' if r['jobs_output_identical'] else ', OUTPUT DIFFERS'} "
-            f"| {r['mysqlwire_conns_per_s']} | {r['mysqlwire_mb_per_s']} |"
+            f"| {r['mysqlwire_conns_per_s']} | {r['mysqlwire_mb_per_s']} "
+            f"| {t['bare_walk_splice']['cpu']} | {r['ratio_to_bare_walk_splice']}x |"
         )
     replayed = [r for r in results["sizes"] if "replay_overhead" in r]
     if replayed:
