@@ -288,7 +288,7 @@ def iter_split(
     starts = None
     if jobs > 1:
         starts = rangesplit.plan(
-            path, jobs, rangesplit.MIN_RANGE if min_range is None else min_range
+            path, jobs, rangesplit.min_range() if min_range is None else min_range
         )
     if starts is None:
         if _is_pcapng(path) and jobs > 1:

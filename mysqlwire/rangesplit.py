@@ -262,21 +262,43 @@ class _Watch:
 
 
 def range_worker(task):
-    """Worker ``k``: dissect the flows that start in ``[start, stop)``.
+    """Worker ``k``: dissect the flows that start in ``[start, stop)``
+    (:func:`range_events`), its events spooled to a file in ``spool_dir``
+    (``spool`` in the result)."""
+    k, spool_dir = task[0], task[5]
+    spool = os.path.join(spool_dir, f"range-{k}.pickle")
+    try:
+        fh = open(spool, "wb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        return {"k": k, "fail": f"{type(exc).__name__}: {exc}", "status": "ok"}
+    with fh:
+        gen = range_events(task)
+        while True:
+            try:
+                batch = next(gen)
+            except StopIteration as done:
+                out = done.value
+                break
+            pickle.dump(batch, fh, pickle.HIGHEST_PROTOCOL)
+    out["spool"] = spool
+    return out
 
-    Returns a dict: ``status`` ("ok", "stopped": the capture ends or is
+
+def range_events(task):
+    """Worker ``k``: dissect the flows that start in ``[start, stop)``;
+    yields batches of events ``(pos, seq, slot, connection or None)`` (in
+    the order they happen) and returns a dict: ``status`` ("ok", "stopped": the capture ends or is
     damaged inside the range, "misaligned": the range did not end on
     ``stop``), ``frames`` (records of the range), ``truncated``/``error``
     (of the range), ``flows`` (one list per flow that started in the range,
     see ``_F_*``), ``ports`` (their responder ports, counted), ``slots``
     (how many took a connection slot), ``syns`` (the range's SYNs),
-    ``tail_flows``, ``spool`` (pickled batches of events ``(pos, seq,
-    slot, connection or None)``) and ``fail`` (an exception's message)."""
+    ``tail_flows`` and ``fail`` (an exception's message)."""
     from .capture import open_capture
     from .capture.decode import TcpSegment, decode_frame
     from .dissect import CaptureSummary, Dissector, ReaderKeylog
 
-    k, start, stop, path, opts, spool_dir, render = task
+    k, start, stop, path, opts, _spool_dir, render = task
     out = {"k": k, "status": "ok", "frames": 0, "truncated": False, "error": None}
     out.update(flows=[], spool=None, fail=None)
     summary = CaptureSummary(path=str(path))
@@ -299,15 +321,8 @@ def range_worker(task):
     ports: dict[int, int] = {}  # responder port -> flows, as CaptureSummary.server_ports
     open_n = [0]
     events: list = []
+    full = [False]  # a batch of events is ready
     seq = [0]
-    spool = os.path.join(spool_dir, f"range-{k}.pickle")
-    try:
-        fh = open(spool, "wb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        reader.close()
-        out["fail"] = f"{type(exc).__name__}: {exc}"
-        return out
-    out["spool"] = spool
 
     def pos() -> int:
         return INF if cur[1] is None else cur[0].bytes_read
@@ -318,8 +333,7 @@ def range_worker(task):
         events.append((pos(), seq[0], slot, conn))
         seq[0] += 1
         if len(events) >= _BATCH:
-            pickle.dump(events, fh, pickle.HIGHEST_PROTOCOL)
-            events.clear()
+            full[0] = True
 
     follow = pipe.on_flow
     orig_finished = pipe.finished
@@ -380,6 +394,10 @@ def range_worker(task):
                 add(ts, seg)
                 if seg[6] & _SYN:
                     syns.append((seg, reader.bytes_read))
+                if full[0]:
+                    full[0] = False
+                    yield events[:]
+                    events.clear()
         out["frames"] = reader.frames_read
         if stop is None or reader.bytes_read != stop:
             if stop is not None and (reader.error or "").startswith("truncated record"):
@@ -399,6 +417,10 @@ def range_worker(task):
                     add(ts, seg)
                     if seg[6] & _SYN:
                         syns.append((seg, tail.bytes_read))
+                    if full[0]:
+                        full[0] = False
+                        yield events[:]
+                        events.clear()
                     if not open_n[0]:
                         break
             tail.close()
@@ -407,10 +429,9 @@ def range_worker(task):
     except Exception as exc:  # the parent then dissects sequentially
         out["fail"] = f"{type(exc).__name__}: {exc}"
     finally:
-        if events:
-            pickle.dump(events, fh, pickle.HIGHEST_PROTOCOL)
-        fh.close()
         reader.close()
+    if events:
+        yield events[:]
     for rec, flow in zip(flows, objs, strict=True):
         rec.append(flow.last_ts)  # _F_FINAL: with what its tombstone absorbed
         rec.append(k)  # _F_WORKER

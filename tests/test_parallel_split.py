@@ -392,6 +392,18 @@ def test_boundary_is_a_record_start(stress):
 # --- the command: bytes, stderr and exit status of --jobs 1 ------------------------------
 
 
+def test_small_ranges_setting_splits(stress, monkeypatch):
+    """$MYSQLWIRE_SPLIT_MIN_RANGE (what the command tests here use) really
+    makes iter_split cut a small capture into byte ranges."""
+    calls = []
+    settle = rangesplit.settle
+    monkeypatch.setattr(rangesplit, "settle", lambda res: calls.append(len(res)) or settle(res))
+    monkeypatch.setenv("MYSQLWIRE_SPLIT_MIN_RANGE", "4096")
+    opts = DissectOptions()
+    got = records(iter_split(stress, opts, 3, CaptureSummary(path=str(stress))))
+    assert calls == [3] and got == records(iter_connections(str(stress), opts))
+
+
 def test_cli_stress_identical(stress):
     res = same("--format", "jsonl", stress, jobs=(2, 3, 5), env=SMALL)
     assert len(res.stdout.splitlines()) > 200 and res.returncode == 1
