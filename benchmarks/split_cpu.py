@@ -1,16 +1,20 @@
 """Where the time of ``mysqlwire dissect --jobs N`` goes, in CPU seconds, so
 that the split can be judged on a machine too busy for wall times: each
-range's worker run alone (in this process, one after the other), then the
-whole ``iter_split`` (workers + the parent's merge) for the parent's part.
+byte range's worker run alone (in this process, one after the other), then
+the whole ``iter_split`` (this process dissects the first range itself and
+merges; worker processes the others).
 
-    python benchmarks/split_cpu.py capture.pcap [--jobs 2] [--render jsonl]
+    python benchmarks/split_cpu.py capture.pcap [--jobs 2] [--render jsonl|text]
 
 Prints JSON: ``fallback`` (why ``iter_split`` would dissect sequentially,
 or null), ``sequential`` (``iter_connections``, plus rendering with
-``--render``), ``workers`` (each range), ``parent`` (planning, merge,
-numbering, ids and the same rendering, i.e. ``iter_split`` minus its
-workers) and ``critical_path`` = the slowest worker + the parent: the wall
-time of ``--jobs N`` on N idle cores (plus start-up).
+``--render``), ``workers`` (each range alone), ``in_parent`` (``iter_split``
+in this process: the first range, the merge, numbering, ids and the same
+output), ``first_range_in_parent`` (the same, run beside the workers, with its
+output: more than alone on a busy machine), ``merge`` (``in_parent`` after
+its first range), ``children`` (the worker processes) and
+``critical_path`` = the slowest range alone + the merge:
+the wall time of ``--jobs N`` on N idle cores (plus start-up).
 """
 
 from __future__ import annotations
@@ -85,6 +89,16 @@ def main() -> None:
                 rangesplit.settle(results)
             except rangesplit.Unsplittable as exc:
                 fallback = str(exc)  # iter_split dissects sequentially
+    marks: dict[str, float] = {}
+    first_range = rangesplit.range_events
+
+    def timed(task):  # the parent's first range, timed
+        start = time.process_time()
+        out = yield from first_range(task)
+        marks["first"] = time.process_time() - start
+        return out
+
+    rangesplit.range_events = timed
     t, c = time.process_time(), children_cpu()
     summary = CaptureSummary(path=args.capture)
     split = iter_split(args.capture, opts, args.jobs, summary, render=spec(args.render))
@@ -93,6 +107,9 @@ def main() -> None:
     in_workers = children_cpu() - c
     assert m == n
     slowest = max(workers, default=0.0)
+    rangesplit.range_events = first_range
+    # after the first range: waiting (no CPU), then the merge
+    merge = parent - marks.get("first", 0.0)
     print(
         json.dumps(
             {
@@ -101,10 +118,12 @@ def main() -> None:
                 "fallback": fallback,
                 "sequential": round(sequential, 3),
                 "workers": workers,
-                "workers_in_pool": round(in_workers, 3),
-                "parent": round(parent, 3),
-                "critical_path": round(slowest + parent, 3),
-                "speedup_estimate": round(sequential / (slowest + parent), 2),
+                "children": round(in_workers, 3),
+                "in_parent": round(parent, 3),
+                "first_range_in_parent": round(marks.get("first", 0.0), 3),
+                "merge": round(merge, 3),
+                "critical_path": round(slowest + merge, 3),
+                "speedup_estimate": round(sequential / (slowest + merge), 2),
             }
         )
     )

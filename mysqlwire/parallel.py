@@ -296,7 +296,21 @@ def iter_split(
         else:
             yield from iter_connections(path, opts, summary)
         return
+    yield from _iter_ranges(path, opts, summary, starts, render)
+
+
+def _iter_ranges(path: str, opts, summary, starts: list[int], render) -> Iterator:
+    """The byte-range split: this process dissects the first range itself
+    and hands out its connections as they are released (they come first in
+    the sequential order: nothing of a later range happens before its
+    start), while worker processes dissect the other ranges; then the rest,
+    merged.  When the split cannot promise the sequential answer, the
+    capture is dissected here instead, the connections already handed out
+    skipped."""
     import multiprocessing
+
+    from . import rangesplit
+    from .dissect import iter_connections
 
     with tempfile.TemporaryDirectory(prefix="mysqlwire-split-") as spool_dir:
         stops = [*starts[1:], None]
@@ -304,12 +318,35 @@ def iter_split(
             (k, s, e, path, opts, spool_dir, render)
             for k, (s, e) in enumerate(zip(starts, stops, strict=True))
         ]
-        with multiprocessing.get_context().Pool(processes=len(tasks)) as pool:
-            results = pool.map(rangesplit.range_worker, tasks, chunksize=1)
+        release = rangesplit.Release(opts.reorder_window)
+        emitted = 0
+        with multiprocessing.get_context().Pool(processes=len(tasks) - 1) as pool:
+            pending = [pool.apply_async(rangesplit.range_worker, (t,)) for t in tasks[1:]]
+            held: list = []
+            events = rangesplit.range_events(tasks[0])
+            while True:
+                try:
+                    batch = next(events)
+                except StopIteration as end:
+                    first = end.value
+                    break
+                for event in batch:
+                    if event[0] < starts[1]:
+                        for conn in release.add(event[2], event[3]):
+                            emitted += 1
+                            summary.connections += 1
+                            yield conn
+                    else:
+                        held.append(event)
+            first["held"] = held
+            results = [first, *(p.get() for p in pending)]
         try:
-            kept, slots, flows, ports = rangesplit.settle(results)
+            kept, plan, flows, ports = rangesplit.settle(results)
         except rangesplit.Unsplittable:
-            yield from iter_connections(path, opts, summary)
+            summary.connections = 0
+            for i, conn in enumerate(iter_connections(path, opts, summary)):
+                if i >= emitted:
+                    yield conn
             return
         last = kept[-1]
         summary.format = "pcap"
@@ -318,7 +355,7 @@ def iter_split(
         summary.error = last["error"]
         summary.tcp_flows = flows
         summary.server_ports.update(ports)
-        for conn in rangesplit.merge(kept, slots, opts.reorder_window):
+        for conn in rangesplit.merge(kept, plan, opts.reorder_window, release):
             summary.connections += 1
             yield conn
 

@@ -672,52 +672,78 @@ def settle(results: list[dict]):
     return (kept, *resolve(kept))
 
 
-def _events(k: int, spool: str, plan: tuple):
-    base, dropped, gone = plan
+def _spooled(spool: str):
     with open(spool, "rb") as fh:
         while True:
             try:
-                batch = pickle.load(fh)
+                yield pickle.load(fh)
             except EOFError:
-                break
-            if not dropped:
-                for p, s, slot, conn in batch:
-                    yield p, k, s, base + slot, conn
-                continue
+                return
+
+
+def _events(k: int, batches, plan: tuple):
+    base, dropped, gone = plan
+    for batch in batches:
+        if not dropped:
             for p, s, slot, conn in batch:
-                if slot not in gone:
-                    yield p, k, s, base + slot - bisect_left(dropped, slot), conn
+                yield p, k, s, base + slot, conn
+            continue
+        for p, s, slot, conn in batch:
+            if slot not in gone:
+                yield p, k, s, base + slot - bisect_left(dropped, slot), conn
 
 
-def merge(results: list[dict], plan: list, window: int):
-    """The kept connections, numbered and released as the sequential
-    pipeline releases them."""
-    streams = [_events(k, r["spool"], plan[k]) for k, r in enumerate(results)]
-    done: dict[int, object] = {}
-    emit_from = 0
-    next_id = 1
-    for _p, _k, _s, slot, conn in heapq.merge(*streams):
+class Release:
+    """What :class:`~mysqlwire.dissect.Dissector`'s pipeline does when a
+    slot is done (a connection finished, or a flow found not to be MySQL):
+    connections released in slot order, numbered as released, all at once
+    when more than ``window`` wait."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self.done: dict[int, object] = {}
+        self.emit_from = 0
+        self.next_id = 1
+
+    def _emit(self, conn, out: list) -> None:
+        if conn is not None:
+            conn.id = self.next_id
+            self.next_id += 1
+            out.append(conn)
+
+    def add(self, slot: int, conn) -> list:
+        """The connections released when ``slot`` is done (``conn``: its
+        connection, None for a flow that was not MySQL)."""
+        out: list = []
+        done = self.done
         done[slot] = conn
-        while emit_from in done:
-            c = done.pop(emit_from)
-            emit_from += 1
-            if c is not None:
-                c.id = next_id
-                next_id += 1
-                yield c
-        if len(done) > window:
-            last = emit_from
+        while self.emit_from in done:
+            self._emit(done.pop(self.emit_from), out)
+            self.emit_from += 1
+        if len(done) > self.window:
+            last = self.emit_from
             for s in sorted(done):
-                c = done.pop(s)
+                self._emit(done.pop(s), out)
                 last = s
-                if c is not None:
-                    c.id = next_id
-                    next_id += 1
-                    yield c
-            emit_from = max(emit_from, last + 1)
-    for s in sorted(done):
-        c = done.pop(s)
-        if c is not None:
-            c.id = next_id
-            next_id += 1
-            yield c
+            self.emit_from = max(self.emit_from, last + 1)
+        return out
+
+    def flush(self) -> list:
+        out: list = []
+        for s in sorted(self.done):
+            self._emit(self.done.pop(s), out)
+        return out
+
+
+def merge(results: list[dict], plan: list, window: int, release: Release | None = None):
+    """The kept connections, numbered and released as the sequential
+    pipeline releases them (after what ``release`` released already).  A
+    result's events are its ``held`` list when it has one, else its spool."""
+    release = release or Release(window)
+    streams = [
+        _events(k, [r["held"]] if r.get("held") is not None else _spooled(r["spool"]), plan[k])
+        for k, r in enumerate(results)
+    ]
+    for _p, _k, _s, slot, conn in heapq.merge(*streams):
+        yield from release.add(slot, conn)
+    yield from release.flush()
