@@ -12,6 +12,7 @@ benchmarks/README.md."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tracemalloc
@@ -229,3 +230,23 @@ def test_report_reads_again_only_when_a_later_login_changes_the_facts(
     # the refused login's ladder panel carries the complete facts' diagnosis
     assert html.count("logged in over TLS in another connection of this capture") == 1
     assert len(passes) == (2 if first_plain else 1), passes
+
+
+def test_standard_input_held_in_a_file_is_read_again_from_its_start(tmp_path):
+    """``diagnose - later.pcap < earlier.pcap``: standard input (a regular
+    file) takes the same one-pass road; the second pass reads it again."""
+    plain, tls = LAB / "cli_require_ssl_no_tls.pcap", LAB / "cli_tls_keylog_ok.pcap"
+    env = dict(os.environ, PYTHONPATH=str(REPO), MW_TEST_PW="Tls-Only-77")
+    args = [sys.executable, "-m", "mysqlwire", "diagnose", "--format", "jsonl", "--all"]
+    args += ["--password-env", "MW_TEST_PW", "--keylog", str(LAB / "cli_tls_keylog_ok.keys")]
+    with open(plain, "rb") as stdin:
+        got = subprocess.run([*args, "-", str(tls)], stdin=stdin, capture_output=True, env=env)
+    assert got.returncode == 1, got.stderr
+    recs = [json.loads(line) for line in got.stdout.decode().splitlines()]
+    assert [(r["capture"], r["user"], r["outcome"]) for r in recs] == [
+        ("-", "secure", "error"),
+        (str(tls), "secure", "ok"),
+    ]
+    top = recs[0]["diagnosis"][0]
+    assert top["code"] == "TLS_REQUIRED"
+    assert "logged in over TLS in another connection of this capture" in top["evidence"]

@@ -15,11 +15,13 @@ from . import secrets as secret_opts
 from .common import (
     capture_options,
     exit_status,
+    fail,
     filters_text,
     iter_all,
     iter_named,
     make_options,
     output,
+    path_message,
     select,
     stdin_is_stream,
     use_color,
@@ -90,9 +92,10 @@ def diagnose(
         conns, matched_seen, chosen, bad_box = _stream(
             captures, opts, summaries, given, failed, users, show_all
         )
-    elif "-" not in captures and not show_secrets:
-        # named files: read once (twice at worst), the output spilled to a temporary file
-        # (memory constant per connection); see _spilled
+    elif not show_secrets:
+        # named files and standard input held in a file: read once (twice at
+        # worst), the output spilled to a temporary file (memory constant per
+        # connection); see _spilled
         matched, shown, bad = _spilled(
             captures, opts, summaries, given, (failed, users), show_all, fmt, packets, color
         )
@@ -108,8 +111,8 @@ def diagnose(
             captures, opts, summaries, given, failed, users, show_all
         )
     else:
-        # standard input held in a file: capture-wide facts (the same user
-        # over TLS elsewhere) need every connection first.
+        # standard input held in a file, with --show-secrets: capture-wide
+        # facts (the same user over TLS elsewhere) need every connection first.
         conns = list(iter_all(captures, opts, summaries))
         diagnose_connections(conns, given)
         matched_seen = list(select(conns, failed, users))
@@ -247,6 +250,7 @@ def _spilled(captures, opts, summaries, secrets, filters, show_all, fmt, packets
 
     facts = CaptureFacts(asked=set())
     emit = _Emitter(fmt, packets, color)
+    stdin_at = _stdin_offset() if "-" in captures else None  # a regular file
     with tempfile.TemporaryFile(prefix="mysqlwire-diagnose-") as spill:
         conns = iter_all(captures, opts, summaries)
         counts = _diagnose_into(spill, emit, conns, facts, secrets, filters, show_all)
@@ -258,7 +262,7 @@ def _spilled(captures, opts, summaries, secrets, filters, show_all, fmt, packets
             facts = CaptureFacts(
                 tls_ok_users=facts.tls_ok_users, plain_ok_users=facts.plain_ok_users
             )
-            conns = iter_named(captures, opts, [], "diagnosing (pass 2 of 2)")
+            conns = _again(captures, opts, stdin_at)
             counts = _diagnose_into(spill, emit, conns, None, secrets, filters, show_all, facts)
         matched, shown, bad, places = counts
         patches = sorted(
@@ -267,6 +271,32 @@ def _spilled(captures, opts, summaries, secrets, filters, show_all, fmt, packets
         emit.copy(spill, patches)
         emit.finish(summaries, shown)
     return matched, shown, bad
+
+
+def _stdin_offset() -> int | None:
+    try:
+        return sys.stdin.buffer.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _again(captures, opts, stdin_at):
+    """Every connection once more, for the second pass; standard input (a
+    regular file) is read again from where the first pass started."""
+    for path in captures:
+        if path != "-":
+            yield from iter_named([path], opts, [], "diagnosing (pass 2 of 2)")
+            continue
+        from ..dissect import CaptureSummary, iter_connections
+        from ..errors import MysqlwireError
+
+        if stdin_at is None:
+            fail("-: standard input cannot be read a second time")
+        try:
+            sys.stdin.buffer.seek(stdin_at)
+            yield from iter_connections(sys.stdin.buffer, opts, CaptureSummary(path="-"))
+        except (MysqlwireError, OSError) as exc:
+            fail(path_message("-", exc))
 
 
 def _diagnose_into(spill, emit, conns, growing, secrets, filters, show_all, complete=None):
