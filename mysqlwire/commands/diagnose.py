@@ -283,6 +283,9 @@ def _stdin_offset() -> int | None:
 def _again(captures, opts, stdin_at):
     """Every connection once more, for the second pass; standard input (a
     regular file) is read again from where the first pass started."""
+    if "-" not in captures:
+        yield from iter_named(captures, opts, [], "diagnosing (pass 2 of 2)")
+        return
     for path in captures:
         if path != "-":
             yield from iter_named([path], opts, [], "diagnosing (pass 2 of 2)")
