@@ -250,3 +250,18 @@ def test_standard_input_held_in_a_file_is_read_again_from_its_start(tmp_path):
     top = recs[0]["diagnosis"][0]
     assert top["code"] == "TLS_REQUIRED"
     assert "logged in over TLS in another connection of this capture" in top["evidence"]
+
+
+def test_report_reads_standard_input_held_in_a_file_again_when_needed(tmp_path):
+    plain, tls = LAB / "cli_require_ssl_no_tls.pcap", LAB / "cli_tls_keylog_ok.pcap"
+    env = dict(os.environ, PYTHONPATH=str(REPO), MW_TEST_PW="Tls-Only-77")
+    page = tmp_path / "r.html"
+    args = [sys.executable, "-m", "mysqlwire", "report", "-o", str(page)]
+    args += ["--password-env", "MW_TEST_PW", "--keylog", str(LAB / "cli_tls_keylog_ok.keys")]
+    with open(plain, "rb") as stdin:
+        got = subprocess.run([*args, "-", str(tls)], stdin=stdin, capture_output=True, env=env)
+    assert got.returncode == 1, got.stderr
+    assert b"2 connection(s), 1 failed login(s)" in got.stderr
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<tr class=") == 2
+    assert html.count("logged in over TLS in another connection of this capture") == 1

@@ -138,16 +138,18 @@ def report(
         title = "mysqlwire report: " + (
             ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
         )
-    if "-" not in captures:
-        # named files: one pass (two at worst), memory constant per connection
+    stdin_at = _stdin_offset() if "-" in captures else None
+    if "-" not in captures or stdin_at is not None:
+        # named files and standard input held in a regular file: one pass
+        # (two at worst), memory constant per connection
         summaries, n_chosen, n_failed, bad, page = _one_pass(
-            captures, opts, secrets, failed, users, ladders, title
+            captures, opts, secrets, failed, users, ladders, title, stdin_at
         )
         _finish(out, output, page, summaries, n_chosen, n_failed, bad, ports, failed, users)
     summaries: list = []
     conns: list = []
     chosen: list = []
-    # Standard input is read once: every connection is kept (without the
+    # Standard input (a pipe) is read once: every connection is kept (without the
     # decoded packets of those that cannot get a ladder) to be diagnosed with
     # the facts of the whole capture.
     kept = 0
@@ -220,7 +222,40 @@ def _finish(out, output, page, summaries, n_chosen, n_failed, bad, ports, failed
     )
 
 
-def _one_pass(captures, opts, secrets, failed, users, ladders, title):
+def _stdin_offset() -> int | None:
+    """Where standard input is, when it is a regular file (it can be read again)."""
+    from .common import stdin_is_stream
+
+    if stdin_is_stream():
+        return None
+    try:
+        return sys.stdin.buffer.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _connections(captures, opts, summaries, description, stdin_at):
+    """Every connection of ``captures`` for one pass; ``-`` is standard input
+    held in a regular file, read from ``stdin_at``."""
+    if "-" not in captures:
+        yield from iter_named(captures, opts, summaries, description)
+        return
+    from ..dissect import CaptureSummary, iter_connections
+
+    for path in captures:
+        if path != "-":
+            yield from iter_named([path], opts, summaries, description)
+            continue
+        summary = CaptureSummary(path="-")
+        summaries.append(summary)
+        try:
+            sys.stdin.buffer.seek(stdin_at)
+            yield from iter_connections(sys.stdin.buffer, opts, summary)
+        except (MysqlwireError, OSError) as exc:
+            fail(path_message(path, exc))
+
+
+def _one_pass(captures, opts, secrets, failed, users, ladders, title, stdin_at=None):
     """The report of named captures, read once (twice at worst), memory
     constant per connection, byte-identical to reading every connection first.
 
@@ -235,14 +270,14 @@ def _one_pass(captures, opts, secrets, failed, users, ladders, title):
 
     facts = CaptureFacts(asked=set())
     summaries: list = []
-    conns = iter_named(captures, opts, summaries, "reading captures")
+    conns = _connections(captures, opts, summaries, "reading captures", stdin_at)
     done = _report_pass(conns, facts, True, secrets, failed, users, ladders)
     if not facts.answers_hold():
         # a later login changed what the capture says of a user diagnosed
         # earlier: again, with the complete facts
         done[-1].close()
         facts = CaptureFacts(tls_ok_users=facts.tls_ok_users, plain_ok_users=facts.plain_ok_users)
-        conns = iter_named(captures, opts, [], "diagnosing again (pass 2 of 2)")
+        conns = _connections(captures, opts, [], "diagnosing again (pass 2 of 2)", stdin_at)
         done = _report_pass(conns, facts, False, secrets, failed, users, ladders)
     for path, summary in zip(captures, summaries, strict=True):
         _warn_truncated(path, summary)
