@@ -18,10 +18,29 @@ from __future__ import annotations
 import struct
 import sys
 
+REC = struct.Struct("<IIII").unpack_from
+TCP = struct.Struct("!HHIIBB").unpack_from
+
+
+def _records(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """Walk the whole records of ``buf`` from ``pos``: (position after the
+    last whole one, frames, flags summed)."""
+    n = len(buf)
+    frames = flags = 0
+    while n - pos >= 16:
+        incl = REC(buf, pos)[2]
+        end = pos + 16 + incl
+        if end > n:
+            break
+        ip = pos + 16 + 14
+        if incl >= 54 and buf[ip - 2] == 8 and buf[ip - 1] == 0:
+            flags += TCP(buf, ip + (buf[ip] & 15) * 4)[5]
+        frames += 1
+        pos = end
+    return pos, frames, flags
+
 
 def walk(path: str) -> tuple[int, int]:
-    rec = struct.Struct("<IIII").unpack_from
-    tcp = struct.Struct("!HHIIBB").unpack_from
     frames = flags = 0
     with open(path, "rb", buffering=0) as fh:
         rest = fh.read(24)[24:]
@@ -30,61 +49,39 @@ def walk(path: str) -> tuple[int, int]:
             if not chunk:
                 break
             buf = rest + chunk
-            pos, n = 0, len(buf)
-            while n - pos >= 16:
-                _sec, _usec, incl, _orig = rec(buf, pos)
-                end = pos + 16 + incl
-                if end > n:
-                    break
-                ip = pos + 16 + 14
-                if incl >= 54 and buf[ip - 2] == 8 and buf[ip - 1] == 0:
-                    flags += tcp(buf, ip + (buf[ip] & 15) * 4)[5]
-                frames += 1
-                pos = end
+            pos, f, g = _records(buf, 0)
+            frames += f
+            flags += g
             rest = buf[pos:]
     return frames, flags
 
 
 def walk_splice(path: str) -> tuple[int, int]:
-    rec = struct.Struct("<IIII").unpack_from
-    tcp = struct.Struct("!HHIIBB").unpack_from
     frames = flags = 0
     with open(path, "rb", buffering=0) as fh:
         fh.read(24)
-        buf = b""
-        pos = 0
+        head = b""  # the start of a record the previous chunk cut
         while True:
-            n = len(buf)
-            if n - pos < 16 or pos + 16 + rec(buf, pos)[2] > n:
-                # the next record is not whole here: copy just it
-                chunk = fh.read(1 << 20)
-                if not chunk:
-                    break
-                head = buf[pos:]
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            pos = 0
+            if head:
+                # copy just the record that straddles the two chunks
                 if len(head) < 16:
-                    need = 16 + rec(head + chunk[: 16 - len(head)], 0)[2]
-                else:
-                    need = 16 + rec(head, 0)[2]
-                take = need - len(head)
+                    head, chunk = head + chunk[: 16 - len(head)], chunk[16 - len(head) :]
+                take = 16 + REC(head, 0)[2] - len(head)
                 if take > len(chunk):
-                    buf, pos = head + chunk, 0
+                    head += chunk
                     continue
-                one = head + chunk[:take]
-                if need >= 70 and one[28] == 8 and one[29] == 0:
-                    flags += tcp(one, 30 + (one[30] & 15) * 4)[5]
-                frames += 1
-                buf, pos = chunk, take
-                continue
-            while n - pos >= 16:
-                incl = rec(buf, pos)[2]
-                end = pos + 16 + incl
-                if end > n:
-                    break
-                ip = pos + 16 + 14
-                if incl >= 54 and buf[ip - 2] == 8 and buf[ip - 1] == 0:
-                    flags += tcp(buf, ip + (buf[ip] & 15) * 4)[5]
-                frames += 1
-                pos = end
+                _p, f, g = _records(head + chunk[:take], 0)
+                frames += f
+                flags += g
+                pos = take
+            pos, f, g = _records(chunk, pos)
+            frames += f
+            flags += g
+            head = chunk[pos:]
     return frames, flags
 
 

@@ -111,6 +111,23 @@ class Exchange:
         return plugin
 
 
+def change_user_records(exchanges: list) -> list[dict[str, Any]]:
+    """The records' ``change_user`` list: one entry per COM_CHANGE_USER exchange."""
+    return [
+        {
+            "user": ex.user,
+            "database": ex.database,
+            "client_plugin": ex.client_plugin,
+            "switches": ex.switches,
+            "final_plugin": ex.final_plugin,
+            "outcome": ex.outcome,
+            "error": ex.error,
+        }
+        for ex in exchanges
+        if ex.kind == "change_user"
+    ]
+
+
 @dataclass(slots=True)
 class Connection:
     """Everything mysqlwire learned about one TCP connection.
@@ -254,20 +271,31 @@ class Connection:
     # replay(), diagnose() and _repr_html_() are attached by mysqlwire.api:
     # the record imports nothing above the grammars.
 
+    def login_facts(self) -> tuple:
+        """``(user, database, client_plugin, switches, final_plugin, error)``
+        of the login, computed once, as the properties above define them (for
+        the record writers)."""
+        exchanges = self.exchanges
+        login = exchanges[0] if exchanges and exchanges[0].kind == "login" else None
+        if login is not None:
+            return (
+                login.user,
+                login.database,
+                login.client_plugin,
+                login.switches,
+                login.final_plugin,
+                login.error,
+            )
+        error = self.extra.get("pre_greeting_error") or self.extra.get("midstream_error")
+        return None, None, None, [], None, error
+
     def to_record(self, *, with_packets: bool = False) -> dict[str, Any]:
         # the derived facts (user, switches, outcome...) computed once here
         # from the login, as the properties above define them
         names = _CAP_NAMES or _load_cap_names()
         cap_names, mariadb_cap_names = names
+        user, database, client_plugin, switches, final_plugin, error = self.login_facts()
         exchanges = self.exchanges
-        login = exchanges[0] if exchanges and exchanges[0].kind == "login" else None
-        if login is not None:
-            user, database, client_plugin = login.user, login.database, login.client_plugin
-            switches, final_plugin, error = login.switches, login.final_plugin, login.error
-        else:
-            user = database = client_plugin = final_plugin = None
-            switches = []
-            error = self.extra.get("pre_greeting_error") or self.extra.get("midstream_error")
         server_caps = self.server_capabilities
         client_caps = self.client_capabilities
         rec: dict[str, Any] = {
@@ -305,19 +333,7 @@ class Connection:
             "midstream": self.midstream,
             "error": error,
             "anomalies": list(self.anomalies),
-            "change_user": [
-                {
-                    "user": ex.user,
-                    "database": ex.database,
-                    "client_plugin": ex.client_plugin,
-                    "switches": ex.switches,
-                    "final_plugin": ex.final_plugin,
-                    "outcome": ex.outcome,
-                    "error": ex.error,
-                }
-                for ex in exchanges
-                if ex.kind == "change_user"
-            ],
+            "change_user": change_user_records(exchanges),
             "command_error": self.command_error,
         }
         for key in ("tls_version", "tls_cipher", "tls_sni", "tls_status", "tls_alerts"):

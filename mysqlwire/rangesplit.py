@@ -31,6 +31,8 @@ import struct
 from bisect import bisect_left, bisect_right
 from dataclasses import replace
 
+from .capture.reader import PCAP_MAGICS  # magic -> (byte order, nanosecond, record header size)
+
 INF = 1 << 62
 """Event position of what happens at the end of the capture."""
 
@@ -43,16 +45,6 @@ _BLOCK = 4 << 20  # bytes read for the search (the chain may run past _SCAN)
 _BATCH = 512
 _TTL_SAFE = 60.0  # a tombstone younger than this cannot have been pruned (tcp._TOMB_TTL = 120)
 _SYN, _ACK = 0x02, 0x10
-
-# pcap magic -> (byte order, nanosecond, record header size)
-_MAGICS = {
-    b"\xd4\xc3\xb2\xa1": ("<", False, 16),
-    b"\xa1\xb2\xc3\xd4": (">", False, 16),
-    b"\x4d\x3c\xb2\xa1": ("<", True, 16),
-    b"\xa1\xb2\x3c\x4d": (">", True, 16),
-    b"\x34\xcd\xb2\xa1": ("<", False, 24),
-    b"\xa1\xb2\xcd\x34": (">", False, 24),
-}
 
 
 SENTINEL = "7301934462718295517"  # the id while a worker renders a record
@@ -84,9 +76,9 @@ def plan(path: str, jobs: int, min_range: int = MIN_RANGE) -> list[int] | None:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
             head = f.read(40)
-            if len(head) < 40 or head[:4] not in _MAGICS:
+            if len(head) < 40 or head[:4] not in PCAP_MAGICS:
                 return None
-            order, nano, hlen = _MAGICS[head[:4]]
+            order, nano, hlen = PCAP_MAGICS[head[:4]]
             (snaplen,) = struct.unpack_from(order + "I", head, 16)
             (first_sec,) = struct.unpack_from(order + "I", head, 24)
             parts = max(1, min(jobs, (size - 24) // max(1, min_range)))

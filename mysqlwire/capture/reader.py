@@ -23,6 +23,7 @@ from .decode import SUPPORTED_LINKTYPES, linktype_name
 
 __all__ = [
     "CHUNK_SIZE",
+    "PCAP_MAGICS",
     "CaptureReader",
     "Frame",
     "SECRET_TLS_KEYLOG",
@@ -47,7 +48,7 @@ _BT_EPB = 0x00000006
 _BT_DSB = 0x0000000A
 
 # magic (as read big-endian) -> (byte order, nanosecond, record header size)
-_PCAP_MAGICS = {
+PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", False, 16),
     b"\xa1\xb2\xc3\xd4": (">", False, 16),
     b"\x4d\x3c\xb2\xa1": ("<", True, 16),
@@ -225,7 +226,7 @@ class CaptureReader:
                 f"{describe_start(self._buf)})"
             )
         magic = self._buf[:4]
-        if magic in _PCAP_MAGICS:
+        if magic in PCAP_MAGICS:
             self._open_pcap(magic)
         elif magic == b"\x0a\x0d\x0d\x0a":
             self._open_pcapng()
@@ -236,7 +237,7 @@ class CaptureReader:
             )
 
     def _open_pcap(self, magic: bytes) -> None:
-        order, nano, rec_hlen = _PCAP_MAGICS[magic]
+        order, nano, rec_hlen = PCAP_MAGICS[magic]
         if not self._fill(24):
             raise CaptureError(
                 f"{self.name}: truncated pcap file header ({len(self._buf)} of 24 bytes)"

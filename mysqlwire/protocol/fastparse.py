@@ -80,6 +80,22 @@ def _nul_or_eof(p: bytes, pos: int, n: int):
 _GREETING_FIXED = struct.Struct("<I8sBHBHHB6sI").unpack_from
 
 
+def _auth_bytes(p: bytes, pos: int, n: int, secure: int):
+    """An auth response: one length byte then the bytes (SECURE_CONNECTION),
+    else NUL-terminated.  ``(bytes, next position)`` or None."""
+    if secure:
+        if pos >= n:
+            return None
+        end = pos + 1 + p[pos]
+        if end > n:
+            return None
+        return p[pos + 1 : end], end
+    nul = p.find(b"\0", pos)
+    if nul < 0:
+        return None
+    return p[pos:nul], nul + 1
+
+
 def _greeting(p: bytes, caps):
     n = len(p)
     if n < 1 or p[0] != 0x0A:
@@ -192,20 +208,11 @@ def _response41(p: bytes, caps):
         if r is None:
             return None
         auth, pos = r
-    elif flag & F.CLIENT_SECURE_CONNECTION:
-        if pos >= n:
-            return None
-        end = pos + 1 + p[pos]
-        if end > n:
-            return None
-        auth = p[pos + 1 : end]
-        pos = end
     else:
-        nul = p.find(b"\0", pos)
-        if nul < 0:
+        r = _auth_bytes(p, pos, n, flag & F.CLIENT_SECURE_CONNECTION)
+        if r is None:
             return None
-        auth = p[pos:nul]
-        pos = nul + 1
+        auth, pos = r
     database = database_term = None
     if flag & F.CLIENT_CONNECT_WITH_DB:
         database, database_term, pos = _nul_or_eof(p, pos, n)
@@ -365,20 +372,10 @@ def _change_user(p: bytes, caps):
         return None
     user = p[1:nul]
     pos = nul + 1
-    if caps & F.CLIENT_SECURE_CONNECTION:
-        if pos >= n:
-            return None
-        end = pos + 1 + p[pos]
-        if end > n:
-            return None
-        auth = p[pos + 1 : end]
-        pos = end
-    else:
-        nul = p.find(b"\0", pos)
-        if nul < 0:
-            return None
-        auth = p[pos:nul]
-        pos = nul + 1
+    r = _auth_bytes(p, pos, n, caps & F.CLIENT_SECURE_CONNECTION)
+    if r is None:
+        return None
+    auth, pos = r
     database, database_term, pos = _nul_or_eof(p, pos, n)
     charset = None
     if pos < n:

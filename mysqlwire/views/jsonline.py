@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from json.encoder import encode_basestring as _str
 
-from ..model import SCHEMA, Connection
+from ..model import SCHEMA, Connection, change_user_records
 from ..protocol import cap_names, mariadb_cap_names
 from .escape import UNSAFE_JSON_CHARS, json_dumps, json_safe
 
@@ -63,33 +63,13 @@ def _ts(x) -> str:
 
 
 def _change_users(exchanges: list) -> str:
-    return _plain(
-        [
-            {
-                "user": ex.user,
-                "database": ex.database,
-                "client_plugin": ex.client_plugin,
-                "switches": ex.switches,
-                "final_plugin": ex.final_plugin,
-                "outcome": ex.outcome,
-                "error": ex.error,
-            }
-            for ex in exchanges
-            if ex.kind == "change_user"
-        ]
-    )
+    return _plain(change_user_records(exchanges))
 
 
 def _line(c: Connection) -> str:
+    user, database, client_plugin, switches, final_plugin, error = c.login_facts()
     exchanges = c.exchanges
-    login = exchanges[0] if exchanges and exchanges[0].kind == "login" else None
-    if login is not None:
-        user, database, client_plugin = login.user, login.database, login.client_plugin
-        switches, final_plugin, error = login.switches, login.final_plugin, login.error
-    else:
-        user = database = client_plugin = final_plugin = None
-        switches = []
-        error = c.extra.get("pre_greeting_error") or c.extra.get("midstream_error")
+    after_login = bool(exchanges) and exchanges[0].kind == "login"
     server_caps = c.server_capabilities
     client_caps = c.client_capabilities
     ext = c.server_ext_capabilities
@@ -147,7 +127,7 @@ def _line(c: Connection) -> str:
         ', "change_user": ',
         # (only exchanges after a login, or without one, can be COM_CHANGE_USERs)
         "[]"
-        if not exchanges or (login is not None and len(exchanges) == 1)
+        if not exchanges or (after_login and len(exchanges) == 1)
         else _change_users(exchanges),
         ', "command_error": ',
         _v(c.command_error),
