@@ -24,6 +24,7 @@ from .discover import (
 )
 from .handshake import CLIENT, SERVER, Event, Handshake
 from .model import AuthStep, Connection, Exchange, text
+from .protocol.framing import lane_inflater
 
 DEFAULT_PORTS = (3306,)
 """The IANA port: a flow on it is reported even when its bytes do not look
@@ -221,16 +222,15 @@ class _ConnSink:
             quiet = self.conn.packets is None and self.pipe.observer is None
             watch = hs.lane_ready(quiet)
             if watch is not None:
-                inflate = hs.max_packet if hs.compressed else 0
+                inflate = lane_inflater(hs.max_packet) if hs.compressed else None
                 self.flow.request_lane(not self.server_is_initiator, watch, quiet, inflate)
 
     def lane_exit(self, lane) -> None:
         """The reassembler hands back a command lane (mysqlwire.capture.lane)."""
-        hs = self.hs
-        hs.lane_done(lane)
+        self.hs.lane_done(lane)
         if lane.commands or lane.sbytes:
             self.conn.last_ts = self.ts = lane.last_ts
-        self.quiet = hs.quiet(SERVER)
+        self.quiet = self.hs.quiet(SERVER)
 
     def _data(self, from_initiator: bool, data: bytes, ts: float) -> None:
         """One chunk of a decided flow (``data`` inlines this)."""

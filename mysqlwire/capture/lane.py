@@ -26,7 +26,7 @@ with mode ``CLIENT`` or ``SERVER``.
 from __future__ import annotations
 
 import struct
-import zlib
+from collections.abc import Callable
 
 __all__ = ["CLIENT_LANE", "SERVER_LANE", "CommandLane"]
 
@@ -41,7 +41,6 @@ _SEQ_ACK = struct.Struct("!II").unpack_from
 _COM_QUIT = 0x01
 _COM_CHANGE_USER = 0x11
 _ERR = 0xFF
-_MAX_INFLATE = 1 << 16  # a larger compressed command is left to the ordinary path
 
 
 class CommandLane:
@@ -84,7 +83,7 @@ class CommandLane:
         watch: int,
         ts: float,
         quiet: bool,
-        inflate: int = 0,
+        inflate: Callable[[bytes], bytes | None] | None = None,
     ):
         self.client_fwd = client_fwd
         self.cli_next = cli_next
@@ -101,10 +100,11 @@ class CommandLane:
         # quiet: nobody listens to command events (no packet list, no
         # observer): COM_QUIT, like any other command, changes nothing
         self.quiet = quiet
-        # the compressed protocol (inflate: the largest packet to inflate, 0
-        # for plain text): each client segment must be exactly one compressed
-        # packet holding one command; ``inner`` counts the inner bytes and
-        # ``cseq`` is the last compressed sequence id
+        # the compressed protocol (inflate: the inner bytes of a segment that
+        # is one whole compressed packet as the compressed reader takes it,
+        # else None; None for plain text): each client segment must be one
+        # compressed packet holding one command; ``inner`` counts the inner
+        # bytes and ``cseq`` is the last compressed sequence id
         self.inflate = inflate
         self.inner = 0
         self.cseq = 0
@@ -126,8 +126,8 @@ class CommandLane:
             or seq != self.cli_next
         ):
             return False
-        if self.inflate:
-            packet = self._uncompress(buf, q, n)
+        if self.inflate is not None:
+            packet = self.inflate(buf[q : q + n])
             if packet is None:
                 return False
             i, m = 0, len(packet)
@@ -142,7 +142,7 @@ class CommandLane:
         cmd = packet[i + 4]
         if cmd == _COM_CHANGE_USER or (cmd == _COM_QUIT and not self.quiet):
             return False
-        if self.inflate:
+        if self.inflate is not None:
             self.inner += m
             self.cseq = buf[q + 3]
         self.cli_next = (seq + n) & _M32
@@ -157,27 +157,6 @@ class CommandLane:
                 self.awaiting = True
                 self.reply_at = ack  # the answer starts where the client acknowledged
         return True
-
-    def _uncompress(self, buf, q: int, n: int) -> bytes | None:
-        """The inner bytes of a segment that is exactly one compressed packet,
-        checked as :class:`mysqlwire.protocol.framing.CompressedReader` checks
-        them (anything it would refuse: None, for the ordinary path to say)."""
-        if n < 7 or (buf[q] | buf[q + 1] << 8 | buf[q + 2] << 16) + 7 != n:
-            return None
-        ulen = buf[q + 4] | buf[q + 5] << 8 | buf[q + 6] << 16
-        body = buf[q + 7 : q + n]
-        if not ulen:
-            return body
-        if ulen > self.inflate or ulen > _MAX_INFLATE:
-            return None
-        inflater = zlib.decompressobj()
-        try:
-            inner = inflater.decompress(body, ulen + 1)
-        except zlib.error:
-            return None
-        if len(inner) != ulen or not inflater.eof or inflater.unused_data:
-            return None
-        return inner
 
     def server(self, buf, p: int, end: int, ts: float) -> bool:
         """Take a server segment while an answer is awaited?"""
@@ -196,7 +175,7 @@ class CommandLane:
                 return True
             return False
         if (
-            self.inflate  # (a compressed answer is left to the ordinary path)
+            self.inflate is not None  # (a compressed answer is left to the ordinary path)
             or n < 5
             or q + 5 > end
             or buf[p + 32] < 0x50

@@ -214,7 +214,7 @@ class Flow:
             self._reasm._refresh_fast(self)
 
     def request_lane(
-        self, client_is_initiator: bool, watch: int, quiet: bool = False, inflate: int = 0
+        self, client_is_initiator: bool, watch: int, quiet: bool = False, inflate=None
     ) -> None:
         """Ask for a :class:`~mysqlwire.capture.lane.CommandLane` once the
         current segment is handled (the sink's command phase is at rest: the
@@ -222,8 +222,9 @@ class Flow:
         answers still to watch).  The sink must have a ``lane_exit(lane)``
         method: it is given the lane back before the next segment the lane
         did not take.  ``quiet``: no command needs an event of its own (the
-        lane takes COM_QUIT too); ``inflate``: the compressed protocol, packets
-        inflating to at most that many bytes."""
+        lane takes COM_QUIT too); ``inflate``: the compressed protocol, the
+        inner bytes of a segment that is one whole compressed packet, or None
+        (see :class:`~mysqlwire.capture.lane.CommandLane`)."""
         self.lane_req = (client_is_initiator, watch, quiet, inflate)
 
     def is_muted(self, from_initiator: bool) -> bool:
@@ -491,10 +492,7 @@ class Reassembler(OutOfOrder):
         """Recompute ``flow``'s entries in :attr:`fast` from its state."""
         if flow._reasm is None:
             return
-        keys = flow._fkeys
-        if keys is None:
-            s, sp, d, dp = flow._ikey
-            keys = flow._fkeys = (d + s + _PORTS(dp, sp), s + d + _PORTS(sp, dp))
+        keys = flow._fkeys  # (set with _reasm, in _new_flow)
         fast = self.fast
         if flow.state != _ACTIVE:
             ent = (flow, SYN, 0, None)  # a tombstone: only a SYN can matter
@@ -541,7 +539,6 @@ class Reassembler(OutOfOrder):
             or sd.fin is not None
         ):
             return
-        self._refresh_fast(flow)  # (computes the keys)
         lane = flow._lane = CommandLane(cfwd, cd.nxt & _M32, watch, ts, quiet, inflate)
         keys = flow._fkeys
         self.fast[keys[cfwd]] = (flow, _ANY_CONTROL, CLIENT_LANE, lane, lane.client)

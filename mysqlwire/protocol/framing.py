@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 from ..errors import ProtocolError
@@ -432,6 +433,31 @@ class CompressedReader:
             self._fail("compressed packet inflates short of its uncompressed length", offset)
         if inflater.unused_data:
             self._fail("trailing bytes after the zlib stream of a compressed packet", offset)
+
+
+def single_compressed_packet(data, max_inflate: int) -> bytes | None:
+    """The inner bytes when ``data`` is exactly one whole compressed packet
+    that :class:`CompressedReader` (with ``max_inflate``) takes; None for
+    anything it would refuse, or for more or less than one packet."""
+    reader = CompressedReader(max_inflate)
+    try:
+        inner = reader.feed(data)
+    except ProtocolError:
+        return None
+    if reader.packets != 1 or reader.pending:
+        return None
+    return inner
+
+
+LANE_INFLATE = 1 << 16
+"""A compressed command inflating past this is left to the ordinary path."""
+
+
+def lane_inflater(max_packet: int) -> Callable[[bytes], bytes | None]:
+    """For a capture reader's command lane (:mod:`mysqlwire.capture.lane`):
+    :func:`single_compressed_packet` with ``max_packet`` and at most
+    :data:`LANE_INFLATE` bytes (a larger packet takes the ordinary path)."""
+    return partial(single_compressed_packet, max_inflate=min(max_packet, LANE_INFLATE))
 
 
 def compress_frame(inner: bytes, seq: int, level: int = 6, *, min_length: int = 50) -> bytes:
