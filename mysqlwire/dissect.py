@@ -89,7 +89,6 @@ class _ConnSink:
         "decided",
         "tls",
         "done",
-        "ts",
         "reported",
         "quiet",
     )
@@ -111,7 +110,6 @@ class _ConnSink:
         self.done = False
         self.reported = False
         self.quiet = False  # the server's direction is muted in the reassembler
-        self.ts = flow.first_ts
 
     # -------------------------------------------------------------- set-up
     def _start(self, server_is_initiator: bool, midstream: bool = False) -> None:
@@ -163,7 +161,7 @@ class _ConnSink:
         if verdict.error is not None:
             self.conn.extra["midstream_error"] = err_record(verdict.error)
         for fi, chunk, t in verdict.replay:
-            self._data(fi, chunk, t)
+            self.data(fi, chunk, t)
 
     def _follow_named_port(self, held: list) -> None:
         """A flow on a port named MySQL whose bytes do not look like MySQL:
@@ -174,7 +172,7 @@ class _ConnSink:
         conn = self.conn
         if sender == SERVER and lenient_greeting_header(first[:256]):
             for fi, chunk, t in held:
-                self._data(fi, chunk, t)
+                self.data(fi, chunk, t)
             return
         conn.last_ts = held[-1][2]
         if self.flow.syn_seen:
@@ -196,11 +194,10 @@ class _ConnSink:
     def data(self, from_initiator: bool, data: bytes, ts: float) -> None:
         if self.done:
             return
-        self.ts = ts
         if not self.decided:
             self._decide(from_initiator, data, ts)
             return
-        # the body of _data, inlined: this runs for every data segment
+        # this runs for every data segment (replayed held chunks too)
         sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
         self.conn.last_ts = ts
         if self.tls is not None:
@@ -219,39 +216,26 @@ class _ConnSink:
             if quiet != self.quiet:
                 self._mute_server(quiet)
         if self.quiet and self.pipe.lanes:
-            quiet = self.conn.packets is None and self.pipe.observer is None
-            watch = hs.lane_ready(quiet)
-            if watch is not None:
-                inflate = lane_inflater(hs.max_packet) if hs.compressed else None
-                self.flow.request_lane(not self.server_is_initiator, watch, quiet, inflate)
+            self.flow.request_lane()
+
+    def lane_request(self) -> tuple | None:
+        """The command lane to open now (see Flow.request_lane), or None."""
+        hs = self.hs
+        if self.done or self.tls is not None or not self.quiet:
+            return None
+        quiet = self.conn.packets is None and self.pipe.observer is None
+        watch = hs.lane_ready(quiet)
+        if watch is None:
+            return None
+        inflate = lane_inflater(hs.max_packet) if hs.compressed else None
+        return not self.server_is_initiator, watch, quiet, inflate
 
     def lane_exit(self, lane) -> None:
         """The reassembler hands back a command lane (mysqlwire.capture.lane)."""
         self.hs.lane_done(lane)
         if lane.commands or lane.sbytes:
-            self.conn.last_ts = self.ts = lane.last_ts
+            self.conn.last_ts = lane.last_ts
         self.quiet = self.hs.quiet(SERVER)
-
-    def _data(self, from_initiator: bool, data: bytes, ts: float) -> None:
-        """One chunk of a decided flow (``data`` inlines this)."""
-        if self.done:
-            return
-        sender = SERVER if from_initiator == self.server_is_initiator else CLIENT
-        self.conn.last_ts = ts
-        if self.tls is not None:
-            for from_client, plain in self.tls.feed(sender == CLIENT, bytes(data)):
-                self._feed(CLIENT if from_client else SERVER, plain, ts)
-            self._tls_meta()
-            return
-        # _feed, inlined: this runs for every data segment
-        hs = self.hs
-        hs.receive_data(sender, data)
-        if hs.queued:
-            self._drain(ts)
-        if hs.tls and self.tls is None:
-            self._start_tls(ts)
-        elif hs.quiet(SERVER) != self.quiet:
-            self._mute_server()
 
     def _mute_server(self, quiet: bool | None = None) -> None:
         """Follow the handshake: stop (or resume) the reassembler's delivery
@@ -297,7 +281,7 @@ class _ConnSink:
             if verdict is not NOT_MYSQL:
                 self._start(verdict.server_is_initiator, verdict.midstream)
                 for fi, chunk, t in verdict.replay:
-                    self._data(fi, chunk, t)
+                    self.data(fi, chunk, t)
             elif self.hint is None or held is None:
                 self._drop()
                 return

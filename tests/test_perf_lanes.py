@@ -212,6 +212,26 @@ def build(path) -> dict:
     close(c)
     ports["first_packet_split"] = 41013
 
+    # one capture frame delivers two pieces (the second was buffered out of
+    # order): a whole command, then the start of a split one; the rest of the
+    # split command happens to look like one whole ordinary packet
+    c = login(frames, 41014)
+    queries(c, 10)
+    whole = query(b"SELECT 20")
+    split = query(b"SELECT '" + b"z" * 40 + b"'")
+    at = c.seq[True]
+    head = split[:10]
+    tail = packet(0, b"\x03" + b"w" * (len(split) - 10 - 5))  # as long as the rest
+    assert len(tail) == len(split) - 10
+    c._frame(True, 0x18, head, seq=at + len(whole))  # arrives first, waits
+    c._frame(True, 0x18, whole, seq=at)  # fills the hole: both delivered at once
+    c.seq[True] = at + len(whole) + len(head)
+    c.say(True, tail)
+    c.say(False, result(1))
+    queries(c, 3, 110)
+    close(c)
+    ports["stale_request"] = 41014
+
     # COM_CHANGE_USER after many commands, then more commands and COM_QUIT
     c = login(frames, 41008)
     queries(c, 14)

@@ -142,7 +142,7 @@ class Flow:
         self._fkeys: tuple[bytes, bytes] | None = None  # fast-lane keys (IPv4 only)
         self._lane: CommandLane | None = None
         self._lane_idle = 0  # lanes given back having taken nothing
-        self.lane_req: tuple | None = None  # see request_lane
+        self.lane_req = False  # see request_lane
 
     @property
     def initiator(self) -> tuple[str, int]:
@@ -213,19 +213,15 @@ class Flow:
         if self._reasm is not None:
             self._reasm._refresh_fast(self)
 
-    def request_lane(
-        self, client_is_initiator: bool, watch: int, quiet: bool = False, inflate=None
-    ) -> None:
-        """Ask for a :class:`~mysqlwire.capture.lane.CommandLane` once the
-        current segment is handled (the sink's command phase is at rest: the
-        server's direction muted, the client's at a packet boundary; ``watch``
-        answers still to watch).  The sink must have a ``lane_exit(lane)``
-        method: it is given the lane back before the next segment the lane
-        did not take.  ``quiet``: no command needs an event of its own (the
-        lane takes COM_QUIT too); ``inflate``: the compressed protocol, the
-        inner bytes of a segment that is one whole compressed packet, or None
-        (see :class:`~mysqlwire.capture.lane.CommandLane`)."""
-        self.lane_req = (client_is_initiator, watch, quiet, inflate)
+    def request_lane(self) -> None:
+        """The sink's command phase may be at rest: once the current segment
+        is handled (a frame may deliver several pieces), the reassembler asks
+        the sink's ``lane_request()`` -- None, or ``(client_is_initiator,
+        watch, quiet, inflate)`` as :class:`~mysqlwire.capture.lane.CommandLane`
+        takes them -- and may open a lane.  The sink must also have
+        ``lane_exit(lane)``: it is given the lane back before the next segment
+        the lane did not take."""
+        self.lane_req = True
 
     def is_muted(self, from_initiator: bool) -> bool:
         return self._d is not None and self._d[from_initiator].muted
@@ -336,7 +332,7 @@ class Reassembler(OutOfOrder):
         peer = dirs[not fwd]
         if flags & 0x07 or missing or d.nxt is None or peer.nxt is None:  # SYN, RST, FIN
             self._slow(flow, fwd, ts, seg)
-            if flow.lane_req is not None:
+            if flow.lane_req:
                 self._open_lane(flow, ts)
             return
         if flags & ACK:
@@ -351,7 +347,7 @@ class Reassembler(OutOfOrder):
                 d.last = payload
                 flow.on_data(fwd, payload, ts)
                 if not d.starts:
-                    if flow.lane_req is not None:
+                    if flow.lane_req:
                         self._open_lane(flow, ts)
                     return
                 self._drain(flow, d, fwd, ts)
@@ -359,7 +355,7 @@ class Reassembler(OutOfOrder):
                 self._data(flow, d, fwd, ts, seq, payload, 0)
         if d.done and peer.done:
             self._close(flow, "fin", ts)
-        if flow.lane_req is not None:
+        if flow.lane_req:
             self._open_lane(flow, ts)
 
     def finish(self, ts: float | None = None) -> None:
@@ -523,10 +519,13 @@ class Reassembler(OutOfOrder):
 
     def _open_lane(self, flow: Flow, ts: float) -> None:
         """Open the command lane a sink asked for, if the flow is at rest."""
-        cfwd, watch, quiet, inflate = flow.lane_req
-        flow.lane_req = None
+        flow.lane_req = False
         if not self.lanes or flow._reasm is None or flow.state != _ACTIVE or flow._lane_idle > 3:
             return  # (a lane the reader keeps passing by, e.g. VLAN frames, is not worth opening)
+        req = flow.sink.lane_request()  # (the sink's state now: after every piece delivered)
+        if req is None:
+            return
+        cfwd, watch, quiet, inflate = req
         cd = flow._d[cfwd]
         sd = flow._d[not cfwd]
         if (
