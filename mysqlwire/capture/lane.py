@@ -113,18 +113,15 @@ class CommandLane:
         """Take a client segment (IPv4 header at ``buf[p]``, frame ending at
         ``end``, flags already checked: no SYN/FIN/RST)?  False: the
         ordinary path must see it."""
+        if buf[p + 32] < 0x50:
+            return False  # a TCP header shorter than 20 bytes: the decoder drops it
         q = p + 20 + (buf[p + 32] >> 4 << 2)
         n = (buf[p + 2] << 8 | buf[p + 3]) + p - q
         seq, ack = _SEQ_ACK(buf, p + 24)
         if n == 0:
             self.ack = ack  # (bare ACKs come here only while an answer is awaited)
             return True
-        if (
-            n < 5
-            or q + n > end
-            or buf[p + 32] < 0x50  # a TCP header shorter than 20 bytes: malformed
-            or seq != self.cli_next
-        ):
+        if n < 5 or q + n > end or seq != self.cli_next:
             return False
         if self.inflate is not None:
             packet = self.inflate(buf[q : q + n])
@@ -160,6 +157,8 @@ class CommandLane:
 
     def server(self, buf, p: int, end: int, ts: float) -> bool:
         """Take a server segment while an answer is awaited?"""
+        if buf[p + 32] < 0x50:
+            return False  # (as in client)
         q = p + 20 + (buf[p + 32] >> 4 << 2)
         n = (buf[p + 2] << 8 | buf[p + 3]) + p - q
         seq, ack = _SEQ_ACK(buf, p + 24)
@@ -178,7 +177,6 @@ class CommandLane:
             self.inflate is not None  # (a compressed answer is left to the ordinary path)
             or n < 5
             or q + 5 > end
-            or buf[p + 32] < 0x50
             or buf[q + 3] != 1
             or buf[q + 4] == _ERR
             # the first packet whole in this segment (else the ordinary path
