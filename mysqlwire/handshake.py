@@ -26,10 +26,29 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from .auth import Flow, start_flow
 from .errors import ProtocolError
+from .phase import (
+    AUTH,
+    AWAIT_GREETING,
+    AWAIT_RESPONSE,
+    BROKEN,
+    CLIENT,
+    CLOSED,
+    COM_CHANGE_USER,
+    COM_QUIT,
+    COMMAND,
+    DEFAULT_MAX_PACKET,
+    MAX_ANOMALIES,
+    MAX_PHASE_PACKETS,
+    NEED_DATA,
+    SERVER,
+    SERVER_AUTH_PACKETS,
+    SLICE,
+    Direction,
+    Event,
+)
 from .protocol import (
     CLIENT_COMPRESS,
     CLIENT_MULTI_FACTOR_AUTHENTICATION,
@@ -42,115 +61,11 @@ from .protocol import (
 from .protocol.fastparse import fast_parse
 from .protocol.framing import MAX_INNER_PACKETS, CompressedReader, PacketReader
 
-CLIENT = "client"
-SERVER = "server"
-
-
-class _Sentinel:
-    def __init__(self, name: str):
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-NEED_DATA = _Sentinel("NEED_DATA")
-
-# states
-AWAIT_GREETING = "AWAIT_GREETING"
-AWAIT_RESPONSE = "AWAIT_RESPONSE"
-AUTH = "AUTH"
-COMMAND = "COMMAND"
-CLOSED = "CLOSED"
-BROKEN = "BROKEN"
-
-COM_QUIT = 0x01
-COM_CHANGE_USER = 0x11
-
-# The one transition table for server packets during authentication, keyed by
-# first byte.  Values are candidate packet kinds; the refinement by payload
-# length, plugin and flavour is in Handshake._server_auth_kind.
-SERVER_AUTH_PACKETS: dict[int, str] = {
-    0x00: "ok",
-    0xFF: "err",
-    0xFE: "auth_switch_request",  # length 1: old_auth_switch_request
-    0x01: "auth_more_data",
-    0x02: "auth_next_factor",  # MySQL + MFA only; else raw plugin data
-}
-
-# Default cap on one logical MySQL packet in the connection phase.
-DEFAULT_MAX_PACKET = 16 * 1024 * 1024
-
-# Bounds that keep one connection's memory finite whatever the peers send
-# (docs/limits.md): connection-phase packets followed (login + every
-# COM_CHANGE_USER; their bytes are also capped at 4 x max_packet), and
-# anomalies reported.  Past them the connection is not followed further.
-MAX_PHASE_PACKETS = 1024
-MAX_ANOMALIES = 64
-
-# Bytes of one delivery framed at a time (a larger segment is cut into slices)
-SLICE = 64 * 1024
-
-
-@dataclass(slots=True)
-class Event:
-    """One thing that happened on the wire.
-
-    ``kind`` is a packet kind of :mod:`mysqlwire.protocol` (``greeting`` is
-    ``handshake_v10``/``handshake_v9``), ``auth_data`` (raw plugin data sent by
-    the client), ``server_plugin_data`` (raw plugin data sent by a MariaDB
-    server), ``command`` (first command-phase packet seen, informational),
-    ``command_error`` (ERR answering the first command after login), or
-    ``anomaly`` (``detail`` says what; the connection may continue).
-    """
-
-    sender: str
-    kind: str
-    seq: int | None = None
-    payload: bytes = b""
-    fields: Any = None
-    plugin: str | None = None
-    exchange: int = 0
-    detail: str | None = None
-    #: stream offset of the packet's first 4-byte header in ``sender``'s TCP
-    #: byte stream (what :meth:`Handshake.receive_data` and :meth:`Handshake.gap`
-    #: were given); None inside TLS or the compressed protocol, where the wire
-    #: bytes are not the packet's bytes
-    offset: int | None = None
-
 
 def _name(raw: bytes | None) -> str | None:
     if raw is None:
         return None
     return raw.decode("utf-8", "replace")
-
-
-class _Direction:
-    """Framing state of one direction (plain or compressed MySQL packets)."""
-
-    __slots__ = (
-        "reader",
-        "compressed",
-        "inner",
-        "raw",
-        "raw_base",
-        "keep_raw",
-        "skip",
-        "discard",
-        "base",
-    )
-
-    def __init__(self, max_packet: int, base: int = 0):
-        self.reader = PacketReader(max_payload=max_packet)
-        self.compressed: CompressedReader | None = None
-        self.keep_raw = True
-        self.raw = bytearray()  # raw bytes kept during the connection phase only
-        self.raw_base = 0  # stream offset of raw[0] (for the reader's offsets)
-        self.skip = False
-        # command phase, server side, once nothing more is watched: the bytes
-        # are dropped unframed until a COM_CHANGE_USER (then framing restarts)
-        self.discard = False
-        self.base = base  # sender's stream offset of the reader's offset 0
 
 
 @dataclass
@@ -183,7 +98,7 @@ class Handshake:
     _flow: Flow | None = None  # the active plugin's run (its stages decide raw server data)
 
     def __post_init__(self) -> None:
-        self._dirs = {CLIENT: _Direction(self.max_packet), SERVER: _Direction(self.max_packet)}
+        self._dirs = {CLIENT: Direction(self.max_packet), SERVER: Direction(self.max_packet)}
 
     # ------------------------------------------------------------------ API
     def receive_data(self, sender: str, data: bytes) -> None:
@@ -215,7 +130,7 @@ class Handshake:
             if self.state == BROKEN or self._dirs[sender].discard:
                 break
 
-    def _receive_compressed(self, sender: str, d: _Direction, data) -> None:
+    def _receive_compressed(self, sender: str, d: Direction, data) -> None:
         """Inflate piece by piece (never more than 64 KiB at once) and frame
         each piece before the next is inflated; stop as soon as the rest
         cannot matter.  Inner packets are counted per compressed packet."""
@@ -243,7 +158,7 @@ class Handshake:
         finally:
             pieces.close()
 
-    def _receive(self, sender: str, d: _Direction, data) -> int:
+    def _receive(self, sender: str, d: Direction, data) -> int:
         """Frame plain bytes; handle the packets; return how many were completed."""
         if d.keep_raw:
             d.raw += data
@@ -779,7 +694,7 @@ class Handshake:
             # the server's TLS bytes arrive after the SSLRequest in time order
             self._tls_leftover[SERVER] = b""
             for side in (CLIENT, SERVER):
-                nd = _Direction(self.max_packet)
+                nd = Direction(self.max_packet)
                 self._dirs[side] = nd
             self._last_seq = pkt.seq
             return
@@ -791,7 +706,7 @@ class Handshake:
                 # the other side has not sent anything after the OK yet in a
                 # well-behaved capture; whatever is pending is compressed data
                 tail = b""
-            nd = _Direction(self.max_packet)
+            nd = Direction(self.max_packet)
             nd.keep_raw = False
             nd.compressed = CompressedReader(self.max_packet)
             nd.skip = dd.skip
