@@ -23,20 +23,13 @@ from .discover import (
     looks_like_greeting,
 )
 from .handshake import CLIENT, SERVER, Event, Handshake
-from .model import AuthStep, Connection, Exchange, text
+from .model import Connection
 from .protocol.framing import lane_inflater
+from .recorder import apply_event, packet_record
 
 DEFAULT_PORTS = (3306,)
 """The IANA port: a flow on it is reported even when its bytes do not look
 like MySQL (``--port`` replaces it).  Every port is examined either way."""
-
-_SERVER_STEP_KINDS = {
-    "auth_switch_request",
-    "old_auth_switch_request",
-    "auth_more_data",
-    "server_plugin_data",
-    "auth_next_factor",
-}
 
 
 @dataclass
@@ -348,152 +341,16 @@ class _ConnSink:
         while queued:
             self._apply(queued.popleft(), ts)
 
-    def _packet_record(self, ev: Event, ts: float) -> None:
-        from .protocol import to_jsonable
-
-        rec = {
-            "ts": ts,
-            "sender": ev.sender,
-            "seq": ev.seq,
-            "kind": ev.kind,
-            "length": len(ev.payload),
-            "plugin": ev.plugin,
-            "in_tls": self.tls is not None,
-        }
-        if ev.detail:
-            rec["detail"] = ev.detail
-        if ev.fields is not None:
-            fields = to_jsonable(ev.fields)
-            if not self.pipe.opts.show_secrets:
-                for key in ("auth_response", "data", "plugin_data"):
-                    if key in fields and ev.sender == CLIENT:
-                        fields[key] = {
-                            "redacted": True,
-                            "length": _len(getattr(ev.fields, key, b"")),
-                        }
-            rec["fields"] = fields
-        elif ev.kind in ("auth_data", "server_plugin_data") and ev.payload:
-            if ev.sender == CLIENT and not self.pipe.opts.show_secrets:
-                rec["data"] = {"redacted": True, "length": len(ev.payload)}
-            else:
-                rec["data"] = {"hex": ev.payload.hex()}
-        self.conn.packets.append(rec)
-
-    def _start_exchange(
-        self, kind, ev: Event, user, plugin_name, f, ts: float, in_tls: bool
-    ) -> None:
-        """A login (handshake response) or COM_CHANGE_USER starts an exchange."""
-        ex = Exchange(
-            kind=kind,
-            nonce=self.conn.greeting_nonce,
-            user=text(user),
-            database=text(f.get("database")),
-            client_plugin=text(plugin_name),
-            auth_plugin=ev.plugin,
-            tls=in_tls,
-            first_ts=ts,
-            last_ts=ts,
-        )
-        ex.steps.append(
-            AuthStep(CLIENT, ev.kind, ev.seq, ev.plugin, bytes(f["auth_response"]), ts, in_tls)
-        )
-        self.conn.exchanges.append(ex)
-
     def _apply(self, ev: Event, ts: float) -> None:
         conn = self.conn
         in_tls = self.tls is not None
-        if self.pipe.observer is not None:
-            self.pipe.observer(self.flow, self.server_is_initiator, conn, self.hs, ev)
+        pipe = self.pipe
+        if pipe.observer is not None:
+            pipe.observer(self.flow, self.server_is_initiator, conn, self.hs, ev)
         if conn.packets is not None and ev.kind != "anomaly":
-            self._packet_record(ev, ts)
-        kind = ev.kind
-        f = ev.fields  # a Container (a dict): read by key, not attribute
-        if kind == "anomaly":
-            conn.anomalies.append(f"{ev.sender}: {ev.detail}")
-            return
-        if kind == "greeting":
-            conn.greeting_seen = True
-            conn.protocol_version = int(f["protocol_version"])
-            conn.server_version = text(f["server_version"])
-            conn.thread_id = int(f["connection_id"])
-            if f["protocol_version"] == 10:
-                caps = f["capabilities"]
-                conn.server_capabilities = int(caps)
-                conn.server_ext_capabilities = (
-                    int(f["mariadb_ext_caps"] or 0) if not caps & 1 else 0
-                )
-                conn.greeting_plugin = text(f["auth_plugin_name"])
-                conn.character_set = int(f["character_set"])
-            conn.greeting_nonce = self.hs.nonce
-            return
-        if kind == "err" and not conn.exchanges:
-            conn.extra["pre_greeting_error" if not conn.greeting_seen else "early_error"] = _err(f)
-            if conn.greeting_seen:
-                # ERR after the greeting but before any response
-                ex = Exchange(kind="login", nonce=conn.greeting_nonce, first_ts=ts, last_ts=ts)
-                ex.outcome = "error"
-                ex.error = _err(f)
-                conn.exchanges.append(ex)
-            self.pipe.changed(self)
-            return
-        if kind == "ssl_request":
-            conn.client_capabilities = int(f["client_flag"])
-            conn.tls = True
-            return
-        if kind == "handshake_response":
-            conn.client_capabilities = int(f["client_flag"])
-            conn.client_ext_capabilities = int(f.get("mariadb_ext_caps", 0) or 0)
-            conn.max_packet_size = int(f["max_packet_size"])
-            conn.client_character_set = f.get("character_set")
-            attrs = f.get("connect_attrs")
-            if attrs is not None:
-                conn.connect_attrs = {_text(a["key"]): _text(a["value"]) for a in attrs}
-            self._start_exchange("login", ev, f["username"], f.get("client_plugin"), f, ts, in_tls)
-            return
-        if kind == "com_change_user":
-            self._start_exchange(
-                "change_user", ev, f["user"], f.get("auth_plugin_name"), f, ts, in_tls
-            )
-            return
-        if kind == "command_error":
-            conn.command_error = _err(f)
-            self.pipe.changed(self)
-            return
-        if kind in ("command", "quit"):
-            return
-        ex = conn.exchanges[-1] if conn.exchanges else None
-        if ex is None:
-            conn.anomalies.append(f"{ev.sender}: {kind} before any handshake response")
-            return
-        ex.last_ts = ts
-        if kind in _SERVER_STEP_KINDS:
-            data = ev.payload
-            if kind in ("auth_switch_request", "auth_next_factor"):
-                data = bytes(f["plugin_data"])
-            elif kind == "auth_more_data":
-                data = bytes(f["data"])
-            elif kind == "old_auth_switch_request":
-                data = b""
-            ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, bytes(data), ts, in_tls))
-            return
-        if kind == "auth_data":
-            ex.steps.append(
-                AuthStep(CLIENT, kind, ev.seq, ev.plugin, bytes(ev.payload), ts, in_tls)
-            )
-            return
-        if kind == "ok":
-            ex.outcome = "ok"
-            ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, b"", ts, in_tls))
-            if self.hs.compressed:
-                conn.compressed = True
-            self.pipe.changed(self)
-            return
-        if kind == "err":
-            ex.outcome = "error"
-            ex.error = _err(f)
-            ex.steps.append(AuthStep(SERVER, kind, ev.seq, ev.plugin, b"", ts, in_tls))
-            self.pipe.changed(self)
-            return
+            conn.packets.append(packet_record(ev, ts, in_tls, pipe.opts.show_secrets))
+        if apply_event(conn, self.hs, ev, ts, in_tls):
+            pipe.changed(self)
 
 
 _TLS_SESSION: list = []  # [mysqlwire.tls.TlsSession], imported on the first TLS connection
@@ -513,28 +370,6 @@ def _stream_state(conn: Connection) -> tuple:
         bool(conn.command_error),
         bool(conn.extra.get("pre_greeting_error")),
     )
-
-
-def _text(raw) -> str:
-    """:func:`mysqlwire.model.text` of bytes that are never None (attributes)."""
-    if raw.__class__ is not bytes:
-        raw = bytes(raw)
-    return raw.decode("utf-8", "backslashreplace")
-
-
-def _len(v) -> int:
-    try:
-        return len(v)
-    except TypeError:
-        return 0
-
-
-def _err(f) -> dict:
-    return {
-        "code": int(f["error_code"]),
-        "sqlstate": text(f.get("sql_state")),
-        "message": text(f["error_message"]),
-    }
 
 
 class _Pipeline:
