@@ -58,6 +58,16 @@ PCAP_MAGICS = {
     b"\xa1\xb2\xcd\x34": (">", False, 24),
 }
 
+try:  # the native record loop (mysqlwire/capture/_walk.c), unless switched off
+    from ._walk import PcapScan as _PcapScan
+except ImportError:  # not built (no compiler at install time): the Python loop
+    _PcapScan = None
+if os.environ.get("MYSQLWIRE_NO_NATIVE"):
+    _PcapScan = None
+
+NATIVE = _PcapScan is not None
+"""Whether pcap records are walked by the native loop."""
+
 # link type -> (offset of the IPv4 header, EtherType in the 2 bytes before it or -1)
 _FAST_L3 = {1: (14, 0x0800), 113: (16, 0x0800), 101: (0, -1), 228: (0, -1)}
 
@@ -177,6 +187,8 @@ class CaptureReader:
                 if not chunk:
                     self._eof = True
                     break
+                if type(chunk) is not bytes:  # a file object giving bytearray / memoryview
+                    chunk = bytes(chunk)
                 off = 0
             avail = len(chunk) - off
             if not parts and avail >= need:
@@ -364,6 +376,50 @@ class CaptureReader:
         return self._records
 
     def _pcap_records(self, fast: dict | None = None, l3off: int = 0, etype: int = -1):
+        if _PcapScan is not None:
+            return self._native_pcap_records(fast, l3off, etype)
+        return self._python_pcap_records(fast, l3off, etype)
+
+    def _native_pcap_records(self, fast: dict | None, l3off: int, etype: int):
+        """:meth:`_python_pcap_records`, with the loop over the buffer's
+        records in C (``_walk.c``): Python runs only for the frames handed
+        out and for the buffer's refills."""
+        scan = _PcapScan(
+            self._order == ">",
+            self._rec_hlen,
+            1e9 if self.nanosecond else 1e6,
+            self._linktype,
+            l3off,
+            etype,
+            fast,
+        )
+        walk = scan.scan
+        hlen = self._rec_hlen
+        buf = self._buf
+        pos = self._pos
+        try:
+            while True:
+                pos, frame = walk(buf, pos)
+                if frame is not None:
+                    self._pos = pos
+                    self.frames_read = scan.n
+                    yield frame
+                    continue
+                need = scan.need
+                if need > hlen and need - hlen > MAX_RECORD:
+                    self._stop(pos, f"captured length {need - hlen} is impossible")
+                    return
+                self._pos = pos
+                if not self._fill(need):
+                    self._stop(self._pos)
+                    return
+                buf = self._buf
+                pos = self._pos
+        finally:
+            self.frames_read = scan.n
+            self._done()
+
+    def _python_pcap_records(self, fast: dict | None = None, l3off: int = 0, etype: int = -1):
         unpack = struct.Struct(self._order + "IIII").unpack_from
         hlen = self._rec_hlen
         lt = self._linktype

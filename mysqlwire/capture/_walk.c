@@ -1,0 +1,351 @@
+/* The pcap record loop of mysqlwire.capture.reader, native.
+ *
+ * PcapScan(big_endian, header_size, divisor, linktype, l3off, ethertype, fast)
+ * walks the records of a buffer (a bytes object) from a position:
+ *
+ *     pos, frame = scan.scan(buf, pos)
+ *
+ * frame is the next frame to hand out, as the tuple (ts, linktype, data, 0)
+ * the pure-Python loop yields, and pos the position after its record.  When
+ * the buffer ends before a whole record, frame is None, pos is where that
+ * record starts and scan.need is the number of bytes wanted from there (a
+ * record header, or a header and its captured bytes): the caller reads more
+ * (or stops) and calls again.  scan.n counts every record walked, including
+ * the ones the fast lane skipped.
+ *
+ * fast (a dict or None) is a reassembler's fast lane: for an IPv4 TCP frame
+ * whose 12 address and port bytes are a key of it, the entry
+ * (flow, mask, mode, lane[, take]) decides whether the frame is skipped;
+ * this file only implements the test written out in reader.py's
+ * _pcap_records (the reference: both must agree on every input, and the
+ * tests compare them).  The decision calls back into Python for what belongs
+ * to the flow (lane.awaiting, take(buf, p, end, ts), flow.last_ts = ts).
+ *
+ * Nothing here trusts a length: every read is inside the buffer, a record
+ * that claims more bytes than the buffer holds is left to the caller (who
+ * bounds it), and no state survives a call except the counters.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+typedef struct {
+    PyObject_HEAD
+    int big;
+    Py_ssize_t hlen;
+    double div;
+    PyObject *lt;
+    Py_ssize_t l3off;
+    long etype;
+    PyObject *fast;
+    unsigned long long n;
+    Py_ssize_t need;
+} PcapScan;
+
+static PyObject *str_last_ts;
+static PyObject *str_awaiting;
+static PyObject *zero;
+
+static inline uint32_t
+rd32(const unsigned char *b, int big)
+{
+    if (big)
+        return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[1] << 8 | b[0];
+}
+
+static int
+PcapScan_traverse(PcapScan *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fast);
+    Py_VISIT(self->lt);
+    return 0;
+}
+
+static int
+PcapScan_clear(PcapScan *self)
+{
+    Py_CLEAR(self->fast);
+    Py_CLEAR(self->lt);
+    return 0;
+}
+
+static void
+PcapScan_dealloc(PcapScan *self)
+{
+    PyObject_GC_UnTrack(self);
+    PcapScan_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+PcapScan_init(PcapScan *self, PyObject *args, PyObject *kwds)
+{
+    int big;
+    Py_ssize_t hlen, l3off;
+    double div;
+    PyObject *lt, *fast;
+    long etype;
+    if (!PyArg_ParseTuple(args, "pndO!nlO", &big, &hlen, &div, &PyLong_Type, &lt, &l3off,
+                          &etype, &fast))
+        return -1;
+    if (hlen < 16 || l3off < 0 || div <= 0 || (etype >= 0 && l3off < 2)) {
+        PyErr_SetString(PyExc_ValueError, "bad PcapScan parameters");
+        return -1;
+    }
+    if (fast != Py_None && !PyDict_Check(fast)) {
+        PyErr_SetString(PyExc_TypeError, "fast must be a dict or None");
+        return -1;
+    }
+    self->big = big;
+    self->hlen = hlen;
+    self->div = div;
+    self->l3off = l3off;
+    self->etype = etype;
+    Py_INCREF(lt);
+    Py_XSETREF(self->lt, lt);
+    if (fast == Py_None) {
+        Py_CLEAR(self->fast);
+    } else {
+        Py_INCREF(fast);
+        Py_XSETREF(self->fast, fast);
+    }
+    self->n = 0;
+    self->need = 0;
+    return 0;
+}
+
+/* 1: the lane's side of the flow waits for an answer; 0: at rest; -1: error */
+static int
+awaiting(PyObject *ent)
+{
+    PyObject *v = PyObject_GetAttr(PyTuple_GET_ITEM(ent, 3), str_awaiting);
+    if (v == NULL)
+        return -1;
+    int r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* The fast-lane test of reader._pcap_records for one frame whose key is in
+ * the lane: 1 skip it, 0 hand it out, -1 error.  p: the IPv4 header. */
+static int
+skip_frame(PcapScan *self, PyObject *buf, const unsigned char *b, Py_ssize_t start,
+           Py_ssize_t p, Py_ssize_t end, double ts, PyObject *ent)
+{
+    if (!PyTuple_Check(ent) || PyTuple_GET_SIZE(ent) < 3) {
+        PyErr_SetString(PyExc_TypeError, "bad fast-lane entry");
+        return -1;
+    }
+    long mask = PyLong_AsLong(PyTuple_GET_ITEM(ent, 1));
+    if (mask == -1 && PyErr_Occurred())
+        return -1;
+    if (!(b[p] == 0x45 && b[p + 9] == 6 && !(b[p + 33] & mask) && !((b[p + 6] & 0x1F) || b[p + 7])))
+        return 0;
+    if (self->etype >= 0 && ((long)b[start + self->l3off - 2] << 8 | b[start + self->l3off - 1]) != self->etype)
+        return 0;
+    long mode = PyLong_AsLong(PyTuple_GET_ITEM(ent, 2));
+    if (mode == -1 && PyErr_Occurred())
+        return -1;
+    if (mode == 0)
+        return 1;
+    Py_ssize_t size = PyTuple_GET_SIZE(ent);
+    if (mode == 3) {
+        if (size < 4) {
+            PyErr_SetString(PyExc_TypeError, "bad fast-lane entry");
+            return -1;
+        }
+        int a = awaiting(ent);
+        if (a < 0)
+            return -1;
+        if (!a)
+            return 1;
+    }
+    int bare = ((long)b[p + 2] << 8 | b[p + 3]) == 20 + ((b[p + 32] >> 4) << 2);
+    if (bare) {
+        if (mode == 1)
+            return 1;
+        if (mode == 2) {
+            if (size < 4) {
+                PyErr_SetString(PyExc_TypeError, "bad fast-lane entry");
+                return -1;
+            }
+            int a = awaiting(ent);
+            if (a < 0)
+                return -1;
+            if (!a)
+                return 1;
+        }
+    }
+    if (mode == 1)
+        return 0;
+    if (size < 5) {
+        PyErr_SetString(PyExc_TypeError, "bad fast-lane entry");
+        return -1;
+    }
+    PyObject *r = PyObject_CallFunction(PyTuple_GET_ITEM(ent, 4), "Onnd", buf, p, end, ts);
+    if (r == NULL)
+        return -1;
+    int t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t;
+}
+
+static PyObject *
+PcapScan_scan(PcapScan *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "scan(buf: bytes, pos: int)");
+        return NULL;
+    }
+    PyObject *buf = args[0];
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(buf);
+    Py_ssize_t blen = PyBytes_GET_SIZE(buf);
+    Py_ssize_t hlen = self->hlen;
+    Py_ssize_t minlen = self->l3off + 34;
+    if (pos < 0 || pos > blen) {
+        PyErr_SetString(PyExc_ValueError, "position outside the buffer");
+        return NULL;
+    }
+    Py_INCREF(buf); /* the lane's callbacks run Python code */
+    PyObject *result = NULL;
+    for (;;) {
+        if (blen - pos < hlen) {
+            self->need = hlen;
+            result = Py_BuildValue("nO", pos, Py_None);
+            break;
+        }
+        uint32_t sec = rd32(b + pos, self->big);
+        uint32_t frac = rd32(b + pos + 4, self->big);
+        Py_ssize_t incl = (Py_ssize_t)rd32(b + pos + 8, self->big);
+        Py_ssize_t start = pos + hlen;
+        Py_ssize_t end = start + incl;
+        if (end > blen) {
+            self->need = hlen + incl;
+            result = Py_BuildValue("nO", pos, Py_None);
+            break;
+        }
+        self->n++;
+        double ts = (double)sec + (double)frac / self->div;
+        if (self->fast != NULL && incl >= minlen) {
+            PyObject *key = PyBytes_FromStringAndSize((const char *)b + start + self->l3off + 12, 12);
+            if (key == NULL)
+                break;
+            PyObject *ent = PyDict_GetItemWithError(self->fast, key);
+            Py_DECREF(key);
+            if (ent == NULL && PyErr_Occurred())
+                break;
+            if (ent != NULL) {
+                Py_INCREF(ent);
+                int skip = skip_frame(self, buf, b, start, start + self->l3off, end, ts, ent);
+                if (skip > 0) {
+                    PyObject *t = PyFloat_FromDouble(ts);
+                    int bad = t == NULL || PyObject_SetAttr(PyTuple_GET_ITEM(ent, 0), str_last_ts, t) < 0;
+                    Py_XDECREF(t);
+                    Py_DECREF(ent);
+                    if (bad)
+                        break;
+                    pos = end;
+                    continue;
+                }
+                Py_DECREF(ent);
+                if (skip < 0)
+                    break;
+            }
+        }
+        PyObject *data = PyBytes_FromStringAndSize((const char *)b + start, incl);
+        if (data == NULL)
+            break;
+        PyObject *t = PyFloat_FromDouble(ts);
+        if (t == NULL) {
+            Py_DECREF(data);
+            break;
+        }
+        PyObject *frame = PyTuple_New(4);
+        if (frame == NULL) {
+            Py_DECREF(data);
+            Py_DECREF(t);
+            break;
+        }
+        Py_INCREF(self->lt);
+        Py_INCREF(zero);
+        PyTuple_SET_ITEM(frame, 0, t);
+        PyTuple_SET_ITEM(frame, 1, self->lt);
+        PyTuple_SET_ITEM(frame, 2, data);
+        PyTuple_SET_ITEM(frame, 3, zero);
+        result = Py_BuildValue("nN", end, frame);
+        break;
+    }
+    Py_DECREF(buf);
+    return result;
+}
+
+static PyObject *
+PcapScan_get_n(PcapScan *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->n);
+}
+
+static PyObject *
+PcapScan_get_need(PcapScan *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->need);
+}
+
+static PyMethodDef PcapScan_methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))PcapScan_scan, METH_FASTCALL,
+     "scan(buf, pos) -> (pos, frame or None)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef PcapScan_getset[] = {
+    {"n", (getter)PcapScan_get_n, NULL, "records walked", NULL},
+    {"need", (getter)PcapScan_get_need, NULL, "bytes wanted when scan() returned no frame", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject PcapScanType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mysqlwire.capture._walk.PcapScan",
+    .tp_basicsize = sizeof(PcapScan),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The pcap record loop (see mysqlwire/capture/_walk.c).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)PcapScan_init,
+    .tp_dealloc = (destructor)PcapScan_dealloc,
+    .tp_traverse = (traverseproc)PcapScan_traverse,
+    .tp_clear = (inquiry)PcapScan_clear,
+    .tp_methods = PcapScan_methods,
+    .tp_getset = PcapScan_getset,
+};
+
+static struct PyModuleDef walk_module = {
+    PyModuleDef_HEAD_INIT, "_walk", "Native pcap record loop of mysqlwire.capture.reader.", -1,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__walk(void)
+{
+    if (PyType_Ready(&PcapScanType) < 0)
+        return NULL;
+    str_last_ts = PyUnicode_InternFromString("last_ts");
+    str_awaiting = PyUnicode_InternFromString("awaiting");
+    zero = PyLong_FromLong(0);
+    if (str_last_ts == NULL || str_awaiting == NULL || zero == NULL)
+        return NULL;
+    PyObject *m = PyModule_Create(&walk_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&PcapScanType);
+    if (PyModule_AddObject(m, "PcapScan", (PyObject *)&PcapScanType) < 0) {
+        Py_DECREF(&PcapScanType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,18 @@
+"""Build configuration beyond pyproject.toml: the optional native record loop.
+
+``mysqlwire/capture/_walk.c`` is built when a C compiler and the Python
+headers are present; without them the install still succeeds and the reader
+uses its pure-Python loop (``mysqlwire.capture.reader.NATIVE`` says which).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "mysqlwire.capture._walk",
+            ["mysqlwire/capture/_walk.c"],
+            optional=True,
+        )
+    ]
+)
