@@ -341,6 +341,10 @@ PyInit__walk(void)
     PyObject *m = PyModule_Create(&walk_module);
     if (m == NULL)
         return NULL;
+    if (PyModule_AddIntConstant(m, "VERSION", 1) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&PcapScanType);
     if (PyModule_AddObject(m, "PcapScan", (PyObject *)&PcapScanType) < 0) {
         Py_DECREF(&PcapScanType);

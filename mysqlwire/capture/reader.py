@@ -59,11 +59,12 @@ PCAP_MAGICS = {
 }
 
 try:  # the native record loop (mysqlwire/capture/_walk.c), unless switched off
+    from ._walk import VERSION as _NATIVE_VERSION
     from ._walk import PcapScan as _PcapScan
 except ImportError:  # not built (no compiler at install time): the Python loop
-    _PcapScan = None
-if os.environ.get("MYSQLWIRE_NO_NATIVE"):
-    _PcapScan = None
+    _PcapScan, _NATIVE_VERSION = None, 0
+if os.environ.get("MYSQLWIRE_NO_NATIVE") or _NATIVE_VERSION != 1:  # (1: _walk.c's VERSION;
+    _PcapScan = None  # a stale build from an older _walk.c is not used: `pip install -e .` again)
 
 NATIVE = _PcapScan is not None
 """Whether pcap records are walked by the native loop."""
