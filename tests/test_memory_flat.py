@@ -1,6 +1,6 @@
 """``diagnose`` and ``report`` on named captures hold memory that does not
 grow with the number of connections (#19 item 4): the output (diagnose) and
-the summary rows (report) go to an anonymous temporary file, not to the heap.
+the summary rows (report: the JSON of its data block) go to an anonymous temporary file, not to the heap.
 Measured in-process with tracemalloc (Python allocations only, so the figure
 is not blurred by the allocator) on generated captures of n and 4n logins:
 the peak may grow by what dissection itself needs (measured the same way on
@@ -21,6 +21,7 @@ import pytest
 
 from mysqlwire.views import report as report_mod
 from mysqlwire.views.html import SUMMARY_COLUMNS, summary_row_html
+from mysqlwire.views.report_rows import ROW_FIELDS
 
 from .conftest import REPO
 
@@ -65,6 +66,13 @@ def _traced_peak(args: list[str], out_path) -> tuple[int, int]:
         sys.argv, sys.stdout = saved
 
 
+def _data_rows(page: str) -> int:
+    """Rows of the report's JSON data block (one JSON array a line)."""
+    start = page.index('<script type="application/json" id="mw-rows">')
+    block = page[start : page.index("</script>", start)]
+    return len(json.loads(block[block.index(">") + 1 :])["rows"])
+
+
 def _growth(logins, tmp_path, command) -> tuple[float, dict]:
     """Traced peak added per connection from SMALL to LARGE logins (a first
     run warms up imports and caches, so that both sizes start alike)."""
@@ -79,7 +87,8 @@ def _growth(logins, tmp_path, command) -> tuple[float, dict]:
             assert len(records) == n  # everything was written, nothing held back
         elif command[0] == "report":
             page = (tmp_path / f"out{n}.html").read_text(encoding="utf-8")
-            assert page.count("<tr class=") == n
+            assert _data_rows(page) == n  # every row, in the page's data block
+            assert page.count("<tr class=") == min(n, report_mod.PAGE_ROWS)
     return (peaks[LARGE] - peaks[SMALL]) / (LARGE - SMALL), peaks
 
 
@@ -112,27 +121,29 @@ def test_stored_rows_keep_nothing_per_row_in_memory():
     ]
     tracemalloc.start()
     try:
-        stored = report_mod.StoredRows()
+        stored = report_mod.StoredRows(first=200)
         for r in rows[:500]:
-            stored.add(r, link=r["n"] % 2 == 0, hidden=r["n"] > 200)
+            stored.add(r, link=r["n"] % 2 == 0)
         at_500 = tracemalloc.get_traced_memory()[0]
         for r in rows[500:]:
-            stored.add(r, link=r["n"] % 2 == 0, hidden=r["n"] > 200)
+            stored.add(r, link=r["n"] % 2 == 0)
         at_4000 = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
     assert len(stored) == 4000
-    # 3500 more rows of ~300 bytes each: held in a list they would be ~1 MB
+    # 3500 more rows of ~200 bytes each: held in a list they would be ~0.7 MB
     assert at_4000 - at_500 < 32 * 1024, (at_500, at_4000)
-    # what comes back is each row as rendered, in order, cut to the columns asked
+    # what comes back: the first page as HTML cut to the columns asked, and
+    # every row, in order, as the data block's JSON
     cols = [c for c in SUMMARY_COLUMNS if c[0] in ("id", "outcome", "user")]
-    back = list(stored.html(cols))
-    assert back == [
-        summary_row_html(r, cols, link=r["n"] % 2 == 0, hidden=r["n"] > 200) for r in rows
+    assert list(stored.first_html(cols)) == [
+        summary_row_html(r, cols, link=r["n"] % 2 == 0) for r in rows[:200]
     ]
-    assert list(stored.html(list(SUMMARY_COLUMNS)))[7] == summary_row_html(
-        rows[7], SUMMARY_COLUMNS, link=True, hidden=False
-    )
+    back = json.loads("[" + "".join(stored.json_chunks()) + "]")
+    fields = list(ROW_FIELDS)
+    assert [
+        (r[fields.index("n")], r[fields.index("user")], r[fields.index("link")]) for r in back
+    ] == [(r["n"], r["user"], int(r["n"] % 2 == 0)) for r in rows]
     stored.close()
 
 
@@ -226,7 +237,7 @@ def test_report_reads_again_only_when_a_later_login_changes_the_facts(
     )
     assert status == 1
     html = page.read_text(encoding="utf-8")
-    assert html.count("<tr class=") == 2
+    assert html.count("<tr class=") == 2 == _data_rows(html)
     # the refused login's ladder panel carries the complete facts' diagnosis
     assert html.count("logged in over TLS in another connection of this capture") == 1
     assert len(passes) == (2 if first_plain else 1), passes
@@ -263,5 +274,5 @@ def test_report_reads_standard_input_held_in_a_file_again_when_needed(tmp_path):
     assert got.returncode == 1, got.stderr
     assert b"2 connection(s), 1 failed login(s)" in got.stderr
     html = page.read_text(encoding="utf-8")
-    assert html.count("<tr class=") == 2
+    assert html.count("<tr class=") == 2 == _data_rows(html)
     assert html.count("logged in over TLS in another connection of this capture") == 1

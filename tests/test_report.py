@@ -170,7 +170,9 @@ class _Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.tags: dict[str, int] = {}
         self.scripts: list[str] = []
+        self.data_blocks: list[str] = []  # <script type="application/json">: never run
         self._in_script = False
+        self._script_list = self.scripts
         self._in_summary_body = False
         self._table_depth = 0
         self.rows: list[dict] = []
@@ -184,7 +186,9 @@ class _Page(HTMLParser):
         self.tags[tag] = self.tags.get(tag, 0) + 1
         if tag == "script":
             self._in_script = True
-            self.scripts.append("")
+            data = a.get("type") == "application/json"
+            self._script_list = self.data_blocks if data else self.scripts
+            self._script_list.append("")
         if tag == "html":
             self.html_attrs = a
         if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy":
@@ -210,7 +214,7 @@ class _Page(HTMLParser):
 
     def handle_data(self, data):
         if self._in_script:
-            self.scripts[-1] += data
+            self._script_list[-1] += data
         else:
             self.text.append(data)
 
@@ -452,6 +456,11 @@ def _console_messages(stderr: str) -> list[str]:
     ]
 
 
+def _summary_rows(page: str) -> list[str]:
+    start = page.index('id="mw-summary"')
+    return re.findall(r"<tr class=.*?</tr>", page[start : page.index("</tbody>", start)])
+
+
 def test_browser_loads_without_console_errors_and_screenshot(chromium, sample_report, tmp_path):
     path, _ = sample_report
     url = path.resolve().as_uri()
@@ -462,6 +471,11 @@ def test_browser_loads_without_console_errors_and_screenshot(chromium, sample_re
         "the report's script did not finish"
     )
     assert f"{len(PICK)} of {len(PICK)} connection(s) shown" in dom.stdout
+    # the script draws the rows exactly as the HTML has them: a report of one
+    # page looks as it did before the table was paged
+    page = sample_report[1]
+    assert _summary_rows(dom.stdout) == _summary_rows(page)
+    assert len(_summary_rows(page)) == len(PICK)
 
     OUT.mkdir(exist_ok=True)
     png = tmp_path / "report.png"
@@ -486,7 +500,12 @@ def test_browser_filters_and_sort_from_query(chromium, sample_report, tmp_path):
     p = parse(dom.stdout)
     visible = [r for r in p.rows if "hidden" not in r]
     assert visible and all(r["data-outcome"] == "error" for r in visible)
-    assert all(r["data-outcome"] != "error" for r in p.rows if "hidden" in r)
+    # only the matching rows are drawn (every row is in the data block)
+    assert not any("hidden" in r for r in p.rows)
+    (block,) = parse(sample_report[1]).data_blocks
+    data = json.loads(block)
+    errors = [r for r in data["rows"] if r[data["fields"].index("outcome")] == "error"]
+    assert len(visible) == len(errors)
     assert f"{len(visible)} of {len(PICK)} connection(s) shown" in dom.stdout
     # sections of hidden rows are hidden too
     hidden_sections = re.findall(r'<section class="mw-sec" id="(conn-\d+)" hidden', dom.stdout)

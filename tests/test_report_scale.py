@@ -64,13 +64,15 @@ def test_past_the_threshold_only_problem_connections_get_a_ladder(conns, monkeyp
 
 
 def test_table_is_paged(conns, monkeypatch):
+    """The HTML holds the first page only; every row is in the data block
+    (tests/test_report_paging.py checks the block and the paging itself)."""
     monkeypatch.setattr(report_mod, "PAGE_ROWS", 4)
     page = report_mod.build_report(conns)
     p = parse(page)
-    assert ["hidden" in r for r in p.rows] == [i >= 4 for i in range(len(conns))]
-    pages = -(-len(conns) // 4)
-    assert f"page 1 of {pages}" in page
-    assert '<div class="mw-pager" id="mw-pager" data-size="4">' in page
+    assert [r["data-n"] for r in p.rows] == ["1", "2", "3", "4"]
+    assert len(p.data_blocks) == 1 and p.data_blocks[0].count("\n[") == len(conns)
+    assert f"rows 1\u20134 of {len(conns)}" in page
+    assert '<div class="mw-pager" id="mw-pager" data-size="4" hidden>' in page
 
 
 def test_browser_pages_and_opens_a_ladder(chromium, conns, tmp_path, monkeypatch):  # noqa: F811
@@ -83,7 +85,7 @@ def test_browser_pages_and_opens_a_ladder(chromium, conns, tmp_path, monkeypatch
     assert re.search(r'<html[^>]*\bdata-ready="1"', dom.stdout)
     p = parse(dom.stdout)
     assert len([r for r in p.rows if "hidden" not in r]) == 4
-    assert f"page 1 of {-(-len(conns) // 4)}" in dom.stdout
+    assert f"rows 1\u20134 of {len(conns)} \u00b7 page 1 of {-(-len(conns) // 4)}" in dom.stdout
     # the ladder named in the URL was copied out of its template; the others were not
     slots = re.findall(r'<div class="mw-slot"[^>]*>(.*?)</div></section>', dom.stdout, re.S)
     opened = [i for i, s in enumerate(slots) if "<svg" in s]

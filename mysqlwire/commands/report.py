@@ -94,6 +94,11 @@ def report(
     (sortable; filterable by outcome, plugin, replay verdict and user), the
     ladder diagram of every connection phase, the replay verdict and the
     diagnosis.  Viewing it needs no network; secrets are redacted.
+    The table shows 200 rows a page (first/previous/next/last; the URL
+    presets ?outcome= &plugin= &verdict= &user= &sort= &desc=1 &page=;
+    #conn-N opens the page holding connection N); sorting and the filters
+    work over every row.  Without JavaScript the page shows the counts and
+    the first 200 rows only, and says so.
 
     \b
     Examples:
@@ -291,7 +296,7 @@ def _one_pass(captures, opts, secrets, failed, users, ladders, title, stdin_at=N
         try:
             yield from iter_page(
                 tally,
-                rows.html,
+                rows,
                 drawn,
                 n_drawn=len(drawn),
                 several=several,
@@ -325,7 +330,7 @@ def _report_pass(conns, facts, growing, secrets, failed, users, ladders):
     )
 
     given = None if secrets.empty else secrets
-    tally, rows, drawn = ReportTally(), StoredRows(), []
+    tally, rows, drawn = ReportTally(), StoredRows(first=PAGE_ROWS), []
     waiting: list = []  # (pos, row, connection) while ``every`` is undecided
     every = {"all": True, "none": False, "problems": False}.get(ladders)
     caps: set = set()
@@ -341,7 +346,7 @@ def _report_pass(conns, facts, growing, secrets, failed, users, ladders):
         else:
             link = has_problem(c) and n_problems < LADDERS_MAX
             n_problems += has_problem(c)
-        rows.add(row, link=link, hidden=p - 1 >= PAGE_ROWS)
+        rows.add(row, link=link)
         if link:
             drawn.append((p, c))
 

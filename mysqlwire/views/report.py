@@ -7,16 +7,21 @@ not execute).  It holds:
 
 * a summary table, one row per connection, sortable by clicking a header and
   filterable by outcome, final plugin, replay verdict and user (the URL query
-  presets them: ``report.html?outcome=error&user=app&sort=latency_ms&desc=1``),
-  shown a page at a time (:data:`PAGE_ROWS` rows) so 100,000 connections stay
-  usable;
+  presets them: ``report.html?outcome=error&user=app&sort=latency_ms&desc=1
+  &page=2``), shown a page at a time (:data:`PAGE_ROWS` rows, first/previous/
+  next/last, "rows a-b of N"): every row is one JSON array in an inert
+  ``<script type="application/json">`` block (:mod:`.report_rows`) and the
+  script builds only the page shown, so 100,000 connections stay usable;
+  sorting and filtering work over every row, and ``#conn-<n>`` shows the page
+  holding row n.  Without JavaScript the first page is there as plain HTML,
+  with a note saying what needs the script;
 * per connection: the ladder diagram of the connection phase, the replay
   verdict and the diagnosis (:mod:`mysqlwire.views` draws them), collapsed and
   opened on demand: each one sits in an inert ``<template>`` that the script
   copies into the page when its row or heading is clicked (all are opened at
   load when there are at most :data:`OPEN_AT_LOAD`).
 
-Scale: HTML and memory are bounded per connection.  A table row is ~0.5 KB;
+Scale: HTML and memory are bounded per connection.  A row is ~0.2 KB of JSON;
 a ladder is at most ``views.ladder.MAX_ROWS`` rows (~10 KB).  Past
 :data:`LADDERS_ALL` connections only connections with a problem (failed login,
 proof mismatch, error/warning finding) get a ladder, at most
@@ -47,8 +52,9 @@ from .html import (
     outcome_label,
     summary_head_html,
     summary_row,
-    summary_row_html,
 )
+from .report_rows import ROWS_BLOCK_FOOT, StoredRows, rows_block_head
+from .report_script import REPORT_SCRIPT
 
 __all__ = [
     "build_report",
@@ -85,6 +91,7 @@ h2{font-size:16px;margin:22px 0 8px}
 .mw-filters label{color:#475569}
 .mw-filters select,.mw-filters input{margin-left:5px;font:inherit;padding:2px 4px}
 #mw-count{color:#64748b;margin-left:auto}
+.mw-nojs{background:#fefce8;border:1px solid #fde68a;border-radius:6px;padding:6px 12px;font-size:13px}
 table.mw-sum{background:#fff}
 table.mw-sum th{cursor:pointer;user-select:none}
 table.mw-sum th[aria-sort=ascending]::after{content:" \\25B2";font-size:10px}
@@ -101,186 +108,6 @@ section.mw-sec h3{font-size:14px;margin:16px 0 0}
 .mw-open::before{content:"\\25B8  ";color:#64748b}
 .mw-open[aria-expanded=true]::before{content:"\\25BE  "}
 footer{margin-top:24px;color:#94a3b8;font-size:12px}
-"""
-
-# Plain ES5, no innerHTML: wire strings are only ever compared, never inserted;
-# ladders are copied from inert <template> elements (importNode), never parsed
-# from strings.
-REPORT_SCRIPT = """
-(function () {
-  "use strict";
-  var table = document.getElementById("mw-summary");
-  var rows = table ? Array.prototype.slice.call(table.tBodies[0].rows) : [];
-  var fOutcome = document.getElementById("f-outcome");
-  var fPlugin = document.getElementById("f-plugin");
-  var fVerdict = document.getElementById("f-verdict");
-  var fUser = document.getElementById("f-user");
-  var count = document.getElementById("mw-count");
-  var pager = document.getElementById("mw-pager");
-  var pageInfo = document.getElementById("mw-page");
-  var pageSize = Number(pager ? pager.getAttribute("data-size") : 0) || 200;
-  var page = 0;
-  var matching = rows;
-  var shown = rows.filter(function (r) { return !r.hidden; });
-  var sections = {};
-  Array.prototype.forEach.call(document.querySelectorAll("section.mw-sec"), function (s) {
-    sections[s.id.slice(5)] = s;
-  });
-
-  function expanded(sec, value) {
-    var b = sec.querySelector(".mw-open");
-    if (b) { b.setAttribute("aria-expanded", value); }
-  }
-
-  function open(n, scroll) {
-    var sec = sections[n];
-    if (!sec) { return; }
-    var tpl = sec.querySelector("template");
-    var slot = sec.querySelector(".mw-slot");
-    if (tpl && slot && !slot.firstChild) {
-      slot.appendChild(document.importNode(tpl.content, true));
-    }
-    if (slot) { slot.hidden = false; }
-    expanded(sec, "true");
-    if (scroll) { sec.hidden = false; sec.scrollIntoView(); }
-  }
-
-  function toggle(n) {
-    var sec = sections[n];
-    var slot = sec ? sec.querySelector(".mw-slot") : null;
-    if (slot && slot.firstChild && !slot.hidden) {
-      slot.hidden = true;
-      expanded(sec, "false");
-    } else {
-      open(n, false);
-    }
-  }
-
-  function showPage() {
-    var pages = Math.max(1, Math.ceil(matching.length / pageSize));
-    if (page >= pages) { page = pages - 1; }
-    if (page < 0) { page = 0; }
-    shown.forEach(function (r) { r.hidden = true; });
-    shown = matching.slice(page * pageSize, (page + 1) * pageSize);
-    shown.forEach(function (r) { r.hidden = false; });
-    if (pageInfo) {
-      pageInfo.textContent = "page " + (page + 1) + " of " + pages +
-        " (" + pageSize + " rows a page)";
-    }
-    if (pager) { pager.hidden = matching.length <= pageSize; }
-  }
-
-  function apply() {
-    var o = fOutcome.value, p = fPlugin.value, v = fVerdict.value;
-    var u = fUser.value.toLowerCase();
-    matching = [];
-    rows.forEach(function (r) {
-      var ok = (!o || r.getAttribute("data-outcome") === o) &&
-               (!p || r.getAttribute("data-plugin") === p) &&
-               (!v || r.getAttribute("data-verdict") === v) &&
-               (!u || r.getAttribute("data-user").toLowerCase().indexOf(u) >= 0);
-      var sec = sections[r.getAttribute("data-n")];
-      if (sec) { sec.hidden = !ok; }
-      if (ok) { matching.push(r); }
-    });
-    count.textContent = matching.length + " of " + rows.length + " connection(s) shown";
-    page = 0;
-    showPage();
-  }
-
-  function sortBy(th) {
-    var col = Number(th.getAttribute("data-col"));
-    var num = th.hasAttribute("data-num");
-    var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) {
-      h.removeAttribute("aria-sort");
-    });
-    th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
-    var keyed = rows.map(function (r, i) {
-      var v = r.cells[col] ? r.cells[col].getAttribute("data-v") : "";
-      return {r: r, i: i, v: v === null ? "" : v};
-    });
-    keyed.sort(function (a, b) {
-      if (a.v === "" && b.v !== "") { return 1; }
-      if (b.v === "" && a.v !== "") { return -1; }
-      var c;
-      if (num) { c = parseFloat(a.v) - parseFloat(b.v); }
-      else { c = a.v < b.v ? -1 : (a.v > b.v ? 1 : 0); }
-      return c !== 0 ? c * dir : a.i - b.i;
-    });
-    var body = table.tBodies[0];
-    var frag = document.createDocumentFragment();
-    keyed.forEach(function (k) { frag.appendChild(k.r); });
-    body.appendChild(frag);
-    rows = keyed.map(function (k) { return k.r; });
-    var keep = {};
-    matching.forEach(function (r) { keep[r.getAttribute("data-n")] = true; });
-    matching = rows.filter(function (r) { return keep[r.getAttribute("data-n")]; });
-    showPage();
-  }
-
-  if (table) {
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
-      th.addEventListener("click", function () { sortBy(th); });
-    });
-  }
-  [fOutcome, fPlugin, fVerdict].forEach(function (s) { s.addEventListener("change", apply); });
-  fUser.addEventListener("input", apply);
-  document.addEventListener("click", function (ev) {
-    var t = ev.target;
-    while (t && t !== document && !(t.getAttribute && (t.getAttribute("data-open") ||
-           (t.tagName === "A" && (t.getAttribute("href") || "").indexOf("#conn-") === 0)))) {
-      t = t.parentNode;
-    }
-    if (!t || t === document) { return; }
-    if (t.tagName === "A") {
-      open(t.getAttribute("href").slice(6), true);
-      ev.preventDefault();
-    } else {
-      ev.preventDefault();
-      toggle(t.getAttribute("data-open"));
-    }
-  });
-  var prev = document.getElementById("mw-prev"), next = document.getElementById("mw-next");
-  if (prev) { prev.addEventListener("click", function () { page -= 1; showPage(); }); }
-  if (next) { next.addEventListener("click", function () { page += 1; showPage(); }); }
-  var openAll = document.getElementById("mw-open-all");
-  if (openAll) {
-    openAll.addEventListener("click", function () {
-      Object.keys(sections).forEach(function (n) {
-        if (!sections[n].hidden) { open(n, false); }
-      });
-    });
-  }
-
-  // Shareable views: report.html?outcome=error&plugin=...&verdict=...&user=...&sort=<column>&desc=1
-  var q = new URLSearchParams(window.location.search);
-  function preset(el, key) {
-    var v = q.get(key);
-    if (v === null) { return; }
-    if (el.tagName === "SELECT" && !Array.prototype.some.call(el.options, function (o) {
-      return o.value === v;
-    })) { return; }
-    el.value = v;
-  }
-  preset(fOutcome, "outcome"); preset(fPlugin, "plugin");
-  preset(fVerdict, "verdict"); preset(fUser, "user");
-  apply();
-  if (table && q.get("sort")) {
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
-      if (th.getAttribute("data-key") === q.get("sort")) {
-        sortBy(th);
-        if (q.get("desc") === "1") { sortBy(th); }
-      }
-    });
-  }
-  var ladders = Object.keys(sections);
-  if (ladders.length <= Number(document.body.getAttribute("data-open-at-load") || 0)) {
-    ladders.forEach(function (n) { open(n, false); });
-  }
-  if (window.location.hash.indexOf("#conn-") === 0) { open(window.location.hash.slice(6), true); }
-  document.documentElement.setAttribute("data-ready", "1");
-}());
 """
 
 
@@ -361,53 +188,6 @@ class ReportTally:
         return [c for c in SUMMARY_COLUMNS if c[0] in self.used]
 
 
-class StoredRows:
-    """Summary rows kept as compact UTF-8 HTML (every column rendered), cut
-    down to the used columns when the page is written.  They are spilled to
-    an anonymous temporary file (length-prefixed, deleted when closed), so
-    the memory they take stays constant however many connections the report
-    has (~0.8 KB a row goes to disk, not to the heap)."""
-
-    def __init__(self) -> None:
-        import tempfile
-
-        self._file = tempfile.TemporaryFile(prefix="mysqlwire-rows-")
-        self._n = 0
-
-    def add(self, row: dict, *, link: bool, hidden: bool) -> None:
-        b = summary_row_html(row, SUMMARY_COLUMNS, link=link, hidden=hidden).encode("utf-8")
-        self._file.write(len(b).to_bytes(4, "little") + b)
-        self._n += 1
-
-    def __len__(self) -> int:
-        return self._n
-
-    def close(self) -> None:
-        self._file.close()
-
-    def _stored(self):
-        f = self._file
-        f.flush()
-        f.seek(0)
-        for _ in range(self._n):
-            size = int.from_bytes(f.read(4), "little")
-            yield f.read(size).decode("utf-8")
-        f.seek(0, 2)  # further rows are appended
-
-    def html(self, cols: list[tuple[str, str]]):
-        """Each row's ``<tr>`` with only ``cols`` (escaped text never holds
-        ``<``, so cells are split at their closing tags)."""
-        keep = [i for i, c in enumerate(SUMMARY_COLUMNS) if c in cols]
-        everything = len(keep) == len(SUMMARY_COLUMNS)
-        for s in self._stored():
-            if everything:
-                yield s
-                continue
-            start = s.index("<td")
-            cells = s[start : -len("</tr>")].split("</td>")
-            yield s[:start] + "".join(cells[i] + "</td>" for i in keep) + "</tr>"
-
-
 def iter_report(
     conns: list[Connection],
     *,
@@ -423,25 +203,24 @@ def iter_report(
     for n, c in enumerate(conns, 1):
         tally.add(c, report_row(c, n, several))
     drawn = choose_ladders(conns, ladders)
-
-    def rows(cols):
-        for i, c in enumerate(conns):
-            yield summary_row_html(
-                report_row(c, i + 1, several), cols, link=i in drawn, hidden=i >= PAGE_ROWS
-            )
-
-    yield from iter_page(
-        tally,
-        rows,
-        ((i + 1, c) for i, c in enumerate(conns) if i in drawn),
-        n_drawn=len(drawn),
-        several=several,
-        title=title,
-        summaries=summaries,
-        secrets_given=secrets_given,
-        generated=generated,
-        ladders=ladders,
-    )
+    rows = StoredRows(first=PAGE_ROWS)
+    for i, c in enumerate(conns):
+        rows.add(report_row(c, i + 1, several), link=i in drawn)
+    try:
+        yield from iter_page(
+            tally,
+            rows,
+            ((i + 1, c) for i, c in enumerate(conns) if i in drawn),
+            n_drawn=len(drawn),
+            several=several,
+            title=title,
+            summaries=summaries,
+            secrets_given=secrets_given,
+            generated=generated,
+            ladders=ladders,
+        )
+    finally:
+        rows.close()
 
 
 def iter_page(
@@ -457,9 +236,15 @@ def iter_page(
     generated: _dt.datetime | None = None,
     ladders: str = "auto",
 ):
-    """The page from a :class:`ReportTally`, ``rows(cols)`` (the summary rows'
-    HTML, in order) and ``drawn_conns`` ((row number, connection) of the
-    ``n_drawn`` connections that get a ladder, in order)."""
+    """The page from a :class:`ReportTally`, ``rows`` (a
+    :class:`~mysqlwire.views.report_rows.StoredRows`: every summary row, in
+    order) and ``drawn_conns`` ((row number, connection) of the ``n_drawn``
+    connections that get a ladder, in order).
+
+    The table's body holds the first :data:`PAGE_ROWS` rows as HTML (what a
+    browser without JavaScript shows, with a ``<noscript>`` note saying so);
+    every row is in the inert JSON block ``#mw-rows`` after the table, from
+    which the script draws the page asked for."""
     generated = generated or _dt.datetime.now(_dt.timezone.utc)
     n_conns = tally.n
     outcomes, verdicts, findings = tally.outcomes, tally.verdicts, tally.findings
@@ -529,25 +314,38 @@ def iter_page(
         '<label>user<input id="f-user" type="search" placeholder="part of a user name" size="18"></label>'
         f'<span id="mw-count">{n_conns} connection(s)</span></div>'
     )
+    sizes = "".join(
+        f'<option value="{n}"{" selected" if n == PAGE_ROWS else ""}>{n}</option>'
+        for n in sorted({50, 200, 1000, PAGE_ROWS})
+    )
+    # shown by the script when there is more than a page (buttons need it)
     p.append(
-        f'<div class="mw-pager" id="mw-pager" data-size="{PAGE_ROWS}"'
-        f"{'' if n_conns > PAGE_ROWS else ' hidden'}>"
+        f'<div class="mw-pager" id="mw-pager" data-size="{PAGE_ROWS}" hidden>'
+        '<button type="button" id="mw-first">\u00ab first</button>'
         '<button type="button" id="mw-prev">\u2190 previous</button>'
-        f'<span id="mw-page">page 1 of {max(1, -(-n_conns // PAGE_ROWS))}</span>'
-        '<button type="button" id="mw-next">next \u2192</button></div>'
+        f'<span id="mw-page">rows 1\u2013{min(n_conns, PAGE_ROWS)} of {n_conns}</span>'
+        '<button type="button" id="mw-next">next \u2192</button>'
+        '<button type="button" id="mw-last">last \u00bb</button>'
+        f'<label>rows a page<select id="mw-size">{sizes}</select></label></div>'
+    )
+    if n_conns > PAGE_ROWS:
+        shown = f"the table shows the first {PAGE_ROWS} of {n_conns} connections (capture order); "
+        rest = "the other pages, sorting, the filters"
+    else:
+        shown, rest = "", "sorting, the filters"
+    p.append(
+        f'<noscript><p class="mw-nojs">JavaScript is off: {shown}{rest} and the ladder '
+        "diagrams need the page's own inline script (it fetches nothing).</p></noscript>"
     )
     yield "\n".join(p)
     if n_conns:
         cols = tally.columns()
         yield summary_head_html(cols, table_id="mw-summary")
-        chunk: list[str] = []
-        for html in rows(cols):
-            chunk.append(html)
-            if len(chunk) >= 500:
-                yield "".join(chunk)
-                chunk = []
-        chunk.append(SUMMARY_FOOT)
-        yield "".join(chunk)
+        yield "".join(rows.first_html(cols)) + SUMMARY_FOOT
+        # every row, read by the script; inert (never executed: not JavaScript)
+        yield f'\n<script type="application/json" id="mw-rows">{rows_block_head()}'
+        yield from rows.json_chunks()
+        yield f"{ROWS_BLOCK_FOOT}</script>"
     else:
         yield '<p class="mw-dim">no MySQL connection found in the capture(s)</p>'
     p = ["<h2>Ladder diagrams</h2>"]

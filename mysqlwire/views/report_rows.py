@@ -1,0 +1,175 @@
+"""The report's summary rows as data: one JSON array per connection, written
+into an inert ``<script type="application/json" id="mw-rows">`` block that
+the page's script reads (``JSON.parse`` of its text) to draw one page of
+the table at a time, and to sort and filter over every row.
+
+The block is never executed (a data block: the browser only keeps its
+text), yet its text ends at the first ``</script`` whatever the JSON says,
+and ``<!--`` inside it changes how the HTML parser looks for that end.  So
+every ``<``, ``>`` and ``&`` of the JSON is written as its ``\\u003c``-style
+escape: these characters can only occur inside JSON strings, where the escape
+means the same character, so the block holds no markup at all and
+``JSON.parse`` gives back the very values.  The values are what the HTML
+table shows before escaping: wire strings made printable
+(:func:`~mysqlwire.views.escape.clean`: controls, bidi and line separators
+become visible ``\\x1b``/``\\u2028`` text), U+2028/U+2029 and the other
+characters of :data:`~mysqlwire.views.escape.UNSAFE_JSON_CHARS` escaped
+again for good measure.  Bytes that are not UTF-8 reach the row as the
+model's ``\\xNN`` text and stay that text.
+
+:class:`StoredRows` spills the rows to an anonymous temporary file while the
+captures are read (memory stays flat) and keeps only the first page's rows
+(as dicts), which the page also writes as plain HTML for a browser without
+JavaScript.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .escape import clean, json_safe
+from .html import OUTCOME_LABEL, summary_row_html
+
+__all__ = [
+    "ROW_FIELDS",
+    "ROWS_BLOCK_FOOT",
+    "StoredRows",
+    "row_json",
+    "row_values",
+    "rows_block_head",
+]
+
+# Position of each value in a row's JSON array (the page's script reads the
+# names from the block's head, so the order is free).
+ROW_FIELDS = (
+    "n",  # the row's key: anchors #conn-<n>
+    "id",
+    "capture",
+    "user",
+    "client_lib",
+    "server_short",
+    "plugins",
+    "tls",
+    "outcome",
+    "verdict",
+    "finding",
+    "latency_ms",
+    "latency_text",  # latency_ms as the table shows it (Python's rounding)
+    "final_plugin",
+    "error",
+    "server_version",
+    "tip",  # client -> server, the title of the number cell
+    "link",  # 1 when the connection has a ladder section
+)
+
+SORT_LIMIT = 200  # characters kept of a shown value (the table shows 80)
+_FULL = frozenset({"user", "final_plugin"})  # filter values: kept whole, as before
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def _text(value, limit: int | None = SORT_LIMIT):
+    if value is None:
+        return None
+    s = clean(value)
+    if limit is not None and len(s) > limit:
+        s = s[: limit - 1] + "\u2026"
+    return s
+
+
+def row_values(row: dict, *, link: bool) -> list:
+    """The JSON array of one summary row (see :data:`ROW_FIELDS`)."""
+    out: list = []
+    for key in ROW_FIELDS:
+        if key == "link":
+            out.append(1 if link else 0)
+        elif key == "tip":
+            out.append(_text(f"{row.get('client')} \u2192 {row.get('server')}"))
+        elif key == "latency_ms":
+            out.append(row.get("latency_ms"))
+        elif key == "latency_text":
+            lat = row.get("latency_ms")
+            out.append(None if lat is None else f"{lat:.2f}")
+        elif key in ("n", "id"):
+            v = row.get(key)
+            out.append(v if v is None or isinstance(v, int) else _text(v))
+        else:
+            out.append(_text(row.get(key), None if key in _FULL else SORT_LIMIT))
+    return out
+
+
+def row_json(row: dict, *, link: bool) -> str:
+    """One row as JSON text safe inside a ``<script>`` data block: no ``<``,
+    ``>`` or ``&`` (written ``\\u003c``...), no raw line separator."""
+    return json_safe(_ENCODER.encode(row_values(row, link=link))).translate(_HTML_SAFE)
+
+
+def rows_block_head() -> str:
+    """The start of the block's JSON, up to the first row: the field names
+    and the outcome labels the table shows (``rows`` follow, one a line)."""
+    head = _ENCODER.encode({"fields": list(ROW_FIELDS), "labels": OUTCOME_LABEL})
+    return head[:-1].translate(_HTML_SAFE) + ',"rows":['
+
+
+ROWS_BLOCK_FOOT = "\n]}"
+
+
+class StoredRows:
+    """Summary rows spilled to an anonymous temporary file as the JSON text of
+    the data block (~0.2 KB a row), so the memory they take stays constant
+    however many connections the report has; the first ``first`` rows are
+    also kept (as dicts) to be written as HTML for a browser without
+    JavaScript.  The file is deleted when closed."""
+
+    def __init__(self, first: int = 200) -> None:
+        import tempfile
+
+        self._file = tempfile.TemporaryFile(prefix="mysqlwire-rows-")
+        self._n = 0
+        self._limit = first
+        self._first: list[tuple[dict, bool]] = []
+
+    def add(self, row: dict, *, link: bool, hidden: bool = False) -> None:
+        """Store a row (``hidden`` is accepted for older callers and ignored:
+        the page's script decides what is shown)."""
+        text = row_json(row, link=link)
+        self._file.write((",\n" if self._n else "\n").encode("utf-8"))
+        self._file.write(text.encode("utf-8"))
+        if self._n < self._limit:
+            self._first.append((row, link))
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def close(self) -> None:
+        self._file.close()
+
+    def first_html(self, cols: list[tuple[str, str]]):
+        """The first page's ``<tr>`` elements with only ``cols``."""
+        for row, link in self._first:
+            yield summary_row_html(row, cols, link=link)
+
+    def json_chunks(self, size: int = 1 << 16):
+        """The rows' JSON text (the inside of the block's ``rows`` array), in
+        pieces of ``size`` bytes at most, cut between characters."""
+        f = self._file
+        f.flush()
+        f.seek(0)
+        pending = b""
+        while True:
+            data = f.read(size)
+            if not data:
+                break
+            data = pending + data
+            cut = len(data)
+            while cut and (data[cut - 1] & 0xC0) == 0x80:
+                cut -= 1  # inside a UTF-8 sequence: keep its lead byte with it
+            if cut and data[cut - 1] >= 0xC0:
+                cut -= 1
+            pending = data[cut:]
+            yield data[:cut].decode("utf-8")
+        if pending:
+            yield pending.decode("utf-8")
+        f.seek(0, 2)  # further rows are appended
