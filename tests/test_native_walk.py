@@ -19,7 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mysqlwire.capture import lane as lane_mod
+from mysqlwire.capture import native
 from mysqlwire.capture import reader as reader_mod
+from mysqlwire.capture import tcp as tcp_mod
 from mysqlwire.capture.reader import open_capture
 from mysqlwire.dissect import DissectOptions, iter_connections
 from tests.conftest import lab_sample_captures, public_captures
@@ -40,10 +43,13 @@ def _require_native():
 
 @pytest.fixture
 def python_loop(monkeypatch):
-    """Switch the reader to its Python loop for the duration of a test."""
+    """Switch the reader to its Python loop (and the reassembler to the
+    Python lanes) for the duration of a test."""
 
     def use(flag: bool):
         monkeypatch.setattr(reader_mod, "_PcapScan", None if flag else NATIVE)
+        lane = lane_mod.PythonCommandLane if flag else lane_mod.CommandLane
+        monkeypatch.setattr(tcp_mod, "CommandLane", lane)
 
     return use
 
@@ -71,7 +77,8 @@ def both(python_loop, source_factory, fast_factory=lambda: None):
 def test_native_loop_is_built():
     """Under CI the extension must have been built by the install."""
     _require_native()
-    assert reader_mod.NATIVE or os.environ.get("MYSQLWIRE_NO_NATIVE")
+    assert native.NATIVE or os.environ.get("MYSQLWIRE_NO_NATIVE")
+    assert lane_mod.CommandLane is native.walk.CommandLane
 
 
 @pytest.mark.parametrize(
@@ -224,3 +231,112 @@ def test_same_dissection_on_repo_captures(path, python_loop):
     ref = _records(path)
     python_loop(False)
     assert _records(path) == ref
+
+
+# --- the lane itself: the C class against the Python one ---------------------------
+
+LANE_FIELDS = lane_mod.PythonCommandLane.__slots__
+
+
+def _segment(seq, ack, payload, *, doff=5, ip_len=None, pad=0) -> tuple[bytes, int, int]:
+    """A frame: 14 bytes before the IPv4 header, then IPv4 + TCP + payload."""
+    tcp_hdr = struct.pack("!HHIIBBHHH", 1000, 3306, seq, ack, doff << 4, 0x18, 512, 0, 0)
+    tcp_hdr += bytes(max(0, doff * 4 - 20))
+    total = 20 + len(tcp_hdr) + len(payload) if ip_len is None else ip_len
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, 6, 0, b"\x7f\0\0\1", b"\x7f\0\0\2")
+    frame = bytes(14) + ip + tcp_hdr + payload + bytes(pad)
+    return frame, 14, len(frame)
+
+
+def _packet(seq_id, body) -> bytes:
+    return struct.pack("<I", len(body))[:3] + bytes([seq_id]) + body
+
+
+def _inflater(table):
+    return lambda seg: table.get(seg)
+
+
+def _state(lane):
+    return {f: getattr(lane, f) for f in LANE_FIELDS if f != "inflate"}
+
+
+_bodies = st.one_of(
+    st.builds(
+        lambda c, rest: bytes([c]) + rest,
+        st.sampled_from([0x03, 0x01, 0x11, 0x0E, 0x16]),
+        st.binary(max_size=12),
+    ),
+    st.binary(min_size=0, max_size=12),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),  # server side?
+            st.integers(0, 2**32 - 1),  # seq (or an offset from the expected one)
+            st.booleans(),  # use the expected seq
+            st.integers(0, 2**32 - 1),  # ack
+            st.integers(0, 3),  # payload: 0 none, 1 packet, 2 raw bytes, 3 ERR / result
+            _bodies,
+            st.integers(0, 2),  # seq id
+            st.sampled_from([5, 5, 8, 4, 15]),  # TCP data offset (4: too short)
+            st.integers(-3, 3),  # IP total length lie
+            st.integers(0, 4),  # trailing padding
+        ),
+        max_size=12,
+    ),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 3),
+    st.booleans(),
+    st.booleans(),
+)
+def test_native_lane_decides_like_the_python_lane(steps, cli_next, watch, quiet, zipped):
+    if native.walk is None:
+        _require_native()
+    table = {}
+    inflate = _inflater(table) if zipped else None
+    py = lane_mod.PythonCommandLane(True, cli_next, watch, 1.0, quiet, inflate)
+    cc = native.walk.CommandLane(True, cli_next, watch, 1.0, quiet, inflate)
+    for i, (server, seq, expected, ack, kind, body, sid, doff, lie, pad) in enumerate(steps):
+        if expected:
+            seq = py.reply_at if server else py.cli_next
+        if kind == 0:
+            payload = b""
+        elif kind == 1:
+            payload = _packet(sid if not server else 1, body)
+        elif kind == 2:
+            payload = body
+        else:
+            payload = _packet(1, (b"\xff" if sid == 0 else b"\x01") + body)
+        if zipped and payload:
+            table[payload] = _packet(0, body) if sid != 2 else body
+        frame, p, end = _segment(seq, ack, payload, doff=doff, pad=pad)
+        if lie:
+            total = max(0, 20 + doff * 4 + len(payload) + lie)
+            frame = frame[:16] + struct.pack("!H", total) + frame[18:]
+        ts = 2.0 + i
+        method = "server" if server else "client"
+        got = getattr(cc, method)(frame, p, end, ts)
+        want = getattr(py, method)(frame, p, end, ts)
+        assert got is want, (i, method)
+        assert _state(cc) == _state(py), i
+
+
+def test_native_lane_refuses_frames_outside_the_buffer():
+    _require_native()
+    lane = native.walk.CommandLane(True, 0, 1, 0.0, True)
+    frame, p, end = _segment(0, 0, b"")
+    for args in [(frame, -1, end, 0.0), (frame, p, end + 1, 0.0), (frame, end - 20, end, 0.0)]:
+        with pytest.raises(ValueError):
+            lane.client(*args)
+    with pytest.raises(TypeError):
+        lane.server(bytearray(frame), p, end, 0.0)
+    with pytest.raises(ValueError):
+        native.walk.CommandLane(True, 2**32, 1, 0.0, True)
+    bad = native.walk.CommandLane(True, 0, 1, 0.0, True, lambda seg: "text")
+    frame, p, end = _segment(0, 0, _packet(0, b"\x03SELECT 1"))
+    with pytest.raises(TypeError):
+        bad.client(frame, p, end, 0.0)
+    assert "SELECT" not in repr(bad)  # no bytes of a command in a repr

@@ -28,7 +28,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-__all__ = ["CLIENT_LANE", "SERVER_LANE", "CommandLane"]
+from .native import walk as _native
+
+__all__ = ["CLIENT_LANE", "SERVER_LANE", "CommandLane", "PythonCommandLane"]
 
 CLIENT_LANE = 2
 """Fast-lane entry mode: the client's segments of a lane."""
@@ -190,3 +192,10 @@ class CommandLane:
         self.sbytes += n
         self.last_ts = ts
         return True
+
+
+PythonCommandLane = CommandLane
+"""The Python lane: the reference, and the one used without the native part."""
+
+if _native is not None:
+    CommandLane = _native.CommandLane  # noqa: F811 - the same class, in C (_walk.c)

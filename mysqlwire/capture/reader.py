@@ -20,6 +20,7 @@ from typing import IO, NamedTuple
 
 from ..errors import CaptureError, UsageError
 from .decode import SUPPORTED_LINKTYPES, linktype_name
+from .native import walk as _native
 
 __all__ = [
     "CHUNK_SIZE",
@@ -58,16 +59,7 @@ PCAP_MAGICS = {
     b"\xa1\xb2\xcd\x34": (">", False, 24),
 }
 
-try:  # the native record loop (mysqlwire/capture/_walk.c), unless switched off
-    from ._walk import VERSION as _NATIVE_VERSION
-    from ._walk import PcapScan as _PcapScan
-except ImportError:  # not built (no compiler at install time): the Python loop
-    _PcapScan, _NATIVE_VERSION = None, 0
-if os.environ.get("MYSQLWIRE_NO_NATIVE") or _NATIVE_VERSION != 1:  # (1: _walk.c's VERSION;
-    _PcapScan = None  # a stale build from an older _walk.c is not used: `pip install -e .` again)
-
-NATIVE = _PcapScan is not None
-"""Whether pcap records are walked by the native loop."""
+_PcapScan = _native.PcapScan if _native is not None else None  # (the tests switch it off)
 
 # link type -> (offset of the IPv4 header, EtherType in the 2 bytes before it or -1)
 _FAST_L3 = {1: (14, 0x0800), 113: (16, 0x0800), 101: (0, -1), 228: (0, -1)}

@@ -1,0 +1,29 @@
+"""The optional native part of the capture layer (``_walk.c``).
+
+``_walk`` is a C extension built by ``setup.py`` when a compiler is present:
+the pcap record loop (:class:`PcapScan`, used by
+:mod:`mysqlwire.capture.reader`) and :class:`CommandLane` (used by
+:mod:`mysqlwire.capture.lane`).  The Python code it mirrors stays the
+reference and the fallback: without the extension, with a build of an older
+``_walk.c`` (its ``VERSION`` differs), or with ``MYSQLWIRE_NO_NATIVE`` set in
+the environment, :data:`walk` is None and everything runs in Python.
+"""
+
+from __future__ import annotations
+
+import os
+
+VERSION = 2
+"""The ``_walk.c`` this Python code was written against."""
+
+try:
+    from . import _walk as walk
+except ImportError:  # not built (no compiler at install time)
+    walk = None
+if walk is not None and (
+    os.environ.get("MYSQLWIRE_NO_NATIVE") or getattr(walk, "VERSION", 0) != VERSION
+):
+    walk = None  # switched off, or a stale build: `pip install -e .` again
+
+NATIVE = walk is not None
+"""Whether the native loop and lanes are used."""
