@@ -119,7 +119,7 @@ def describe(
     return Meaning(text, m.brief, m.stage, m.success, m.cleartext)
 
 
-from .flow import Flow, Walked, follow, start_flow  # noqa: E402  (flow looks plugins up here)
+from .flow import DeferredFlow, Flow, Walked, defer_flow, follow, start_flow  # noqa: E402  (flow looks plugins up here)
 
 __all__ = [
     "ALIASES",
@@ -137,6 +137,8 @@ __all__ = [
     "sends_raw_server_data",
     "server_data_is_nonce",
     "start_flow",
+    "DeferredFlow",
+    "defer_flow",
     "KNOWN_PLUGINS",
     "NOT_REPLAYABLE",
     "NotReplayablePlugin",

@@ -319,6 +319,14 @@ class AuthPlugin:
     #: ``None``: a captured answer gives an attacker no such test
     offline_guess_cost: str | None = None
 
+    #: the plugin defines :meth:`awaits_server_data` (set for every subclass: a plugin
+    #: that does not can never be waiting for raw data, whatever its stage)
+    may_await_server_data: bool = False
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.may_await_server_data = cls.awaits_server_data is not AuthPlugin.awaits_server_data
+
     def client_response(self, password: bytes, server_data: bytes, **kw: Any) -> bytes:
         """The client's first answer for this plugin (raw auth data, no length prefix)."""
         raise NotImplementedError

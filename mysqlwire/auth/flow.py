@@ -102,6 +102,69 @@ def start_flow(kind: str, plugin: str | None, data: bytes, nonce: bytes | None) 
     return Flow(plugin, data, nonce=nonce)
 
 
+_MAY_AWAIT: dict = {}  # plugin name -> its plugin may wait for raw server data
+
+
+class DeferredFlow:
+    """A :class:`Flow` whose stages are walked only when someone asks where it is.
+
+    The connection-phase follower only asks :meth:`awaits_server_data` (a MariaDB server's
+    packet that could be raw plugin data): it records the packets, and the flow is built and
+    walked through them on the first question -- at once ``False`` for a plugin that can
+    never wait for raw data.  Most logins never ask."""
+
+    __slots__ = ("name", "server_data", "nonce", "calls", "flow")
+
+    def __init__(self, name: str | None, server_data: bytes = b"", *, nonce: bytes | None = None):
+        self.name = name
+        self.server_data = server_data
+        self.nonce = nonce
+        self.calls: list[tuple] | None = []  # (kind, data, in_tls) client / (kind, data) server
+        self.flow: Flow | None = None
+
+    def client(self, kind: str, data: bytes, in_tls: bool = False) -> None:
+        if self.flow is None:
+            self.calls.append((kind, data, in_tls))
+        else:
+            self.flow.client(kind, data, in_tls)
+
+    def server(self, kind: str, data: bytes) -> None:
+        if self.flow is None:
+            self.calls.append((kind, data))
+        else:
+            self.flow.server(kind, data)
+
+    def awaits_server_data(self) -> bool:
+        flow = self.flow
+        if flow is None:
+            may = _MAY_AWAIT.get(self.name)
+            if may is None:
+                plugin = _lookup(self.name)
+                may = plugin is not None and plugin.may_await_server_data
+                if len(_MAY_AWAIT) < 256:  # (names come from the wire: bounded)
+                    _MAY_AWAIT[self.name] = may
+            if not may:
+                return False
+            flow = self.flow = Flow(self.name, self.server_data, nonce=self.nonce)
+            for call in self.calls:
+                if len(call) == 3:
+                    flow.client(*call)
+                else:
+                    flow.server(*call)
+            self.calls = None
+        return flow.awaits_server_data()
+
+    def __repr__(self) -> str:
+        return f"<DeferredFlow {self.name!r}>"
+
+
+def defer_flow(kind: str, plugin: str | None, data: bytes, nonce: bytes | None) -> DeferredFlow:
+    """:func:`start_flow`, deferred (see :class:`DeferredFlow`)."""
+    if kind == "old_auth_switch_request":
+        return DeferredFlow("mysql_old_password", (nonce or b"")[:8], nonce=nonce)
+    return DeferredFlow(plugin, data, nonce=nonce)
+
+
 class Walked(NamedTuple):
     """One step of a walked exchange: the ``flow`` it belongs to, the plugin's ``meaning``
     of it (``None`` for OK/ERR and switches) and the flow's ``stage`` when it arrived."""
