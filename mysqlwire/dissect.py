@@ -200,8 +200,11 @@ class _ConnSink:
             return
         hs = self.hs
         hs.receive_data(sender, data)
-        if hs.queued:
-            self._drain(ts)
+        queued = hs.queued
+        if queued:  # (_drain, inlined: this runs for every segment)
+            apply = self._apply
+            while queued:
+                apply(queued.popleft(), ts)
         if hs.tls and self.tls is None:
             self._start_tls(ts)
         else:

@@ -25,9 +25,8 @@ States (``Handshake.state``)::
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 
-from .auth import Flow, start_flow
+from .auth import DeferredFlow, defer_flow
 from .errors import ProtocolError
 from .phase import (
     AUTH,
@@ -68,37 +67,65 @@ def _name(raw: bytes | None) -> str | None:
     return raw.decode("utf-8", "replace")
 
 
-@dataclass
 class Handshake:
-    """Follows one connection; see the module docstring."""
+    """Follows one connection; see the module docstring.
 
-    max_packet: int = DEFAULT_MAX_PACKET
-    state: str = AWAIT_GREETING
-    tls: bool = False
-    compressed: bool = False
-    server_caps: int = 0
-    client_caps: int = 0
-    is_mariadb: bool = False
-    plugin: str | None = None
-    nonce: bytes | None = None
-    exchange: int = 0
-    queued: deque = field(default_factory=deque)  # events not yet taken by next_event()
-    _dirs: dict = field(default_factory=dict)
-    _tls_leftover: dict = field(default_factory=dict)
-    _tls_started: dict = field(default_factory=lambda: {CLIENT: False, SERVER: False})
-    _last_seq: int | None = None
-    _first_command_seen: bool = False
-    _await_command_reply: bool = False
-    _replies_to_watch: int = 8
-    _hold: bool = False  # client walk: keep every packet after a COM_CHANGE_USER
-    _phase_packets: int = 0
-    _phase_bytes: int = 0
-    _anomalies: int = 0
-    _wire: dict = field(default_factory=lambda: {CLIENT: 0, SERVER: 0})
-    _flow: Flow | None = None  # the active plugin's run (its stages decide raw server data)
+    Slotted, with a plain ``__init__``: one per connection, and its attributes
+    are read on every packet."""
 
-    def __post_init__(self) -> None:
-        self._dirs = {CLIENT: Direction(self.max_packet), SERVER: Direction(self.max_packet)}
+    __slots__ = (
+        "max_packet",
+        "state",
+        "tls",
+        "compressed",
+        "server_caps",
+        "client_caps",
+        "is_mariadb",
+        "plugin",
+        "nonce",
+        "exchange",
+        "queued",
+        "_dirs",
+        "_tls_leftover",
+        "_tls_started",
+        "_last_seq",
+        "_first_command_seen",
+        "_await_command_reply",
+        "_replies_to_watch",
+        "_hold",
+        "_phase_packets",
+        "_phase_bytes",
+        "_anomalies",
+        "_wire",
+        "_flow",
+    )
+
+    def __init__(self, max_packet: int = DEFAULT_MAX_PACKET):
+        self.max_packet = max_packet
+        self.state = AWAIT_GREETING
+        self.tls = False
+        self.compressed = False
+        self.server_caps = 0
+        self.client_caps = 0
+        self.is_mariadb = False
+        self.plugin: str | None = None
+        self.nonce: bytes | None = None
+        self.exchange = 0
+        self.queued: deque = deque()  # events not yet taken by next_event()
+        self._dirs = {CLIENT: Direction(max_packet), SERVER: Direction(max_packet)}
+        self._tls_leftover: dict = {}
+        self._tls_started = {CLIENT: False, SERVER: False}
+        self._last_seq: int | None = None
+        self._first_command_seen = False
+        self._await_command_reply = False
+        self._replies_to_watch = 8
+        self._hold = False  # client walk: keep every packet after a COM_CHANGE_USER
+        self._phase_packets = 0
+        self._phase_bytes = 0
+        self._anomalies = 0
+        self._wire = {CLIENT: 0, SERVER: 0}
+        # the active plugin's run (its stages decide raw server data)
+        self._flow: DeferredFlow | None = None
 
     # ------------------------------------------------------------------ API
     def receive_data(self, sender: str, data: bytes) -> None:
@@ -182,7 +209,7 @@ class Handshake:
             self._command_framing()
         if d.keep_raw and packets:
             # only bytes of packets not complete yet can still be re-framed
-            done = reader.offset - reader.pending
+            done = reader.done
             del d.raw[: done - d.raw_base]
             d.raw_base = done
         return reader.skipped - before + len(packets)
@@ -552,7 +579,7 @@ class Handshake:
                 return False
             self.client_caps = int(fields["client_flag"])
             self.plugin = "mysql_old_password"
-        self._flow = Flow(self.plugin, self.nonce or b"", nonce=self.nonce)
+        self._flow = DeferredFlow(self.plugin, self.nonce or b"", nonce=self.nonce)
         self._flow.client("handshake_response", bytes(fields["auth_response"] or b""), self.tls)
         self._emit(sender, "handshake_response", pkt, fields)
         self.state = AUTH
@@ -608,10 +635,10 @@ class Handshake:
             return False
         if kind in ("auth_switch_request", "auth_next_factor"):
             self.plugin = _name(fields["plugin_name"])
-            self._flow = start_flow(kind, self.plugin, bytes(fields["plugin_data"]), self.nonce)
+            self._flow = defer_flow(kind, self.plugin, bytes(fields["plugin_data"]), self.nonce)
         elif kind == "old_auth_switch_request":
             self.plugin = "mysql_old_password"
-            self._flow = start_flow(kind, self.plugin, b"", self.nonce)
+            self._flow = defer_flow(kind, self.plugin, b"", self.nonce)
         elif kind == "auth_more_data" and self._flow is not None:
             self._flow.server(kind, bytes(fields["data"]))
         self._emit(sender, kind, pkt, fields)
@@ -650,7 +677,7 @@ class Handshake:
                 self.plugin = _name(
                     getattr(fields, "auth_plugin_name", None)
                 ) or self._default_plugin(self.client_caps)
-                self._flow = Flow(self.plugin, self.nonce or b"", nonce=self.nonce)
+                self._flow = DeferredFlow(self.plugin, self.nonce or b"", nonce=self.nonce)
                 self._flow.client("com_change_user", bytes(fields.auth_response or b""), self.tls)
                 self._last_seq = pkt.seq
                 self.state = AUTH

@@ -180,7 +180,11 @@ class OutOfOrder:
         """Connection over: report every remaining hole and deliver what is pending."""
         if d.nxt is None or d.muted:
             return
-        self._give_up(flow, d, fwd, ts)
+        if d.starts:
+            self._give_up(flow, d, fwd, ts)
+        elif d.fin is not None and d.nxt == d.fin and not d.done:
+            d.nxt += 1  # (what _give_up's _drain does with nothing pending)
+            d.done = True
         if d.fin is not None and not d.done and d.nxt < d.fin:
             self._gap(flow, d, fwd, d.fin - d.nxt, ts)
             d.nxt = d.fin + 1

@@ -75,7 +75,7 @@ class PacketReader:
         self._buf = bytearray()
         self._buf_offset = 0  # stream offset of _buf[0]
         self._fed = 0  # total bytes fed
-        self._done = 0  # stream offset just past the last complete packet
+        self.done = 0  #: stream offset just past the last complete packet
         # the logical packet in progress (_cur_chunks == 0 at a packet boundary)
         self._cur_skip = False
         self._cur_seq = -1
@@ -89,7 +89,7 @@ class PacketReader:
 
     @property
     def pending(self) -> int:
-        return self._fed - self._done
+        return self._fed - self.done
 
     @property
     def offset(self) -> int:
@@ -106,7 +106,7 @@ class PacketReader:
         packet boundary (see :attr:`at_boundary`): account for them as if
         they had been fed and skipped."""
         self._fed += nbytes
-        self._done = self._buf_offset = self._fed
+        self.done = self._buf_offset = self._fed
         self.skipped += packets
         self.last_seq = last_seq
 
@@ -134,7 +134,7 @@ class PacketReader:
                 return out
             if not self._skip_more:
                 self.skipped += 1
-                self._done = start_offset + pos
+                self.done = start_offset + pos
                 self.last_seq = self._cur_seq
                 self._reset_current()
         elif not self._buf and not self._cur_chunks:
@@ -145,7 +145,7 @@ class PacketReader:
                 length = header & MAX_CHUNK
                 if length + 4 == n and length < MAX_CHUNK and length <= self.max_payload:
                     seq = header >> 24
-                    self._done = self._buf_offset = self._fed
+                    self.done = self._buf_offset = self._fed
                     self.last_seq = seq
                     if self.skip_payloads:
                         keep = self.keep
@@ -271,7 +271,7 @@ class PacketReader:
             view.release()
             self.skipped += skipped
             if done >= 0:
-                self._done = base + done
+                self.done = base + done
                 self.last_seq = last_seq
 
     def _too_big(self, size: int) -> str:
@@ -295,7 +295,7 @@ class PacketReader:
         rest = bytes(self._buf)
         self._buf = bytearray()
         self._buf_offset = self._fed
-        self._done = self._fed
+        self.done = self._fed
         return rest
 
 
