@@ -42,6 +42,14 @@ def _names(fn, value: int) -> str:
     return text
 
 
+_ENC = {
+    str: _str,
+    int: int.__repr__,
+    bool: {True: "true", False: "false"}.__getitem__,
+    type(None): "null".format,  # ("null", whatever the argument)
+}
+
+
 def _v(x) -> str:
     """One value as json.dumps writes it (TypeError/ValueError: not a plain value)."""
     if x is None:
@@ -73,25 +81,27 @@ def _line(c: Connection) -> str:
     server_caps = c.server_capabilities
     client_caps = c.client_capabilities
     ext = c.server_ext_capabilities
+    outcome = c.outcome  # (a property)
+    enc = _ENC.get  # (str, int, bool, None: one C call each; anything else: _v)
     parts = [
         _HEAD,
-        _v(c.capture),
+        enc(c.capture.__class__, _v)(c.capture),
         ', "id": ',
-        _v(c.id),
+        enc(c.id.__class__, _v)(c.id),
         ', "client": ',
-        _v(c.client),
+        enc(c.client.__class__, _v)(c.client),
         ', "server": ',
-        _v(c.server),
+        enc(c.server.__class__, _v)(c.server),
         ', "first_ts": ',
         _ts(c.first_ts),
         ', "last_ts": ',
         _ts(c.last_ts),
         ', "protocol_version": ',
-        _v(c.protocol_version),
+        enc(c.protocol_version.__class__, _v)(c.protocol_version),
         ', "server_version": ',
-        _v(c.server_version),
+        enc(c.server_version.__class__, _v)(c.server_version),
         ', "thread_id": ',
-        _v(c.thread_id),
+        enc(c.thread_id.__class__, _v)(c.thread_id),
         ', "server_capabilities": ',
         "null" if server_caps is None else _names(cap_names, server_caps),
         ', "server_mariadb_capabilities": ',
@@ -99,29 +109,29 @@ def _line(c: Connection) -> str:
         ', "client_capabilities": ',
         "null" if client_caps is None else _names(cap_names, client_caps),
         ', "greeting_plugin": ',
-        _v(c.greeting_plugin),
+        enc(c.greeting_plugin.__class__, _v)(c.greeting_plugin),
         ', "client_plugin": ',
-        _v(client_plugin),
+        enc(client_plugin.__class__, _v)(client_plugin),
         ', "switches": ',
         _plain(switches) if switches else "[]",
         ', "final_plugin": ',
-        _v(final_plugin),
+        enc(final_plugin.__class__, _v)(final_plugin),
         ', "user": ',
-        _v(user),
+        enc(user.__class__, _v)(user),
         ', "database": ',
-        _v(database),
+        enc(database.__class__, _v)(database),
         ', "connect_attrs": ',
-        _v(c.connect_attrs),
+        enc(c.connect_attrs.__class__, _v)(c.connect_attrs),
         ', "tls": ',
-        _v(c.tls),
+        enc(c.tls.__class__, _v)(c.tls),
         ', "compressed": ',
-        _v(c.compressed),
+        enc(c.compressed.__class__, _v)(c.compressed),
         ', "outcome": ',
-        _v(c.outcome),
+        enc(outcome.__class__, _v)(outcome),
         ', "midstream": ',
-        _v(c.midstream),
+        enc(c.midstream.__class__, _v)(c.midstream),
         ', "error": ',
-        _v(error),
+        enc(error.__class__, _v)(error),
         ', "anomalies": ',
         _plain(c.anomalies) if c.anomalies else "[]",
         ', "change_user": ',
@@ -130,14 +140,14 @@ def _line(c: Connection) -> str:
         if not exchanges or (after_login and len(exchanges) == 1)
         else _change_users(exchanges),
         ', "command_error": ',
-        _v(c.command_error),
+        enc(c.command_error.__class__, _v)(c.command_error),
     ]
     info = c.tls_info
     if info:
         for key in _TLS_KEYS:
             if key in info:
                 parts.append(", " + _str(key) + ": ")
-                parts.append(_v(info[key]))
+                parts.append(enc(info[key].__class__, _v)(info[key]))
     parts.append("}")
     return "".join(parts)
 
