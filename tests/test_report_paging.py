@@ -75,7 +75,7 @@ def test_row_json_holds_no_markup_and_gives_back_the_shown_values():
     assert got["user"] == "</script><script>alert(1)</script>\"q'\\u2028\\u2029x\\x07<!--&amp;"
     assert got["final_plugin"] == "dialog</script>"
     assert got["server_version"] == "8.0.36-<img src=x onerror=alert(1)>\\u202e"
-    assert got["tip"] == "10.0.0.1:5000 \u2192 10.0.0.2:3306"
+    assert (got["client"], got["server"]) == ("10.0.0.1:5000", "10.0.0.2:3306")
     assert got["latency_ms"] == 0.125 and got["latency_text"] == "0.12"  # as the HTML rounds
     assert (got["n"], got["id"], got["link"], got["verdict"]) == (7, 7, 1, None)
 

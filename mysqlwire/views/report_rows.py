@@ -58,58 +58,77 @@ ROW_FIELDS = (
     "final_plugin",
     "error",
     "server_version",
-    "tip",  # client -> server, the title of the number cell
+    "client",  # client and server: the title of the number cell
+    "server",
     "link",  # 1 when the connection has a ladder section
 )
 
 SORT_LIMIT = 200  # characters kept of a shown value (the table shows 80)
-_FULL = frozenset({"user", "final_plugin"})  # filter values: kept whole, as before
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
 def _text(value, limit: int | None = SORT_LIMIT):
+    """A value as the table shows it before HTML escaping: printable, cut."""
     if value is None:
         return None
-    s = clean(value)
+    s = value if value.__class__ is str and value.isprintable() else clean(value)
     if limit is not None and len(s) > limit:
         s = s[: limit - 1] + "\u2026"
     return s
 
 
+def _key(v):
+    return v if v is None or v.__class__ is int else _text(v)
+
+
 def row_values(row: dict, *, link: bool) -> list:
-    """The JSON array of one summary row (see :data:`ROW_FIELDS`)."""
-    out: list = []
-    for key in ROW_FIELDS:
-        if key == "link":
-            out.append(1 if link else 0)
-        elif key == "tip":
-            out.append(_text(f"{row.get('client')} \u2192 {row.get('server')}"))
-        elif key == "latency_ms":
-            out.append(row.get("latency_ms"))
-        elif key == "latency_text":
-            lat = row.get("latency_ms")
-            out.append(None if lat is None else f"{lat:.2f}")
-        elif key in ("n", "id"):
-            v = row.get(key)
-            out.append(v if v is None or isinstance(v, int) else _text(v))
-        else:
-            out.append(_text(row.get(key), None if key in _FULL else SORT_LIMIT))
-    return out
+    """The JSON array of one summary row (see :data:`ROW_FIELDS`); the user
+    and the final plugin (filter values) are kept whole, as before."""
+    g = row.get
+    lat = g("latency_ms")
+    return [
+        _key(g("n")),
+        _key(g("id")),
+        _text(g("capture")),
+        _text(g("user"), None),
+        _text(g("client_lib")),
+        _text(g("server_short")),
+        _text(g("plugins")),
+        _text(g("tls")),
+        _text(g("outcome")),
+        _text(g("verdict")),
+        _text(g("finding")),
+        lat,
+        None if lat is None else f"{lat:.2f}",
+        _text(g("final_plugin"), None),
+        _text(g("error")),
+        _text(g("server_version")),
+        _text(g("client")),
+        _text(g("server")),
+        1 if link else 0,
+    ]
 
 
 def row_json(row: dict, *, link: bool) -> str:
     """One row as JSON text safe inside a ``<script>`` data block: no ``<``,
     ``>`` or ``&`` (written ``\\u003c``...), no raw line separator."""
-    return json_safe(_ENCODER.encode(row_values(row, link=link))).translate(_HTML_SAFE)
+    return _html_safe(_ENCODER.encode(row_values(row, link=link)))
+
+
+def _html_safe(out: str) -> str:
+    if not out.isascii():
+        out = json_safe(out)
+    if "<" in out or ">" in out or "&" in out:
+        out = out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return out
 
 
 def rows_block_head() -> str:
     """The start of the block's JSON, up to the first row: the field names
     and the outcome labels the table shows (``rows`` follow, one a line)."""
     head = _ENCODER.encode({"fields": list(ROW_FIELDS), "labels": OUTCOME_LABEL})
-    return head[:-1].translate(_HTML_SAFE) + ',"rows":['
+    return _html_safe(head[:-1]) + ',"rows":['
 
 
 ROWS_BLOCK_FOOT = "\n]}"

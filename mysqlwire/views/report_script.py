@@ -94,7 +94,7 @@ REPORT_SCRIPT = r"""
       if (key === "latency_ms" && sv !== "") {
         td.textContent = str(r[F.latency_text]);
       } else if (key === "id") {
-        td.title = str(r[F.tip]);
+        td.title = str(r[F.client]) + " \u2192 " + str(r[F.server]);
         if (r[F.link]) {
           var a = el("a", "", text);
           a.setAttribute("href", "#conn-" + str(r[F.n]));
