@@ -8,10 +8,14 @@ Browser tests (headless chromium) on a 451-connection report: 3 pages."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
+import select
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -281,3 +285,177 @@ def test_browser_link_opens_the_page_holding_the_connection(chromium, paged, tmp
         re.S,
     )
     assert [n for n, s in slots if "<svg" in s] == ["451"]
+
+
+class _Chromium:
+    """Headless chromium driven over ``--remote-debugging-pipe`` (the DevTools
+    protocol: commands on its fd 3, answers on its fd 4, each message ending
+    with NUL) to click through the page as a user would."""
+
+    def __init__(self, chromium: str, profile, url: str):  # noqa: F811
+        self._cmd_r, self._cmd_w = os.pipe()
+        self._out_r, self._out_w = os.pipe()
+        # the child's ends go above 4, then become its fds 3 and 4
+        for name in ("_cmd_r", "_out_w"):
+            fd = getattr(self, name)
+            setattr(self, name, fcntl.fcntl(fd, fcntl.F_DUPFD, 10))
+            os.close(fd)
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        args += ["--no-first-run", "--disable-background-networking", "--disable-sync"]
+        args += ["--remote-debugging-pipe", f"--user-data-dir={profile}", url]
+        cmd_r, out_w = self._cmd_r, self._out_w
+
+        def pipes() -> None:
+            os.dup2(cmd_r, 3)
+            os.dup2(out_w, 4)
+
+        self._log = open(f"{profile}.log", "w+b")  # noqa: SIM115 (closed by close())
+        self.proc = subprocess.Popen(
+            [chromium, *args],
+            close_fds=False,  # our other fds are not inheritable (PEP 446)
+            preexec_fn=pipes,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )
+        os.close(self._cmd_r)
+        os.close(self._out_w)
+        self._buf = b""
+        self._id = 0
+        self.session = None
+        deadline = time.monotonic() + 60
+        while self.session is None:
+            pages = [
+                t
+                for t in self.send("Target.getTargets")["targetInfos"]
+                if t["type"] == "page" and t["url"].startswith("file:")
+            ]
+            if pages:
+                got = self.send(
+                    "Target.attachToTarget", targetId=pages[0]["targetId"], flatten=True
+                )
+                self.session = got["sessionId"]
+            assert time.monotonic() < deadline, "no page target"
+        while self.js("document.documentElement.getAttribute('data-ready')") != "1":
+            assert time.monotonic() < deadline, "the page's script did not finish"
+            time.sleep(0.1)
+
+    def send(self, method: str, **params):
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params}
+        if self.session and not method.startswith("Target."):
+            msg["sessionId"] = self.session
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buf:
+                ready, _, _ = select.select([self._out_r], [], [], 60)
+                assert ready, f"no answer to {method}"
+                chunk = os.read(self._out_r, 1 << 20)
+                assert chunk, f"chromium closed the pipe: {self._tail()}"
+                self._buf += chunk
+            raw, self._buf = self._buf.split(b"\0", 1)
+            answer = json.loads(raw)
+            if answer.get("id") == self._id:
+                assert "error" not in answer, answer
+                return answer["result"]
+
+    def _tail(self) -> str:
+        self._log.flush()
+        with open(self._log.name, "rb") as f:
+            return f.read()[-3000:].decode("utf-8", "replace")
+
+    def js(self, expression: str):
+        got = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in got, got
+        return got["result"].get("value")
+
+    def click(self, selector: str) -> None:
+        self.js(f"document.querySelector({json.dumps(selector)}).click()")
+
+    def rows(self) -> list[int]:
+        return self.js(
+            "Array.prototype.map.call(document.getElementById('mw-summary').tBodies[0].rows,"
+            " function (r) { return Number(r.getAttribute('data-n')); })"
+        )
+
+    def text(self, ident: str) -> str:
+        return self.js(f"document.getElementById({json.dumps(ident)}).textContent")
+
+    def close(self) -> str:
+        try:
+            self.send("Browser.close")
+        except AssertionError:
+            pass
+        os.close(self._cmd_w)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._out_r)
+        self._log.seek(0)
+        log = self._log.read().decode("utf-8", "replace")
+        self._log.close()
+        return log
+
+
+def test_browser_clicks_through_pages_sorts_filters_and_links(chromium, paged, tmp_path):  # noqa: F811
+    out, recs = paged
+    b = _Chromium(chromium, tmp_path / "profile", out.resolve().as_uri())
+    try:
+        assert b.rows() == list(range(1, 201))
+        assert b.js("document.getElementById('mw-prev').disabled") is True
+        b.click("#mw-next")
+        assert b.rows() == list(range(201, 401))
+        assert b.text("mw-page") == "rows 201\u2013400 of 451 \u00b7 page 2 of 3"
+        b.click("#mw-last")
+        assert b.rows() == list(range(401, 452))
+        assert b.js("document.getElementById('mw-next').disabled") is True
+        # the row's link opens its ladder (copied out of its template)
+        b.click('a[href="#conn-440"]')
+        assert b.js("!!document.querySelector('#conn-440 .mw-slot svg')") is True
+        assert b.js("document.getElementById('conn-440').hidden") is False
+        b.click("#mw-first")
+        assert b.rows() == list(range(1, 201))
+        # a link to a connection on another page: the page holding it is shown
+        b.js("window.location.hash = '#conn-333'")
+        deadline = time.monotonic() + 10
+        while 333 not in b.rows():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert b.rows() == list(range(201, 401))
+        assert b.js("!!document.querySelector('#conn-333 .mw-slot svg')") is True
+        # the user filter, typed: the one matching row is the last one
+        b.js(
+            "var f = document.getElementById('f-user'); f.value = 'ALERT';"
+            " f.dispatchEvent(new Event('input'))"
+        )
+        assert b.rows() == [451]
+        assert b.text("mw-count") == "1 of 451 connection(s) shown"
+        assert b.js("document.getElementById('conn-1').hidden") is True
+        b.js(
+            "var f = document.getElementById('f-user'); f.value = '';"
+            " f.dispatchEvent(new Event('input'))"
+        )
+        assert b.text("mw-count") == "451 of 451 connection(s) shown"
+        # a click on a header sorts every row, a second click reverses
+        b.click('th[data-key="user"]')
+        assert b.rows()[0] == 451
+        b.click('th[data-key="user"]')
+        assert b.rows()[0] != 451
+        # descending, stable, rows without a user last (as the table always did)
+        named = [r for r in recs if r["user"]]
+        expected = sorted(named, key=lambda r: r["user"], reverse=True)
+        expected += [r for r in recs if not r["user"]]
+        b.click("#mw-last")
+        assert b.rows() == [r["n"] for r in expected][400:]
+        assert 451 in b.rows()
+        # rows a page
+        b.js(
+            "var s = document.getElementById('mw-size'); s.value = '50';"
+            " s.dispatchEvent(new Event('change'))"
+        )
+        assert len(b.rows()) == 50
+    finally:
+        log = b.close()
+    assert _console_messages(log) == []
