@@ -29,9 +29,10 @@ from tests.conftest import lab_sample_captures, public_captures
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO_PCAPS = sorted((ROOT / "captures").rglob("*.pcap"))
-OTHER_PCAPS = [p for p in public_captures() + lab_sample_captures() if p.suffix == ".pcap"]
+OTHER_PCAPS = public_captures() + lab_sample_captures()  # pcap and pcapng
 
 NATIVE = reader_mod._PcapScan
+NATIVE_NG = reader_mod._PcapngScan
 
 
 def _require_native():
@@ -48,6 +49,7 @@ def python_loop(monkeypatch):
 
     def use(flag: bool):
         monkeypatch.setattr(reader_mod, "_PcapScan", None if flag else NATIVE)
+        monkeypatch.setattr(reader_mod, "_PcapngScan", None if flag else NATIVE_NG)
         lane = lane_mod.PythonCommandLane if flag else lane_mod.CommandLane
         monkeypatch.setattr(tcp_mod, "CommandLane", lane)
 
@@ -91,15 +93,19 @@ def test_same_frames_on_every_capture(path, python_loop):
     assert ref["frames"] or ref["truncated"]
 
 
-def _sample_bytes() -> bytes:
+def _sample_bytes(pcapng: bool) -> bytes:
     # a capture with many small frames: cut and corrupted below
-    return min(REPO_PCAPS, key=lambda p: abs(p.stat().st_size - 60_000)).read_bytes()
+    pool = [p for p in REPO_PCAPS + OTHER_PCAPS if (p.suffix == ".pcapng") == pcapng]
+    if not pool:
+        pytest.skip("no such capture here")
+    return min(pool, key=lambda p: abs(p.stat().st_size - 60_000)).read_bytes()
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_same_stop_on_cut_and_corrupt_files(seed, python_loop):
+@pytest.mark.parametrize("pcapng", [False, True])
+def test_same_stop_on_cut_and_corrupt_files(seed, pcapng, python_loop):
     _require_native()
-    data = _sample_bytes()
+    data = _sample_bytes(pcapng)
     rnd = random.Random(seed)
     for _ in range(25):
         cut = bytearray(data[: rnd.randrange(24, len(data) + 1)])
@@ -109,6 +115,41 @@ def test_same_stop_on_cut_and_corrupt_files(seed, python_loop):
                 cut[i] = rnd.randrange(256)
         ref, got = both(python_loop, lambda cut=bytes(cut): io.BytesIO(cut))
         assert got == ref
+
+
+def test_pcapng_blocks_of_every_kind(python_loop):
+    """Sections in both byte orders, several interfaces with odd time
+    resolutions and offsets (nanosecond ticks beyond 2**53, binary
+    fractions, 10**-12), every block type, comments, truncation."""
+    _require_native()
+    from tests.test_capture_reader import dsb, epb, idb, old_pb, shb, spb
+
+    frame = bytes(12) + b"\x08\x00" + bytes(60)
+    blob = b""
+    for order in "<>":
+        blob += shb(order) + idb(order, 1) + idb(order, 1, tsresol=9, tsoffset=-7)
+        blob += idb(order, 101, tsresol=0x80 | 30, tsoffset=2**40) + idb(order, 1, tsresol=12)
+        blob += idb(order, 1, tsresol=0x80 | 63)
+        for i in range(40):
+            iface = i % 5
+            ticks = [
+                1_700_000_000_123_456,
+                1_700_000_000_123_456_789,
+                2**62 + i,
+                2**63 + 12345,
+                2**64 - 1 - i,
+            ][iface]
+            blob += epb(order, iface, ticks, frame[: 14 + i], comment=b"c" if i % 7 == 0 else None)
+            if i % 9 == 0:
+                blob += spb(order, frame[:20]) + old_pb(order, 1, ticks // 3, frame[:30])
+            if i % 13 == 0:
+                blob += dsb(order, 0x544C534B, b"CLIENT_RANDOM x y\n")
+        blob += epb(order, 9, 1, frame)  # an undeclared interface: the Python loop's error
+    for cut in (len(blob), len(blob) - 3, len(blob) // 2, len(blob) // 3 + 1):
+        ref, got = both(python_loop, lambda c=cut: io.BytesIO(blob[:c]))
+        assert got == ref
+        assert len(ref["frames"]) > 20
+    assert ref["error"] is not None
 
 
 def _pcap(records: list[tuple[int, int, int, bytes]], *, big=False, nano=False) -> bytes:
@@ -216,12 +257,162 @@ def test_same_dissection_with_command_lanes(tmp_path, python_loop):
 
     path = tmp_path / "lanes.pcap"
     build(path)
+    ng = tmp_path / "lanes.pcapng"  # the same frames in pcapng blocks
+    from tests.test_capture_reader import epb, idb, shb
+
+    frames = open_capture(path)
+    ng.write_bytes(
+        shb()
+        + idb("<", 1, tsresol=9)
+        + b"".join(epb("<", 0, round(ts * 1e9), d) for ts, _lt, d, _i in frames)
+    )
+    for capture in (path, ng):
+        for opts in (None, DissectOptions(with_packets=True)):
+            python_loop(True)
+            ref = _records(capture, opts)
+            ref_frames = _handed_out(capture, opts)
+            python_loop(False)
+            assert _records(capture, opts) == ref
+            # the same frames skipped: not only the same answer
+            assert _handed_out(capture, opts) == ref_frames
+        assert len(ref) >= 10
+        assert 0 < len(ref_frames[0]) < ref_frames[1] * 0.5
+
+
+class _Flow:
+    last_ts = None
+
+
+def _lane_frames(seed: int) -> tuple[bytes, list[bytes]]:
+    """A pcap of random IPv4/TCP frames between four endpoint pairs (data,
+    bare ACKs, control flags, fragments, IP options, other EtherTypes, short
+    frames) and the pairs' 12-byte fast-lane keys."""
+    rnd = random.Random(seed)
+    keys, recs = [], []
+    pairs = [(b"\x0a\0\0" + bytes([i + 1]), b"\x0a\0\0\x63", 40000 + i, 3306) for i in range(4)]
+    for src, dst, sp, dp in pairs:
+        keys.append(src + dst + struct.pack("!HH", sp, dp))
+    for i in range(400):
+        src, dst, sp, dp = pairs[rnd.randrange(4)]
+        payload = rnd.choice(
+            [
+                b"",
+                b"",
+                _packet(0, b"\x03SELECT 1"),
+                _packet(1, b"\x01\x02"),
+                rnd.randbytes(rnd.randrange(1, 30)),
+            ]
+        )
+        flags = rnd.choice([0x10, 0x10, 0x18, 0x02, 0x11, 0x04, 0x12])
+        doff = rnd.choice([5, 5, 5, 8, 4])
+        tcp = struct.pack(
+            "!HHIIBBHHH",
+            sp,
+            dp,
+            rnd.getrandbits(32),
+            rnd.getrandbits(32),
+            doff << 4,
+            flags,
+            512,
+            0,
+            0,
+        )
+        tcp += bytes(max(0, doff * 4 - 20))
+        vihl = rnd.choice([0x45] * 8 + [0x46])
+        frag = rnd.choice([0] * 8 + [0x2000, 0x0001])
+        proto = rnd.choice([6] * 9 + [17])
+        opts = bytes(4) if vihl == 0x46 else b""
+        total = 20 + len(opts) + len(tcp) + len(payload) + rnd.choice([0] * 6 + [-2, 3])
+        ip = (
+            struct.pack("!BBHHHBBH4s4s", vihl, 0, max(0, total), 0, frag, 64, proto, 0, src, dst)
+            + opts
+        )
+        et = rnd.choice([b"\x08\x00"] * 9 + [b"\x86\xdd"])
+        frame = bytes(12) + et + ip + tcp + payload
+        if rnd.random() < 0.05:
+            frame = frame[: rnd.randrange(14, len(frame))]
+        recs.append((1_700_000_000 + i, rnd.randrange(1_000_000), len(frame), frame))
+    return _pcap(recs), keys
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fast_lane_decisions_of_every_mode(seed, python_loop):
+    """Entries of every mode (0 muted, 1 bare ACKs, 2/3 a command lane, 4 a
+    noting take) decide the same frames in both loops, with the same calls
+    back and the same flow times."""
+    _require_native()
+    blob, keys = _lane_frames(seed)
+    results = []
+    for use_python in (True, False):
+        python_loop(use_python)
+        lane_cls = lane_mod.PythonCommandLane if use_python else lane_mod.CommandLane
+        flows = [_Flow() for _ in keys]
+        taken = []
+
+        def take(buf, p, end, ts, taken=taken):
+            taken.append((p, end, ts))
+            return (buf[p + 33] & 0x10) and len(taken) % 3 != 0
+
+        lane = lane_cls(True, 0, 2, 0.0, True)
+        fast = {
+            keys[0]: (flows[0], 0x07, 0, None),
+            keys[1]: (flows[1], 0x07, 1, None),
+            keys[2]: (flows[2], 0x07, 4, None, take),
+            keys[3]: (flows[3], 0x07, 2 + seed % 2, lane, lane.server if seed % 2 else lane.client),
+        }
+        got = walk(io.BytesIO(blob), fast)
+        results.append(
+            (
+                got,
+                [f.last_ts for f in flows],
+                taken,
+                {k: getattr(lane, k) for k in LANE_FIELDS if k != "inflate"},
+            )
+        )
+    assert results[0] == results[1]
+    got = results[0][0]
+    assert 0 < len(got["frames"]) < got["frames_read"]  # some skipped, some not
+    assert results[0][2]  # the take was asked
+
+
+def test_same_frames_skipped_on_a_benchmark_capture(tmp_path, python_loop):
+    """benchmarks/make_capture.py's traffic (logins, TLS, result sets, bare
+    ACKs of muted answers): both loops skip exactly the same frames."""
+    _require_native()
+    import subprocess
+    import sys
+
+    pcap = tmp_path / "bench.pcap"
+    script = ROOT / "benchmarks" / "make_capture.py"
+    subprocess.run(
+        [sys.executable, str(script), "-n", "40", "-o", str(pcap)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     for opts in (None, DissectOptions(with_packets=True)):
         python_loop(True)
-        ref = _records(path, opts)
+        ref = _handed_out(pcap, opts)
         python_loop(False)
-        assert _records(path, opts) == ref
-    assert len(ref) >= 10
+        assert _handed_out(pcap, opts) == ref
+        assert len(ref[0]) < ref[1] * 0.5
+
+
+def _handed_out(path, opts) -> tuple[list, int]:
+    """The frames the reader hands out during a dissection with lanes."""
+    from mysqlwire.capture.decode import decode_tcp
+    from mysqlwire.dissect import CaptureSummary, Dissector
+
+    reader = open_capture(path)
+    engine = Dissector(opts or DissectOptions(), CaptureSummary(path=str(path)))
+    records = reader.records(engine.reasm.fast)
+    engine.reasm.lanes = engine.pipe.lanes = True
+    out = []
+    for ts, linktype, data, _iface in records:
+        out.append((ts, data))
+        engine.add(ts, decode_tcp(linktype, data))
+    engine.finish()
+    return out, reader.frames_read
 
 
 @pytest.mark.parametrize("path", REPO_PCAPS[:: max(1, len(REPO_PCAPS) // 40)], ids=lambda p: p.name)

@@ -1,8 +1,8 @@
 """The optional native part of the capture layer (``_walk.c``).
 
 ``_walk`` is a C extension built by ``setup.py`` when a compiler is present:
-the pcap record loop (:class:`PcapScan`, used by
-:mod:`mysqlwire.capture.reader`) and :class:`CommandLane` (used by
+the pcap record loop and the pcapng packet-block loop (``PcapScan``,
+``PcapngScan``, used by :mod:`mysqlwire.capture.reader`) and :class:`CommandLane` (used by
 :mod:`mysqlwire.capture.lane`).  The Python code it mirrors stays the
 reference and the fallback: without the extension, with a build of an older
 ``_walk.c`` (its ``VERSION`` differs), or with ``MYSQLWIRE_NO_NATIVE`` set in
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-VERSION = 2
+VERSION = 3
 """The ``_walk.c`` this Python code was written against."""
 
 try:

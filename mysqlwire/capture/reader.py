@@ -59,7 +59,9 @@ PCAP_MAGICS = {
     b"\xa1\xb2\xcd\x34": (">", False, 24),
 }
 
-_PcapScan = _native.PcapScan if _native is not None else None  # (the tests switch it off)
+# the native loops (the tests switch them off)
+_PcapScan = _native.PcapScan if _native is not None else None
+_PcapngScan = _native.PcapngScan if _native is not None else None
 
 # link type -> (offset of the IPv4 header, EtherType in the 2 bytes before it or -1)
 _FAST_L3 = {1: (14, 0x0800), 113: (16, 0x0800), 101: (0, -1), 228: (0, -1)}
@@ -489,6 +491,10 @@ class CaptureReader:
 
     def _pcapng_records(self, fast: dict | None = None):
         fast_get = fast.get if fast is not None else None
+        # the native loop (_walk.c) takes the sound Enhanced Packet Blocks
+        # lying whole in the buffer; every other block comes here
+        scan = _PcapngScan(fast, _FAST_L3) if _PcapngScan is not None else None
+        walked = 0  # scan.n when last looked at
         buf = self._buf
         pos = self._pos
         blen = len(buf)
@@ -501,6 +507,16 @@ class CaptureReader:
         last_ts = 0.0
         try:
             while True:
+                if scan is not None:
+                    pos, frame = scan.scan(buf, pos, ifaces, order == ">")
+                    if scan.n != walked:
+                        walked = scan.n
+                        last_ts = scan.last_ts
+                    if frame is not None:
+                        self._pos = pos
+                        self.frames_read = n + walked
+                        yield frame
+                        continue
                 if blen - pos < 12:
                     self._pos = pos
                     if not self._fill(12):
@@ -583,7 +599,7 @@ class CaptureReader:
                                 continue
                     data = buf[pos + 28 : pos + 28 + caplen]
                     self._pos = pos = end
-                    self.frames_read = n
+                    self.frames_read = n + walked
                     yield (last_ts, lt, data, iface)
                     continue
                 if btype == _BT_SPB:
@@ -596,7 +612,7 @@ class CaptureReader:
                     if snap:
                         caplen = min(caplen, snap)
                     n += 1
-                    self.frames_read = n
+                    self.frames_read = n + walked
                     data = buf[pos + 12 : pos + 12 + caplen]
                     self._pos = pos = end
                     # No timestamp in an SPB: keep the previous packet's.
@@ -621,7 +637,7 @@ class CaptureReader:
                 # Other blocks (SHB body, NRB, ISB, custom...) are skipped.
                 self._pos = pos = end
         finally:
-            self.frames_read = n
+            self.frames_read = n + walked
             self._done()
 
     def _parse_idb(self, buf: bytes, pos: int, size: int, order: str):
