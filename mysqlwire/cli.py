@@ -113,8 +113,27 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(COMMANDS[name][0]) is not None
 
 
+def _version(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from .capture.native import NATIVE
+
+    loop = "native (C)" if NATIVE else "Python (the C extension is not built or is switched off)"
+    click.echo(f"mysqlwire, version {version('mysqlwire')}; capture loop: {loop}")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mysqlwire")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version (and whether the native capture loop is in use) and exit.",
+)
 def cli() -> None:
     """mysqlwire: what actually happened on the wire of a MySQL/MariaDB login.
 

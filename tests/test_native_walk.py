@@ -531,3 +531,23 @@ def test_native_lane_refuses_frames_outside_the_buffer():
     with pytest.raises(TypeError):
         bad.client(frame, p, end, 0.0)
     assert "SELECT" not in repr(bad)  # no bytes of a command in a repr
+
+
+def test_version_says_which_loop(monkeypatch):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mysqlwire", "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("mysqlwire, version ")
+    assert ("capture loop: native (C)" in out) == native.NATIVE, out
+    env = dict(os.environ, MYSQLWIRE_NO_NATIVE="1")
+    out = subprocess.run(
+        [sys.executable, "-m", "mysqlwire", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    assert "capture loop: Python" in out, out
