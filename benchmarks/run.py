@@ -185,6 +185,9 @@ def machine() -> dict:
         "tshark": tshark,
         "load_average_start": os.getloadavg(),
         "timer": "/usr/bin/time" if TIME else "getrusage",
+        "mysqlwire_version": subprocess.run(
+            [*mysqlwire_cmd(), "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
     }
 
 
@@ -220,6 +223,8 @@ def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs
     rsa = [a for k in meta["rsa_keys"] for a in ("--rsa-key", k)]
     cmds = {
         "mysqlwire": [*mw, "dissect", "--format", "jsonl", pcap],
+        # the same without the C extension (MYSQLWIRE_NO_NATIVE=1): the Python loop
+        "mysqlwire_python": [*mw, "dissect", "--format", "jsonl", pcap],
         "bare_walk": [sys.executable, str(HERE / "bare_walk.py"), pcap],
         "bare_walk_splice": [sys.executable, str(HERE / "bare_walk.py"), "--splice", pcap],
         f"mysqlwire_jobs{jobs}": [*mw, "dissect", "--jobs", str(jobs), "--format", "jsonl", pcap],
@@ -275,6 +280,8 @@ def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs
                         res = measure(cmd, stdout=fh)
                     digest = hashlib.sha256((Path(tmp) / f"{name}.out").read_bytes())
                     digests[name] = digest.hexdigest()
+                elif name == "mysqlwire_python":
+                    res = measure(cmd, env={**os.environ, "MYSQLWIRE_NO_NATIVE": "1"})
                 else:
                     res = measure(cmd)
                 runs[name].append(res)
@@ -352,6 +359,12 @@ def bench_size(mw: list[str], meta: dict, rounds: int, replay: bool = True, jobs
         )
         result["ratio_wall"] = round(out["tshark"]["wall_min"] / ours["wall_min"], 2)
         result["tshark_mb_per_s"] = round(meta["bytes"] / 1e6 / out["tshark"]["cpu"], 1)
+        result["ratio_cpu_python_loop"] = round(
+            out["tshark"]["cpu"] / out["mysqlwire_python"]["cpu"], 2
+        )
+    result["python_loop_ratio_to_bare_walk"] = round(
+        out["mysqlwire_python"]["cpu"] / out["bare_walk"]["cpu"], 2
+    )
     return result
 
 
@@ -360,8 +373,9 @@ def table(results: dict) -> str:
         "| shape | N | capture | tshark CPU s | mysqlwire CPU s | ratio to tshark: best "
         "(median of rounds) | bare walk CPU s | mysqlwire / bare walk | peak RSS tshark / "
         "mysqlwire | --jobs wall speed-up | conns/s | MB/s | bare walk --splice CPU s "
-        "| mysqlwire / bare walk --splice |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mysqlwire / bare walk --splice | without the C extension: CPU s, ratio to tshark, "
+        "/ bare walk |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["sizes"]:
         t = r["tools"]
@@ -376,7 +390,9 @@ def table(results: dict) -> str:
             f"| {r['jobs_speedup_wall']}x ({r['jobs_speedup_wall_median_of_rounds']}x)"
             f"{', same bytes' if r['jobs_output_identical'] else ', OUTPUT DIFFERS'} "
             f"| {r['mysqlwire_conns_per_s']} | {r['mysqlwire_mb_per_s']} "
-            f"| {t['bare_walk_splice']['cpu']} | {r['ratio_to_bare_walk_splice']}x |"
+            f"| {t['bare_walk_splice']['cpu']} | {r['ratio_to_bare_walk_splice']}x "
+            f"| {t['mysqlwire_python']['cpu']} s, {r.get('ratio_cpu_python_loop', '-')}x, "
+            f"{r['python_loop_ratio_to_bare_walk']}x |"
         )
     replayed = [r for r in results["sizes"] if "replay_overhead" in r]
     if replayed:
