@@ -504,7 +504,10 @@ def test_browser_filters_and_sort_from_query(chromium, sample_report, tmp_path):
     assert not any("hidden" in r for r in p.rows)
     (block,) = parse(sample_report[1]).data_blocks
     data = json.loads(block)
-    errors = [r for r in data["rows"] if r[data["fields"].index("outcome")] == "error"]
+    at = data["fields"].index("outcome")
+    outcomes = [r[at] for r in data["rows"]]  # shared: an index in data["strings"]
+    outcomes = [data["strings"]["outcome"][o] if isinstance(o, int) else o for o in outcomes]
+    errors = [o for o in outcomes if o == "error"]
     assert len(visible) == len(errors)
     assert f"{len(visible)} of {len(PICK)} connection(s) shown" in dom.stdout
     # sections of hidden rows are hidden too

@@ -23,7 +23,13 @@ import mysqlwire
 from mysqlwire.model import text
 from mysqlwire.views import report as report_mod
 from mysqlwire.views.html import SUMMARY_COLUMNS, summary_row_html
-from mysqlwire.views.report_rows import ROW_FIELDS, StoredRows, row_json
+from mysqlwire.views.report_rows import (
+    ROW_FIELDS,
+    SHARED_MAX,
+    StoredRows,
+    row_json,
+    rows_block_head,
+)
 
 from .conftest import REPO
 from .test_report import (  # noqa: F401
@@ -49,8 +55,17 @@ def block_of(page: str) -> dict:
 
 
 def records(page: str) -> list[dict]:
+    """Every row as a dict; a shared value (a number in a string field) is
+    looked up in the block's ``strings`` tables."""
     b = block_of(page)
-    return [dict(zip(b["fields"], r, strict=True)) for r in b["rows"]]
+    out = []
+    for r in b["rows"]:
+        rec = dict(zip(b["fields"], r, strict=True))
+        for k, table in b.get("strings", {}).items():
+            if isinstance(rec[k], int):
+                rec[k] = table[rec[k]]
+        out.append(rec)
+    return out
 
 
 # ---------------------------------------------------------------- the data block
@@ -116,9 +131,11 @@ def test_hostile_user_in_a_written_report_cannot_close_the_block(tmp_path):
     page = _hostile_report(tmp_path, SCRIPT_USER + "\u2028'\"")
     p = parse(page)
     assert p.scripts == [report_mod.REPORT_SCRIPT] and len(p.data_blocks) == 1
-    start = page.index('<script type="application/json" id="mw-rows">')
-    # the block's text ends at its own </script>, nowhere earlier
-    assert page.index("</script>", start) == page.index("]}</script>", start) + 2
+    tag = '<script type="application/json" id="mw-rows">'
+    start = page.index(tag) + len(tag)
+    # the block's text ends at its own </script>, nowhere earlier: what lies
+    # before the first "</script" (any case) is the whole JSON document
+    json.loads(page[start : page.lower().index("</script", start)])
     (rec,) = records(page)
     assert rec["user"] == SCRIPT_USER + "\\u2028'\""
     assert rec["outcome"] == "error" and rec["error"] == "1045 (28000)"
@@ -179,10 +196,22 @@ def test_stored_rows_give_back_the_first_page_and_every_row():
     ]
     # small pieces: cut inside two-byte characters, put together again
     text_ = "".join(stored.json_chunks(size=7))
-    assert json.loads("[" + text_ + "]") == [
-        json.loads(row_json(r, link=r["n"] % 2 == 0)) for r in rows
-    ]
     assert "".join(stored.json_chunks()) == text_
+    page = (
+        '<script type="application/json" id="mw-rows">'
+        + rows_block_head()
+        + text_
+        + stored.block_foot()
+        + "</script>"
+    )
+    assert records(page) == [
+        dict(zip(ROW_FIELDS, json.loads(row_json(r, link=r["n"] % 2 == 0)), strict=True))
+        for r in rows
+    ]
+    # the repeated value is written once; these long user names are not shared
+    assert text_.count('"ok"') == 0 and block_of(page)["strings"]["outcome"] == ["ok"]
+    assert "user" not in block_of(page)["strings"]
+    assert all(f'"{r["user"]}"' in text_ for r in rows)
     stored.close()
 
 
@@ -459,3 +488,23 @@ def test_browser_clicks_through_pages_sorts_filters_and_links(chromium, paged, t
     finally:
         log = b.close()
     assert _console_messages(log) == []
+
+
+def test_shared_values_are_bounded():
+    """Past SHARED_MAX distinct values of a field, or for long ones, the
+    value is written in the row: the tables never grow without bound."""
+    stored = StoredRows(first=0)
+    users = [f"user{i}" for i in range(SHARED_MAX + 10)] + ["x" * 201]
+    for i, u in enumerate(users, 1):
+        stored.add({"n": i, "id": i, "user": u, "outcome": "ok"}, link=False)
+    page = (
+        '<script type="application/json" id="mw-rows">'
+        + rows_block_head()
+        + "".join(stored.json_chunks())
+        + stored.block_foot()
+        + "</script>"
+    )
+    assert len(block_of(page)["strings"]["user"]) == SHARED_MAX
+    assert [r["user"] for r in records(page)] == users
+    assert block_of(page)["strings"]["outcome"] == ["ok"]
+    stored.close()

@@ -53,7 +53,7 @@ from .html import (
     summary_head_html,
     summary_row,
 )
-from .report_rows import ROWS_BLOCK_FOOT, StoredRows, rows_block_head
+from .report_rows import StoredRows, rows_block_head
 from .report_script import REPORT_SCRIPT
 
 __all__ = [
@@ -345,7 +345,7 @@ def iter_page(
         # every row, read by the script; inert (never executed: not JavaScript)
         yield f'\n<script type="application/json" id="mw-rows">{rows_block_head()}'
         yield from rows.json_chunks()
-        yield f"{ROWS_BLOCK_FOOT}</script>"
+        yield f"{rows.block_foot()}</script>"
     else:
         yield '<p class="mw-dim">no MySQL connection found in the capture(s)</p>'
     p = ["<h2>Ladder diagrams</h2>"]

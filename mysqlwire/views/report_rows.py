@@ -17,6 +17,10 @@ characters of :data:`~mysqlwire.views.escape.UNSAFE_JSON_CHARS` escaped
 again for good measure.  Bytes that are not UTF-8 reach the row as the
 model's ``\\xNN`` text and stay that text.
 
+A value that repeats from row to row (the server, the plugin chain, the
+client library...) is written once in the block's ``strings`` tables and the
+row holds its index there (:data:`SHARED`): ~0.1 KB a row instead of ~0.25.
+
 :class:`StoredRows` spills the rows to an anonymous temporary file while the
 captures are read (memory stays flat) and keeps only the first page's rows
 (as dicts), which the page also writes as plain HTML for a browser without
@@ -32,7 +36,7 @@ from .html import OUTCOME_LABEL, summary_row_html
 
 __all__ = [
     "ROW_FIELDS",
-    "ROWS_BLOCK_FOOT",
+    "SHARED",
     "StoredRows",
     "row_json",
     "row_values",
@@ -126,17 +130,40 @@ def _html_safe(out: str) -> str:
 
 def rows_block_head() -> str:
     """The start of the block's JSON, up to the first row: the field names
-    and the outcome labels the table shows (``rows`` follow, one a line)."""
+    and the outcome labels the table shows (``rows`` follow, one a line,
+    then ``strings``: :meth:`StoredRows.block_foot`)."""
     head = _ENCODER.encode({"fields": list(ROW_FIELDS), "labels": OUTCOME_LABEL})
     return _html_safe(head[:-1]) + ',"rows":['
 
 
-ROWS_BLOCK_FOOT = "\n]}"
+# Values that repeat from row to row (server, plugins, client library, ...)
+# are written once, in the block's "strings" tables, and a row holds their
+# index there (a number: these fields are otherwise strings or null).  At
+# most SHARED_MAX distinct values of at most SHARED_LEN characters a field
+# are shared; others are written in the row, so memory stays bounded.
+SHARED = (
+    "capture",
+    "user",
+    "client_lib",
+    "server_short",
+    "plugins",
+    "tls",
+    "outcome",
+    "verdict",
+    "finding",
+    "final_plugin",
+    "error",
+    "server_version",
+    "server",
+)
+SHARED_MAX = 1024
+SHARED_LEN = SORT_LIMIT
+_SHARED_AT = tuple(ROW_FIELDS.index(k) for k in SHARED)
 
 
 class StoredRows:
     """Summary rows spilled to an anonymous temporary file as the JSON text of
-    the data block (~0.2 KB a row), so the memory they take stays constant
+    the data block (~0.1 KB a row: repeated values are shared), so the memory they take stays constant
     however many connections the report has; the first ``first`` rows are
     also kept (as dicts) to be written as HTML for a browser without
     JavaScript.  The file is deleted when closed."""
@@ -148,11 +175,21 @@ class StoredRows:
         self._n = 0
         self._limit = first
         self._first: list[tuple[dict, bool]] = []
+        self._shared: list[dict[str, int]] = [{} for _ in SHARED]
 
     def add(self, row: dict, *, link: bool, hidden: bool = False) -> None:
         """Store a row (``hidden`` is accepted for older callers and ignored:
         the page's script decides what is shown)."""
-        text = row_json(row, link=link)
+        values = row_values(row, link=link)
+        for table, at in zip(self._shared, _SHARED_AT, strict=True):
+            v = values[at]
+            if v.__class__ is str and len(v) <= SHARED_LEN:
+                k = table.get(v)
+                if k is None and len(table) < SHARED_MAX:
+                    k = table[v] = len(table)
+                if k is not None:
+                    values[at] = k
+        text = _html_safe(_ENCODER.encode(values))
         self._file.write((",\n" if self._n else "\n").encode("utf-8"))
         self._file.write(text.encode("utf-8"))
         if self._n < self._limit:
@@ -164,6 +201,12 @@ class StoredRows:
 
     def close(self) -> None:
         self._file.close()
+
+    def block_foot(self) -> str:
+        """The end of the block's JSON after the last row: the shared strings
+        of each field, in the order of their indexes."""
+        strings = {k: list(t) for k, t in zip(SHARED, self._shared, strict=True) if t}
+        return "\n]," + _html_safe(_ENCODER.encode({"strings": strings}))[1:]
 
     def first_html(self, cols: list[tuple[str, str]]):
         """The first page's ``<tr>`` elements with only ``cols``."""

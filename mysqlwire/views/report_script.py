@@ -25,6 +25,13 @@ REPORT_SCRIPT = r"""
   data.fields.forEach(function (k, i) { F[k] = i; });
   var labels = data.labels || {};
   var all = data.rows;
+  // values shared between rows: a row holds their index in data.strings
+  Object.keys(data.strings || {}).forEach(function (k) {
+    var f = F[k], table = data.strings[k];
+    all.forEach(function (r) {
+      if (typeof r[f] === "number") { r[f] = table[r[f]]; }
+    });
+  });
   var keys = table ? Array.prototype.map.call(table.tHead.rows[0].cells, function (th) {
     return th.getAttribute("data-key");
   }) : [];
