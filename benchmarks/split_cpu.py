@@ -20,6 +20,7 @@ the wall time of ``--jobs N`` on N idle cores (plus start-up).
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import resource
@@ -46,7 +47,7 @@ def spec(render: str | None) -> tuple | None:
 def consume(conns, render: str | None) -> int:
     if render is None:
         return sum(1 for _ in conns)
-    from mysqlwire.views.escape import json_dumps
+    from mysqlwire.views.jsonline import connection_line
     from mysqlwire.views.text import Renderer
 
     out = io.StringIO()
@@ -58,7 +59,7 @@ def consume(conns, render: str | None) -> int:
         elif render == "text":
             text.connection(c)
         else:
-            out.write(json_dumps(c.to_record(with_packets=False)) + "\n")
+            out.write(connection_line(c) + "\n")  # as dissect --format jsonl
         n += 1
     return n
 
@@ -69,6 +70,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--render", choices=["jsonl", "text"], default=None)
     args = ap.parse_args()
+    gc.freeze()  # as the dissect command tunes its collector
+    gc.set_threshold(7000, 10, 10)
     opts = DissectOptions()
     t = time.process_time()
     n = consume(iter_connections(args.capture, opts), args.render)

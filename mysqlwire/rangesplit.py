@@ -219,6 +219,11 @@ def prerender(conn, render: tuple, packets: bool):
         buf.seek(0)
         buf.truncate()
         key = _TEXT_KEY
+    elif fmt == "jsonl" and not packets:
+        from .views.jsonline import connection_line  # the sequential path's writer
+
+        text = connection_line(conn)
+        key = _JSON_KEY
     else:
         from .views.escape import json_dumps
 

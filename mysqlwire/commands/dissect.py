@@ -85,6 +85,7 @@ def dissect(
             iter_parallel(captures, opts, jobs, summaries, sequential=iter_all, warn=warn)
         )
     elif jobs > 1 and captures[0] != "-":
+        _collect_less()  # before the workers fork: they inherit it
         render = _render_spec(fmt, color, show_secrets)
         conns = _split(captures[0], opts, jobs, summaries, render)
     else:
