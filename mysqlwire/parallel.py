@@ -299,14 +299,42 @@ def iter_split(
     yield from _iter_ranges(path, opts, summary, starts, render)
 
 
+def _range_child(task: tuple, send) -> None:
+    """A worker process: one byte range (:func:`mysqlwire.rangesplit.range_worker`),
+    its result sent back; whatever goes wrong is a failed range (the parent
+    then dissects sequentially), never a traceback."""
+    from . import rangesplit
+
+    try:
+        out = rangesplit.range_worker(task)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent as a failed range
+        out = {"k": task[0], "fail": f"{type(exc).__name__}: {exc}", "status": "ok"}
+    try:
+        send.send(out)
+    finally:
+        send.close()
+
+
+def _range_result(k: int, proc, recv) -> dict:
+    """Worker ``k``'s result; a worker that died (killed, out of memory, its
+    result lost) is a failed range."""
+    try:
+        return recv.recv()
+    except (EOFError, OSError) as exc:
+        proc.join(5)
+        why = f"exit code {proc.exitcode}" if proc.exitcode is not None else str(exc)
+        return {"k": k, "fail": f"worker process ended without a result ({why})", "status": "ok"}
+
+
 def _iter_ranges(path: str, opts, summary, starts: list[int], render) -> Iterator:
     """The byte-range split: this process dissects the first range itself
     and hands out its connections as they are released (they come first in
     the sequential order: nothing of a later range happens before its
     start), while worker processes dissect the other ranges; then the rest,
-    merged.  When the split cannot promise the sequential answer, the
-    capture is dissected here instead, the connections already handed out
-    skipped."""
+    merged.  When the split cannot promise the sequential answer (a worker
+    failed or died, a boundary was wrong, a case the replay does not model),
+    the capture is dissected here instead, the connections already handed
+    out skipped."""
     import multiprocessing
 
     from . import rangesplit
@@ -320,8 +348,15 @@ def _iter_ranges(path: str, opts, summary, starts: list[int], render) -> Iterato
         ]
         release = rangesplit.Release(opts.reorder_window)
         emitted = 0
-        with multiprocessing.get_context().Pool(processes=len(tasks) - 1) as pool:
-            pending = [pool.apply_async(rangesplit.range_worker, (t,)) for t in tasks[1:]]
+        ctx = multiprocessing.get_context()
+        workers = []
+        try:
+            for task in tasks[1:]:
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_range_child, args=(task, send), daemon=True)
+                proc.start()
+                send.close()
+                workers.append((task[0], proc, recv))
             held: list = []
             events = rangesplit.range_events(tasks[0])
             while True:
@@ -339,10 +374,16 @@ def _iter_ranges(path: str, opts, summary, starts: list[int], render) -> Iterato
                     else:
                         held.append(event)
             first["held"] = held
-            results = [first, *(p.get() for p in pending)]
+            results = [first, *(_range_result(*w) for w in workers)]
+        finally:
+            for _k, proc, recv in workers:
+                recv.close()
+                if proc.is_alive():
+                    proc.terminate()
+                proc.join()
         try:
             kept, plan, flows, ports = rangesplit.settle(results)
-        except rangesplit.Unsplittable:
+        except Exception:  # noqa: BLE001 - Unsplittable, or results it cannot read: sequential
             summary.connections = 0
             for i, conn in enumerate(iter_connections(path, opts, summary)):
                 if i >= emitted:

@@ -39,6 +39,11 @@ INF = 1 << 62
 MIN_RANGE = 8 << 20
 """Smallest range worth a process (bytes)."""
 
+LEAD = 0.93
+"""Size of the first range (the parent's) against the others: the parent also
+merges and writes the other ranges' connections when they are done, and its
+range is the one read past its end the longest (every open flow continues)."""
+
 _CHAIN = 16  # consecutive plausible records that make a boundary
 _SCAN = 1 << 20  # bytes searched for a boundary after a split point
 _BLOCK = 4 << 20  # bytes read for the search (the chain may run past _SCAN)
@@ -69,9 +74,10 @@ def min_range() -> int:
         return MIN_RANGE
 
 
-def plan(path: str, jobs: int, min_range: int = MIN_RANGE) -> list[int] | None:
+def plan(path: str, jobs: int, min_range: int = MIN_RANGE, lead: float = LEAD) -> list[int] | None:
     """Start offsets of the ranges (the first is 24), or None when the file
-    is not a plain pcap, too small to split, or no boundary is found."""
+    is not a plain pcap, too small to split, or no boundary is found.  The
+    first range is ``lead`` times the size of each other one."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -83,10 +89,10 @@ def plan(path: str, jobs: int, min_range: int = MIN_RANGE) -> list[int] | None:
             (first_sec,) = struct.unpack_from(order + "I", head, 24)
             parts = max(1, min(jobs, (size - 24) // max(1, min_range)))
             starts = [24]
+            weight = lead + parts - 1
             for k in range(1, parts):
-                at = find_boundary(
-                    f, 24 + (size - 24) * k // parts, size, order, nano, hlen, snaplen, first_sec
-                )
+                target = 24 + int((size - 24) * (lead + k - 1) / weight)
+                at = find_boundary(f, target, size, order, nano, hlen, snaplen, first_sec)
                 if at is not None and at > starts[-1]:
                     starts.append(at)
     except OSError:
@@ -249,10 +255,10 @@ def prerender(conn, render: tuple, packets: bool):
 
 class _Watch:
     """Stands between the reassembler and a flow's sink: sees it close.
-    ``data`` and ``gap`` are the sink's own methods (no extra call per
-    segment); anything else the reassembler asks of its sink is the sink's."""
+    ``data``, ``gap`` and the lane calls are the sink's own methods (no extra
+    call); anything else the reassembler asks of its sink is the sink's."""
 
-    __slots__ = ("data", "gap", "closed", "sink")
+    __slots__ = ("data", "gap", "closed", "lane_request", "lane_exit", "sink")
 
     def __getattr__(self, name: str):
         return getattr(self.sink, name)
@@ -359,6 +365,8 @@ def range_events(task):
         watch.sink = sink
         watch.data = sink.data
         watch.gap = sink.gap
+        watch.lane_request = sink.lane_request  # asked per lane: no __getattr__
+        watch.lane_exit = sink.lane_exit
 
         def closed(reason, ts, _rec=rec, _flow=flow, _sink=sink):
             _rec[_F_CLOSE], _rec[_F_REASON], _rec[_F_LAST] = pos(), reason, _flow.last_ts
@@ -600,7 +608,7 @@ def resolve(results: list[dict]):
             prev = latest.get(key)
             if prev is not None and prev[_F_WORKER] != k:
                 if not index:
-                    index.update(_syn_index(results))
+                    index.update(_syn_index(results, _crossing(results)))
                 since = _between(index["all"].get(key), prev[_F_POS], r[_F_POS])
                 if not _first_frame_new(prev, r, since):
                     if ("next", k) not in index:
@@ -637,13 +645,27 @@ def resolve(results: list[dict]):
     return plan, flows, ports
 
 
-def _syn_index(results: list[dict]) -> dict:
+def _crossing(results: list[dict]) -> set:
+    """The 4-tuples (endpoint keys) that flows of more than one worker use."""
+    seen: set = set()
+    crossing: set = set()
+    for res in results:
+        keys = {r[_F_KEY] for r in res["flows"]}
+        crossing |= keys & seen
+        seen |= keys
+    return crossing
+
+
+def _syn_index(results: list[dict], keys: set) -> dict:
     """``"all"``: key -> (positions, details) of every SYN the sequential
-    path reads; ``k``: key -> positions of worker ``k``'s SYNs."""
+    path reads on the 4-tuples ``keys`` (those :func:`resolve` asks about);
+    ``k``: key -> positions of worker ``k``'s SYNs there."""
     index: dict = {"all": {}}
     for k, res in enumerate(results):
         mine: dict[bytes, list[int]] = {}
         for key, at, *detail in res.get("syns", ()):
+            if key not in keys:
+                continue
             entry = index["all"].setdefault(key, ([], []))
             entry[0].append(at)
             entry[1].append((at, *detail))

@@ -527,3 +527,150 @@ def test_library_module_imports_no_cli():
     for name in ("parallel.py", "rangesplit.py"):
         source = (REPO / "mysqlwire" / name).read_text()
         assert "sys.exit" not in source and "commands" not in source.replace("command-line", "")
+
+
+# --- workers that fail, die or are cut short; boundaries in retransmissions -----------------
+
+_FORK = pytest.mark.skipif(
+    __import__("multiprocessing").get_start_method() != "fork",
+    reason="the patched worker reaches the child process only through fork",
+)
+
+
+def _worker_then(fate):
+    """A range_worker that dissects part of its range, then meets ``fate``."""
+    real = rangesplit.range_events
+
+    def worker(task):
+        events = real(task)
+        next(events, None)  # some of the range dissected
+        fate()
+
+    return worker
+
+
+def _killed():
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+
+
+def _disk_full():
+    raise OSError(28, "No space left on device")
+
+
+def _interrupted():
+    raise KeyboardInterrupt
+
+
+@_FORK
+@pytest.mark.parametrize("fate", [_killed, _disk_full, _interrupted, lambda: os._exit(0)])
+def test_worker_failing_midway_means_sequential(stress, monkeypatch, fate):
+    """A worker killed, failing or exiting without a result halfway through
+    its range: the parent notices (no hang, no traceback) and dissects
+    sequentially; the connections it already handed out are not repeated."""
+    monkeypatch.setattr(rangesplit, "range_worker", _worker_then(fate))
+    opts = DissectOptions(with_packets=True)
+    expect_summary = CaptureSummary(path=str(stress))
+    expect = records(iter_connections(str(stress), opts, expect_summary))
+    s = CaptureSummary(path=str(stress))
+    got = list(iter_split(stress, opts, 3, s, min_range=4096))
+    assert records(got) == expect
+    assert [c.id for c in got] == list(range(1, len(expect) + 1))
+    assert (s.connections, s.tcp_flows, s.frames) == (
+        expect_summary.connections,
+        expect_summary.tcp_flows,
+        expect_summary.frames,
+    )
+
+
+@_FORK
+def test_cli_worker_killed_identical(stress):
+    """The command with a worker killed midway: stdout, stderr and exit
+    status of --jobs 1 (the sequential fallback, one process)."""
+    code = (
+        "import os, signal\n"
+        "from mysqlwire import rangesplit\n"
+        "real = rangesplit.range_events\n"
+        "def worker(task):\n"
+        "    next(real(task), None)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "rangesplit.range_worker = worker\n"
+        "from mysqlwire.cli import main\n"
+        "main()\n"
+    )
+    one = mysqlwire("dissect", "--jobs", "1", "--format", "jsonl", stress)
+    par = subprocess.run(
+        [sys.executable, "-c", code, "dissect", "--jobs", "2", "--format", "jsonl", str(stress)],
+        capture_output=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, **SMALL},
+    )
+    assert (par.stdout, par.stderr, par.returncode) == (one.stdout, one.stderr, one.returncode)
+    assert len(one.stdout.splitlines()) > 200
+
+
+def _offsets(data: bytes) -> list[int]:
+    out, pos = [], 24
+    while pos < len(data):
+        out.append(pos)
+        pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+    return out
+
+
+def test_boundary_inside_a_retransmission_burst(tmp_path):
+    """Logins whose segments are sent three and four times in a row (a
+    retransmission burst) while other logins run: a range boundary on every
+    record of the bursts gives the sequential answer, or the split says it
+    cannot (never another answer)."""
+    frames = []
+    for i in range(40):
+        frames += conv(i, T0 + i * 0.1)
+    burst = []
+    for j, (t, frame) in enumerate(conv(41, T0 + 1.95, client="10.6.0.1", port=45000)):
+        copies = 4 if j in (0, 3, 4, 6) else 1  # SYN, login packets, the OK
+        burst += [(t + c * 0.0001, frame) for c in range(copies)]
+    frames += burst
+    path = tmp_path / "burst.pcap"
+    write_pcap(path, sorted(frames, key=lambda f: f[0]))
+    data = path.read_bytes()
+    offsets = _offsets(data)
+    marks = {(round(t, 4), f) for t, f in burst}
+    inside = []  # offsets of the burst's records (and the ones after them)
+    for k, at in enumerate(offsets):
+        sec = int.from_bytes(data[at : at + 4], "little")
+        usec = int.from_bytes(data[at + 4 : at + 8], "little")
+        frame = data[at + 16 : at + 16 + int.from_bytes(data[at + 8 : at + 12], "little")]
+        if (round(sec + usec / 1e6, 4), frame) in marks:
+            inside += offsets[k : k + 2]
+    assert len(set(inside)) > 10
+    opts = DissectOptions(with_packets=True)
+    summary = CaptureSummary(path=str(path))
+    expect = records(iter_connections(str(path), opts, summary))
+    split = 0
+    for at in sorted(set(inside)):
+        results = [
+            rangesplit.range_worker((k, s, e, str(path), opts, str(tmp_path), None))
+            for k, (s, e) in enumerate([(24, at), (at, None)])
+        ]
+        try:
+            kept, plan, flows, ports = rangesplit.settle(results)
+        except rangesplit.Unsplittable:
+            continue
+        split += 1
+        assert records(rangesplit.merge(kept, plan, opts.reorder_window)) == expect
+        assert (flows, ports) == (summary.tcp_flows, summary.server_ports)
+    assert split >= len(set(inside)) // 2  # retransmissions alone are no reason to give up
+
+
+def test_first_range_is_the_lead_share(stress):
+    """The parent's range is LEAD times the others (it also merges theirs)."""
+    size = stress.stat().st_size
+    for jobs in (2, 3):
+        starts = rangesplit.plan(str(stress), jobs, 4096)
+        sizes = [b - a for a, b in zip(starts, [*starts[1:], size], strict=True)]
+        for other in sizes[1:]:
+            assert abs(sizes[0] / other - rangesplit.LEAD) < 0.05
+        equal = rangesplit.plan(str(stress), jobs, 4096, lead=1.0)
+        assert equal[1] > starts[1]
