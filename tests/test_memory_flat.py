@@ -104,8 +104,10 @@ def dissect_growth(logins, tmp_path_factory):
         ["diagnose", "--all", "--format", "json"],
         ["diagnose", "--all", "--format", "jsonl"],
         ["report", "--ladders", "none", "-o", "{out}.html"],
+        ["dissect", "--format", "json"],
+        ["dissect", "--format", "json", "--packets"],
     ],
-    ids=["diagnose-json", "diagnose-jsonl", "report"],
+    ids=["diagnose-json", "diagnose-jsonl", "report", "dissect-json", "dissect-json-packets"],
 )
 def test_peak_grows_no_more_than_dissection(logins, tmp_path, dissect_growth, command):
     """What the command adds per connection over ``dissect`` (which streams
@@ -284,3 +286,27 @@ def test_report_reads_standard_input_held_in_a_file_again_when_needed(tmp_path):
     html = page.read_text(encoding="utf-8")
     assert html.count("<tr class=") == 2 == _data_rows(html)
     assert html.count("logged in over TLS in another connection of this capture") == 1
+
+
+def test_json_array_streamed_is_the_same_document_and_closed_on_error(capsys):
+    """``--format json`` writes its array record by record: the bytes of
+    ``json_dumps(list, indent=2)``, and a run stopped by an error still leaves
+    a valid array of what came before."""
+    import json
+
+    from mysqlwire.commands.common import emit_json
+    from mysqlwire.views.escape import json_dumps
+
+    recs = [{"id": 1, "user": "a\u0085b", "n": [1, {"x": None}]}, {"id": 2, "packets": []}, {}]
+    for chunk in ([], recs[:1], recs):
+        emit_json(iter(chunk), "json")
+        assert capsys.readouterr().out == json_dumps(chunk, indent=2) + "\n"
+
+    def failing():
+        yield recs[0]
+        yield recs[1]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        emit_json(failing(), "json")
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(recs[:2]))

@@ -378,8 +378,17 @@ def emit_json(records: list[dict] | Iterator[dict], fmt: str) -> None:
     if fmt == "jsonl":
         for rec in records:
             out.write(json_dumps(rec) + "\n")
-    else:
-        out.write(json_dumps(list(records), indent=2) + "\n")
+        return
+    # one JSON array, written record by record (memory stays flat): the same
+    # bytes as json_dumps(list(records), indent=2); the array is closed even
+    # when the records stop on an error, so what was written stays a document
+    sep = "[\n  "
+    try:
+        for rec in records:
+            out.write(sep + json_dumps(rec, indent=2).replace("\n", "\n  "))
+            sep = ",\n  "
+    finally:
+        out.write("[]\n" if sep == "[\n  " else "\n]\n")
 
 
 def use_color(color: bool | None) -> bool:
