@@ -365,7 +365,13 @@ class _Chromium:
                 )
                 self.session = got["sessionId"]
             assert time.monotonic() < deadline, "no page target"
-        while self.js("document.documentElement.getAttribute('data-ready')") != "1":
+        ready = "document.documentElement && document.documentElement.getAttribute('data-ready')"
+        while True:  # the page may not even be parsed yet, or still navigating
+            try:
+                if self.js(ready) == "1":
+                    break
+            except AssertionError:
+                pass
             assert time.monotonic() < deadline, "the page's script did not finish"
             time.sleep(0.1)
 
