@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The C extension (mysqlwire/capture/_walk.c) under AddressSanitizer + UBSan: builds it with
+# the sanitizers into a throw-away copy of the checkout, then runs the tests that drive it
+# (tests/test_native_walk.py, test_capture_reader.py, test_perf_lanes.py) and a mutation
+# fuzz of captures through the dissector (scripts/native_fuzz.py). Not part of the suite
+# (slow); run it after changing _walk.c:  bash scripts/native_asan.sh
+set -euo pipefail
+src="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cp -r "$src/mysqlwire" "$src/tests" "$src/captures" "$src/benchmarks" "$src/scripts" "$work/"
+rm -f "$work"/mysqlwire/capture/_walk*.so
+inc="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+ext="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+gcc -shared -fPIC -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+  -I"$inc" "$work/mysqlwire/capture/_walk.c" -o "$work/mysqlwire/capture/_walk$ext"
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export PYTHONPATH="$work"
+export MYSQLWIRE_SHARED="${MYSQLWIRE_SHARED:-$src/../shared}"
+cd "$work"
+python3 -c 'import mysqlwire.capture.native as n; assert n.NATIVE, "the sanitized build did not load"'
+python3 -m pytest -q -p no:cacheprovider tests/test_native_walk.py tests/test_capture_reader.py \
+  tests/test_perf_lanes.py
+python3 benchmarks/make_capture.py -n 40 -o "$work/fuzz.pcap" >/dev/null
+python3 scripts/native_fuzz.py 1 "$work/fuzz.pcap" captures/lab-samples/*.pcap*
+python3 scripts/native_fuzz.py 2 "$work/fuzz.pcap"
+echo "native_asan: no sanitizer report"
