@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .capture import Reassembler, TcpSegment, endpoint, open_capture
-from .capture.decode import decode_frame as _decode_frame
 from .discover import (
     NOT_MYSQL,
     UNDECIDED,
@@ -555,16 +554,14 @@ def iter_connections(
     if opts.keylog is None:
         pipe.keylog = _LazyKeylog(reader)
     add = engine.reasm.add
-    decode = _decode_frame
     segment = TcpSegment
-    # plain (ts, linktype, data, iface) tuples, data already bytes: no Frame
-    # objects and no per-frame wrapper on the hot loop; segments that cannot
-    # change any answer are skipped by the reader (the reassembler's fast lane)
-    records = reader.records(engine.reasm.fast)
+    # (ts, segment or the reason there is none) pairs: no Frame objects and no
+    # per-frame wrapper on the hot loop; segments that cannot change any answer
+    # are skipped by the reader (the reassembler's fast lane)
+    records = reader.decoded(engine.reasm.fast)
     if reader.fast_lane:
         engine.reasm.lanes = pipe.lanes = True
-    for ts, linktype, data, _iface in records:
-        seg = decode(linktype, data)
+    for ts, seg in records:
         if seg.__class__ is segment:
             add(ts, seg)
             if pipe.ready:

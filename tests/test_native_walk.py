@@ -551,3 +551,86 @@ def test_version_says_which_loop(monkeypatch):
         env=env,
     ).stdout
     assert "capture loop: Python" in out, out
+
+
+# --- decoding in the native loop (reader.decoded) ------------------------------------
+
+
+def _decoded_both(source_factory, python_loop):
+    from mysqlwire.capture.decode import decode_frame
+
+    python_loop(False)
+    got = list(open_capture(source_factory()).decoded())
+    ref = [(ts, decode_frame(lt, d)) for ts, lt, d, _i in open_capture(source_factory()).records()]
+    return got, ref
+
+
+@pytest.mark.parametrize("path", REPO_PCAPS[:: max(1, len(REPO_PCAPS) // 60)], ids=lambda p: p.name)
+def test_decoded_segments_are_decode_frames(path, python_loop):
+    _require_native()
+    got, ref = _decoded_both(lambda: path, python_loop)
+    assert got == ref
+    assert [type(s) for _, s in got] == [type(s) for _, s in ref]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_decoded_hostile_ethernet_frames(seed, python_loop):
+    """Frames around every bound of the first branch of decode_frame (IP
+    total length, TCP data offset, fragments, options, EtherType, cut frames)."""
+    _require_native()
+    rnd = random.Random(seed)
+    recs = []
+    for i in range(600):
+        payload = rnd.randbytes(rnd.choice([0, 1, 5, 40]))
+        doff = rnd.choice([5, 5, 5, 0, 4, 6, 15])
+        tcp = struct.pack(
+            "!HHIIBBHHH",
+            rnd.getrandbits(16),
+            3306,
+            rnd.getrandbits(32),
+            rnd.getrandbits(32),
+            doff << 4,
+            rnd.getrandbits(8),
+            9,
+            0,
+            0,
+        ) + bytes(max(0, doff * 4 - 20))
+        total = 20 + len(tcp) + len(payload) + rnd.choice([0, 0, 0, -1, 1, -25, 300])
+        ip = struct.pack(
+            "!BBHHHBBH4s4s",
+            rnd.choice([0x45] * 6 + [0x46, 0x44, 0x65]),
+            0,
+            max(0, min(total, 65535)),
+            0,
+            rnd.choice([0] * 6 + [0x4000, 0x2000, 0x0001, 0x1FFF]),
+            64,
+            rnd.choice([6] * 8 + [17]),
+            0,
+            rnd.randbytes(4),
+            rnd.randbytes(4),
+        )
+        frame = (
+            bytes(12)
+            + rnd.choice([b"\x08\x00"] * 8 + [b"\x81\x00", b"\x86\xdd"])
+            + ip
+            + tcp
+            + payload
+        )
+        frame += bytes(rnd.choice([0, 0, 6]))  # Ethernet padding
+        if rnd.random() < 0.15:
+            frame = frame[: rnd.randrange(0, len(frame) + 1)]
+        recs.append((i, 0, len(frame), frame))
+    blob = _pcap(recs)
+    got, ref = _decoded_both(lambda: io.BytesIO(blob), python_loop)
+    assert got == ref
+    assert [type(s) for _, s in got] == [type(s) for _, s in ref]
+    assert sum(type(s) is not int for _, s in got) > 100  # many are segments
+
+
+def test_decoded_without_the_native_loop(python_loop):
+    """The Python loop decodes with decode_frame: the same pairs."""
+    _require_native()
+    path = REPO_PCAPS[0]
+    got, _ = _decoded_both(lambda: path, python_loop)
+    python_loop(True)
+    assert list(open_capture(path).decoded()) == got

@@ -42,6 +42,9 @@ typedef struct {
     PyObject *fast;
     unsigned long long n;
     Py_ssize_t need;
+    PyObject *seg_type; /* decode(): TcpSegment, or NULL: frames are handed out undecoded */
+    PyObject *decode;   /* decode(): decode.decode_frame, for every frame not decoded here */
+    int eth;            /* decode(): the link type is Ethernet */
 } PcapScan;
 
 static PyObject *str_last_ts;
@@ -61,6 +64,8 @@ PcapScan_traverse(PcapScan *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->fast);
     Py_VISIT(self->lt);
+    Py_VISIT(self->seg_type);
+    Py_VISIT(self->decode);
     return 0;
 }
 
@@ -69,6 +74,8 @@ PcapScan_clear(PcapScan *self)
 {
     Py_CLEAR(self->fast);
     Py_CLEAR(self->lt);
+    Py_CLEAR(self->seg_type);
+    Py_CLEAR(self->decode);
     return 0;
 }
 
@@ -491,6 +498,71 @@ skip_frame(long etype, PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_s
     return t;
 }
 
+/* The common frame of decode.decode_frame's first branch -- Ethernet, IPv4
+ * without options, not a fragment, TCP, its header and payload inside the
+ * frame -- as the TcpSegment that branch builds; NULL without an exception for
+ * every other frame (the caller hands it to decode_frame itself). */
+static PyObject *
+decode_here(PcapScan *self, const unsigned char *f, Py_ssize_t len)
+{
+    if (!self->eth || len < 54)
+        return NULL;
+    if (!(f[12] == 0x08 && f[13] == 0x00 && f[14] == 0x45 && f[23] == 6 && !((f[20] << 8 | f[21]) & 0x1FFF)))
+        return NULL;
+    Py_ssize_t end = 14 + ((Py_ssize_t)f[16] << 8 | f[17]);
+    Py_ssize_t p = 34 + ((f[46] >> 4) << 2);
+    if (p < 54 || p > end || end > len)
+        return NULL;
+    PyTypeObject *type = (PyTypeObject *)self->seg_type;
+    PyObject *seg = type->tp_alloc(type, 10);
+    if (seg == NULL)
+        return NULL;
+    PyObject *items[10] = {
+        PyBytes_FromStringAndSize((const char *)f + 26, 4),
+        PyLong_FromLong((long)f[34] << 8 | f[35]),
+        PyBytes_FromStringAndSize((const char *)f + 30, 4),
+        PyLong_FromLong((long)f[36] << 8 | f[37]),
+        PyLong_FromUnsignedLong(be32(f + 38)),
+        PyLong_FromUnsignedLong(be32(f + 42)),
+        PyLong_FromLong(f[47]),
+        PyBytes_FromStringAndSize((const char *)f + p, end - p),
+        Py_NewRef(Py_False),
+        Py_NewRef(zero),
+    };
+    int bad = 0;
+    for (int i = 0; i < 10; i++) {
+        if (items[i] == NULL)
+            bad = 1;
+        PyTuple_SET_ITEM(seg, i, items[i]);
+    }
+    if (bad) {
+        Py_DECREF(seg);
+        return NULL;
+    }
+    return seg;
+}
+
+static PyObject *
+PcapScan_decode(PcapScan *self, PyObject *args)
+{
+    PyObject *seg_type, *decode;
+    if (!PyArg_ParseTuple(args, "O!O", &PyType_Type, &seg_type, &decode))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)seg_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "the segment type must be a tuple subclass");
+        return NULL;
+    }
+    Py_INCREF(seg_type);
+    Py_XSETREF(self->seg_type, seg_type);
+    Py_INCREF(decode);
+    Py_XSETREF(self->decode, decode);
+    long lt = PyLong_AsLong(self->lt);
+    if (lt == -1 && PyErr_Occurred())
+        return NULL;
+    self->eth = lt == 1;
+    Py_RETURN_NONE;
+}
+
 /* flow.last_ts = ts for a skipped frame: 1, or -1 on error */
 static int
 note_ts(PyObject *ent, double ts)
@@ -562,6 +634,20 @@ PcapScan_scan(PcapScan *self, PyObject *const *args, Py_ssize_t nargs)
                 }
             }
         }
+        if (self->seg_type != NULL) {
+            PyObject *seg = decode_here(self, b + start, incl);
+            if (seg == NULL && !PyErr_Occurred()) {
+                PyObject *data = PyBytes_FromStringAndSize((const char *)b + start, incl);
+                if (data == NULL)
+                    break;
+                seg = PyObject_CallFunctionObjArgs(self->decode, self->lt, data, NULL);
+                Py_DECREF(data);
+            }
+            if (seg == NULL)
+                break;
+            result = Py_BuildValue("n(dN)", end, ts, seg);
+            break;
+        }
         PyObject *data = PyBytes_FromStringAndSize((const char *)b + start, incl);
         if (data == NULL)
             break;
@@ -604,6 +690,8 @@ PcapScan_get_need(PcapScan *self, void *closure)
 static PyMethodDef PcapScan_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))PcapScan_scan, METH_FASTCALL,
      "scan(buf, pos) -> (pos, frame or None)"},
+    {"decode", (PyCFunction)PcapScan_decode, METH_VARARGS,
+     "decode(TcpSegment, decode_frame): scan() then hands out (ts, segment or reason)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -884,7 +972,7 @@ PyInit__walk(void)
     PyObject *m = PyModule_Create(&walk_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddIntConstant(m, "VERSION", 3) < 0) {
+    if (PyModule_AddIntConstant(m, "VERSION", 4) < 0) {
         Py_DECREF(m);
         return NULL;
     }

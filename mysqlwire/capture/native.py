@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-VERSION = 3
+VERSION = 4
 """The ``_walk.c`` this Python code was written against."""
 
 try:

@@ -19,7 +19,7 @@ import sys
 from typing import IO, NamedTuple
 
 from ..errors import CaptureError, UsageError
-from .decode import SUPPORTED_LINKTYPES, linktype_name
+from .decode import SUPPORTED_LINKTYPES, TcpSegment, decode_frame, linktype_name
 from .native import walk as _native
 
 __all__ = [
@@ -132,6 +132,7 @@ class CaptureReader:
         self.secrets: list[tuple[int, bytes]] = []
         self.frames_read = 0
         self.fast_lane = False  # records() follows a reassembler's fast lane
+        self._decode = False  # the native loop hands out (ts, segment): see decoded()
         self.truncated = False
         self.error: str | None = None
         try:
@@ -345,6 +346,17 @@ class CaptureReader:
     def __next__(self) -> Frame:
         return tuple.__new__(Frame, next(self._records))
 
+    def decoded(self, fast: dict | None = None):
+        """``(ts, segment)`` for every frame, ``segment`` being what
+        :func:`~mysqlwire.capture.decode.decode_frame` returns for it (a
+        :class:`~mysqlwire.capture.decode.TcpSegment` or the int reason it is
+        none); ``fast`` as in :meth:`records`.  The native loop decodes the
+        common Ethernet/IPv4/TCP frame itself."""
+        records = self.records(fast)
+        if self._native_decoding():
+            return records
+        return ((ts, decode_frame(lt, data)) for ts, lt, data, _iface in records)
+
     def records(self, fast: dict | None = None):
         """The same frames as plain ``(ts, linktype, data, iface)`` tuples.
 
@@ -370,6 +382,14 @@ class CaptureReader:
                     self.fast_lane = True
         return self._records
 
+    def _native_decoding(self) -> bool:
+        """Will the native pcap loop decode (see :meth:`decoded`)?  Asked
+        before the first frame, it switches it to handing out ``(ts, segment)``."""
+        if self.format != "pcap" or _PcapScan is None or self.frames_read:
+            return False
+        self._decode = True
+        return True
+
     def _pcap_records(self, fast: dict | None = None, l3off: int = 0, etype: int = -1):
         if _PcapScan is not None:
             return self._native_pcap_records(fast, l3off, etype)
@@ -388,6 +408,8 @@ class CaptureReader:
             etype,
             fast,
         )
+        if self._decode:
+            scan.decode(TcpSegment, decode_frame)
         walk = scan.scan
         hlen = self._rec_hlen
         buf = self._buf
