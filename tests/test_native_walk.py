@@ -289,11 +289,11 @@ def _lane_frames(seed: int) -> tuple[bytes, list[bytes]]:
     frames) and the pairs' 12-byte fast-lane keys."""
     rnd = random.Random(seed)
     keys, recs = [], []
-    pairs = [(b"\x0a\0\0" + bytes([i + 1]), b"\x0a\0\0\x63", 40000 + i, 3306) for i in range(4)]
+    pairs = [(b"\x0a\0\0" + bytes([i + 1]), b"\x0a\0\0\x63", 40000 + i, 3306) for i in range(5)]
     for src, dst, sp, dp in pairs:
         keys.append(src + dst + struct.pack("!HH", sp, dp))
     for i in range(400):
-        src, dst, sp, dp = pairs[rnd.randrange(4)]
+        src, dst, sp, dp = pairs[rnd.randrange(5)]
         payload = rnd.choice(
             [
                 b"",
@@ -322,7 +322,7 @@ def _lane_frames(seed: int) -> tuple[bytes, list[bytes]]:
         frag = rnd.choice([0] * 8 + [0x2000, 0x0001])
         proto = rnd.choice([6] * 9 + [17])
         opts = bytes(4) if vihl == 0x46 else b""
-        total = 20 + len(opts) + len(tcp) + len(payload) + rnd.choice([0] * 6 + [-2, 3])
+        total = 20 + len(opts) + len(tcp) + len(payload) + rnd.choice([0] * 6 + [-2, 3, -4])
         ip = (
             struct.pack("!BBHHHBBH4s4s", vihl, 0, max(0, total), 0, frag, 64, proto, 0, src, dst)
             + opts
@@ -332,6 +332,11 @@ def _lane_frames(seed: int) -> tuple[bytes, list[bytes]]:
         if rnd.random() < 0.05:
             frame = frame[: rnd.randrange(14, len(frame))]
         recs.append((1_700_000_000 + i, rnd.randrange(1_000_000), len(frame), frame))
+    for src, dst, sp, dp in pairs:  # a "bare ACK" whose TCP header claims 16 bytes, to each pair
+        tcp = struct.pack("!HHIIBBHHH", sp, dp, 1, 2, 4 << 4, 0x10, 512, 0, 0)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 36, 0, 0, 64, 6, 0, src, dst)
+        frame = bytes(12) + b"\x08\x00" + ip + tcp
+        recs.insert(rnd.randrange(len(recs)), (1_700_000_500, 0, len(frame), frame))
     return _pcap(recs), keys
 
 
@@ -354,7 +359,9 @@ def test_fast_lane_decisions_of_every_mode(seed, python_loop):
             return (buf[p + 33] & 0x10) and len(taken) % 3 != 0
 
         lane = lane_cls(True, 0, 2, 0.0, True)
+        peer = tcp_mod._Dir()  # mode 4 as the reassembler makes it: the ACKs land in peer.ack32
         fast = {
+            keys[4]: (flows[4], 0x07, 4, peer, peer.acked),
             keys[0]: (flows[0], 0x07, 0, None),
             keys[1]: (flows[1], 0x07, 1, None),
             keys[2]: (flows[2], 0x07, 4, None, take),
@@ -367,12 +374,14 @@ def test_fast_lane_decisions_of_every_mode(seed, python_loop):
                 [f.last_ts for f in flows],
                 taken,
                 {k: getattr(lane, k) for k in LANE_FIELDS if k != "inflate"},
+                peer.ack32,
             )
         )
     assert results[0] == results[1]
     got = results[0][0]
     assert 0 < len(got["frames"]) < got["frames_read"]  # some skipped, some not
     assert results[0][2]  # the take was asked
+    assert results[0][4] is not None  # a bare ACK was noted
 
 
 def test_same_frames_skipped_on_a_benchmark_capture(tmp_path, python_loop):

@@ -49,6 +49,7 @@ typedef struct {
 
 static PyObject *str_last_ts;
 static PyObject *str_awaiting;
+static PyObject *str_ack32;
 static PyObject *zero;
 
 static inline uint32_t
@@ -488,6 +489,18 @@ skip_frame(long etype, PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_s
         return -1;
     }
     PyObject *lane = PyTuple_GET_ITEM(ent, 3);
+    if (mode == 4 && lane != Py_None) {
+        /* a bare ACK noted in lane.ack32 (lane: the direction acknowledged),
+         * what _Dir.acked does; anything else is not taken */
+        if (!bare || b[p + 32] < 0x50)
+            return 0;
+        PyObject *ack = PyLong_FromUnsignedLong(be32(b + p + 28));
+        if (ack == NULL)
+            return -1;
+        int r = PyObject_SetAttr(lane, str_ack32, ack);
+        Py_DECREF(ack);
+        return r < 0 ? -1 : 1;
+    }
     if ((mode == 2 || mode == 3) && Py_IS_TYPE(lane, &LaneType)) /* (entries of tcp._open_lane) */
         return mode == 2 ? lane_client((Lane *)lane, b, p, end, ts) : lane_server((Lane *)lane, b, p, end, ts);
     PyObject *r = PyObject_CallFunction(PyTuple_GET_ITEM(ent, 4), "Onnd", buf, p, end, ts);
@@ -966,13 +979,14 @@ PyInit__walk(void)
         return NULL;
     str_last_ts = PyUnicode_InternFromString("last_ts");
     str_awaiting = PyUnicode_InternFromString("awaiting");
+    str_ack32 = PyUnicode_InternFromString("ack32");
     zero = PyLong_FromLong(0);
-    if (str_last_ts == NULL || str_awaiting == NULL || zero == NULL)
+    if (str_last_ts == NULL || str_awaiting == NULL || str_ack32 == NULL || zero == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&walk_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddIntConstant(m, "VERSION", 4) < 0) {
+    if (PyModule_AddIntConstant(m, "VERSION", 5) < 0) {
         Py_DECREF(m);
         return NULL;
     }

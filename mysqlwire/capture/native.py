@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-VERSION = 4
+VERSION = 5
 """The ``_walk.c`` this Python code was written against."""
 
 try:

@@ -296,7 +296,9 @@ class Reassembler(OutOfOrder):
         # ``flags & mask == 0`` and, by mode: 0 any segment; 1 a bare ACK;
         # 2 / 3 what the command lane takes (mysqlwire.capture.lane; a server
         # lane with no answer awaited: any segment); 4 what ``take`` takes (a
-        # bare ACK, noted) -- provided it sets ``flow.last_ts`` to its
+        # bare ACK, noted: its acknowledgement number goes to ``lane.ack32``,
+        # ``lane`` being the direction it acknowledges, which the native
+        # loop does itself) -- provided it sets ``flow.last_ts`` to its
         # timestamp: that is all :meth:`add` would have done with it.  Off
         # with ``idle_timeout`` (expiry runs per segment).
         self.fast: dict[bytes, tuple] = {}
@@ -511,7 +513,7 @@ class Reassembler(OutOfOrder):
                 elif peer.muted:
                     ent = (flow, _ANY_CONTROL, 1, None)  # bare ACKs of muted bytes
                 else:
-                    ent = (flow, _ANY_CONTROL, 4, None, peer.acked)  # bare ACKs, noted
+                    ent = (flow, _ANY_CONTROL, 4, peer, peer.acked)  # bare ACKs, noted
             if ent is None:
                 fast.pop(keys[fwd], None)
             else:
