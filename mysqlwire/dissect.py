@@ -320,16 +320,16 @@ class _ConnSink:
     def _tls_meta(self) -> None:
         t = self.tls
         info = self.conn.tls_info
-        for key, attr in (
-            ("tls_version", "version"),
-            ("tls_cipher", "cipher"),
-            ("tls_sni", "sni"),
-            ("tls_status", "status"),
+        status = t.status  # (a property: read once)
+        for key, val in (
+            ("tls_version", t.version),
+            ("tls_cipher", t.cipher),
+            ("tls_sni", t.sni),
+            ("tls_status", status),
         ):
-            val = getattr(t, attr, None)
             if val is not None or key not in info:
                 info[key] = val
-        info["decrypted"] = t.status == "ok"
+        info["decrypted"] = status == "ok"
         alerts = t.alerts
         if alerts:
             info["tls_alerts"] = [

@@ -114,3 +114,12 @@ UNSAFE = "".join(chr(c) for c in sorted(UNSAFE_JSON_CHARS))
 )
 def test_connection_line_equals_the_record(conn):
     assert connection_line(conn) == json_dumps(conn.to_record())
+
+
+def test_connection_line_after_values_only_the_general_path_takes():
+    # json's C encoder is kept between lines: an error inside a sub-value must not
+    # change the lines after it
+    odd = _conn(connect_attrs={"k": [b"\x00"]}, anomalies=[{"deep": [math.nan]}])
+    normal = _conn(connect_attrs={"a": "b", "c": ""}, anomalies=["server: x"])
+    for conn in (normal, odd, normal, odd, odd, normal):
+        assert connection_line(conn) == json_dumps(conn.to_record())

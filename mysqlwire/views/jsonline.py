@@ -13,6 +13,7 @@ byte-identical on every bundled capture.
 from __future__ import annotations
 
 import json
+from json.encoder import c_make_encoder
 from json.encoder import encode_basestring as _str
 
 from ..model import SCHEMA, Connection, change_user_records
@@ -23,7 +24,28 @@ __all__ = ["connection_line"]
 
 # a sub-value (error, connect_attrs, anomalies, ...) as json.dumps writes it
 # inside the record; raises TypeError on what only the general path handles
-_plain = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
+def _c_encoder():
+    """What ``_ENCODER.encode`` builds on every call (json's C encoder with its
+    settings), built once; a fresh one after an error (its circular-reference
+    markers may keep entries then)."""
+    return c_make_encoder({}, _ENCODER.default, _str, None, ": ", ", ", False, False, False)
+
+
+_C_ENCODER = [_c_encoder()] if c_make_encoder is not None else []
+
+
+def _plain(x) -> str:
+    if not _C_ENCODER:
+        return _ENCODER.encode(x)
+    try:
+        return "".join(_C_ENCODER[0](x, 0))
+    except BaseException:
+        _C_ENCODER[0] = _c_encoder()
+        raise
+
 
 _FRAGMENTS: dict[tuple, str] = {}
 _TLS_KEYS = ("tls_version", "tls_cipher", "tls_sni", "tls_status", "tls_alerts")
