@@ -60,6 +60,8 @@ from .protocol import (
 from .protocol.fastparse import fast_parse
 from .protocol.framing import MAX_INNER_PACKETS, CompressedReader, PacketReader
 
+_new = tuple.__new__  # (an Event without the named tuple's Python-level __new__)
+
 
 def _name(raw: bytes | None) -> str | None:
     if raw is None:
@@ -187,8 +189,15 @@ class Handshake:
 
     def _receive(self, sender: str, d: Direction, data) -> int:
         """Frame plain bytes; handle the packets; return how many were completed."""
+        # d.raw: the bytes of packets not complete yet (re-framed if the framing
+        # changes); when it holds none, this delivery's bytes go there only if
+        # some are left over (the common case: a segment of whole packets)
+        lazy = False
         if d.keep_raw:
-            d.raw += data
+            if d.raw:
+                d.raw += data
+            else:
+                lazy = True  # (then d.raw_base is this delivery's first byte)
         reader = d.reader
         before = reader.skipped
         try:
@@ -203,15 +212,24 @@ class Handshake:
             if switched:
                 # framing changes after this packet (TLS or compression):
                 # re-feed what followed it through the new framing.
+                if lazy:
+                    d.raw += data
                 self._reframe(sender, pkt)
                 return len(packets)
         if self.state == COMMAND:
             self._command_framing()
-        if d.keep_raw and packets:
-            # only bytes of packets not complete yet can still be re-framed
-            done = reader.done
-            del d.raw[: done - d.raw_base]
-            d.raw_base = done
+        if d.keep_raw:
+            if packets:
+                # only bytes of packets not complete yet can still be re-framed
+                done = reader.done
+                if lazy:
+                    if done - d.raw_base < len(data):
+                        d.raw += data[done - d.raw_base :]
+                else:
+                    del d.raw[: done - d.raw_base]
+                d.raw_base = done
+            elif lazy:
+                d.raw += data
         return reader.skipped - before + len(packets)
 
     def _command_framing(self) -> None:
@@ -405,10 +423,10 @@ class Handshake:
     # ------------------------------------------------------------ internals
     def _emit(self, sender, kind, pkt=None, fields=None, detail=None):
         if pkt is None:
-            ev = Event(sender, kind, None, b"", fields, self.plugin, self.exchange, detail, None)
-        else:  # (positional: Event's field order)
+            ev = (sender, kind, None, b"", fields, self.plugin, self.exchange, detail, None)
+        else:  # (Event's field order)
             offset = None if self.tls or self.compressed else self._dirs[sender].base + pkt.offset
-            ev = Event(
+            ev = (
                 sender,
                 kind,
                 pkt.seq,
@@ -419,7 +437,7 @@ class Handshake:
                 detail,
                 offset,
             )
-        self.queued.append(ev)
+        self.queued.append(_new(Event, ev))
 
     def _anomaly(self, sender: str, detail: str) -> None:
         self._anomalies += 1

@@ -8,8 +8,7 @@ Nothing here moves the state machine: :mod:`mysqlwire.handshake` does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .protocol.framing import CompressedReader, PacketReader
 
@@ -63,9 +62,9 @@ MAX_ANOMALIES = 64
 SLICE = 64 * 1024
 
 
-@dataclass(slots=True)
-class Event:
-    """One thing that happened on the wire.
+class Event(NamedTuple):
+    """One thing that happened on the wire (a named tuple: one per packet, made
+    without a Python-level ``__init__``).
 
     ``kind`` is a packet kind of :mod:`mysqlwire.protocol` (``greeting`` is
     ``handshake_v10``/``handshake_v9``), ``auth_data`` (raw plugin data sent by
