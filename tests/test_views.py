@@ -10,6 +10,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mysqlwire.cli import cli
 from mysqlwire.model import Connection
@@ -305,3 +307,27 @@ def test_open_is_documented_with_real_parameters():
     for name in ("ports", "detect", "keylog", "packets", "show_secrets", "max_packet"):
         assert name in sig.parameters and f":param {name}:" in mysqlwire.open.__doc__
     assert "from 1" in mysqlwire.Capture.connection.__doc__
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.binary()), st.one_of(st.none(), st.integers(1, 40)))
+def test_esc_is_html_escape_of_the_clean_text(value, limit):
+    """esc() escapes as html.escape(quote=True) does (it no longer imports html)."""
+    import html
+
+    from mysqlwire.views.escape import clean, esc
+
+    s = clean(value)
+    if limit is not None and len(s) > limit:
+        s = s[: max(limit - 1, 1)] + "\u2026"
+    assert esc(value, limit) == html.escape(s, quote=True)
+
+
+def test_format_ip_without_socket():
+    import socket
+
+    from mysqlwire.capture.decode import format_ip
+
+    for raw in (b"\0\0\0\0", b"\x7f\0\0\x01", b"\xff\xff\xff\xff", b"\x0a\xc8\x05\x10"):
+        assert format_ip(raw) == socket.inet_ntoa(raw)
+    assert format_ip(bytes(15) + b"\x01") == "::1"

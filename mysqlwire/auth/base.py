@@ -29,7 +29,6 @@ accepted and UTF-8 encoded; a :class:`~mysqlwire.auth.passwords.Secret` is unwra
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +97,8 @@ def nonce_from_switch_data(data: bytes, length: int = SCRAMBLE_LENGTH) -> bytes:
 
 def consteq(a: bytes, b: bytes) -> bool:
     """Constant-time equality of two byte strings."""
+    import hmac  # (here: hashlib costs ~3 ms of start-up to every command)
+
     return hmac.compare_digest(bytes(a), bytes(b))
 
 

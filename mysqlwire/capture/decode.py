@@ -11,7 +11,6 @@ without formatting; ``seg.src``/``seg.dst`` format them on demand (cached).
 
 from __future__ import annotations
 
-import socket
 import struct
 from functools import lru_cache
 from typing import NamedTuple
@@ -104,7 +103,9 @@ _U32LE = struct.Struct("<I").unpack_from
 def format_ip(raw: bytes) -> str:
     """4 or 16 raw address bytes -> text (``"10.0.0.1"``, ``"::1"``)."""
     if len(raw) == 4:
-        return socket.inet_ntoa(raw)
+        return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
+    import socket  # (only for IPv6: the module costs ~3 ms of start-up)
+
     return socket.inet_ntop(socket.AF_INET6, raw)
 
 
@@ -156,6 +157,8 @@ class TcpSegment(NamedTuple):
         missing: int = 0,
     ) -> TcpSegment:
         """Build a segment from text addresses (tests, synthetic streams)."""
+        import socket
+
         v6 = ":" in src
         fam = socket.AF_INET6 if v6 else socket.AF_INET
         return cls(
