@@ -496,28 +496,21 @@ class Reassembler(OutOfOrder):
             ent = (flow, SYN, 0, None)  # a tombstone: only a SYN can matter
             fast[keys[0]] = fast[keys[1]] = ent
             return
-        dirs = flow._d
-        for fwd in (False, True):
-            d = dirs[fwd]
-            peer = dirs[not fwd]
-            ent = None
-            if (
-                d.nxt is not None
-                and peer.nxt is not None
-                and not peer.starts
-                and (peer.fin is None or peer.done)
-            ):
+        d0, d1 = flow._d
+        if d0.nxt is None or d1.nxt is None:  # (a direction not started: no entries)
+            fast.pop(keys[0], None)
+            fast.pop(keys[1], None)
+            return
+        for d, peer, key in ((d0, d1, keys[0]), (d1, d0, keys[1])):
+            if peer.starts or not (peer.fin is None or peer.done):
                 # (the peer's holes and FIN wait for this side's ACKs)
-                if d.muted:
-                    ent = (flow, _ANY_CONTROL, 0, None)
-                elif peer.muted:
-                    ent = (flow, _ANY_CONTROL, 1, None)  # bare ACKs of muted bytes
-                else:
-                    ent = (flow, _ANY_CONTROL, 4, peer, peer.acked)  # bare ACKs, noted
-            if ent is None:
-                fast.pop(keys[fwd], None)
+                fast.pop(key, None)
+            elif d.muted:
+                fast[key] = (flow, _ANY_CONTROL, 0, None)
+            elif peer.muted:
+                fast[key] = (flow, _ANY_CONTROL, 1, None)  # bare ACKs of muted bytes
             else:
-                fast[keys[fwd]] = ent
+                fast[key] = (flow, _ANY_CONTROL, 4, peer, peer.acked)  # bare ACKs, noted
 
     def _open_lane(self, flow: Flow, ts: float) -> None:
         """Open the command lane a sink asked for, if the flow is at rest."""
