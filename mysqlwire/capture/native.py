@@ -11,13 +11,14 @@ the environment, :data:`walk` is None and everything runs in Python.
 
 from __future__ import annotations
 
+import importlib
 import os
 
 VERSION = 5
 """The ``_walk.c`` this Python code was written against."""
 
-try:
-    from . import _walk as walk
+try:  # (this module owns the extension: the others use it through ``walk``)
+    walk = importlib.import_module("._walk", __package__)
 except ImportError:  # not built (no compiler at install time)
     walk = None
 if walk is not None and (
