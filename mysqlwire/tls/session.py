@@ -252,11 +252,19 @@ class TlsSession:
                 )
                 d.nokeys = True
                 continue
+            d.records += 1
+            progress = True
+            if encrypted and (d.failed or (d.dec is None and d.nokeys)):
+                # a protected record that cannot be read (_encrypted_record's
+                # first case, without copying the record)
+                pos += 5 + length
+                d.skipped += 1
+                if ctype == S.CT_ALERT:
+                    self._anomaly(f"{side}: encrypted alert (not readable without keys)")
+                continue
             version = bytes(buf[pos + 1 : pos + 3])
             fragment = bytes(buf[pos + 5 : pos + 5 + length])
             pos += 5 + length
-            d.records += 1
-            progress = True
             if encrypted:
                 self._encrypted_record(d, ctype, version, fragment)
             else:
