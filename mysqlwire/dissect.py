@@ -201,9 +201,17 @@ class _ConnSink:
         hs.receive_data(sender, data)
         queued = hs.queued
         if queued:  # (_drain, inlined: this runs for every segment)
-            apply = self._apply
-            while queued:
-                apply(queued.popleft(), ts)
+            pipe = self.pipe
+            if pipe.observer is None and self.conn.packets is None:
+                # (_apply, inlined: nobody else sees the events)
+                conn = self.conn
+                while queued:
+                    if apply_event(conn, hs, queued.popleft(), ts, False):
+                        pipe.changed(self)
+            else:
+                apply = self._apply
+                while queued:
+                    apply(queued.popleft(), ts)
         if hs.tls and self.tls is None:
             self._start_tls(ts)
         else:
