@@ -173,6 +173,8 @@ def test_html_holds_the_first_page_and_the_block_every_row(conns, monkeypatch):
     assert [r["link"] for r in recs] == [1] * n  # a few connections: each has a ladder
     assert f"JavaScript is off: the table shows the first 4 of {n} connections" in page
     assert '<div class="mw-pager" id="mw-pager" data-size="4" hidden>' in page
+    # without JavaScript the controls that would do nothing are not shown
+    assert '<div class="mw-filters" id="mw-filters" hidden>' in page
 
 
 def test_small_report_has_every_row_as_html(conns):
@@ -266,6 +268,7 @@ def test_browser_shows_one_page(chromium, paged, tmp_path, query, first, last, i
     assert _shown(dom) == list(range(first, last + 1))
     assert info in dom
     assert '<div class="mw-pager" id="mw-pager" data-size="200">' in dom  # shown
+    assert '<div class="mw-filters" id="mw-filters">' in dom
     assert "451 of 451 connection(s) shown" in dom
     if last == 451:  # the hostile name is text in the page, never markup
         assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in dom

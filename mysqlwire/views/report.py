@@ -104,6 +104,7 @@ section.mw-sec h3{font-size:14px;margin:16px 0 0}
 [hidden]{display:none!important}
 .mw-pager{display:flex;gap:10px;align-items:center;margin:8px 0;font-size:13px;color:#475569}
 .mw-pager button,.mw-open{font:inherit;padding:2px 10px;cursor:pointer}
+.mw-pager select{margin-left:5px;font:inherit}
 .mw-open{background:none;border:0;padding:0;color:#1e3a8a;text-align:left;font-weight:600}
 .mw-open::before{content:"\\25B8  ";color:#64748b}
 .mw-open[aria-expanded=true]::before{content:"\\25BE  "}
@@ -307,7 +308,8 @@ def iter_page(
 
     p.append("<h2>Connections</h2>")
     p.append(
-        '<div class="mw-filters" id="mw-filters">'
+        # shown by the script: without JavaScript the filters would do nothing
+        '<div class="mw-filters" id="mw-filters" hidden>'
         f'<label>outcome<select id="f-outcome">{_options(outcomes, "outcomes")}</select></label>'
         f'<label>plugin<select id="f-plugin">{_options(tally.plugins, "plugins")}</select></label>'
         f'<label>replay<select id="f-verdict">{_options(verdicts, "verdicts")}</select></label>'
