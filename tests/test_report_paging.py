@@ -517,3 +517,12 @@ def test_shared_values_are_bounded():
     assert [r["user"] for r in records(page)] == users
     assert block_of(page)["strings"]["outcome"] == ["ok"]
     stored.close()
+
+
+def test_every_table_column_travels_in_the_rows():
+    """The script draws the columns named in the table's head from the row's
+    fields: a column added to the table needs its field in the rows."""
+    assert {k for k, _ in SUMMARY_COLUMNS} <= set(ROW_FIELDS)
+    script = report_mod.REPORT_SCRIPT
+    for key in ("final_plugin", "latency_text", "client", "server", "link", "error"):
+        assert f"F.{key}" in script
