@@ -161,6 +161,28 @@ def test_capture_repr_html_summary_table():
     assert login_latency_ms(cap[0]) == pytest.approx(row["latency_ms"], abs=1e-3)
 
 
+def test_capture_repr_html_of_a_big_capture_shows_the_first_rows(monkeypatch):
+    """A notebook cell does not receive a 100 000-row table: the first
+    CAPTURE_HTML_ROWS rows, and how many there are."""
+    from mysqlwire.views import html as html_mod
+
+    cap = _open("mariadb_pymysql_native_ok.pcap")
+    many = [cap[0]] * 5
+
+    class Big:
+        connections = many
+        summary = cap.summary
+        path = "big.pcap"
+
+    monkeypatch.setattr(html_mod, "CAPTURE_HTML_ROWS", 3)
+    page = capture_html(Big())
+    assert page.count("<tr") == 1 + 3
+    assert "the first 3 of 5 connections" in page
+    monkeypatch.setattr(html_mod, "CAPTURE_HTML_ROWS", 5)
+    page = capture_html(Big())
+    assert page.count("<tr") == 1 + 5 and "the first" not in page
+
+
 def test_every_lab_sample_renders():
     for name, t in TRUTH.items():
         cap = _open(name)

@@ -380,6 +380,10 @@ def summary_table_html(
     return summary_head_html(cols, table_id=table_id) + body + SUMMARY_FOOT
 
 
+CAPTURE_HTML_ROWS = 200
+"""Rows of a capture's notebook table (a bigger capture says how many more)."""
+
+
 def capture_html(capture, *, css: bool = True) -> str:
     """Summary table of every connection of a :class:`mysqlwire.api.Capture`."""
     conns = list(capture.connections)
@@ -392,11 +396,17 @@ def capture_html(capture, *, css: bool = True) -> str:
         head += f", {summary.frames} frame(s)"
     if summary is not None and getattr(summary, "truncated", False):
         head += f' <span class="mw-anom">truncated: {esc(summary.error)}</span>'
-    body = summary_table_html([summary_row(c) for c in conns]) if conns else ""
+    shown = conns[:CAPTURE_HTML_ROWS]
+    body = summary_table_html([summary_row(c) for c in shown]) if conns else ""
     hint = (
         '<div class="mw-dim">capture.connections[i] shows the ladder diagram of one connection</div>'
         if conns
         else ""
     )
+    if len(conns) > len(shown):
+        hint = (
+            f'<div class="mw-dim">the first {len(shown)} of {len(conns)} connections: '
+            "capture.to_dataframe() has them all, <code>mysqlwire report</code> pages them</div>"
+        ) + hint
     style = f"<style>{CSS}</style>" if css else ""
     return f'{style}<div class="mw"><div>{head}</div>{body}{hint}</div>'
