@@ -86,10 +86,7 @@ def _v(x) -> str:
     return _plain(x)
 
 
-def _ts(x) -> str:
-    if x.__class__ is float and x - x == 0.0:  # finite: written as repr() writes it
-        return float.__repr__(x)
-    return _v(x)
+_float = float.__repr__  # a finite float, as json writes it (else _v decides)
 
 
 def _change_users(exchanges: list) -> str:
@@ -104,6 +101,9 @@ def _line(c: Connection) -> str:
     client_caps = c.client_capabilities
     ext = c.server_ext_capabilities
     outcome = c.outcome  # (a property)
+    first = c.first_ts  # (finite: written as repr() writes it)
+    last = c.last_ts
+    frag = _FRAGMENTS.get  # (_names, inline when remembered)
     enc = _ENC.get  # (str, int, bool, None: one C call each; anything else: _v)
     parts = [
         _HEAD,
@@ -115,9 +115,9 @@ def _line(c: Connection) -> str:
         ', "server": ',
         enc(c.server.__class__, _v)(c.server),
         ', "first_ts": ',
-        _ts(c.first_ts),
+        _float(first) if first.__class__ is float and first - first == 0.0 else _v(first),
         ', "last_ts": ',
-        _ts(c.last_ts),
+        _float(last) if last.__class__ is float and last - last == 0.0 else _v(last),
         ', "protocol_version": ',
         enc(c.protocol_version.__class__, _v)(c.protocol_version),
         ', "server_version": ',
@@ -125,11 +125,15 @@ def _line(c: Connection) -> str:
         ', "thread_id": ',
         enc(c.thread_id.__class__, _v)(c.thread_id),
         ', "server_capabilities": ',
-        "null" if server_caps is None else _names(cap_names, server_caps),
+        "null"
+        if server_caps is None
+        else frag((cap_names, server_caps)) or _names(cap_names, server_caps),
         ', "server_mariadb_capabilities": ',
-        _names(mariadb_cap_names, ext) if ext else "[]",
+        (frag((mariadb_cap_names, ext)) or _names(mariadb_cap_names, ext)) if ext else "[]",
         ', "client_capabilities": ',
-        "null" if client_caps is None else _names(cap_names, client_caps),
+        "null"
+        if client_caps is None
+        else frag((cap_names, client_caps)) or _names(cap_names, client_caps),
         ', "greeting_plugin": ',
         enc(c.greeting_plugin.__class__, _v)(c.greeting_plugin),
         ', "client_plugin": ',
