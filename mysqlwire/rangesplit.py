@@ -224,33 +224,47 @@ def prerender(conn, render: tuple, packets: bool):
         text = buf.getvalue()
         buf.seek(0)
         buf.truncate()
-        key = _TEXT_KEY
-    elif fmt == "jsonl" and not packets:
-        from .views.jsonline import connection_line  # the sequential path's writer
-
-        text = connection_line(conn)
-        key = _JSON_KEY
+        at = text.find(_TEXT_KEY) + 1  # the id follows the "#"
     else:
-        from .views.escape import json_dumps
+        if fmt == "jsonl" and not packets:
+            text = _line()(conn)  # the sequential path's writer
+        else:
+            from .views.escape import json_dumps
 
-        record = conn.to_record(with_packets=packets)
-        text = json_dumps(record, indent=2 if fmt == "json" else None)
-        key = _JSON_KEY
-    if text.count(SENTINEL) != 1 or key not in text:
+            record = conn.to_record(with_packets=packets)
+            text = json_dumps(record, indent=2 if fmt == "json" else None)
+        at = text.find(_JSON_KEY)
+        if at >= 0:
+            at += len(_JSON_KEY) - len(SENTINEL)
+    # the sentinel once, where the id is written, and nowhere else
+    end = at + len(SENTINEL)
+    if at <= 0 or text.rfind(SENTINEL, 0, at) >= 0 or text.find(SENTINEL, end) >= 0:
         return conn
-    if fmt == "json":
-        text = text.replace("\n", "\n  ")  # one level down, in the list
-    head, _, tail = text.partition(SENTINEL)
+    head, tail = text[:at], text[end:]
+    if fmt == "json":  # one level down, in the list
+        head, tail = head.replace("\n", "\n  "), tail.replace("\n", "\n  ")
     info = conn.tls_info
     return Rendered(
         head,
         tail,
         conn.failed,
         conn.user,
-        tuple(ex.user for ex in conn.exchanges),
+        tuple([ex.user for ex in conn.exchanges]),
         conn.tls,
         (info.get("tls_status"), info.get("tls_version")),
     )
+
+
+_LINES: list = []
+
+
+def _line():
+    """:func:`mysqlwire.views.jsonline.connection_line`, imported once."""
+    if not _LINES:
+        from .views.jsonline import connection_line
+
+        _LINES.append(connection_line)
+    return _LINES[0]
 
 
 class _Watch:

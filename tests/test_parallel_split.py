@@ -277,8 +277,14 @@ def test_prerendered_text_is_the_renderers(stress):
         assert r.text() == json_dumps(c.to_record(with_packets=True))
         assert (r.failed, r.user, r.tls) == (c.failed, c.user, c.tls)
     c = conns[0]
-    c.server_version = rangesplit.SENTINEL
+    c.server_version = rangesplit.SENTINEL  # after the id
     assert rangesplit.prerender(c, ("jsonl",), False) is c
+    c = conns[1]
+    c.capture = f"/tmp/{rangesplit.SENTINEL}.pcap"  # before the id (JSON only)
+    for spec in (("jsonl",), ("json",)):
+        assert rangesplit.prerender(c, spec, False) is c
+    c.server_version = f"x{rangesplit.SENTINEL}"  # after it in the text block
+    assert rangesplit.prerender(c, ("text", False, False, 80, None), False) is c
 
 
 def random_capture(path: Path, seed: int, *, harsh: bool = True) -> Path:
