@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The C extension (mysqlwire/capture/_walk.c) under AddressSanitizer + UBSan: builds it with
+# The C extension (mysqlwire/capture/_walk.c + _walk_lane.c) under AddressSanitizer + UBSan: builds it with
 # the sanitizers into a throw-away copy of the checkout, then runs the tests that drive it
 # (tests/test_native_walk.py, test_capture_reader.py, test_perf_lanes.py) and a mutation
 # fuzz of captures through the dissector (scripts/native_fuzz.py). Not part of the suite
@@ -13,7 +13,7 @@ rm -f "$work"/mysqlwire/capture/_walk*.so
 inc="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 ext="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
 gcc -shared -fPIC -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-  -I"$inc" "$work/mysqlwire/capture/_walk.c" -o "$work/mysqlwire/capture/_walk$ext"
+  -I"$inc" "$work/mysqlwire/capture/_walk.c" "$work/mysqlwire/capture/_walk_lane.c" -o "$work/mysqlwire/capture/_walk$ext"
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export PYTHONPATH="$work"

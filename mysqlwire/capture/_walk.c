@@ -26,10 +26,7 @@
  * bounds it), and no state survives a call except the counters.
  */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
-#include <stdint.h>
+#include "_walk.h"
 
 typedef struct {
     PyObject_HEAD
@@ -125,304 +122,12 @@ PcapScan_init(PcapScan *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-
-/* ---- CommandLane: mysqlwire.capture.lane.CommandLane, native ----------------
- *
- * The same fields and the same client()/server() decisions as the Python
- * class in lane.py (the reference, documented there; the tests run both);
- * the scanner calls them without a Python call when an entry's lane is this
- * type. */
-
-
-typedef struct {
-    PyObject_HEAD
-    char client_fwd;
-    unsigned int cli_next;
-    PyObject *ack;
-    PyObject *sack;
-    PyObject *last;
-    double last_ts;
-    Py_ssize_t commands;
-    Py_ssize_t nbytes;
-    Py_ssize_t sbytes;
-    Py_ssize_t watch;
-    char awaiting;
-    unsigned int reply_at;
-    char quiet;
-    PyObject *inflate;
-    Py_ssize_t inner;
-    int cseq;
-} Lane;
-
-static PyTypeObject LaneType;
-
-static int
-Lane_traverse(Lane *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->ack);
-    Py_VISIT(self->sack);
-    Py_VISIT(self->last);
-    Py_VISIT(self->inflate);
-    return 0;
-}
-
-static int
-Lane_clear(Lane *self)
-{
-    Py_CLEAR(self->ack);
-    Py_CLEAR(self->sack);
-    Py_CLEAR(self->last);
-    Py_CLEAR(self->inflate);
-    return 0;
-}
-
-static void
-Lane_dealloc(Lane *self)
-{
-    PyObject_GC_UnTrack(self);
-    Lane_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static int
-Lane_init(Lane *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"client_fwd", "cli_next", "watch", "ts", "quiet", "inflate", NULL};
-    int client_fwd, quiet;
-    unsigned long long cli_next;
-    Py_ssize_t watch;
-    double ts;
-    PyObject *inflate = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "pKndp|O", kwlist, &client_fwd, &cli_next,
-                                     &watch, &ts, &quiet, &inflate))
-        return -1;
-    if (cli_next > 0xFFFFFFFFULL) {
-        PyErr_SetString(PyExc_ValueError, "cli_next is a 32-bit sequence number");
-        return -1;
-    }
-    self->client_fwd = (char)client_fwd;
-    self->cli_next = (unsigned int)cli_next;
-    Py_INCREF(Py_None);
-    Py_XSETREF(self->ack, Py_None);
-    Py_INCREF(Py_None);
-    Py_XSETREF(self->sack, Py_None);
-    Py_XSETREF(self->last, PyBytes_FromStringAndSize("", 0));
-    if (self->last == NULL)
-        return -1;
-    self->last_ts = ts;
-    self->commands = self->nbytes = self->sbytes = 0;
-    self->watch = watch;
-    self->awaiting = 0;
-    self->reply_at = 0;
-    self->quiet = (char)quiet;
-    Py_INCREF(inflate);
-    Py_XSETREF(self->inflate, inflate);
-    self->inner = 0;
-    self->cseq = 0;
-    return 0;
-}
-
-static inline uint32_t
-be32(const unsigned char *b)
-{
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static int
-set_seq(PyObject **field, uint32_t v)
-{
-    PyObject *o = PyLong_FromUnsignedLong(v);
-    if (o == NULL)
-        return -1;
-    Py_XSETREF(*field, o);
-    return 0;
-}
-
-/* 1 taken, 0 for the ordinary path, -1 error.  The caller guarantees
- * 0 <= p, p + 34 <= end <= the buffer's length. */
-static int
-lane_client(Lane *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t end, double ts)
-{
-    if (b[p + 32] < 0x50)
-        return 0; /* a TCP header shorter than 20 bytes: the decoder drops it */
-    Py_ssize_t q = p + 20 + ((b[p + 32] >> 4) << 2);
-    Py_ssize_t n = ((Py_ssize_t)b[p + 2] << 8 | b[p + 3]) + p - q;
-    uint32_t seq = be32(b + p + 24), ack = be32(b + p + 28);
-    if (n == 0)
-        return set_seq(&self->ack, ack) < 0 ? -1 : 1;
-    if (n < 5 || q + n > end || seq != self->cli_next)
-        return 0;
-    const unsigned char *pk = b + q;
-    Py_ssize_t m = n;
-    PyObject *packet = NULL;
-    if (self->inflate != Py_None) {
-        PyObject *seg = PyBytes_FromStringAndSize((const char *)b + q, n);
-        if (seg == NULL)
-            return -1;
-        packet = PyObject_CallOneArg(self->inflate, seg);
-        Py_DECREF(seg);
-        if (packet == NULL)
-            return -1;
-        if (packet == Py_None) {
-            Py_DECREF(packet);
-            return 0;
-        }
-        if (!PyBytes_Check(packet)) {
-            Py_DECREF(packet);
-            PyErr_SetString(PyExc_TypeError, "inflate must return bytes or None");
-            return -1;
-        }
-        pk = (const unsigned char *)PyBytes_AS_STRING(packet);
-        m = PyBytes_GET_SIZE(packet);
-    }
-    int ok = m >= 5 && !pk[3] && ((Py_ssize_t)pk[0] | (Py_ssize_t)pk[1] << 8 | (Py_ssize_t)pk[2] << 16) == m - 4;
-    int cmd = ok ? pk[4] : 0;
-    Py_XDECREF(packet);
-    if (!ok || cmd == 0x11 || (cmd == 0x01 && !self->quiet))
-        return 0; /* not one command packet, COM_CHANGE_USER, a listened-to COM_QUIT */
-    PyObject *last = PyBytes_FromStringAndSize((const char *)b + q, n);
-    if (last == NULL || set_seq(&self->ack, ack) < 0) {
-        Py_XDECREF(last);
-        return -1;
-    }
-    if (self->inflate != Py_None) {
-        self->inner += m;
-        self->cseq = b[q + 3];
-    }
-    self->cli_next = (uint32_t)(seq + (uint32_t)n);
-    Py_XSETREF(self->last, last);
-    self->last_ts = ts;
-    self->commands += 1;
-    self->nbytes += n;
-    if (self->watch > 0) {
-        self->watch -= 1;
-        if (!self->awaiting) {
-            self->awaiting = 1;
-            self->reply_at = ack; /* the answer starts where the client acknowledged */
-        }
-    }
-    return 1;
-}
-
-static int
-lane_server(Lane *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t end, double ts)
-{
-    if (b[p + 32] < 0x50)
-        return 0;
-    Py_ssize_t q = p + 20 + ((b[p + 32] >> 4) << 2);
-    Py_ssize_t n = ((Py_ssize_t)b[p + 2] << 8 | b[p + 3]) + p - q;
-    uint32_t seq = be32(b + p + 24), ack = be32(b + p + 28);
-    if (n == 0)
-        return set_seq(&self->sack, ack) < 0 ? -1 : 1;
-    if (n < 0)
-        return 0;
-    uint32_t behind = (uint32_t)(self->reply_at - seq);
-    if (behind) {
-        if (behind < 0x80000000U && (Py_ssize_t)behind >= n)
-            return set_seq(&self->sack, ack) < 0 ? -1 : 1; /* old bytes, before the answer */
-        return 0;
-    }
-    if (self->inflate != Py_None || n < 5 || q + 5 > end || b[q + 3] != 1 || b[q + 4] == 0xFF
-        || ((Py_ssize_t)b[q] | (Py_ssize_t)b[q + 1] << 8 | (Py_ssize_t)b[q + 2] << 16) + 4 > n)
-        return 0;
-    if (set_seq(&self->sack, ack) < 0)
-        return -1;
-    self->awaiting = 0;
-    self->sbytes += n;
-    self->last_ts = ts;
-    return 1;
-}
-
-static PyObject *
-Lane_call(Lane *self, PyObject *const *args, Py_ssize_t nargs, int server)
-{
-    Py_ssize_t p, end;
-    double ts;
-    if (nargs != 4 || !PyBytes_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "(buf: bytes, p: int, end: int, ts: float)");
-        return NULL;
-    }
-    p = PyLong_AsSsize_t(args[1]);
-    if (p == -1 && PyErr_Occurred())
-        return NULL;
-    end = PyLong_AsSsize_t(args[2]);
-    if (end == -1 && PyErr_Occurred())
-        return NULL;
-    ts = PyFloat_AsDouble(args[3]);
-    if (ts == -1.0 && PyErr_Occurred())
-        return NULL;
-    if (p < 0 || p + 34 > end || end > PyBytes_GET_SIZE(args[0])) {
-        PyErr_SetString(PyExc_ValueError, "the frame is outside the buffer");
-        return NULL;
-    }
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    int r = server ? lane_server(self, b, p, end, ts) : lane_client(self, b, p, end, ts);
-    if (r < 0)
-        return NULL;
-    return PyBool_FromLong(r);
-}
-
-static PyObject *
-Lane_client(Lane *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    return Lane_call(self, args, nargs, 0);
-}
-
-static PyObject *
-Lane_server(Lane *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    return Lane_call(self, args, nargs, 1);
-}
-
-static PyMethodDef Lane_methods[] = {
-    {"client", (PyCFunction)(void (*)(void))Lane_client, METH_FASTCALL,
-     "client(buf, p, end, ts) -> bool: take a client segment?"},
-    {"server", (PyCFunction)(void (*)(void))Lane_server, METH_FASTCALL,
-     "server(buf, p, end, ts) -> bool: take a server segment while an answer is awaited?"},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyMemberDef Lane_members[] = {
-    {"client_fwd", T_BOOL, offsetof(Lane, client_fwd), READONLY, NULL},
-    {"cli_next", T_UINT, offsetof(Lane, cli_next), READONLY, NULL},
-    {"ack", T_OBJECT, offsetof(Lane, ack), READONLY, NULL},
-    {"sack", T_OBJECT, offsetof(Lane, sack), READONLY, NULL},
-    {"last", T_OBJECT, offsetof(Lane, last), READONLY, NULL},
-    {"last_ts", T_DOUBLE, offsetof(Lane, last_ts), READONLY, NULL},
-    {"commands", T_PYSSIZET, offsetof(Lane, commands), READONLY, NULL},
-    {"nbytes", T_PYSSIZET, offsetof(Lane, nbytes), READONLY, NULL},
-    {"sbytes", T_PYSSIZET, offsetof(Lane, sbytes), READONLY, NULL},
-    {"watch", T_PYSSIZET, offsetof(Lane, watch), READONLY, NULL},
-    {"awaiting", T_BOOL, offsetof(Lane, awaiting), READONLY, NULL},
-    {"reply_at", T_UINT, offsetof(Lane, reply_at), READONLY, NULL},
-    {"quiet", T_BOOL, offsetof(Lane, quiet), READONLY, NULL},
-    {"inflate", T_OBJECT, offsetof(Lane, inflate), READONLY, NULL},
-    {"inner", T_PYSSIZET, offsetof(Lane, inner), READONLY, NULL},
-    {"cseq", T_INT, offsetof(Lane, cseq), READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyTypeObject LaneType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mysqlwire.capture._walk.CommandLane",
-    .tp_basicsize = sizeof(Lane),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "mysqlwire.capture.lane.CommandLane, native (see _walk.c).",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Lane_init,
-    .tp_dealloc = (destructor)Lane_dealloc,
-    .tp_traverse = (traverseproc)Lane_traverse,
-    .tp_clear = (inquiry)Lane_clear,
-    .tp_methods = Lane_methods,
-    .tp_members = Lane_members,
-};
-
 /* 1: the lane's side of the flow waits for an answer; 0: at rest; -1: error */
 static int
 awaiting(PyObject *ent)
 {
     PyObject *lane = PyTuple_GET_ITEM(ent, 3);
-    if (Py_IS_TYPE(lane, &LaneType))
+    if (Py_IS_TYPE(lane, &WalkLaneType))
         return ((Lane *)lane)->awaiting;
     PyObject *v = PyObject_GetAttr(PyTuple_GET_ITEM(ent, 3), str_awaiting);
     if (v == NULL)
@@ -501,8 +206,8 @@ skip_frame(long etype, PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_s
         Py_DECREF(ack);
         return r < 0 ? -1 : 1;
     }
-    if ((mode == 2 || mode == 3) && Py_IS_TYPE(lane, &LaneType)) /* (entries of tcp._open_lane) */
-        return mode == 2 ? lane_client((Lane *)lane, b, p, end, ts) : lane_server((Lane *)lane, b, p, end, ts);
+    if ((mode == 2 || mode == 3) && Py_IS_TYPE(lane, &WalkLaneType)) /* (entries of tcp._open_lane) */
+        return mode == 2 ? walk_lane_client((Lane *)lane, b, p, end, ts) : walk_lane_server((Lane *)lane, b, p, end, ts);
     PyObject *r = PyObject_CallFunction(PyTuple_GET_ITEM(ent, 4), "Onnd", buf, p, end, ts);
     if (r == NULL)
         return -1;
@@ -728,7 +433,6 @@ static PyTypeObject PcapScanType = {
     .tp_methods = PcapScan_methods,
     .tp_getset = PcapScan_getset,
 };
-
 
 /* ---- PcapngScan: the Enhanced Packet Blocks of reader._pcapng_records ---------
  *
@@ -975,7 +679,7 @@ static struct PyModuleDef walk_module = {
 PyMODINIT_FUNC
 PyInit__walk(void)
 {
-    if (PyType_Ready(&PcapScanType) < 0 || PyType_Ready(&LaneType) < 0 || PyType_Ready(&PcapngScanType) < 0)
+    if (PyType_Ready(&PcapScanType) < 0 || PyType_Ready(&WalkLaneType) < 0 || PyType_Ready(&PcapngScanType) < 0)
         return NULL;
     str_last_ts = PyUnicode_InternFromString("last_ts");
     str_awaiting = PyUnicode_InternFromString("awaiting");
@@ -996,9 +700,9 @@ PyInit__walk(void)
         Py_DECREF(m);
         return NULL;
     }
-    Py_INCREF(&LaneType);
-    if (PyModule_AddObject(m, "CommandLane", (PyObject *)&LaneType) < 0) {
-        Py_DECREF(&LaneType);
+    Py_INCREF(&WalkLaneType);
+    if (PyModule_AddObject(m, "CommandLane", (PyObject *)&WalkLaneType) < 0) {
+        Py_DECREF(&WalkLaneType);
         Py_DECREF(m);
         return NULL;
     }
