@@ -39,11 +39,6 @@ INF = 1 << 62
 MIN_RANGE = 8 << 20
 """Smallest range worth a process (bytes)."""
 
-LEAD = 0.93
-"""Size of the first range (the parent's) against the others: the parent also
-merges and writes the other ranges' connections when they are done, and its
-range is the one read past its end the longest (every open flow continues)."""
-
 _CHAIN = 16  # consecutive plausible records that make a boundary
 _SCAN = 1 << 20  # bytes searched for a boundary after a split point
 _BLOCK = 4 << 20  # bytes read for the search (the chain may run past _SCAN)
@@ -74,10 +69,9 @@ def min_range() -> int:
         return MIN_RANGE
 
 
-def plan(path: str, jobs: int, min_range: int = MIN_RANGE, lead: float = LEAD) -> list[int] | None:
+def plan(path: str, jobs: int, min_range: int = MIN_RANGE) -> list[int] | None:
     """Start offsets of the ranges (the first is 24), or None when the file
-    is not a plain pcap, too small to split, or no boundary is found.  The
-    first range is ``lead`` times the size of each other one."""
+    is not a plain pcap, too small to split, or no boundary is found."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -89,9 +83,8 @@ def plan(path: str, jobs: int, min_range: int = MIN_RANGE, lead: float = LEAD) -
             (first_sec,) = struct.unpack_from(order + "I", head, 24)
             parts = max(1, min(jobs, (size - 24) // max(1, min_range)))
             starts = [24]
-            weight = lead + parts - 1
             for k in range(1, parts):
-                target = 24 + int((size - 24) * (lead + k - 1) / weight)
+                target = 24 + (size - 24) * k // parts
                 at = find_boundary(f, target, size, order, nano, hlen, snaplen, first_sec)
                 if at is not None and at > starts[-1]:
                     starts.append(at)

@@ -668,15 +668,3 @@ def test_boundary_inside_a_retransmission_burst(tmp_path):
         assert records(rangesplit.merge(kept, plan, opts.reorder_window)) == expect
         assert (flows, ports) == (summary.tcp_flows, summary.server_ports)
     assert split >= len(set(inside)) // 2  # retransmissions alone are no reason to give up
-
-
-def test_first_range_is_the_lead_share(stress):
-    """The parent's range is LEAD times the others (it also merges theirs)."""
-    size = stress.stat().st_size
-    for jobs in (2, 3):
-        starts = rangesplit.plan(str(stress), jobs, 4096)
-        sizes = [b - a for a, b in zip(starts, [*starts[1:], size], strict=True)]
-        for other in sizes[1:]:
-            assert abs(sizes[0] / other - rangesplit.LEAD) < 0.05
-        equal = rangesplit.plan(str(stress), jobs, 4096, lead=1.0)
-        assert equal[1] > starts[1]
