@@ -302,7 +302,8 @@ def range_events(task):
     ``stop``), ``frames`` (records of the range), ``truncated``/``error``
     (of the range), ``flows`` (one list per flow that started in the range,
     see ``_F_*``), ``ports`` (their responder ports, counted), ``slots``
-    (how many took a connection slot), ``syns`` (the range's SYNs),
+    (how many took a connection slot), ``syns`` (the range's SYNs but those
+    that started one of its flows: their record has them),
     ``tail_flows`` and ``fail`` (an exception's message)."""
     from .capture import open_capture
     from .capture.decode import TcpSegment, decode_frame
@@ -326,7 +327,8 @@ def range_events(task):
     cur = [reader, False]  # the reader being read, past the end of the range
     flows: list[list] = []
     objs: list = []  # the Flow of each record (its last_ts at the end)
-    syns: list = []  # (segment, pos) of every SYN seen
+    syns: list = []  # (segment, pos) of every SYN seen but those that started a flow
+    made = [None]  # the segment that started the latest flow (its SYN is in its record)
     tail_flows: list = []  # (4-tuple, pos) of the flows started past the range
     ports: dict[int, int] = {}  # responder port -> flows, as CaptureSummary.server_ports
     open_n = [0]
@@ -354,6 +356,7 @@ def range_events(task):
         if cur[1]:
             tail_flows.append((flow.endpoints_key, pos()))
             return None  # past the range: not this worker's
+        made[0] = seg
         saddr, sport, daddr, dport, sq, ack, flags, _p, _v6, _m = seg
         synack = flags & _SYN and flags & _ACK
         init = (daddr, dport) if synack else (saddr, sport)
@@ -404,7 +407,7 @@ def range_events(task):
             seg = decode_frame(linktype, data)
             if seg.__class__ is TcpSegment:
                 add(ts, seg)
-                if seg[6] & _SYN:
+                if seg[6] & _SYN and made[0] is not seg:
                     syns.append((seg, reader.bytes_read))
                 if full[0]:
                     full[0] = False
@@ -615,7 +618,7 @@ def resolve(results: list[dict]):
             prev = latest.get(key)
             if prev is not None and prev[_F_WORKER] != k:
                 if not index:
-                    index.update(_syn_index(results, _crossing(results)))
+                    index.update(syn_index(results, crossing_keys(results)))
                 since = _between(index["all"].get(key), prev[_F_POS], r[_F_POS])
                 if not _first_frame_new(prev, r, since):
                     if ("next", k) not in index:
@@ -652,7 +655,7 @@ def resolve(results: list[dict]):
     return plan, flows, ports
 
 
-def _crossing(results: list[dict]) -> set:
+def crossing_keys(results: list[dict]) -> set:
     """The 4-tuples (endpoint keys) that flows of more than one worker use."""
     seen: set = set()
     crossing: set = set()
@@ -663,16 +666,22 @@ def _crossing(results: list[dict]) -> set:
     return crossing
 
 
-def _syn_index(results: list[dict], keys: set) -> dict:
+def syn_index(results: list[dict], keys: set) -> dict:
     """``"all"``: key -> (positions, details) of every SYN the sequential
     path reads on the 4-tuples ``keys`` (those :func:`resolve` asks about);
     ``k``: key -> positions of worker ``k``'s SYNs there."""
     index: dict = {"all": {}}
     for k, res in enumerate(results):
         mine: dict[bytes, list[int]] = {}
-        for key, at, *detail in res.get("syns", ()):
-            if key not in keys:
-                continue
+        found = [s for s in res.get("syns", ()) if s[0] in keys]
+        # a SYN that started a flow is in the flow's record, not in "syns"
+        found += [
+            (r[_F_KEY], r[_F_POS], r[_F_SRC], r[_F_FLAGS], r[_F_SEQ], r[_F_ACK])
+            for r in res["flows"]
+            if r[_F_FLAGS] & _SYN and r[_F_KEY] in keys
+        ]
+        found.sort(key=lambda s: s[1])
+        for key, at, *detail in found:
             entry = index["all"].setdefault(key, ([], []))
             entry[0].append(at)
             entry[1].append((at, *detail))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 
 from mysqlwire import rangesplit
 from mysqlwire.capture import open_capture
-from mysqlwire.capture.decode import decode_tcp
+from mysqlwire.capture.decode import TcpSegment, decode_tcp
 from mysqlwire.dissect import CaptureSummary, DissectOptions, iter_connections
 from mysqlwire.errors import CaptureError
 from mysqlwire.parallel import iter_split
@@ -668,3 +669,34 @@ def test_boundary_inside_a_retransmission_burst(tmp_path):
         assert records(rangesplit.merge(kept, plan, opts.reorder_window)) == expect
         assert (flows, ports) == (summary.tcp_flows, summary.server_ports)
     assert split >= len(set(inside)) // 2  # retransmissions alone are no reason to give up
+
+
+def test_syn_index_holds_every_syn(stress, tmp_path):
+    """The parent's SYN index (a range's SYNs that started a flow travel in
+    the flow's record, the others in its SYN list) holds, for every 4-tuple
+    several ranges use, every SYN of the capture on it, in order."""
+    from mysqlwire.capture.decode import decode_frame
+
+    data = stress.read_bytes()
+    starts = rangesplit.plan(str(stress), 3, 4096)
+    stops = [*starts[1:], None]
+    opts = DissectOptions()
+    results = [
+        rangesplit.range_worker((k, s, e, str(stress), opts, str(tmp_path), None))
+        for k, (s, e) in enumerate(zip(starts, stops, strict=True))
+    ]
+    keys = rangesplit.crossing_keys(results)
+    assert len(keys) >= 6  # the reused and crossing 4-tuples of build()
+    index = rangesplit.syn_index(results, keys)
+    expect: dict = {}
+    for at in _offsets(data):
+        end = at + 16 + int.from_bytes(data[at + 8 : at + 12], "little")
+        seg = decode_frame(1, data[at + 16 : end])
+        if isinstance(seg, TcpSegment) and seg.flags & 0x02:
+            a = seg.saddr + struct.pack("!HH", seg.sport, 0)
+            b = seg.daddr + struct.pack("!HH", seg.dport, 0)
+            key = min(a, b) + max(a, b)  # Flow.endpoints_key
+            if key in keys:
+                src = (seg.saddr, seg.sport)
+                expect.setdefault(key, []).append((end, src, seg.flags, seg.seq, seg.ack))
+    assert {k: v[1] for k, v in index["all"].items()} == expect
