@@ -306,7 +306,7 @@ def range_events(task):
     that started one of its flows: their record has them),
     ``tail_flows`` and ``fail`` (an exception's message)."""
     from .capture import open_capture
-    from .capture.decode import TcpSegment, decode_frame
+    from .capture.decode import TcpSegment
     from .dissect import CaptureSummary, Dissector, ReaderKeylog
 
     k, start, stop, path, opts, _spool_dir, render = task
@@ -400,11 +400,12 @@ def range_events(task):
     pipe.skip = skip
     add = reasm.add
     try:
-        records = reader.records(reasm.fast)
-        if reader.fast_lane:  # as iter_connections: the reader takes command lanes
+        # as iter_connections: frames decoded by the reader (natively when it
+        # can), the command lanes taken by the reader
+        records = reader.decoded(reasm.fast)
+        if reader.fast_lane:
             reasm.lanes = pipe.lanes = True
-        for ts, linktype, data, _iface in records:
-            seg = decode_frame(linktype, data)
+        for ts, seg in records:
             if seg.__class__ is TcpSegment:
                 add(ts, seg)
                 if seg[6] & _SYN and made[0] is not seg:
@@ -426,8 +427,7 @@ def range_events(task):
             tail = open_capture(path)
             tail.window(stop)
             cur[0], cur[1] = tail, True
-            for ts, linktype, data, _iface in tail.records(reasm.fast):
-                seg = decode_frame(linktype, data)
+            for ts, seg in tail.decoded(reasm.fast):
                 if seg.__class__ is TcpSegment:
                     add(ts, seg)
                     if seg[6] & _SYN:
