@@ -176,7 +176,7 @@ def dissect_share(task: tuple[int, int, str, object, str]):
     connections end.  Returns ``(share, spool or None, summary, error or
     None, number keys)``."""
     from .capture import open_capture
-    from .capture.decode import decode_tcp
+    from .capture.decode import TcpSegment
     from .dissect import CaptureSummary, Dissector, ReaderKeylog
     from .errors import MysqlwireError
 
@@ -234,9 +234,13 @@ def dissect_share(task: tuple[int, int, str, object, str]):
                 batch = []
 
         try:
-            for ts, linktype, data, _iface in reader.records(engine.reasm.fast):
-                seg = decode_tcp(linktype, data)
-                if seg is not None:
+            # as iter_connections: frames decoded by the reader (natively when
+            # it can), the command lanes taken by the reader
+            records = reader.decoded(engine.reasm.fast)
+            if reader.fast_lane:
+                engine.reasm.lanes = pipe.lanes = True
+            for ts, seg in records:
+                if seg.__class__ is TcpSegment:
                     engine.add(ts, seg)
                     if pipe.ready:
                         put(engine.drain())
