@@ -8,7 +8,8 @@
 #   tcpdump            loopback capture (tests/lab/capture.py)
 #   tshark             peer-tool comparisons
 #   libmariadb-dev     mariadb_config / headers: pip builds mysqlclient and MariaDB Connector/Python
-#   pkg-config, gcc    the same builds, and the LD_PRELOAD TLS key-log shim (tests/lab/sslkeylog.c)
+#   pkg-config, gcc    the same builds, mysqlwire's own C extension (mysqlwire/capture/_walk.c),
+#                      and the LD_PRELOAD TLS key-log shim (tests/lab/sslkeylog.c)
 #   libpam-modules     pam_exec / pam_permit for the lab's PAM service (PAM dialog / cleartext)
 #   libpam-runtime     /etc/pam.d
 #   openssl            certificate tooling (the lab makes its certificates with `cryptography`)
