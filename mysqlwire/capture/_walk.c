@@ -85,6 +85,18 @@ PcapScan_dealloc(PcapScan *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* fast (a dict or None) into *slot: 0, or -1 with TypeError */
+static int
+set_fast(PyObject **slot, PyObject *fast)
+{
+    if (fast != Py_None && !PyDict_Check(fast)) {
+        PyErr_SetString(PyExc_TypeError, "fast must be a dict or None");
+        return -1;
+    }
+    Py_XSETREF(*slot, fast == Py_None ? NULL : Py_NewRef(fast));
+    return 0;
+}
+
 static int
 PcapScan_init(PcapScan *self, PyObject *args, PyObject *kwds)
 {
@@ -100,10 +112,8 @@ PcapScan_init(PcapScan *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "bad PcapScan parameters");
         return -1;
     }
-    if (fast != Py_None && !PyDict_Check(fast)) {
-        PyErr_SetString(PyExc_TypeError, "fast must be a dict or None");
+    if (set_fast(&self->fast, fast) < 0)
         return -1;
-    }
     self->big = big;
     self->hlen = hlen;
     self->div = div;
@@ -111,12 +121,6 @@ PcapScan_init(PcapScan *self, PyObject *args, PyObject *kwds)
     self->etype = etype;
     Py_INCREF(lt);
     Py_XSETREF(self->lt, lt);
-    if (fast == Py_None) {
-        Py_CLEAR(self->fast);
-    } else {
-        Py_INCREF(fast);
-        Py_XSETREF(self->fast, fast);
-    }
     self->n = 0;
     self->need = 0;
     return 0;
@@ -281,14 +285,31 @@ PcapScan_decode(PcapScan *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* flow.last_ts = ts for a skipped frame: 1, or -1 on error */
+/* The fast lane for one frame whose IPv4 header is at b[p] (the caller made
+ * sure the frame holds its first 34 bytes; end: the frame's end): 1 the frame
+ * is skipped (its flow's last_ts set to ts_obj, or to ts when ts_obj is NULL),
+ * 0 it is handed out, -1 error.  Both record loops use it. */
 static int
-note_ts(PyObject *ent, double ts)
+fast_lane(PyObject *fast, long etype, PyObject *buf, const unsigned char *b, Py_ssize_t p,
+          Py_ssize_t end, double ts, PyObject *ts_obj)
 {
-    PyObject *t = PyFloat_FromDouble(ts);
-    int bad = t == NULL || PyObject_SetAttr(PyTuple_GET_ITEM(ent, 0), str_last_ts, t) < 0;
-    Py_XDECREF(t);
-    return bad ? -1 : 1;
+    PyObject *key = PyBytes_FromStringAndSize((const char *)b + p + 12, 12);
+    if (key == NULL)
+        return -1;
+    PyObject *ent = PyDict_GetItemWithError(fast, key);
+    Py_DECREF(key);
+    if (ent == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_INCREF(ent);
+    int skip = skip_frame(etype, buf, b, p, end, ts, ent);
+    if (skip > 0) {
+        PyObject *t = ts_obj != NULL ? Py_NewRef(ts_obj) : PyFloat_FromDouble(ts);
+        if (t == NULL || PyObject_SetAttr(PyTuple_GET_ITEM(ent, 0), str_last_ts, t) < 0)
+            skip = -1;
+        Py_XDECREF(t);
+    }
+    Py_DECREF(ent);
+    return skip;
 }
 
 static PyObject *
@@ -331,25 +352,12 @@ PcapScan_scan(PcapScan *self, PyObject *const *args, Py_ssize_t nargs)
         self->n++;
         double ts = (double)sec + (double)frac / self->div;
         if (self->fast != NULL && incl >= minlen) {
-            PyObject *key = PyBytes_FromStringAndSize((const char *)b + start + self->l3off + 12, 12);
-            if (key == NULL)
+            int skip = fast_lane(self->fast, self->etype, buf, b, start + self->l3off, end, ts, NULL);
+            if (skip < 0)
                 break;
-            PyObject *ent = PyDict_GetItemWithError(self->fast, key);
-            Py_DECREF(key);
-            if (ent == NULL && PyErr_Occurred())
-                break;
-            if (ent != NULL) {
-                Py_INCREF(ent);
-                int skip = skip_frame(self->etype, buf, b, start + self->l3off, end, ts, ent);
-                if (skip > 0)
-                    skip = note_ts(ent, ts);
-                Py_DECREF(ent);
-                if (skip < 0)
-                    break;
-                if (skip > 0) {
-                    pos = end;
-                    continue;
-                }
+            if (skip > 0) {
+                pos = end;
+                continue;
             }
         }
         if (self->seg_type != NULL) {
@@ -488,16 +496,8 @@ PcapngScan_init(PcapngScan *self, PyObject *args, PyObject *kwds)
     PyObject *fast, *fast_l3;
     if (!PyArg_ParseTuple(args, "OO!", &fast, &PyDict_Type, &fast_l3))
         return -1;
-    if (fast != Py_None && !PyDict_Check(fast)) {
-        PyErr_SetString(PyExc_TypeError, "fast must be a dict or None");
+    if (set_fast(&self->fast, fast) < 0)
         return -1;
-    }
-    if (fast == Py_None) {
-        Py_CLEAR(self->fast);
-    } else {
-        Py_INCREF(fast);
-        Py_XSETREF(self->fast, fast);
-    }
     Py_INCREF(fast_l3);
     Py_XSETREF(self->fast_l3, fast_l3);
     Py_XSETREF(self->last_ts, PyFloat_FromDouble(0.0));
@@ -594,28 +594,15 @@ PcapngScan_scan(PcapngScan *self, PyObject *const *args, Py_ssize_t nargs)
                     break;
                 Py_ssize_t p = start + l3off;
                 if (l3off >= 0 && (etype < 0 || l3off >= 2) && caplen >= l3off + 34) {
-                    PyObject *key = PyBytes_FromStringAndSize((const char *)b + p + 12, 12);
-                    if (key == NULL)
+                    double t = PyFloat_AsDouble(self->last_ts);
+                    if (t == -1.0 && PyErr_Occurred())
                         break;
-                    PyObject *ent = PyDict_GetItemWithError(self->fast, key);
-                    Py_DECREF(key);
-                    if (ent == NULL && PyErr_Occurred())
+                    int skip = fast_lane(self->fast, etype, buf, b, p, start + caplen, t, self->last_ts);
+                    if (skip < 0)
                         break;
-                    if (ent != NULL) {
-                        Py_INCREF(ent);
-                        double t = PyFloat_AsDouble(self->last_ts);
-                        int skip = t == -1.0 && PyErr_Occurred()
-                                       ? -1
-                                       : skip_frame(etype, buf, b, p, start + caplen, t, ent);
-                        if (skip > 0)
-                            skip = PyObject_SetAttr(PyTuple_GET_ITEM(ent, 0), str_last_ts, self->last_ts) < 0 ? -1 : 1;
-                        Py_DECREF(ent);
-                        if (skip < 0)
-                            break;
-                        if (skip > 0) {
-                            pos = end;
-                            continue;
-                        }
+                    if (skip > 0) {
+                        pos = end;
+                        continue;
                     }
                 }
             }
