@@ -160,16 +160,10 @@ def test_stored_rows_keep_nothing_per_row_in_memory():
 LAB = REPO / "captures" / "lab"
 
 
-@pytest.mark.parametrize("first_plain", [True, False], ids=["plain-first", "tls-first"])
-def test_a_later_login_that_changes_the_facts_gets_the_complete_answer(
-    tmp_path, monkeypatch, first_plain
-):
-    """Read once, each login is diagnosed with the logins before it; a later
-    TLS login of the same user changes what the capture says of an earlier
-    refused plain one: diagnose then reads the captures again, so the refused
-    login gets the same diagnosis in either order."""
-    import mysqlwire.commands.diagnose as cmd
-
+def _passes_and_args(cmd, monkeypatch, first_plain: bool) -> tuple[list, list[str]]:
+    """Count the command's passes over the captures (``cmd.iter_named``), and
+    the arguments of a refused plain login and a TLS login of the same user,
+    in either order."""
     passes = []
     real = cmd.iter_named
 
@@ -181,10 +175,24 @@ def test_a_later_login_that_changes_the_facts_gets_the_complete_answer(
     monkeypatch.setenv("MW_TEST_PW", "Tls-Only-77")
     plain, tls = LAB / "cli_require_ssl_no_tls.pcap", LAB / "cli_tls_keylog_ok.pcap"
     caps = [plain, tls] if first_plain else [tls, plain]
+    keys = ["--keylog", str(LAB / "cli_tls_keylog_ok.keys")]
+    return passes, ["--password-env", "MW_TEST_PW", *keys, *map(str, caps)]
+
+
+@pytest.mark.parametrize("first_plain", [True, False], ids=["plain-first", "tls-first"])
+def test_a_later_login_that_changes_the_facts_gets_the_complete_answer(
+    tmp_path, monkeypatch, first_plain
+):
+    """Read once, each login is diagnosed with the logins before it; a later
+    TLS login of the same user changes what the capture says of an earlier
+    refused plain one: diagnose then reads the captures again, so the refused
+    login gets the same diagnosis in either order."""
+    import mysqlwire.commands.diagnose as cmd
+
+    passes, args = _passes_and_args(cmd, monkeypatch, first_plain)
     out = tmp_path / "out.jsonl"
     status, _ = _traced_peak(
-        ["diagnose", "--format", "jsonl", "--password-env", "MW_TEST_PW"]
-        + ["--keylog", str(LAB / "cli_tls_keylog_ok.keys"), *map(str, caps)],
+        ["diagnose", "--format", "jsonl", *args],
         out,
     )
     assert status == 1
@@ -228,21 +236,10 @@ def test_report_reads_again_only_when_a_later_login_changes_the_facts(
 ):
     import mysqlwire.commands.report as cmd
 
-    passes = []
-    real = cmd.iter_named
-
-    def counted(*a, **kw):
-        passes.append(a[-1])
-        return real(*a, **kw)
-
-    monkeypatch.setattr(cmd, "iter_named", counted)
-    monkeypatch.setenv("MW_TEST_PW", "Tls-Only-77")
-    plain, tls = LAB / "cli_require_ssl_no_tls.pcap", LAB / "cli_tls_keylog_ok.pcap"
-    caps = [plain, tls] if first_plain else [tls, plain]
+    passes, args = _passes_and_args(cmd, monkeypatch, first_plain)
     page = tmp_path / "r.html"
     status, _ = _traced_peak(
-        ["report", "-o", str(page), "--password-env", "MW_TEST_PW"]
-        + ["--keylog", str(LAB / "cli_tls_keylog_ok.keys"), *map(str, caps)],
+        ["report", "-o", str(page), *args],
         tmp_path / "out",
     )
     assert status == 1

@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-import mysqlwire
 from mysqlwire.model import text
 from mysqlwire.views import report as report_mod
 from mysqlwire.views.html import SUMMARY_COLUMNS, summary_row_html
@@ -33,8 +32,6 @@ from mysqlwire.views.report_rows import (
 
 from .conftest import REPO
 from .test_report import (  # noqa: F401
-    PICK,
-    SAMPLES,
     _browse,
     _console_messages,
     chromium,
@@ -42,6 +39,7 @@ from .test_report import (  # noqa: F401
     parse,
     run_report,
 )
+from .test_report_scale import _conns
 
 BLOCK = re.compile(r'<script type="application/json" id="mw-rows">(.*?)</script>', re.S)
 SCRIPT_USER = "</script><script>alert(1)</script>"
@@ -150,12 +148,7 @@ def test_hostile_user_in_a_written_report_cannot_close_the_block(tmp_path):
 
 @pytest.fixture(scope="module")
 def conns():
-    out = []
-    for name in PICK:
-        cap = mysqlwire.open(SAMPLES / name, ports=(3306, 3407))
-        cap.diagnose()
-        out.extend(cap.connections)
-    return out
+    return _conns()
 
 
 def test_html_holds_the_first_page_and_the_block_every_row(conns, monkeypatch):
