@@ -27,7 +27,7 @@ import resource
 import tempfile
 import time
 
-from mysqlwire import rangesplit
+from mysqlwire import rangemerge, rangesplit
 from mysqlwire.dissect import CaptureSummary, DissectOptions, iter_connections
 from mysqlwire.parallel import iter_split
 
@@ -89,8 +89,8 @@ def main() -> None:
                 results.append(rangesplit.range_worker(task))
                 workers.append(round(time.process_time() - t, 3))
             try:
-                rangesplit.settle(results)
-            except rangesplit.Unsplittable as exc:
+                rangemerge.settle(results)
+            except rangemerge.Unsplittable as exc:
                 fallback = str(exc)  # iter_split dissects sequentially
     marks: dict[str, float] = {}
     first_range = rangesplit.range_events

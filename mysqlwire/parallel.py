@@ -341,7 +341,7 @@ def _iter_ranges(path: str, opts, summary, starts: list[int], render) -> Iterato
     out skipped."""
     import multiprocessing
 
-    from . import rangesplit
+    from . import rangemerge, rangesplit
     from .dissect import iter_connections
 
     with tempfile.TemporaryDirectory(prefix="mysqlwire-split-") as spool_dir:
@@ -350,7 +350,7 @@ def _iter_ranges(path: str, opts, summary, starts: list[int], render) -> Iterato
             (k, s, e, path, opts, spool_dir, render)
             for k, (s, e) in enumerate(zip(starts, stops, strict=True))
         ]
-        release = rangesplit.Release(opts.reorder_window)
+        release = rangemerge.Release(opts.reorder_window)
         emitted = 0
         ctx = multiprocessing.get_context()
         workers = []
@@ -386,7 +386,7 @@ def _iter_ranges(path: str, opts, summary, starts: list[int], render) -> Iterato
                     proc.terminate()
                 proc.join()
         try:
-            kept, plan, flows, ports = rangesplit.settle(results)
+            kept, plan, flows, ports = rangemerge.settle(results)
         except Exception:  # noqa: BLE001 - Unsplittable, or results it cannot read: sequential
             summary.connections = 0
             for i, conn in enumerate(iter_connections(path, opts, summary)):
@@ -400,7 +400,7 @@ def _iter_ranges(path: str, opts, summary, starts: list[int], render) -> Iterato
         summary.error = last["error"]
         summary.tcp_flows = flows
         summary.server_ports.update(ports)
-        for conn in rangesplit.merge(kept, plan, opts.reorder_window, release):
+        for conn in rangemerge.merge(kept, plan, opts.reorder_window, release):
             summary.connections += 1
             yield conn
 

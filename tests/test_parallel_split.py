@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mysqlwire import rangesplit
+from mysqlwire import rangemerge, rangesplit
 from mysqlwire.capture import open_capture
 from mysqlwire.capture.decode import TcpSegment, decode_tcp
 from mysqlwire.dissect import CaptureSummary, DissectOptions, iter_connections
@@ -175,7 +175,7 @@ def records(conns) -> list[str]:
 
 def in_process(path: Path, jobs: int, opts, tmp: Path):
     """The byte-range split run here, one worker after the other: raises
-    rangesplit.Unsplittable when it would have fallen back."""
+    rangemerge.Unsplittable when it would have fallen back."""
     starts = rangesplit.plan(str(path), jobs, 4096)
     assert starts is not None and len(starts) == jobs
     stops = [*starts[1:], None]
@@ -183,8 +183,8 @@ def in_process(path: Path, jobs: int, opts, tmp: Path):
         rangesplit.range_worker((k, s, e, str(path), opts, str(tmp), None))
         for k, (s, e) in enumerate(zip(starts, stops, strict=True))
     ]
-    kept, slots, flows, ports = rangesplit.settle(results)
-    return list(rangesplit.merge(kept, slots, opts.reorder_window)), flows, ports
+    kept, slots, flows, ports = rangemerge.settle(results)
+    return list(rangemerge.merge(kept, slots, opts.reorder_window)), flows, ports
 
 
 # --- in process: the split itself, never the fallback ------------------------------------
@@ -341,11 +341,11 @@ def test_random_captures_random_boundaries(tmp_path, seed, harsh):
             for k, (s, e) in enumerate(zip(starts, stops, strict=True))
         ]
         try:
-            kept, slots, flows, ports = rangesplit.settle(results)
-        except rangesplit.Unsplittable:
+            kept, slots, flows, ports = rangemerge.settle(results)
+        except rangemerge.Unsplittable:
             continue
         split += 1
-        assert records(rangesplit.merge(kept, slots, opts.reorder_window)) == expect
+        assert records(rangemerge.merge(kept, slots, opts.reorder_window)) == expect
         assert (flows, ports) == (summary.tcp_flows, summary.server_ports)
         assert sum(r["frames"] for r in kept) == summary.frames
     if not harsh:
@@ -358,7 +358,7 @@ def test_pruned_tombstone_is_not_guessed(tmp_path):
     iter_split dissects sequentially (same answer)."""
     path = build(tmp_path / "late.pcap", n=40, specials=(), late_stray=True)
     opts = DissectOptions()
-    with pytest.raises(rangesplit.Unsplittable, match="pruned"):
+    with pytest.raises(rangemerge.Unsplittable, match="pruned"):
         in_process(path, 2, opts, tmp_path)
     expect = records(iter_connections(str(path), opts))
     s = CaptureSummary(path=str(path))
@@ -371,8 +371,8 @@ def test_misaligned_range_is_detected(stress, tmp_path):
         (0, 24, starts[1] + 5, str(stress), DissectOptions(), str(tmp_path), None)
     )
     assert res["status"] == "misaligned"
-    with pytest.raises(rangesplit.Unsplittable):
-        rangesplit.settle([res])
+    with pytest.raises(rangemerge.Unsplittable):
+        rangemerge.settle([res])
 
 
 def test_failed_worker_means_sequential(stress, tmp_path):
@@ -382,8 +382,8 @@ def test_failed_worker_means_sequential(stress, tmp_path):
     task = (1, starts[1], None, str(stress), DissectOptions(), str(tmp_path / "missing"), None)
     res = rangesplit.range_worker(task)
     assert res["fail"] is not None
-    with pytest.raises(rangesplit.Unsplittable, match="range 1"):
-        rangesplit.settle([{**res, "k": 0, "fail": None, "status": "ok"}, res])
+    with pytest.raises(rangemerge.Unsplittable, match="range 1"):
+        rangemerge.settle([{**res, "k": 0, "fail": None, "status": "ok"}, res])
 
 
 def test_boundary_is_a_record_start(stress):
@@ -403,8 +403,8 @@ def test_small_ranges_setting_splits(stress, monkeypatch):
     """$MYSQLWIRE_SPLIT_MIN_RANGE (what the command tests here use) really
     makes iter_split cut a small capture into byte ranges."""
     calls = []
-    settle = rangesplit.settle
-    monkeypatch.setattr(rangesplit, "settle", lambda res: calls.append(len(res)) or settle(res))
+    settle = rangemerge.settle
+    monkeypatch.setattr(rangemerge, "settle", lambda res: calls.append(len(res)) or settle(res))
     monkeypatch.setenv("MYSQLWIRE_SPLIT_MIN_RANGE", "4096")
     opts = DissectOptions()
     got = records(iter_split(stress, opts, 3, CaptureSummary(path=str(stress))))
@@ -525,13 +525,13 @@ def test_split_not_a_capture(tmp_path):
 
 def test_library_module_imports_no_cli():
     code = (
-        "import sys, mysqlwire.parallel, mysqlwire.rangesplit; "
+        "import sys, mysqlwire.parallel, mysqlwire.rangesplit, mysqlwire.rangemerge; "
         "bad = [m for m in sys.modules if m.startswith('mysqlwire.commands') or m == 'click']; "
         "print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    for name in ("parallel.py", "rangesplit.py"):
+    for name in ("parallel.py", "rangesplit.py", "rangemerge.py"):
         source = (REPO / "mysqlwire" / name).read_text()
         assert "sys.exit" not in source and "commands" not in source.replace("command-line", "")
 
@@ -662,11 +662,11 @@ def test_boundary_inside_a_retransmission_burst(tmp_path):
             for k, (s, e) in enumerate([(24, at), (at, None)])
         ]
         try:
-            kept, plan, flows, ports = rangesplit.settle(results)
-        except rangesplit.Unsplittable:
+            kept, plan, flows, ports = rangemerge.settle(results)
+        except rangemerge.Unsplittable:
             continue
         split += 1
-        assert records(rangesplit.merge(kept, plan, opts.reorder_window)) == expect
+        assert records(rangemerge.merge(kept, plan, opts.reorder_window)) == expect
         assert (flows, ports) == (summary.tcp_flows, summary.server_ports)
     assert split >= len(set(inside)) // 2  # retransmissions alone are no reason to give up
 
@@ -685,9 +685,9 @@ def test_syn_index_holds_every_syn(stress, tmp_path):
         rangesplit.range_worker((k, s, e, str(stress), opts, str(tmp_path), None))
         for k, (s, e) in enumerate(zip(starts, stops, strict=True))
     ]
-    keys = rangesplit.crossing_keys(results)
+    keys = rangemerge.crossing_keys(results)
     assert len(keys) >= 6  # the reused and crossing 4-tuples of build()
-    index = rangesplit.syn_index(results, keys)
+    index = rangemerge.syn_index(results, keys)
     expect: dict = {}
     for at in _offsets(data):
         end = at + 16 + int.from_bytes(data[at + 8 : at + 12], "little")
