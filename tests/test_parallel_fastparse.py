@@ -13,24 +13,36 @@ import random
 from pathlib import Path
 
 import pytest
+from construct import Container, ListContainer
 
 import mysqlwire.handshake as hs_mod
 from mysqlwire.dissect import dissect
 from mysqlwire.errors import ProtocolError
 from mysqlwire.protocol import parse
-from mysqlwire.protocol.fastparse import fast_parse
+from mysqlwire.protocol.fastparse import Fields, fast_parse
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _same(a, b) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
+def same_as_grammar(fast, slow) -> bool:
+    """``fast`` (fast_parse's) is what the grammar's ``slow`` is: same keys in the
+    same order, same values and value types, with a Fields where the grammar has a
+    Container and a list where it has a ListContainer -- and equal both ways."""
+    if isinstance(slow, Container):
+        return (
+            type(fast) is Fields
+            and list(fast) == list(slow)
+            and all(same_as_grammar(fast[k], slow[k]) for k in slow)
+            and fast == slow
+            and slow == fast
+        )
+    if isinstance(slow, ListContainer):
+        return (
+            type(fast) is list
+            and len(fast) == len(slow)
+            and all(same_as_grammar(x, y) for x, y in zip(fast, slow, strict=True))
+        )
+    return type(fast) is type(slow) and fast == slow
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +73,7 @@ def _check(kind, payload, caps) -> str | None:
         if fast is not None:
             return f"{kind} {payload.hex()} caps={caps}: fast path accepted, grammar refused"
         return None
-    if fast is not None and not _same(fast, slow):
+    if fast is not None and not same_as_grammar(fast, slow):
         return f"{kind} {payload.hex()} caps={caps}: {fast!r} != {slow!r}"
     return None
 
@@ -140,3 +152,42 @@ def test_fast_parse_change_user_and_old_switch_equal_grammar(payload, caps):
         assert fast_parse(kind, payload, caps) is None
     else:  # the well-formed ones take the fast path
         assert fast_parse(kind, payload, caps) is not None
+
+
+def test_fields_behave_as_the_grammars_container(parsed_packets):
+    """What consumers do with a packet's fields gives the same answer for the fast
+    path's Fields as for the grammar's Container: key and attribute reads (and the
+    AttributeError of a missing name), writes, copies, pickling, JSON, to_jsonable."""
+    import json
+    import pickle
+
+    from mysqlwire.protocol import to_jsonable
+
+    checked = 0
+    for kind, payload, caps in parsed_packets:
+        fast = fast_parse(kind, payload, caps)
+        if fast is None:
+            continue
+        slow = parse(kind, payload, caps=caps)
+        checked += 1
+        for key in slow:
+            assert getattr(fast, key) is fast[key]
+            assert getattr(fast, key) == getattr(slow, key)
+        assert not hasattr(fast, "no_such_field") and not hasattr(slow, "no_such_field")
+        assert fast.get("no_such_field", 7) == 7
+        assert to_jsonable(fast) == to_jsonable(slow)
+        assert json.dumps(to_jsonable(fast)) == json.dumps(to_jsonable(slow))
+        again = pickle.loads(pickle.dumps(fast))
+        assert type(again) is Fields and list(again.items()) == list(fast.items())
+        assert type(fast.copy()) is Fields and fast.copy() == slow
+    assert checked > 100
+    f = Fields(user=b"u", _io=None)
+    f.database = b"db"
+    assert f["database"] == b"db" and list(f) == ["user", "_io", "database"]
+    del f.database
+    assert "database" not in f
+    assert f == Container(user=b"u") == f  # (``_`` keys do not count, as in Container)
+    assert f != Container(user=b"v") and f != {"user": b"u", "x": 1} and f != [("user", b"u")]
+    assert repr(Fields(a=1, _b=2)) == "Fields(a=1)"
+    with pytest.raises(AttributeError, match="missing"):
+        del f.missing

@@ -30,6 +30,7 @@ from mysqlwire.handshake import MAX_ANOMALIES, NEED_DATA, Event, Handshake
 from mysqlwire.protocol import KINDS, build, fastparse, parse
 from mysqlwire.protocol.fastparse import fast_parse
 from mysqlwire.protocol.framing import PacketReader, frame
+from tests.test_parallel_fastparse import same_as_grammar
 from tests.test_protocol_hypothesis import STRATEGIES
 from tests.test_robust_support import lab_samples, ordered_chunks, tcp_streams
 
@@ -355,17 +356,6 @@ def test_dissector_never_raises(segs, packets, detect):
 FAST_KINDS = [k for k in KINDS if k in fastparse._PARSERS]
 
 
-def _same(a, b) -> bool:
-    """Same keys in the same order, same values and value types."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
 @SETTINGS
 @given(data=st.data())
 def test_fast_parse_agrees_with_the_grammar_on_generated_packets(data):
@@ -387,4 +377,4 @@ def test_fast_parse_agrees_with_the_grammar_on_generated_packets(data):
         assert fast is None, (kind, payload.hex(), caps)
         return
     if fast is not None:
-        assert _same(fast, slow), (kind, payload.hex(), caps)
+        assert same_as_grammar(fast, slow), (kind, payload.hex(), caps)

@@ -11,124 +11,79 @@ Parse failures raise :class:`~mysqlwire.errors.ProtocolError` with ``kind`` and
 raise :class:`~mysqlwire.errors.UsageError`. Messages never contain payload
 bytes. Framing (3-byte length + sequence id, continuation, compression) lives
 in :mod:`mysqlwire.protocol.framing`.
+
+Importing this package does not import Construct: the grammars (``GRAMMARS``, the
+length-encoded fields, the ``FlagsEnum`` views, :mod:`~mysqlwire.protocol.codec` behind
+``parse``/``build``) load on first use, so a dissection whose packets all take
+:mod:`mysqlwire.protocol.fastparse` never pays for them.
 """
 
 from __future__ import annotations
 
-import io
-
-from construct import ConstError, ConstructError, StreamError, ValidationError
-
-from ..errors import ProtocolError, UsageError
 from . import flags as _flags
-from .fields import GrammarError
 from .flags import *  # noqa: F403 - the flag constants are part of this package's API
-from .flags import (
-    CapabilityFlags,
-    MariadbCapabilityFlags,
-    StatusFlags,
-    cap_names,
-    mariadb_cap_names,
-    status_names,
-)
-from .lenenc import (
-    LenencBytes,
-    LenencInt,
-    LengthEncodedBytes,
-    LengthEncodedInteger,
-    NonMinimalBytes,
-    NonMinimalInt,
-    encode_lenenc,
-)
-from .packets import GRAMMARS, KINDS, NonMinimalList
+from .flags import cap_names, mariadb_cap_names, status_names
+
+# The names that need Construct, and the module each comes from: imported on first
+# use (PEP 562), so that the flag constants, the framing and the fast parsers --
+# all the dissector needs for well-formed logins -- do not import Construct.
+_LAZY = {
+    "GRAMMARS": "packets",
+    "KINDS": "packets",
+    "NonMinimalList": "packets",
+    "GrammarError": "fields",
+    "LenencBytes": "lenenc",
+    "LenencInt": "lenenc",
+    "LengthEncodedBytes": "lenenc",
+    "LengthEncodedInteger": "lenenc",
+    "NonMinimalBytes": "lenenc",
+    "NonMinimalInt": "lenenc",
+    "encode_lenenc": "lenenc",
+    "CapabilityFlags": "flags",
+    "MariadbCapabilityFlags": "flags",
+    "StatusFlags": "flags",
+}
+
 
 __all__ = [
-    "GRAMMARS",
-    "KINDS",
-    "CapabilityFlags",
-    "LenencBytes",
-    "LenencInt",
-    "LengthEncodedBytes",
-    "LengthEncodedInteger",
-    "MariadbCapabilityFlags",
-    "NonMinimalBytes",
-    "NonMinimalInt",
-    "NonMinimalList",
-    "StatusFlags",
     "build",
     "cap_names",
-    "encode_lenenc",
     "mariadb_cap_names",
     "parse",
     "status_names",
     "to_jsonable",
-] + [name for name in vars(_flags) if name.isupper()]
+    *(name for name in _LAZY if name != "GrammarError"),
+    *(name for name in vars(_flags) if name.isupper()),
+]
 
 
-class _PayloadStream(io.BytesIO):
-    """BytesIO that remembers where the last read started (the failing field)."""
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-    mark = 0
-
-    def read(self, size=-1):
-        self.mark = self.tell()
-        return super().read(size)
-
-
-def _field_of(path: str | None) -> str:
-    if not path:
-        return ""
-    parts = [p.strip() for p in path.split("->")[1:]]
-    return " -> ".join(p for p in parts if p)
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
-def _reason(exc: ConstructError) -> str:
-    # Construct's own messages may quote the offending bytes; use ours instead.
-    if isinstance(exc, GrammarError):
-        reason = exc.reason
-    elif isinstance(exc, StreamError):
-        reason = "truncated packet"
-    elif isinstance(exc, (ConstError, ValidationError)):
-        reason = "unexpected header byte"
-    else:
-        reason = f"malformed packet ({type(exc).__name__})"
-    field = _field_of(exc.path)
-    return f"{reason} in field {field}" if field else reason
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def parse(kind: str, payload: bytes, *, caps: int | None = None):
     """Parse the payload of one ``kind`` packet into a ``construct.Container``."""
-    grammar = GRAMMARS.get(kind)
-    if grammar is None:
-        raise ProtocolError("unknown packet kind", kind=kind, offset=0)
-    stream = _PayloadStream(bytes(payload))
-    try:
-        obj = grammar.parse_stream(stream, caps=caps)
-    except ConstructError as exc:
-        offset = exc.offset if isinstance(exc, GrammarError) else None
-        if offset is None:
-            offset = stream.mark
-        raise ProtocolError(_reason(exc), kind=kind, offset=offset) from None
-    obj.pop("_io", None)
-    return obj
+    from .codec import parse as grammar_parse  # (Construct: imported on first use)
+
+    return grammar_parse(kind, payload, caps=caps)
 
 
 def build(kind: str, obj, *, caps: int | None = None) -> bytes:
     """Build the payload of one ``kind`` packet from a Container or dict."""
-    grammar = GRAMMARS.get(kind)
-    if grammar is None:
-        raise UsageError(f"unknown packet kind {kind!r}")
-    try:
-        return grammar.build(obj, caps=caps)
-    except ConstructError as exc:
-        detail = exc.reason if isinstance(exc, GrammarError) else type(exc).__name__
-        field = _field_of(exc.path)
-        where = f" (field {field})" if field else ""
-        raise UsageError(f"cannot build {kind}: {detail}{where}") from None
-    except KeyError as exc:
-        raise UsageError(f"cannot build {kind}: missing field {exc.args[0]!r}") from None
-    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
-        raise UsageError(f"cannot build {kind}: {type(exc).__name__}") from None
+    from .codec import build as grammar_build  # (Construct: imported on first use)
+
+    return grammar_build(kind, obj, caps=caps)
 
 
 # --- JSON view ----------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Hand-written parsers for the packets every login has, without Construct.
 
-``fast_parse(kind, payload, caps)`` returns exactly the ``Container`` that
-:func:`mysqlwire.protocol.parse` would return (same keys in the same order,
-same values and value types) for the common, well-formed shapes of
+``fast_parse(kind, payload, caps)`` returns what :func:`mysqlwire.protocol.parse`
+would return -- same keys in the same order, same values and value types --
+for the common, well-formed shapes of
 ``handshake_v10``, ``handshake_response41``, ``ssl_request``, ``ok``, ``err``,
 ``auth_switch_request``, ``old_auth_switch_request``, ``auth_more_data`` and
 ``com_change_user`` -- or ``None`` for anything
@@ -13,17 +13,72 @@ formats; this is a cache-free shortcut for the dissector's hot path (a
 Construct parse costs ~100-300 us per packet, this ~5 us), and
 ``tests/test_parallel_fastparse.py`` holds it equal to the grammar on every
 captured packet and on mutations of them.
+
+Where the grammar gives a ``construct.Container`` this gives a :class:`Fields`
+(a dict read by key or by attribute, equal to the Container), and a plain
+``list`` where the grammar gives a ``ListContainer``: this module does not
+import Construct, so a capture whose logins all take this path never does.
 """
 
 from __future__ import annotations
 
 import struct
 
-from construct import Container, ListContainer
-
 from . import flags as F
 
-__all__ = ["fast_parse"]
+__all__ = ["Fields", "fast_parse"]
+
+
+class Fields(dict):
+    """A parsed packet's fields, as the grammar's ``construct.Container`` gives them:
+    a dict in field order, read by key or by attribute (``f["user"]``, ``f.user``;
+    a missing name raises ``AttributeError``), written either way, and equal to a
+    Container or dict with the same items (order and ``_``-prefixed keys do not count,
+    as in Container's ``==``).  Consumers read fields by key; the attribute form is
+    for the API's callers.  ``repr`` names the class; no output shows it."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __delattr__(self, name):
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        if not isinstance(other, dict):
+            return False
+        mine = {k: v for k, v in self.items() if not _private(k)}
+        theirs = {k: v for k, v in other.items() if not _private(k)}
+        return mine == theirs
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = None  # (a dict: unhashable)
+
+    def copy(self) -> Fields:
+        return Fields(self)
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={v!r}" for k, v in self.items() if not _private(k))
+        return f"Fields({parts})"
+
+
+def _private(key) -> bool:
+    return isinstance(key, (str, bytes)) and key[:1] in ("_", b"_")
+
 
 _CAPS_DEFAULT_OK = F.CLIENT_PROTOCOL_41 | F.CLIENT_TRANSACTIONS
 
@@ -123,7 +178,7 @@ def _greeting(p: bytes, caps):
     tail = part2 or b""
     if tail.endswith(b"\0"):
         tail = tail[:-1]
-    return Container(
+    return Fields(
         protocol_version=10,
         server_version=version,
         connection_id=connection_id,
@@ -150,7 +205,7 @@ def _client_ext(flag: int, filler: bytes) -> int:
 
 
 def _connect_attrs(p: bytes, pos: int, n: int):
-    """``ConnectAttrs``: (list of key/value Containers, next position), or None."""
+    """``ConnectAttrs``: (list of key/value Fields, next position), or None."""
     r = _lenenc(p, pos, n)
     if r is None:
         return None
@@ -158,7 +213,7 @@ def _connect_attrs(p: bytes, pos: int, n: int):
     end = pos + total
     if end > n:
         return None
-    attrs = ListContainer()
+    attrs = []
     while pos < end:
         size = p[pos]
         if size < 0xFB:  # (the common one-byte length, inline)
@@ -186,7 +241,7 @@ def _connect_attrs(p: bytes, pos: int, n: int):
             if r is None:
                 return None
             value, pos = r
-        attrs.append(Container(key=key, value=value))
+        attrs.append(Fields(key=key, value=value))
     return attrs, pos
 
 
@@ -231,7 +286,7 @@ def _response41(p: bytes, caps):
         pos += 1
     if pos != n:
         return None
-    return Container(
+    return Fields(
         client_flag=flag,
         max_packet_size=max_packet,
         character_set=charset,
@@ -253,7 +308,7 @@ def _ssl_request(p: bytes, caps):
         return None
     flag = int.from_bytes(p[0:4], "little")
     filler = p[9:32]
-    return Container(
+    return Fields(
         client_flag=flag,
         max_packet_size=int.from_bytes(p[4:8], "little"),
         character_set=p[8],
@@ -304,7 +359,7 @@ def _ok(p: bytes, caps):
             return None
     else:
         info = p[pos:]
-    return Container(
+    return Fields(
         header=p[0],
         affected_rows=affected,
         last_insert_id=insert_id,
@@ -326,7 +381,7 @@ def _err(p: bytes, caps):
             return None
         state = p[4:9]
         pos = 9
-    return Container(
+    return Fields(
         header=0xFF,
         error_code=p[1] | p[2] << 8,
         sql_state=state,
@@ -340,17 +395,17 @@ def _auth_switch(p: bytes, caps):
     nul = p.find(b"\0", 1)
     if nul < 0:
         return None
-    return Container(header=0xFE, plugin_name=p[1:nul], plugin_data=p[nul + 1 :])
+    return Fields(header=0xFE, plugin_name=p[1:nul], plugin_data=p[nul + 1 :])
 
 
 def _more_data(p: bytes, caps):
     if not p or p[0] != 0x01:
         return None
-    return Container(header=0x01, data=p[1:])
+    return Fields(header=0x01, data=p[1:])
 
 
 def _old_auth_switch(p: bytes, caps):
-    return Container(header=0xFE) if p == b"\xfe" else None
+    return Fields(header=0xFE) if p == b"\xfe" else None
 
 
 _CAPS_DEFAULT_CHANGE_USER = (
@@ -394,7 +449,7 @@ def _change_user(p: bytes, caps):
         attrs, pos = r
     if pos != n:
         return None
-    return Container(
+    return Fields(
         command=0x11,
         user=user,
         auth_response=auth,
@@ -421,7 +476,7 @@ _PARSERS = {
 
 
 def fast_parse(kind: str, payload, caps: int | None = None):
-    """The grammar's Container for ``payload``, or None: use the grammar."""
+    """The grammar's fields for ``payload`` (a :class:`Fields`), or None: use the grammar."""
     fn = _PARSERS.get(kind)
     if fn is None:
         return None

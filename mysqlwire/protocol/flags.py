@@ -10,8 +10,6 @@ bits, which is why the packet grammars do not decode through it).
 
 from __future__ import annotations
 
-from construct import FlagsEnum, Int16ul, Int32ul
-
 # --- client/server capability flags, bits 0-31 (MySQL names) -----------------
 CLIENT_LONG_PASSWORD = 0x00000001
 CLIENT_MYSQL = CLIENT_LONG_PASSWORD  # MariaDB's name for bit 0
@@ -134,16 +132,28 @@ STATUS_FLAGS: dict[str, int] = {
     "SERVER_SESSION_STATE_CHANGED": SERVER_SESSION_STATE_CHANGED,
 }
 
-#: Construct views of the three flag words (see the module docstring)
-CapabilityFlags = FlagsEnum(Int32ul, **CAPABILITY_FLAGS)
-MariadbCapabilityFlags = FlagsEnum(Int32ul, **MARIADB_CAPABILITY_FLAGS)
-StatusFlags = FlagsEnum(Int16ul, **STATUS_FLAGS)
+#: The Construct views of the three flag words (see the module docstring), built on
+#: first use: the constants above need no Construct.
+_flag_views = {
+    "CapabilityFlags": ("Int32ul", CAPABILITY_FLAGS),
+    "MariadbCapabilityFlags": ("Int32ul", MARIADB_CAPABILITY_FLAGS),
+    "StatusFlags": ("Int16ul", STATUS_FLAGS),
+}
 
 
+def __getattr__(name: str):
+    view = _flag_views.get(name)
+    if view is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import construct
+
+    value = construct.FlagsEnum(getattr(construct, view[0]), **view[1])
+    globals()[name] = value
+    return value
+
+
+# (``from .flags import *`` stays Construct-free: the views are asked for by name)
 __all__ = [name for name in list(globals()) if name.isupper()] + [
-    "CapabilityFlags",
-    "MariadbCapabilityFlags",
-    "StatusFlags",
     "cap_names",
     "mariadb_cap_names",
     "status_names",
