@@ -41,6 +41,11 @@ INF = 1 << 62
 MIN_RANGE = 8 << 20
 """Smallest range worth a process (bytes)."""
 
+FIRST_SHARE = 94
+"""Size of the first range, in percent of each other range's: the process
+that dissects it (:func:`mysqlwire.parallel.iter_split`'s own) also writes
+the output as it goes and merges the rest once the workers are done."""
+
 _CHAIN = 16  # consecutive plausible records that make a boundary
 _SCAN = 1 << 20  # bytes searched for a boundary after a split point
 _BLOCK = 4 << 20  # bytes read for the search (the chain may run past _SCAN)
@@ -66,9 +71,12 @@ def min_range() -> int:
         return MIN_RANGE
 
 
-def plan(path: str, jobs: int, min_range: int = MIN_RANGE) -> list[int] | None:
+def plan(
+    path: str, jobs: int, min_range: int = MIN_RANGE, first: int = FIRST_SHARE
+) -> list[int] | None:
     """Start offsets of the ranges (the first is 24), or None when the file
-    is not a plain pcap, too small to split, or no boundary is found."""
+    is not a plain pcap, too small to split, or no boundary is found.  The
+    first range is ``first`` percent of the size of each other one."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -80,8 +88,9 @@ def plan(path: str, jobs: int, min_range: int = MIN_RANGE) -> list[int] | None:
             (first_sec,) = struct.unpack_from(order + "I", head, 24)
             parts = max(1, min(jobs, (size - 24) // max(1, min_range)))
             starts = [24]
+            whole = first + 100 * (parts - 1)
             for k in range(1, parts):
-                target = 24 + (size - 24) * k // parts
+                target = 24 + (size - 24) * (first + 100 * (k - 1)) // whole
                 at = find_boundary(f, target, size, order, nano, hlen, snaplen, first_sec)
                 if at is not None and at > starts[-1]:
                     starts.append(at)
@@ -264,6 +273,13 @@ class _Watch:
 
     __slots__ = ("data", "gap", "closed", "lane_request", "lane_exit", "sink")
 
+    def __init__(self, sink):
+        self.sink = sink
+        self.data = sink.data
+        self.gap = sink.gap
+        self.lane_request = sink.lane_request  # asked per lane: no __getattr__
+        self.lane_exit = sink.lane_exit
+
     def __getattr__(self, name: str):
         return getattr(self.sink, name)
 
@@ -336,10 +352,12 @@ def range_events(task):
     def pos() -> int:
         return INF if cur[1] is None else cur[0].bytes_read
 
+    packets = opts.with_packets
+
     def put(slot: int, conn) -> None:
         if render is not None and conn is not None:
-            conn = prerender(conn, render, opts.with_packets)
-        events.append((pos(), seq[0], slot, conn))
+            conn = prerender(conn, render, packets)
+        events.append((INF if cur[1] is None else cur[0].bytes_read, seq[0], slot, conn))
         seq[0] += 1
         if len(events) >= _BATCH:
             full[0] = True
@@ -355,25 +373,26 @@ def range_events(task):
             return None  # past the range: not this worker's
         made[0] = seg
         saddr, sport, daddr, dport, sq, ack, flags, _p, _v6, _m = seg
-        synack = flags & _SYN and flags & _ACK
-        init = (daddr, dport) if synack else (saddr, sport)
-        res_port = sport if synack else dport
+        src = (saddr, sport)
+        if flags & _SYN and flags & _ACK:
+            init, res_port = (daddr, dport), sport
+        else:
+            init, res_port = src, dport
         sink = follow(flow)
-        rec = [flow.index, flow.endpoints_key, pos(), flow.first_ts, flags, sq, (saddr, sport)]
-        rec += [init, res_port, None if sink is None else sink.slot, None, None, None, ack]
+        at = cur[0].bytes_read
+        if sink is None:
+            rec = [flow.index, flow.endpoints_key, at, flow.first_ts, flags, sq, src, init]
+            rec += [res_port, None, at, "ignored", flow.first_ts, ack]
+        else:
+            rec = [flow.index, flow.endpoints_key, at, flow.first_ts, flags, sq, src, init]
+            rec += [res_port, sink.slot, None, None, None, ack]
         flows.append(rec)
         objs.append(flow)
         ports[res_port] = ports.get(res_port, 0) + 1
         if sink is None:
-            rec[F_CLOSE], rec[F_REASON], rec[F_LAST] = rec[F_POS], "ignored", flow.first_ts
             return None
         open_n[0] += 1
-        watch = _Watch()
-        watch.sink = sink
-        watch.data = sink.data
-        watch.gap = sink.gap
-        watch.lane_request = sink.lane_request  # asked per lane: no __getattr__
-        watch.lane_exit = sink.lane_exit
+        watch = _Watch(sink)
 
         def closed(reason, ts, _rec=rec, _flow=flow, _sink=sink):
             _rec[F_CLOSE], _rec[F_REASON], _rec[F_LAST] = pos(), reason, _flow.last_ts
@@ -426,9 +445,7 @@ def range_events(task):
             cur[0], cur[1] = tail, True
             for ts, seg in tail.decoded(reasm.fast):
                 if seg.__class__ is TcpSegment:
-                    add(ts, seg)
-                    if seg[6] & _SYN:
-                        syns.append((seg, tail.bytes_read))
+                    add(ts, seg)  # (its SYNs do not matter: see "syns" below)
                     if full[0]:
                         full[0] = False
                         yield events[:]

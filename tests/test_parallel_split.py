@@ -173,10 +173,11 @@ def records(conns) -> list[str]:
     return [json.dumps(c.to_record(with_packets=True), sort_keys=True) for c in conns]
 
 
-def in_process(path: Path, jobs: int, opts, tmp: Path):
+def in_process(path: Path, jobs: int, opts, tmp: Path, first: int = 100):
     """The byte-range split run here, one worker after the other: raises
-    rangemerge.Unsplittable when it would have fallen back."""
-    starts = rangesplit.plan(str(path), jobs, 4096)
+    rangemerge.Unsplittable when it would have fallen back.  Ranges of equal
+    size by default (``build``'s special cases sit at 1/3, 1/2 and 2/3)."""
+    starts = rangesplit.plan(str(path), jobs, 4096, first)
     assert starts is not None and len(starts) == jobs
     stops = [*starts[1:], None]
     results = [
@@ -224,6 +225,43 @@ def test_port_filter_matches(stress, tmp_path):
     expect = records(iter_connections(str(stress), opts, summary))
     got, flows, ports = in_process(stress, 2, opts, tmp_path)
     assert records(got) == expect and len(expect) == 1
+    assert flows == summary.tcp_flows and ports == summary.server_ports
+
+
+def record_offsets(path: Path) -> list[int]:
+    """Where each record of a little-endian microsecond pcap starts."""
+    data = path.read_bytes()
+    offsets, pos = [], 24
+    while pos < len(data):
+        offsets.append(pos)
+        pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+    return offsets
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_first_range_is_smaller_by_its_share(tmp_path, jobs):
+    """The parent's range (it also writes and merges) is FIRST_SHARE percent
+    of the others: each boundary is the first record at or after its target,
+    and the split with the default share gives the sequential answer."""
+    path = build(tmp_path / "plain.pcap", n=120, specials=())
+    size = path.stat().st_size
+    offsets = record_offsets(path)
+    for first in (rangesplit.FIRST_SHARE, 50, 100):
+        starts = rangesplit.plan(str(path), jobs, 4096, first)
+        targets = [
+            24 + (size - 24) * (first + 100 * k) // (first + 100 * (jobs - 1))
+            for k in range(jobs - 1)
+        ]
+        assert starts == [24] + [min(o for o in offsets if o >= t) for t in targets]
+    assert rangesplit.plan(str(path), jobs, 4096) == rangesplit.plan(
+        str(path), jobs, 4096, rangesplit.FIRST_SHARE
+    )
+    assert 50 < rangesplit.FIRST_SHARE < 100
+    opts = DissectOptions(with_packets=True)
+    summary = CaptureSummary(path=str(path))
+    expect = records(iter_connections(str(path), opts, summary))
+    got, flows, ports = in_process(path, jobs, opts, tmp_path, rangesplit.FIRST_SHARE)
+    assert records(got) == expect and len(expect) == 120
     assert flows == summary.tcp_flows and ports == summary.server_ports
 
 
