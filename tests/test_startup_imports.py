@@ -109,3 +109,22 @@ def test_protocol_package_names_resolve_on_first_use():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split() == ["False", "[]", "[]", "fc2c01", "FlagsEnum"]
+
+
+def test_tls_without_keys_does_not_import_cryptography():
+    """A TLS login without a key log is reported "encrypted" without cryptography's
+    primitives (they are for decryption); with its key log the same capture imports
+    them and the login is read."""
+    tls = [
+        p
+        for p in sorted((CAPTURES / "lab-samples").glob("*.pcap"))
+        if "tls = true" in p.with_suffix(".toml").read_text()
+    ]
+    assert len(tls) >= 4
+    got = _probe("dissect", "--format", "jsonl", *tls)
+    assert got["modules"] == []
+    assert {json.loads(line)["outcome"] for line in got["out"].splitlines()} == {"encrypted"}
+    pcap = CAPTURES / "lab-samples" / "lab_cli_tls_keylog_ok.pcap"
+    got = _probe("dissect", "--format", "jsonl", "-k", pcap.with_suffix(".keys"), pcap)
+    assert "cryptography" in got["modules"] and "construct" not in got["modules"]
+    assert json.loads(got["out"])["outcome"] == "ok"

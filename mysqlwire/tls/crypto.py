@@ -8,26 +8,47 @@
 * TLS 1.3: HKDF-Expand-Label (RFC 8446 7.1), traffic keys (7.3), per-record
   nonce (5.3), record AAD (5.2), KeyUpdate (7.2).
 
-Only ``cryptography`` primitives and :mod:`hmac` are used.
+Only ``cryptography`` primitives and :mod:`hmac` are used, both imported on first
+use: a TLS connection without keys (outcome "encrypted") never needs them.
 """
 
 from __future__ import annotations
 
-import hmac
+import functools
 import struct
 import warnings
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from types import SimpleNamespace
 
 from .suites import SuiteParams
 
 _HASHLIB = {"MD5": "md5", "SHA": "sha1", "SHA256": "sha256", "SHA384": "sha384"}
-_CRYPTO_HASH = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384}
+_CRYPTO_HASH = {"SHA256": "SHA256", "SHA384": "SHA384"}  # (names in cryptography's hashes)
 _SEQ = struct.Struct(">Q")
+
+
+@functools.cache
+def _lib() -> SimpleNamespace:
+    """``cryptography``'s primitives and :mod:`hmac`, imported once, when keys are set up."""
+    import hmac
+
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+    return SimpleNamespace(
+        hmac=hmac,
+        InvalidTag=InvalidTag,
+        hashes=hashes,
+        Cipher=Cipher,
+        algorithms=algorithms,
+        modes=modes,
+        AESCCM=AESCCM,
+        AESGCM=AESGCM,
+        ChaCha20Poly1305=ChaCha20Poly1305,
+        HKDFExpand=HKDFExpand,
+    )
 
 
 class DecryptError(Exception):
@@ -40,11 +61,12 @@ class UnsupportedCipher(Exception):
 
 # --------------------------------------------------------------------------- PRF
 def _p_hash(hname: str, secret: bytes, seed: bytes, length: int) -> bytes:
+    digest = _lib().hmac.digest
     out = bytearray()
     a = seed
     while len(out) < length:
-        a = hmac.digest(secret, a, hname)
-        out += hmac.digest(secret, a + seed, hname)
+        a = digest(secret, a, hname)
+        out += digest(secret, a + seed, hname)
     return bytes(out[:length])
 
 
@@ -84,7 +106,9 @@ def hkdf_expand_label(
 ) -> bytes:
     full = b"tls13 " + label
     info = struct.pack(">HB", length, len(full)) + full + bytes([len(context)]) + context
-    return HKDFExpand(_CRYPTO_HASH[prf_hash](), length, info).derive(secret)
+    lib = _lib()
+    algorithm = getattr(lib.hashes, _CRYPTO_HASH[prf_hash])()
+    return lib.HKDFExpand(algorithm, length, info).derive(secret)
 
 
 def next_traffic_secret(prf_hash: str, secret: bytes) -> bytes:
@@ -93,12 +117,13 @@ def next_traffic_secret(prf_hash: str, secret: bytes) -> bytes:
 
 
 def _aead(p: SuiteParams, key: bytes):
+    lib = _lib()
     if p.kind == "gcm":
-        return AESGCM(key)
+        return lib.AESGCM(key)
     if p.kind == "ccm":
-        return AESCCM(key, tag_length=p.tag_len)
+        return lib.AESCCM(key, tag_length=p.tag_len)
     if p.kind == "chacha":
-        return ChaCha20Poly1305(key)
+        return lib.ChaCha20Poly1305(key)
     raise UnsupportedCipher(p.name)
 
 
@@ -135,7 +160,7 @@ class Tls13Decryptor(RecordDecryptor):
         aad = bytes([ctype]) + version + len(fragment).to_bytes(2, "big")
         try:
             inner = self.aead.decrypt(nonce, fragment, aad)
-        except InvalidTag:
+        except _lib().InvalidTag:  # (evaluated only when decrypt raises)
             raise DecryptError("bad record MAC") from None
         self.seq += 1
         end = len(inner)
@@ -168,13 +193,14 @@ class Tls12AeadDecryptor(RecordDecryptor):
         aad = _SEQ.pack(self.seq) + bytes([ctype]) + version + plen.to_bytes(2, "big")
         try:
             pt = self.aead.decrypt(nonce, body, aad)
-        except InvalidTag:
+        except _lib().InvalidTag:  # (evaluated only when decrypt raises)
             raise DecryptError("bad record MAC") from None
         self.seq += 1
         return ctype, pt
 
 
 def _legacy_algorithm(name: str, key: bytes):
+    algorithms = _lib().algorithms
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -209,6 +235,8 @@ class Tls12MacDecryptor(RecordDecryptor):
         self.etm = etm and p.kind == "cbc"
         self.explicit_iv = p.kind == "cbc" and version >= 0x0302
         self.seq = 0
+        lib = _lib()
+        self._hmac = lib.hmac
         try:
             if p.kind == "cbc":
                 # One continuous CBC decryptor: TLS 1.0 chains the IV across
@@ -216,9 +244,9 @@ class Tls12MacDecryptor(RecordDecryptor):
                 # block decrypts to garbage that is dropped, and the next block
                 # is correctly XORed with it.
                 algo = _legacy_algorithm(p.cipher, key)
-                self.ctx = Cipher(algo, modes.CBC(iv or bytes(p.block_len))).decryptor()
+                self.ctx = lib.Cipher(algo, lib.modes.CBC(iv or bytes(p.block_len))).decryptor()
             elif p.kind == "stream":
-                self.ctx = Cipher(_legacy_algorithm(p.cipher, key), mode=None).decryptor()
+                self.ctx = lib.Cipher(_legacy_algorithm(p.cipher, key), mode=None).decryptor()
             else:
                 self.ctx = None
         except UnsupportedCipher:
@@ -228,7 +256,7 @@ class Tls12MacDecryptor(RecordDecryptor):
 
     def _mac(self, ctype: int, version: bytes, data: bytes) -> bytes:
         header = _SEQ.pack(self.seq) + bytes([ctype]) + version + len(data).to_bytes(2, "big")
-        return hmac.digest(self.mac_key, header + data, self.hname)
+        return self._hmac.digest(self.mac_key, header + data, self.hname)
 
     def decrypt(self, ctype: int, version: bytes, fragment: bytes) -> tuple[int, bytes]:
         p = self.p
@@ -237,7 +265,7 @@ class Tls12MacDecryptor(RecordDecryptor):
             if len(fragment) < ml:
                 raise DecryptError("record shorter than its MAC")
             body, tag = fragment[:-ml], fragment[-ml:]
-            if not hmac.compare_digest(self._mac(ctype, version, body), tag):
+            if not self._hmac.compare_digest(self._mac(ctype, version, body), tag):
                 raise DecryptError("bad record MAC")
             fragment = body
         if p.kind == "cbc":
@@ -260,7 +288,7 @@ class Tls12MacDecryptor(RecordDecryptor):
             if len(pt) < ml:
                 raise DecryptError("record shorter than its MAC")
             content, tag = pt[: len(pt) - ml], pt[len(pt) - ml :]
-            if not hmac.compare_digest(self._mac(ctype, version, content), tag):
+            if not self._hmac.compare_digest(self._mac(ctype, version, content), tag):
                 raise DecryptError("bad record MAC")
             pt = content
         self.seq += 1
