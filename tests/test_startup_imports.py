@@ -25,7 +25,7 @@ with contextlib.redirect_stdout(out):
         main()
     except SystemExit as exc:
         code = exc.code
-watched = ("construct", "scapy", "cryptography")
+watched = ("construct", "scapy", "cryptography", "hashlib")
 print(json.dumps({
     "code": code,
     "out": out.getvalue(),
@@ -56,7 +56,8 @@ def _plain_captures() -> list[Path]:
 
 def test_dissecting_real_logins_does_not_import_construct():
     """Every real client's login takes the Construct-free parsers (fastparse): the
-    grammars, Scapy and cryptography are not imported, in any output format."""
+    grammars, Scapy, cryptography and hashlib (the plugins hash only to check a proof)
+    are not imported, in any output format."""
     pcaps = _plain_captures()
     assert len(pcaps) > 60
     for fmt in ("jsonl", "text"):
@@ -127,4 +128,5 @@ def test_tls_without_keys_does_not_import_cryptography():
     pcap = CAPTURES / "lab-samples" / "lab_cli_tls_keylog_ok.pcap"
     got = _probe("dissect", "--format", "jsonl", "-k", pcap.with_suffix(".keys"), pcap)
     assert "cryptography" in got["modules"] and "construct" not in got["modules"]
+    assert "hashlib" in got["modules"]  # (hmac: the TLS PRF)
     assert json.loads(got["out"])["outcome"] == "ok"

@@ -40,15 +40,20 @@ SCRAMBLE_LENGTH = 20
 
 class _LazyModule:
     """A module imported on first attribute access (keeps ``import mysqlwire.auth`` -- and
-    so the follower -- from loading cryptography / PyNaCl until a proof is checked)."""
+    so the follower -- from loading hashlib, cryptography or PyNaCl until a proof is
+    checked)."""
 
     def __init__(self, name: str):
         self._name = name
+        self._module = None
 
     def __getattr__(self, attr: str) -> Any:
-        import importlib
+        module = self._module
+        if module is None:
+            import importlib
 
-        return getattr(importlib.import_module(self._name), attr)
+            module = self._module = importlib.import_module(self._name)
+        return getattr(module, attr)
 
 
 def lazy_module(name: str) -> Any:

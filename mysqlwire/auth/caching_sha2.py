@@ -17,7 +17,6 @@ verification needs the password (fast / full-tls) or the server's RSA private ke
 from __future__ import annotations
 
 import functools
-import hashlib
 from typing import Any
 
 from mysqlwire.errors import UsageError
@@ -41,6 +40,8 @@ from .base import (
     switch_meaning,
     xor_bytes,
 )
+
+hashlib = lazy_module("hashlib")  # (~3 ms of start-up: imported at the first proof)
 
 # cryptography is loaded when an RSA key is first used, not when the follower starts
 hashes = lazy_module("cryptography.hazmat.primitives.hashes")

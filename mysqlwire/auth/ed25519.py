@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from typing import Any
 
 from mysqlwire.errors import ProtocolError, UsageError
@@ -32,6 +31,8 @@ from .base import (
     lazy_module,
     switch_meaning,
 )
+
+hashlib = lazy_module("hashlib")  # (~3 ms of start-up: imported at the first proof)
 
 # PyNaCl is loaded when a signature is first computed or checked
 _nb = lazy_module("nacl.bindings")

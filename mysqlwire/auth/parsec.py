@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,18 @@ from typing import Any
 from mysqlwire.errors import ProtocolError, UsageError
 
 from . import ed25519 as _ed
-from .base import AuthPlugin, ClientStep, ServerStep, as_bytes, client_label, consteq, data_label
+from .base import (
+    AuthPlugin,
+    ClientStep,
+    ServerStep,
+    as_bytes,
+    client_label,
+    consteq,
+    data_label,
+    lazy_module,
+)
+
+hashlib = lazy_module("hashlib")  # (~3 ms of start-up: imported at the first proof)
 
 NAME = "parsec"
 NONCE_LENGTH = 32
