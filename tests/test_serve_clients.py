@@ -627,7 +627,12 @@ def test_capture_of_rsa_login_is_well_formed(srv, tmp_path):
     assert fields, "tshark saw no MySQL packets"
     assert fields[0][1] == "8.0.36-mysqlwire"
     assert fields[1][2] == "cold"
-    assert not any(f[3] for f in fields), "tshark flags a malformed packet"
+    # tshark 4.0 does not follow caching_sha2's RSA step: it reads the client's
+    # ciphertext (seq 5) as a command named by its first byte, which is random,
+    # and flags 5 of the 256 values (0x11 0x12 0x15 0x16 0x1e) malformed (the
+    # flake once seen in CI); that packet's bytes are checked below instead,
+    # by decrypting them with the server's key
+    assert not any(f[3] for f in fields if f[0] != "5"), "tshark flags a malformed packet"
     # the whole RSA exchange, seq 0..6: greeting, response, 01 04, 02, PEM, ciphertext, OK
     assert [f[0] for f in fields[:7]] == [str(i) for i in range(7)]
 
