@@ -222,22 +222,22 @@ def test_a_reader_giving_bytearrays(python_loop):
 
 def test_scanner_refuses_bad_arguments():
     _require_native()
-    scan = NATIVE(False, 16, 1e6, 1, 14, 0x0800, None)
+    scan = NATIVE(False, 16, 1e6, 1, 14, 12, None)
     with pytest.raises(TypeError):
         scan.scan(bytearray(40), 0)
     with pytest.raises(ValueError):
         scan.scan(b"x" * 40, 41)
     with pytest.raises(ValueError):
-        NATIVE(False, 8, 1e6, 1, 14, 0x0800, None)  # a record header is at least 16 bytes
+        NATIVE(False, 8, 1e6, 1, 14, 12, None)  # a record header is at least 16 bytes
     with pytest.raises(TypeError):
-        NATIVE(False, 16, 1e6, 1, 14, 0x0800, [])
+        NATIVE(False, 16, 1e6, 1, 14, 12, [])
     # a malformed fast-lane entry is an error, not a crash
     frame = bytes(14) + b"\x45" + bytes(8) + b"\x06" + bytes(30)
     frame = frame[:12] + b"\x08\x00" + frame[14:]
     rec = struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
     key = frame[26:38]
     for bad in [(), (object(), 0), (None, "x", 0), (None, 0, 2, None)]:
-        s = NATIVE(False, 16, 1e6, 1, 14, 0x0800, {key: bad})
+        s = NATIVE(False, 16, 1e6, 1, 14, 12, {key: bad})
         with pytest.raises((TypeError, AttributeError)):
             s.scan(rec, 0)
 

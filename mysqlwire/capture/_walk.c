@@ -1,6 +1,6 @@
 /* The pcap record loop of mysqlwire.capture.reader, native.
  *
- * PcapScan(big_endian, header_size, divisor, linktype, l3off, ethertype, fast)
+ * PcapScan(big_endian, header_size, divisor, linktype, l3off, link_check, fast)
  * walks the records of a buffer (a bytes object) from a position:
  *
  *     pos, frame = scan.scan(buf, pos)
@@ -12,6 +12,10 @@
  * record header, or a header and its captured bytes): the caller reads more
  * (or stops) and calls again.  scan.n counts every record walked, including
  * the ones the fast lane skipped.
+ *
+ * (l3off, link_check) say where a frame's IPv4 header is: reader._FAST_L3 and
+ * reader._ipv4_offset, which ipv4_at() writes out; link_check NO_L3 (-4):
+ * nowhere known, every frame goes the ordinary way.
  *
  * fast (a dict or None) is a reassembler's fast lane: for an IPv4 TCP frame
  * whose 12 address and port bytes are a key of it, the entry
@@ -35,13 +39,12 @@ typedef struct {
     double div;
     PyObject *lt;
     Py_ssize_t l3off;
-    long etype;
+    long check;
     PyObject *fast;
     unsigned long long n;
     Py_ssize_t need;
     PyObject *seg_type; /* decode(): TcpSegment, or NULL: frames are handed out undecoded */
     PyObject *decode;   /* decode(): decode.decode_frame, for every frame not decoded here */
-    int eth;            /* decode(): the link type is Ethernet */
 } PcapScan;
 
 static PyObject *str_last_ts;
@@ -55,6 +58,58 @@ rd32(const unsigned char *b, int big)
     if (big)
         return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[1] << 8 | b[0];
+}
+
+#define NO_L3 (-4)
+
+/* (l3off, check) as reader._FAST_L3 holds them: 0, or -1 with ValueError */
+static int
+check_l3(Py_ssize_t l3off, long check)
+{
+    if (check < NO_L3 || l3off < 0 || l3off > 64 || (check >= 0 && check + 2 > l3off)
+        || ((check == -2 || check == -3) && l3off < 4)) {
+        PyErr_SetString(PyExc_ValueError, "bad link-layer parameters");
+        return -1;
+    }
+    return 0;
+}
+
+static inline int
+is_vlan(unsigned et)
+{
+    return et == 0x8100 || et == 0x88A8 || et == 0x9100 || et == 0x9200 || et == 0x9300;
+}
+
+/* reader._ipv4_offset: where the IPv4 header of the frame f[0:len] starts,
+ * by its link header, or -1 (not IPv4 by its link header, NO_L3, or fewer
+ * than 34 bytes from there: an IPv4 header without options and the TCP
+ * header up to its flags).  check >= 0: the EtherType at f[check] is IPv4,
+ * or one or two VLAN tags at l3off lead to it; -1 none (raw IP); -2 the
+ * BSD loopback address family (either byte order) is AF_INET; -3 the same,
+ * big-endian only.  check_l3() made sure the link header fits in l3off. */
+static inline Py_ssize_t
+ipv4_at(const unsigned char *f, Py_ssize_t len, Py_ssize_t l3off, long check)
+{
+    Py_ssize_t o = l3off;
+    if (check == NO_L3 || len < o + 34)
+        return -1;
+    if (check >= 0) {
+        unsigned et = (unsigned)f[check] << 8 | f[check + 1];
+        for (int tags = 0; et != 0x0800; tags++) {
+            if (tags == 2 || !is_vlan(et) || len < o + 38)
+                return -1;
+            et = (unsigned)f[o + 2] << 8 | f[o + 3];
+            o += 4;
+        }
+        return o;
+    }
+    if (check == -1)
+        return o;
+    if (f[0] == 0 && f[1] == 0 && f[2] == 0 && f[3] == 2)
+        return o;
+    if (check == -2 && f[0] == 2 && f[1] == 0 && f[2] == 0 && f[3] == 0)
+        return o;
+    return -1;
 }
 
 static int
@@ -104,21 +159,23 @@ PcapScan_init(PcapScan *self, PyObject *args, PyObject *kwds)
     Py_ssize_t hlen, l3off;
     double div;
     PyObject *lt, *fast;
-    long etype;
+    long check;
     if (!PyArg_ParseTuple(args, "pndO!nlO", &big, &hlen, &div, &PyLong_Type, &lt, &l3off,
-                          &etype, &fast))
+                          &check, &fast))
         return -1;
-    if (hlen < 16 || l3off < 0 || div <= 0 || (etype >= 0 && l3off < 2)) {
+    if (hlen < 16 || div <= 0) {
         PyErr_SetString(PyExc_ValueError, "bad PcapScan parameters");
         return -1;
     }
+    if (check_l3(l3off, check) < 0)
+        return -1;
     if (set_fast(&self->fast, fast) < 0)
         return -1;
     self->big = big;
     self->hlen = hlen;
     self->div = div;
     self->l3off = l3off;
-    self->etype = etype;
+    self->check = check;
     Py_INCREF(lt);
     Py_XSETREF(self->lt, lt);
     self->n = 0;
@@ -144,7 +201,7 @@ awaiting(PyObject *ent)
 /* The fast-lane test of reader._pcap_records for one frame whose key is in
  * the lane: 1 skip it, 0 hand it out, -1 error.  p: the IPv4 header. */
 static int
-skip_frame(long etype, PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
+skip_frame(PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
            double ts, PyObject *ent)
 {
     if (!PyTuple_Check(ent) || PyTuple_GET_SIZE(ent) < 3) {
@@ -155,8 +212,6 @@ skip_frame(long etype, PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_s
     if (mask == -1 && PyErr_Occurred())
         return -1;
     if (!(b[p] == 0x45 && b[p + 9] == 6 && !(b[p + 33] & mask) && !((b[p + 6] & 0x1F) || b[p + 7])))
-        return 0;
-    if (etype >= 0 && ((long)b[p - 2] << 8 | b[p - 1]) != etype)
         return 0;
     long mode = PyLong_AsLong(PyTuple_GET_ITEM(ent, 2));
     if (mode == -1 && PyErr_Occurred())
@@ -220,33 +275,37 @@ skip_frame(long etype, PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_s
     return t;
 }
 
-/* The common frame of decode.decode_frame's first branch -- Ethernet, IPv4
+/* The common frame of decode.decode_frame -- IPv4 at o (ipv4_at(), -1: none)
  * without options, not a fragment, TCP, its header and payload inside the
- * frame -- as the TcpSegment that branch builds; NULL without an exception for
- * every other frame (the caller hands it to decode_frame itself). */
+ * frame -- as the TcpSegment decode_frame builds for it (its Ethernet branch,
+ * or _ipv4() behind any other link header it reads the same way); NULL
+ * without an exception for every other frame (the caller hands it to
+ * decode_frame itself). */
 static PyObject *
-decode_here(PcapScan *self, const unsigned char *f, Py_ssize_t len)
+decode_here(PcapScan *self, const unsigned char *f, Py_ssize_t len, Py_ssize_t o)
 {
-    if (!self->eth || len < 54)
+    if (o < 0 || len < o + 40)
         return NULL;
-    if (!(f[12] == 0x08 && f[13] == 0x00 && f[14] == 0x45 && f[23] == 6 && !((f[20] << 8 | f[21]) & 0x1FFF)))
+    const unsigned char *ip = f + o;
+    if (!(ip[0] == 0x45 && ip[9] == 6 && !((ip[6] << 8 | ip[7]) & 0x1FFF)))
         return NULL;
-    Py_ssize_t end = 14 + ((Py_ssize_t)f[16] << 8 | f[17]);
-    Py_ssize_t p = 34 + ((f[46] >> 4) << 2);
-    if (p < 54 || p > end || end > len)
+    const unsigned char *tcp = ip + 20;
+    Py_ssize_t end = o + ((Py_ssize_t)ip[2] << 8 | ip[3]);
+    Py_ssize_t p = o + 20 + ((tcp[12] >> 4) << 2);
+    if (p < o + 40 || p > end || end > len)
         return NULL;
     PyTypeObject *type = (PyTypeObject *)self->seg_type;
     PyObject *seg = type->tp_alloc(type, 10);
     if (seg == NULL)
         return NULL;
     PyObject *items[10] = {
-        PyBytes_FromStringAndSize((const char *)f + 26, 4),
-        PyLong_FromLong((long)f[34] << 8 | f[35]),
-        PyBytes_FromStringAndSize((const char *)f + 30, 4),
-        PyLong_FromLong((long)f[36] << 8 | f[37]),
-        PyLong_FromUnsignedLong(be32(f + 38)),
-        PyLong_FromUnsignedLong(be32(f + 42)),
-        PyLong_FromLong(f[47]),
+        PyBytes_FromStringAndSize((const char *)ip + 12, 4),
+        PyLong_FromLong((long)tcp[0] << 8 | tcp[1]),
+        PyBytes_FromStringAndSize((const char *)ip + 16, 4),
+        PyLong_FromLong((long)tcp[2] << 8 | tcp[3]),
+        PyLong_FromUnsignedLong(be32(tcp + 4)),
+        PyLong_FromUnsignedLong(be32(tcp + 8)),
+        PyLong_FromLong(tcp[13]),
         PyBytes_FromStringAndSize((const char *)f + p, end - p),
         Py_NewRef(Py_False),
         Py_NewRef(zero),
@@ -278,10 +337,6 @@ PcapScan_decode(PcapScan *self, PyObject *args)
     Py_XSETREF(self->seg_type, seg_type);
     Py_INCREF(decode);
     Py_XSETREF(self->decode, decode);
-    long lt = PyLong_AsLong(self->lt);
-    if (lt == -1 && PyErr_Occurred())
-        return NULL;
-    self->eth = lt == 1;
     Py_RETURN_NONE;
 }
 
@@ -290,7 +345,7 @@ PcapScan_decode(PcapScan *self, PyObject *args)
  * is skipped (its flow's last_ts set to ts_obj, or to ts when ts_obj is NULL),
  * 0 it is handed out, -1 error.  Both record loops use it. */
 static int
-fast_lane(PyObject *fast, long etype, PyObject *buf, const unsigned char *b, Py_ssize_t p,
+fast_lane(PyObject *fast, PyObject *buf, const unsigned char *b, Py_ssize_t p,
           Py_ssize_t end, double ts, PyObject *ts_obj)
 {
     PyObject *key = PyBytes_FromStringAndSize((const char *)b + p + 12, 12);
@@ -301,7 +356,7 @@ fast_lane(PyObject *fast, long etype, PyObject *buf, const unsigned char *b, Py_
     if (ent == NULL)
         return PyErr_Occurred() ? -1 : 0;
     Py_INCREF(ent);
-    int skip = skip_frame(etype, buf, b, p, end, ts, ent);
+    int skip = skip_frame(buf, b, p, end, ts, ent);
     if (skip > 0) {
         PyObject *t = ts_obj != NULL ? Py_NewRef(ts_obj) : PyFloat_FromDouble(ts);
         if (t == NULL || PyObject_SetAttr(PyTuple_GET_ITEM(ent, 0), str_last_ts, t) < 0)
@@ -326,7 +381,6 @@ PcapScan_scan(PcapScan *self, PyObject *const *args, Py_ssize_t nargs)
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(buf);
     Py_ssize_t blen = PyBytes_GET_SIZE(buf);
     Py_ssize_t hlen = self->hlen;
-    Py_ssize_t minlen = self->l3off + 34;
     if (pos < 0 || pos > blen) {
         PyErr_SetString(PyExc_ValueError, "position outside the buffer");
         return NULL;
@@ -351,8 +405,9 @@ PcapScan_scan(PcapScan *self, PyObject *const *args, Py_ssize_t nargs)
         }
         self->n++;
         double ts = (double)sec + (double)frac / self->div;
-        if (self->fast != NULL && incl >= minlen) {
-            int skip = fast_lane(self->fast, self->etype, buf, b, start + self->l3off, end, ts, NULL);
+        Py_ssize_t o = ipv4_at(b + start, incl, self->l3off, self->check);
+        if (self->fast != NULL && o >= 0) {
+            int skip = fast_lane(self->fast, buf, b, start + o, end, ts, NULL);
             if (skip < 0)
                 break;
             if (skip > 0) {
@@ -361,7 +416,7 @@ PcapScan_scan(PcapScan *self, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         if (self->seg_type != NULL) {
-            PyObject *seg = decode_here(self, b + start, incl);
+            PyObject *seg = decode_here(self, b + start, incl, o);
             if (seg == NULL && !PyErr_Occurred()) {
                 PyObject *data = PyBytes_FromStringAndSize((const char *)b + start, incl);
                 if (data == NULL)
@@ -589,15 +644,15 @@ PcapngScan_scan(PcapngScan *self, PyObject *const *args, Py_ssize_t nargs)
                 break;
             if (l3 != NULL) {
                 Py_ssize_t l3off;
-                long etype;
-                if (!PyArg_ParseTuple(l3, "nl", &l3off, &etype))
+                long check;
+                if (!PyArg_ParseTuple(l3, "nl", &l3off, &check) || check_l3(l3off, check) < 0)
                     break;
-                Py_ssize_t p = start + l3off;
-                if (l3off >= 0 && (etype < 0 || l3off >= 2) && caplen >= l3off + 34) {
+                Py_ssize_t o = ipv4_at(b + start, caplen, l3off, check);
+                if (o >= 0) {
                     double t = PyFloat_AsDouble(self->last_ts);
                     if (t == -1.0 && PyErr_Occurred())
                         break;
-                    int skip = fast_lane(self->fast, etype, buf, b, p, start + caplen, t, self->last_ts);
+                    int skip = fast_lane(self->fast, buf, b, start + o, start + caplen, t, self->last_ts);
                     if (skip < 0)
                         break;
                     if (skip > 0) {
@@ -677,7 +732,7 @@ PyInit__walk(void)
     PyObject *m = PyModule_Create(&walk_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddIntConstant(m, "VERSION", 5) < 0) {
+    if (PyModule_AddIntConstant(m, "VERSION", 6) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -25,6 +25,7 @@ __all__ = [
     "SUPPORTED_LINKTYPES",
     "SYN",
     "URG",
+    "VLAN_ETHERTYPES",
     "DecodeStats",
     "TcpSegment",
     "decode_tcp",
@@ -82,7 +83,8 @@ _UNSUPPORTED = 3
 
 _ET_IPV4 = 0x0800
 _ET_IPV6 = 0x86DD
-_ET_VLANS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
+VLAN_ETHERTYPES = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
+"""802.1Q / 802.1ad tags (and the pre-standard QinQ ones): skipped on the way to IP."""
 _ET_PPPOE = 0x8864
 _ET_MPLS = frozenset((0x8847, 0x8848))
 
@@ -269,7 +271,7 @@ def _by_ethertype(data, off: int, et: int):
             return _ipv4(data, off)
         if et == _ET_IPV6:
             return _ipv6(data, off)
-        if et in _ET_VLANS:
+        if et in VLAN_ETHERTYPES:
             et = _U16(data, off + 2)[0]
             off += 4
         elif et == _ET_PPPOE:

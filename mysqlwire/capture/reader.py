@@ -19,7 +19,13 @@ import sys
 from typing import IO, NamedTuple
 
 from ..errors import CaptureError, UsageError
-from .decode import SUPPORTED_LINKTYPES, TcpSegment, decode_frame, linktype_name
+from .decode import (
+    SUPPORTED_LINKTYPES,
+    VLAN_ETHERTYPES,
+    TcpSegment,
+    decode_frame,
+    linktype_name,
+)
 from .native import walk as _native
 
 __all__ = [
@@ -64,7 +70,58 @@ _PcapScan = _native.PcapScan if _native is not None else None
 _PcapngScan = _native.PcapngScan if _native is not None else None
 
 # link type -> (offset of the IPv4 header, EtherType in the 2 bytes before it or -1)
-_FAST_L3 = {1: (14, 0x0800), 113: (16, 0x0800), 101: (0, -1), 228: (0, -1)}
+# Where a frame's IPv4 header is, per link type, for the fast lane and the
+# native decoder: (offset, check), the check being one of: >= 0, the EtherType
+# at that offset is IPv4, or one or two VLAN tags at the offset lead to it
+# (the header then starts 4 or 8 bytes later); -1 none (raw IP: the fast lane
+# checks the version itself); -2 a BSD loopback address family of AF_INET in
+# either byte order; -3 the same, big-endian only.  Every link type
+# decode.decode_frame reads (and no other) has its entry: a capture of `tcpdump
+# -i any` (Linux cooked v2), a VLAN trunk or a BSD loopback takes the same fast
+# path as plain Ethernet.  _walk.c's ipv4_at() writes out _ipv4_offset().
+_FAST_L3 = {
+    1: (14, 12),  # Ethernet
+    113: (16, 14),  # Linux cooked (SLL)
+    276: (20, 0),  # Linux cooked v2 (SLL2)
+    0: (4, -2),  # BSD loopback (NULL): host byte order
+    108: (4, -3),  # OpenBSD loopback: network byte order
+    12: (0, -1),  # raw IP
+    14: (0, -1),
+    101: (0, -1),
+    228: (0, -1),  # raw IPv4
+}
+_NO_L3 = (0, -4)  # a link type not in _FAST_L3: no frame is located
+_AF_INET_BE = b"\x00\x00\x00\x02"
+_AF_INET_LE = b"\x02\x00\x00\x00"
+
+
+def _ipv4_offset(buf, start: int, end: int, l3off: int, check: int) -> int:
+    """Where the IPv4 header of the frame ``buf[start:end]`` starts (an
+    index of ``buf``), by its link header (see ``_FAST_L3``); -1 when it is
+    not IPv4 by its link header or the frame holds fewer than 34 bytes from
+    there (an IPv4 header without options and the TCP header up to its
+    flags).  The reference for _walk.c's ``ipv4_at``."""
+    p = start + l3off
+    if check == -4 or end - p < 34:
+        return -1
+    if check >= 0:
+        e = start + check
+        et = buf[e] << 8 | buf[e + 1]
+        tags = 0
+        while et != 0x0800:
+            if tags == 2 or et not in VLAN_ETHERTYPES or end - p < 38:
+                return -1
+            et = buf[p + 2] << 8 | buf[p + 3]
+            p += 4
+            tags += 1
+        return p
+    if check == -1:
+        return p
+    af = buf[start : start + 4]
+    if af == _AF_INET_BE or (check == -2 and af == _AF_INET_LE):
+        return p
+    return -1
+
 
 _KNOWN_NOT_CAPTURE = {
     b"\x1f\x8b": "gzip-compressed data; decompress it first",
@@ -143,7 +200,10 @@ class CaptureReader:
         except BaseException:
             self.close()
             raise
-        self._records = self._pcap_records() if self.format == "pcap" else self._pcapng_records()
+        if self.format == "pcap":
+            self._records = self._pcap_records(None, *_FAST_L3.get(self._linktype, _NO_L3))
+        else:
+            self._records = self._pcapng_records()
 
     # -- buffer -------------------------------------------------------------
 
@@ -367,9 +427,9 @@ class CaptureReader:
         (:attr:`mysqlwire.capture.tcp.Reassembler.fast`): IPv4 TCP frames of
         the directions it lists are not yielded when their flags allow it;
         the reader sets their flow's ``last_ts`` instead.  Only from the
-        first frame on, for link types whose IPv4 header sits at a fixed
-        offset (Ethernet, Linux cooked, raw IP); other frames take the
-        ordinary path.
+        first frame on, for the link types decode.decode_frame reads (see
+        ``_FAST_L3``) and IPv4 frames whose header it finds there: other
+        frames take the ordinary path.
         """
         if fast is not None and self.frames_read == 0:
             if self.format == "pcapng":
@@ -390,12 +450,12 @@ class CaptureReader:
         self._decode = True
         return True
 
-    def _pcap_records(self, fast: dict | None = None, l3off: int = 0, etype: int = -1):
+    def _pcap_records(self, fast: dict | None, l3off: int, check: int):
         if _PcapScan is not None:
-            return self._native_pcap_records(fast, l3off, etype)
-        return self._python_pcap_records(fast, l3off, etype)
+            return self._native_pcap_records(fast, l3off, check)
+        return self._python_pcap_records(fast, l3off, check)
 
-    def _native_pcap_records(self, fast: dict | None, l3off: int, etype: int):
+    def _native_pcap_records(self, fast: dict | None, l3off: int, check: int):
         """:meth:`_python_pcap_records`, with the loop over the buffer's
         records in C (``_walk.c``): Python runs only for the frames handed
         out and for the buffer's refills."""
@@ -405,7 +465,7 @@ class CaptureReader:
             1e9 if self.nanosecond else 1e6,
             self._linktype,
             l3off,
-            etype,
+            check,
             fast,
         )
         if self._decode:
@@ -436,7 +496,7 @@ class CaptureReader:
             self.frames_read = scan.n
             self._done()
 
-    def _python_pcap_records(self, fast: dict | None = None, l3off: int = 0, etype: int = -1):
+    def _python_pcap_records(self, fast: dict | None, l3off: int, check: int):
         unpack = struct.Struct(self._order + "IIII").unpack_from
         hlen = self._rec_hlen
         lt = self._linktype
@@ -448,9 +508,7 @@ class CaptureReader:
         if fast is not None:
             fast_get = fast.get
             minlen = l3off + 34  # IPv4 header without options + TCP flags
-            eoff = l3off - 2  # the EtherType in front of the IPv4 header
-            k0 = l3off + 12
-            k1 = l3off + 24
+            ipv4 = b"\x08\x00"
         try:
             while True:
                 if blen - pos < hlen:
@@ -480,17 +538,17 @@ class CaptureReader:
                 n += 1
                 if fast is not None and incl >= minlen:
                     # the fast lane (see records()): one slice, one dict look-up
-                    ent = fast_get(buf[start + k0 : start + k1])
+                    if check >= 0 and buf[start + check : start + check + 2] == ipv4:
+                        p = start + l3off  # (_ipv4_offset's common case, inline)
+                    else:
+                        p = _ipv4_offset(buf, start, end, l3off, check)
+                    ent = fast_get(buf[p + 12 : p + 24]) if p >= 0 else None
                     if ent is not None:
-                        p = start + l3off
                         if (
                             buf[p] == 0x45  # IPv4, no options
                             and buf[p + 9] == 6  # TCP
                             and not buf[p + 33] & ent[1]
                             and not (buf[p + 6] & 0x1F or buf[p + 7])  # not a later fragment
-                            and (
-                                etype < 0 or buf[start + eoff] << 8 | buf[start + eoff + 1] == etype
-                            )
                             and (
                                 not (mode := ent[2])  # a muted direction
                                 or (mode == 3 and not ent[3].awaiting)  # a lane's server, at rest
@@ -594,10 +652,9 @@ class CaptureReader:
                     n += 1  # (frames_read is set when a frame is handed out)
                     if fast_get is not None and lt in _FAST_L3:
                         # the fast lane, as in _pcap_records
-                        l3off, etype = _FAST_L3[lt]
                         start = pos + 28
-                        p = start + l3off
-                        if caplen >= l3off + 34:
+                        p = _ipv4_offset(buf, start, start + caplen, *_FAST_L3[lt])
+                        if p >= 0:
                             ent = fast_get(buf[p + 12 : p + 24])
                             if (
                                 ent is not None
@@ -605,7 +662,6 @@ class CaptureReader:
                                 and buf[p + 9] == 6
                                 and not buf[p + 33] & ent[1]
                                 and not (buf[p + 6] & 0x1F or buf[p + 7])
-                                and (etype < 0 or buf[p - 2] << 8 | buf[p - 1] == etype)
                                 and (
                                     not (mode := ent[2])
                                     or (mode == 3 and not ent[3].awaiting)

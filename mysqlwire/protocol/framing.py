@@ -58,6 +58,28 @@ class PacketReader:
     from the next packet on.
     """
 
+    __slots__ = (
+        "max_payload",
+        "skip_payloads",
+        "keep",
+        "keep_seq",
+        "skipped",
+        "last_seq",
+        "_buf",
+        "_buf_offset",
+        "_fed",
+        "done",
+        "_cur_skip",
+        "_cur_seq",
+        "_cur_offset",
+        "_cur_chunks",
+        "_cur_parts",
+        "_cur_size",
+        "_skip_left",
+        "_skip_more",
+        "_error",
+    )
+
     def __init__(
         self,
         max_payload: int = DEFAULT_MAX_PAYLOAD,

@@ -211,10 +211,16 @@ class TlsSession:
             self.anomalies.append(text)
 
     def _pump(self) -> None:
+        # (a direction holding less than a record header has nothing to do:
+        # not called; a broken direction holds no bytes)
+        cd = self._dirs[True]
+        sd = self._dirs[False]
+        process = self._process
         progress = True
         while progress:
-            progress = self._process(self._dirs[True])
-            progress = self._process(self._dirs[False]) or progress
+            progress = len(cd.buf) >= 5 and process(cd)
+            if len(sd.buf) >= 5 and process(sd):
+                progress = True
 
     def _process(self, d: _Direction) -> bool:
         buf = d.buf
