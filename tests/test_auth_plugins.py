@@ -71,6 +71,45 @@ def test_registry_names_and_interface() -> None:
     assert set(PLUGINS) | set(NOT_REPLAYABLE) <= KNOWN_PLUGINS
 
 
+def test_a_new_plugin_module_is_found_without_registering_it(tmp_path) -> None:
+    """Adding a plugin is adding one module: a module dropped beside the others (here in
+    a second directory of the package's path) is discovered, with its aliases, the
+    first time a plugin is looked up -- and not before (start-up stays cheap)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "zz_test_plugin.py").write_text(
+        "from mysqlwire.auth.base import AuthPlugin\n"
+        "class ZzPlugin(AuthPlugin):\n"
+        "    name = 'zz_test_password'\n"
+        "    sends_secret = True\n"
+        "PLUGIN = ZzPlugin()\n"
+        "ALIASES = {'zz': 'zz_test_password'}\n"
+    )
+    code = (
+        "import sys\n"
+        "import mysqlwire.auth as A\n"
+        f"A.__path__.append({str(tmp_path)!r})\n"
+        "before = [m for m in sys.modules if m.startswith('mysqlwire.auth.')]\n"
+        "p = A.get_plugin('zz')\n"
+        "print(sorted(before), type(p).__name__, p is A.PLUGINS['zz_test_password'],"
+        " 'zz' in A.KNOWN_PLUGINS, 'zz' in A.CLEARTEXT_PLUGINS,"
+        " 'mysqlwire.auth.native' in sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == [
+        "['mysqlwire.auth.base',",
+        "'mysqlwire.auth.flow',",
+        "'mysqlwire.auth.unsupported']",
+        "ZzPlugin",
+        "True",
+        "True",
+        "True",
+        "True",
+    ]
+
+
 def test_unknown_plugin_is_none() -> None:
     assert get_plugin("no_such_plugin") is None
     assert get_plugin("") is None

@@ -16,6 +16,7 @@ This package imports nothing above the protocol layer.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
@@ -50,26 +51,41 @@ def _discover() -> tuple[dict[str, AuthPlugin], dict[str, str]]:
     return plugins, aliases
 
 
-#: Replayable plugins by wire name.
-#: Server-side / account plugin names that map to a client plugin (``ed25519``, ``pam``).
-PLUGINS, ALIASES = _discover()
+@functools.cache
+def _registry() -> tuple[dict[str, AuthPlugin], dict[str, str]]:
+    """``(PLUGINS, ALIASES)``, discovered on first use: a run that meets no login (an
+    empty capture, ``--help``) imports no plugin module."""
+    return _discover()
 
-#: Every name ``get_plugin`` answers with a plugin object.
-KNOWN_PLUGINS: frozenset[str] = frozenset(PLUGINS) | frozenset(ALIASES) | frozenset(NOT_REPLAYABLE)
+
+def __getattr__(name: str):
+    """The registry's names, computed on first use (then plain module attributes).
+
+    ``PLUGINS``: replayable plugins by wire name.  ``ALIASES``: server-side / account
+    plugin names that map to a client plugin (``ed25519``, ``pam``).  ``KNOWN_PLUGINS``:
+    every name ``get_plugin`` answers with a plugin object.  ``CLEARTEXT_PLUGINS``: plugins
+    (and aliases) whose client answers are the secret itself, not a proof."""
+    if name == "PLUGINS" or name == "ALIASES":
+        value = _registry()[name == "ALIASES"]
+    elif name == "KNOWN_PLUGINS":
+        plugins, aliases = _registry()
+        value = frozenset(plugins) | frozenset(aliases) | frozenset(NOT_REPLAYABLE)
+    elif name == "CLEARTEXT_PLUGINS":
+        known = globals().get("KNOWN_PLUGINS") or __getattr__("KNOWN_PLUGINS")
+        value = frozenset(n for n in known if (p := get_plugin(n)) is not None and p.sends_secret)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def get_plugin(name: str) -> AuthPlugin | None:
     """The plugin for ``name`` (``None`` if unknown; check ``.replayable`` otherwise)."""
     if isinstance(name, bytes):
         name = name.decode("ascii", "replace")
-    name = ALIASES.get(name, name)
-    return PLUGINS.get(name) or NOT_REPLAYABLE_PLUGINS.get(name)
-
-
-#: Plugins (and aliases) whose client answers are the secret itself, not a proof.
-CLEARTEXT_PLUGINS: frozenset[str] = frozenset(
-    n for n in KNOWN_PLUGINS if (p := get_plugin(n)) is not None and p.sends_secret
-)
+    plugins, aliases = _registry()[:2]
+    name = aliases.get(name, name)
+    return plugins.get(name) or NOT_REPLAYABLE_PLUGINS.get(name)
 
 
 def sends_raw_server_data(name: str | None) -> bool:
