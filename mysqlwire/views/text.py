@@ -1,7 +1,9 @@
 """Human-readable terminal output (rich), one block per connection.
 
 Strings from the wire are untrusted: they are appended as plain ``Text`` (no
-markup interpretation) and control characters are escaped.
+markup interpretation) and control characters are escaped.  Without colour the
+same lines go to a :class:`~mysqlwire.views.plain.PlainConsole` (the same bytes,
+without importing rich).
 """
 
 from __future__ import annotations
@@ -9,13 +11,11 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 
-from rich.console import Console
-from rich.text import Text
-
 from ..auth import describe
 from ..model import Connection
 from .escape import clean
 from .packets import client_label, server_label
+from .plain import PlainConsole, PlainLine
 from .tree import packet_tree
 
 _OUTCOME_STYLE = {
@@ -47,18 +47,35 @@ def _ts(t: float | None) -> str:
 
 class Renderer:
     def __init__(self, *, color: bool, show_secrets: bool = False, file=None):
-        self.console = Console(
-            file=file or sys.stdout,
-            force_terminal=color,
-            no_color=not color,
-            highlight=False,
-            soft_wrap=True,
-            emoji=False,
-        )
+        if color:
+            from rich.console import Console
+
+            self.console = Console(
+                file=file or sys.stdout,
+                force_terminal=color,
+                no_color=not color,
+                highlight=False,
+                soft_wrap=True,
+                emoji=False,
+            )
+        else:  # (what that console writes without colour: the plain characters)
+            self.console = PlainConsole(file or sys.stdout)
         self.show_secrets = show_secrets
 
+    def _text(self, text: str = "", style: str = ""):
+        """A line to print: rich's ``Text``, or a :class:`PlainLine` for a plain console."""
+        if self.console.__class__ is PlainConsole:
+            return PlainLine(text)
+        from rich.text import Text
+
+        return Text(text, style=style)
+
+    def _end(self) -> None:
+        if self.console.__class__ is PlainConsole:
+            self.console.flush()  # (a rich console flushes after every print)
+
     def _line(self, label: str, *parts) -> None:
-        t = Text("  ")
+        t = self._text("  ")
         t.append(f"{label:<10}", style="bold")
         for p in parts:
             if isinstance(p, tuple):
@@ -68,7 +85,7 @@ class Renderer:
         self.console.print(t)
 
     def connection(self, conn: Connection, *, packets: bool = False) -> None:
-        head = Text()
+        head = self._text()
         head.append(f"#{conn.id} ", style="bold")
         head.append(clean(conn.client))
         head.append(" -> ")
@@ -162,9 +179,12 @@ class Renderer:
             self._line("packets", (f"{len(conn.packets)} in the connection phase", "dim"))
             for depth, line, style in packet_tree(conn):
                 self.console.print(
-                    Text("    " + "    " * depth + clean(line), style=_TREE_STYLE.get(style, ""))
+                    self._text(
+                        "    " + "    " * depth + clean(line), style=_TREE_STYLE.get(style, "")
+                    )
                 )
         self.console.print()
+        self._end()
 
     def _auth_steps(self, conn: Connection) -> list:
         login = conn.login
@@ -205,5 +225,8 @@ class Renderer:
     def footer(self, summaries, shown: int) -> None:
         total = sum(s.connections for s in summaries)
         frames = sum(s.frames for s in summaries)
-        t = Text(f"{shown} of {total} connection(s) shown, {frames} frame(s) read", style="dim")
+        t = self._text(
+            f"{shown} of {total} connection(s) shown, {frames} frame(s) read", style="dim"
+        )
         self.console.print(t)
+        self._end()
