@@ -41,7 +41,7 @@ INF = 1 << 62
 MIN_RANGE = 8 << 20
 """Smallest range worth a process (bytes)."""
 
-FIRST_SHARE = 94
+FIRST_SHARE = 97
 """Size of the first range, in percent of each other range's: the process
 that dissects it (:func:`mysqlwire.parallel.iter_split`'s own) also writes
 the output as it goes and merges the rest once the workers are done."""
@@ -55,8 +55,7 @@ _SYN, _ACK = 0x02, 0x10
 
 SENTINEL = "7301934462718295517"  # the id while a worker renders a record
 _SENTINEL_ID = int(SENTINEL)
-_TEXT_KEY = f"#{SENTINEL} "  # where the text format shows the id
-_JSON_KEY = f'"id": {SENTINEL}'
+_JSON_ID = '"id": '  # what precedes the id in JSON
 
 
 # --- the plan -------------------------------------------------------------------
@@ -223,23 +222,21 @@ def prerender(conn, render: tuple, packets: bool):
         text = buf.getvalue()
         buf.seek(0)
         buf.truncate()
-        at = text.find(_TEXT_KEY) + 1  # the id follows the "#"
+    elif fmt == "jsonl" and not packets:
+        text = (_LINES[0] if _LINES else _line())(conn)  # the sequential path's writer
     else:
-        if fmt == "jsonl" and not packets:
-            text = _line()(conn)  # the sequential path's writer
-        else:
-            from .views.escape import json_dumps
+        from .views.escape import json_dumps
 
-            record = conn.to_record(with_packets=packets)
-            text = json_dumps(record, indent=2 if fmt == "json" else None)
-        at = text.find(_JSON_KEY)
-        if at >= 0:
-            at += len(_JSON_KEY) - len(SENTINEL)
-    # the sentinel once, where the id is written, and nowhere else
-    end = at + len(SENTINEL)
-    if at <= 0 or text.rfind(SENTINEL, 0, at) >= 0 or text.find(SENTINEL, end) >= 0:
+        record = conn.to_record(with_packets=packets)
+        text = json_dumps(record, indent=2 if fmt == "json" else None)
+    # the sentinel once, where the id is written ("#<id> " in the text
+    # block, '"id": <id>' in JSON), and nowhere else
+    parts = text.split(SENTINEL)
+    if len(parts) != 2:
         return conn
-    head, tail = text[:at], text[end:]
+    head, tail = parts
+    if not (head.endswith("#") and tail[:1] == " " if fmt == "text" else head.endswith(_JSON_ID)):
+        return conn
     if fmt == "json":  # one level down, in the list
         head, tail = head.replace("\n", "\n  "), tail.replace("\n", "\n  ")
     info = conn.tls_info
@@ -404,8 +401,16 @@ def range_events(task):
 
     def finished(sink) -> None:
         orig_finished(sink)
-        for conn in pipe.drain():
-            put(sink.slot, conn)
+        if pipe.ready:  # (put, written out)
+            slot = sink.slot
+            at = INF if cur[1] is None else cur[0].bytes_read
+            for conn in pipe.drain():
+                if render is not None:
+                    conn = prerender(conn, render, packets)
+                events.append((at, seq[0], slot, conn))
+                seq[0] += 1
+            if len(events) >= _BATCH:
+                full[0] = True
 
     def skip(slot: int) -> None:
         put(slot, None)
@@ -424,7 +429,7 @@ def range_events(task):
         for ts, seg in records:
             if seg.__class__ is TcpSegment:
                 add(ts, seg)
-                if seg[6] & _SYN and made[0] is not seg:
+                if seg[6] & 2 and made[0] is not seg:  # a SYN (_SYN)
                     syns.append((seg, reader.bytes_read))
                 if full[0]:
                     full[0] = False
@@ -462,30 +467,24 @@ def range_events(task):
     if events:
         yield events[:]
     for rec, flow in zip(flows, objs, strict=True):
-        rec.append(flow.last_ts)  # F_FINAL: with what its tombstone absorbed
-        rec.append(k)  # F_WORKER
+        rec += (flow.last_ts, k)  # F_FINAL (with what its tombstone absorbed), F_WORKER
     out["flows"] = flows
     out["ports"] = ports
     out["slots"] = pipe.next_slot
     end = INF if stop is None else stop
     # SYNs past the range do not matter: its flows there are not reported
-    out["syns"] = [
-        (_endpoints(*sg[:4]), at, (sg[0], sg[1]), sg[6], sg[4], sg[5])
-        for sg, at in syns
-        if at <= end
-    ]
+    found = out["syns"] = []
+    pack = _PORTS
+    for sg, at in syns:
+        if at <= end:
+            # the 4-tuple's key, as mysqlwire.capture.tcp.Flow.endpoints_key
+            a, b = sg[0] + pack(sg[1], 0), sg[2] + pack(sg[3], 0)
+            found.append((a + b if a < b else b + a, at, (sg[0], sg[1]), sg[6], sg[4], sg[5]))
     out["tail_flows"] = tail_flows
     return out
 
 
 _PORTS = struct.Struct("!HH").pack
-
-
-def _endpoints(saddr: bytes, sport: int, daddr: bytes, dport: int) -> bytes:
-    """:attr:`mysqlwire.capture.tcp.Flow.endpoints_key` of a segment."""
-    a = saddr + _PORTS(sport, 0)
-    b = daddr + _PORTS(dport, 0)
-    return a + b if a < b else b + a
 
 
 # flow record fields
