@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import pkgutil
 
 from .base import (
     AuthDataError,
@@ -38,6 +37,8 @@ _NOT_PLUGINS = frozenset({"base", "flow", "passwords", "unsupported"})
 def _discover() -> tuple[dict[str, AuthPlugin], dict[str, str]]:
     """Every plugin module's ``PLUGIN`` (and ``EXTRA_PLUGINS``) and ``ALIASES``: adding a
     plugin is adding its module, nothing to register elsewhere."""
+    import pkgutil
+
     plugins: dict[str, AuthPlugin] = {}
     aliases: dict[str, str] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

@@ -17,7 +17,6 @@ reaches an output it is made harmless:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 __all__ = ["clean", "esc", "json_dumps", "json_safe", "UNSAFE_JSON_CHARS"]
@@ -94,6 +93,8 @@ def json_dumps(obj, *, indent: int | None = None) -> str:
     escaped (:func:`json_safe`), bytes as ``{"hex": ...}``."""
     enc = _ENCODERS.get(indent)
     if enc is None:
+        import json  # (here: the text view needs none of it)
+
         enc = _ENCODERS[indent] = json.JSONEncoder(
             ensure_ascii=False, indent=indent, default=_default
         )
