@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The C extension (mysqlwire/capture/_walk.c + _walk_lane.c) under AddressSanitizer + UBSan: builds it with
 # the sanitizers into a throw-away copy of the checkout, then runs the tests that drive it
-# (tests/test_native_walk.py, test_capture_reader.py, test_perf_lanes.py) and a mutation
+# (tests/test_native_walk.py, test_native_linktypes.py, test_capture_reader.py, test_perf_lanes.py) and a mutation
 # fuzz of captures through the dissector (scripts/native_fuzz.py). Not part of the suite
 # (slow); run it after changing _walk.c:  bash scripts/native_asan.sh
 set -euo pipefail
@@ -20,7 +20,7 @@ export PYTHONPATH="$work"
 export MYSQLWIRE_SHARED="${MYSQLWIRE_SHARED:-$src/../shared}"
 cd "$work"
 python3 -c 'import mysqlwire.capture.native as n; assert n.NATIVE, "the sanitized build did not load"'
-python3 -m pytest -q -p no:cacheprovider tests/test_native_walk.py tests/test_capture_reader.py \
+python3 -m pytest -q -p no:cacheprovider tests/test_native_walk.py tests/test_native_linktypes.py tests/test_capture_reader.py \
   tests/test_perf_lanes.py
 python3 benchmarks/make_capture.py -n 40 -o "$work/fuzz.pcap" >/dev/null
 python3 scripts/native_fuzz.py 1 "$work/fuzz.pcap" captures/lab-samples/*.pcap*

@@ -1,13 +1,13 @@
-"""The fast lane and the native decoder behind every link header we decode.
+"""The fast lane and the native decoder behind every link header we decode, over IPv4 and IPv6.
 
 A capture made with ``tcpdump -i any`` (Linux cooked v2), on a VLAN trunk
-(one or two 802.1Q/802.1ad tags), on a BSD or OpenBSD loopback, or as raw IP
-must take the same fast path as plain Ethernet: the same frames skipped, the
-same frames handed out, the same dissection.  Each capture here is the same
-traffic as an Ethernet one, re-framed under another link header, so the
-Ethernet run is the reference; the Python loop (``reader._ipv4_offset``) and
-the native one (``_walk.c``'s ``ipv4_at``) must agree frame by frame, also on
-link headers built to be wrong.
+(one or two 802.1Q/802.1ad tags), on a BSD or OpenBSD loopback, as raw IP, or
+over IPv6 must take the same fast path as IPv4 over plain Ethernet: the same
+frames skipped, the same frames handed out, the same dissection.  Each
+capture here is the same traffic as an Ethernet/IPv4 one, re-framed, so that
+run is the reference; the Python loop (``reader._ip_offset``, ``_skip``) and
+the native one (``_walk.c``'s ``ip_at``, ``skip_frame``) must agree frame by
+frame, also on link headers built to be wrong.
 """
 
 from __future__ import annotations
@@ -28,23 +28,41 @@ from tests.test_native_walk import ROOT, _Flow, _handed_out, _records, _require_
 
 python_loop = _nw.python_loop  # the fixture: both loops, switched per test
 
+
+def _af(et: bytes, v6: int) -> int:
+    """A BSD loopback address family: AF_INET, or one of the AF_INET6 values."""
+    return 2 if et == b"\x08\x00" else v6
+
+
 # link type, and the header put in front of an Ethernet frame's IP packet
 # (mac: the frame's source MAC, et: its EtherType)
 KINDS = {
+    "eth": (1, lambda mac, et: bytes(6) + mac + et),
     "sll": (113, lambda mac, et: struct.pack(">HHH", 0, 1, 6) + mac + b"\0\0" + et),
     "sll2": (276, lambda mac, et: et + b"\0\0" + struct.pack(">IHBB", 3, 1, 0, 6) + mac + b"\0\0"),
     "vlan": (1, lambda mac, et: bytes(6) + mac + b"\x81\x00\x00\x64" + et),
     "qinq": (1, lambda mac, et: bytes(6) + mac + b"\x88\xa8\x00\x0a\x81\x00\x00\x64" + et),
-    "null-le": (0, lambda mac, et: b"\x02\0\0\0"),
-    "null-be": (0, lambda mac, et: b"\0\0\0\x02"),
-    "loop": (108, lambda mac, et: b"\0\0\0\x02"),
+    "null-le": (0, lambda mac, et: struct.pack("<I", _af(et, 30))),  # (macOS)
+    "null-be": (0, lambda mac, et: struct.pack(">I", _af(et, 24))),  # (NetBSD/OpenBSD)
+    "loop": (108, lambda mac, et: struct.pack(">I", _af(et, 24))),
     "raw": (101, lambda mac, et: b""),
     "ipv4": (228, lambda mac, et: b""),
+    "ipv6": (229, lambda mac, et: b""),
 }
+V4_KINDS = sorted(k for k in KINDS if k != "ipv6")
+V6_KINDS = sorted(k for k in KINDS if k != "ipv4")
 
 
-def relink(blob: bytes, kind: str) -> bytes:
-    """An Ethernet pcap's frames under another link header (IPv4 frames only)."""
+def _to_ipv6(ip: bytes) -> bytes:
+    """An IPv4 packet as IPv6 (fd00::/96 + the IPv4 address; same payload)."""
+    ihl = (ip[0] & 15) * 4
+    total = ip[2] << 8 | ip[3]
+    head = struct.pack("!IHBB", 0x60000000, max(0, total - ihl), ip[9], 64)
+    return head + b"\xfd" + bytes(11) + ip[12:16] + b"\xfd" + bytes(11) + ip[16:20] + ip[ihl:]
+
+
+def relink(blob: bytes, kind: str, v6: bool = False) -> bytes:
+    """An Ethernet/IPv4 pcap's frames under another link header (and as IPv6)."""
     linktype, head = KINDS[kind]
     out = [blob[:20] + struct.pack("<I", linktype)]
     pos = 24
@@ -53,7 +71,8 @@ def relink(blob: bytes, kind: str) -> bytes:
         frame = blob[pos + 16 : pos + 16 + incl]
         pos += 16 + incl
         assert frame[12:14] == b"\x08\x00"
-        new = head(frame[6:12], frame[12:14]) + frame[14:]
+        ip, et = (_to_ipv6(frame[14:]), b"\x86\xdd") if v6 else (frame[14:], b"\x08\x00")
+        new = head(frame[6:12], et) + ip
         out.append(struct.pack("<IIII", sec, frac, len(new), orig - incl + len(new)) + new)
     return b"".join(out)
 
@@ -72,38 +91,49 @@ def bench_capture(tmp_path_factory):
     return pcap
 
 
-def _without_path(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "capture"} for r in records]
+def _without_path(records: list[dict], v6: bool = False) -> list[dict]:
+    out = [{k: v for k, v in r.items() if k != "capture"} for r in records]
+    if v6:  # the IPv4 run's endpoints, as relink() wrote them in IPv6
+        for r in out:
+            for side in ("client", "server"):
+                host, port = r[side].rsplit(":", 1)
+                n = [int(x) for x in host.strip("[]").split(".")]
+                r[side] = f"[fd00::{n[0] << 8 | n[1]:x}:{n[2] << 8 | n[3]:x}]:{port}"
+    return out
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_every_link_type_takes_the_fast_lane(kind, bench_capture, tmp_path, python_loop):
-    """The same answer as over Ethernet, and as few frames handed out: a
-    link type left out of the fast lane would hand out every frame."""
+@pytest.mark.parametrize("kind,v6", [(k, False) for k in V4_KINDS] + [(k, True) for k in V6_KINDS])
+def test_every_link_type_takes_the_fast_lane(kind, v6, bench_capture, tmp_path, python_loop):
+    """The same answer as IPv4 over Ethernet, and as few frames handed out: a
+    link type or an IP version left out of the fast lane would hand out every
+    frame."""
     _require_native()
     other = tmp_path / f"{kind}.pcap"
-    other.write_bytes(relink(bench_capture.read_bytes(), kind))
+    other.write_bytes(relink(bench_capture.read_bytes(), kind, v6))
     python_loop(False)
-    eth = _without_path(_records(bench_capture))
+    eth = _without_path(_records(bench_capture), v6)
     eth_out, eth_read = _handed_out(bench_capture, None)
     assert len(eth_out) < eth_read * 0.5  # (the fast lane works on Ethernet)
+    with_packets = DissectOptions(with_packets=True)
     for use_python in (True, False):
         python_loop(use_python)
-        assert _without_path(_records(other)) == eth
-        assert _without_path(_records(other, DissectOptions(with_packets=True))) == _without_path(
-            _records(bench_capture, DissectOptions(with_packets=True))
-        )
+        got = [{k: v for k, v in r.items() if k != "capture"} for r in _records(other)]
+        assert got == eth
+        got = [
+            {k: v for k, v in r.items() if k != "capture"} for r in _records(other, with_packets)
+        ]
+        assert got == _without_path(_records(bench_capture, with_packets), v6)
         out, read = _handed_out(other, None)
         assert read == eth_read
         assert len(out) == len(eth_out), f"{kind}: the fast lane skipped other frames"
         assert [ts for ts, _ in out] == [ts for ts, _ in eth_out]
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_native_decoding_behind_every_link_header(kind, bench_capture, python_loop):
+@pytest.mark.parametrize("kind,v6", [(k, False) for k in V4_KINDS] + [(k, True) for k in V6_KINDS])
+def test_native_decoding_behind_every_link_header(kind, v6, bench_capture, python_loop):
     """decoded() gives decode_frame's segment for every frame, each link type."""
     _require_native()
-    blob = relink(bench_capture.read_bytes(), kind)
+    blob = relink(bench_capture.read_bytes(), kind, v6)
     python_loop(False)
     got = list(open_capture(io.BytesIO(blob)).decoded())
     ref = [(ts, decode_frame(lt, d)) for ts, lt, d, _ in open_capture(io.BytesIO(blob)).records()]
@@ -114,8 +144,16 @@ def test_native_decoding_behind_every_link_header(kind, bench_capture, python_lo
 
 
 def _tcp_packet(rnd: random.Random, src: bytes, dst: bytes, sp: int, dp: int) -> bytes:
+    """IPv4 (4-byte addresses) or IPv6 (16-byte ones), then TCP; IPv6 with
+    TCP next, or now and then behind a destination-options header."""
     payload = rnd.randbytes(rnd.choice([0, 0, 3, 30]))
-    tcp = struct.pack("!HHIIBBHHH", sp, dp, 1, 2, 5 << 4, 0x10, 512, 0, 0)
+    seq = rnd.getrandbits(32)  # (behind an extension header, read as a data offset or not)
+    tcp = struct.pack("!HHIIBBHHH", sp, dp, seq, 2, 5 << 4, 0x10, 512, 0, 0)
+    if len(src) == 16:
+        ext = b"\x06\x00" + bytes(6) if rnd.random() < 0.1 else b""
+        nh = 60 if ext else 6
+        head = struct.pack("!IHBB", 0x60000000, len(ext) + len(tcp) + len(payload), nh, 64)
+        return head + src + dst + ext + tcp + payload
     total = 20 + len(tcp) + len(payload)
     return struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, 6, 0, src, dst) + tcp + payload
 
@@ -141,26 +179,30 @@ def _hostile_head(rnd: random.Random, linktype: int) -> bytes:
         rest = (tags[2:4] + tags[4:] + et) if tags else b""
         return first + rnd.randbytes(18) + rest
     af = rnd.choice(
-        [b"\x02\0\0\0", b"\0\0\0\x02", b"\x18\0\0\0", b"\0\0\0\x1e", b"\x02\0\0\x01", b"\0\x02\0\0"]
+        [b"\x02\0\0\0", b"\0\0\0\x02", b"\x18\0\0\0", b"\0\0\0\x1e", b"\x0a\0\0\0", b"\0\0\0\x1c"]
+        + [b"\x02\0\0\x01", b"\0\x02\0\0", b"\x1e\0\x01\0", b"\0\0\0\x03", bytes(4)]
     )
     return af if linktype in (0, 108) else b""
 
 
-@pytest.mark.parametrize("linktype", [1, 113, 276, 0, 108, 101])
+@pytest.mark.parametrize("linktype", [1, 113, 276, 0, 108, 101, 228, 229])
 @pytest.mark.parametrize("seed", range(3))
 def test_hostile_link_headers(linktype, seed, python_loop):
     """Random link headers (VLAN stacks of 0-3 tags of every kind, other
     EtherTypes, either loopback byte order, other address families, frames
-    cut anywhere) in front of well-formed IPv4/TCP: both loops skip the same
-    frames, and each frame skipped is one decode_frame decodes as a segment of
-    a flow in the lane (never a frame it would read otherwise)."""
+    cut anywhere) in front of well-formed IPv4/TCP or IPv6/TCP, whatever the
+    link header says: both loops skip the same frames, and each frame skipped
+    is one decode_frame decodes as a segment of a flow in the lane (never a
+    frame it would read otherwise, as another IP version or as not TCP)."""
     _require_native()
     rnd = random.Random(seed * 1000 + linktype)
     pairs = [(bytes([10, 0, 0, i + 1]), b"\x0a\0\0\x63", 40000 + i, 3306) for i in range(3)]
+    pairs += [(b"\xfd" + bytes(14) + bytes([i + 1]), b"\xfd" + bytes(14) + b"\x63", 41000 + i, 3306)
+              for i in range(3)]  # fmt: skip
     keys = [s + d + struct.pack("!HH", sp, dp) for s, d, sp, dp in pairs]
     recs = []
     for i in range(500):
-        src, dst, sp, dp = pairs[rnd.randrange(3)]
+        src, dst, sp, dp = pairs[rnd.randrange(len(pairs))]
         frame = _hostile_head(rnd, linktype) + _tcp_packet(rnd, src, dst, sp, dp)
         if rnd.random() < 0.1:
             frame = frame[: rnd.randrange(0, len(frame) + 1)]
@@ -174,6 +216,12 @@ def test_hostile_link_headers(linktype, seed, python_loop):
         got = walk(io.BytesIO(blob), fast)
         results.append((got, [f.last_ts for f in flows]))
     assert results[0] == results[1]
+    # and the native decoder reads each frame as decode_frame does
+    python_loop(False)
+    got = list(open_capture(io.BytesIO(blob)).decoded())
+    ref = [(ts, decode_frame(lt, d)) for ts, lt, d, _ in open_capture(io.BytesIO(blob)).records()]
+    assert got == ref
+    assert [type(seg) for _, seg in got] == [type(seg) for _, seg in ref]
     handed = {ts for ts, *_ in results[0][0]["frames"]}
     every = list(open_capture(io.BytesIO(blob)).records())
     skipped = [(lt, data) for ts, lt, data, _ in every if ts not in handed]
@@ -186,7 +234,7 @@ def test_hostile_link_headers(linktype, seed, python_loop):
             # as another flow, as IPv6 or as not TCP
             assert seg == 1
             continue
-        assert type(seg) is TcpSegment and not seg.ipv6
+        assert type(seg) is TcpSegment
         assert seg.saddr + seg.daddr + struct.pack("!HH", seg.sport, seg.dport) in keys
     decodable = [1 for _ts, lt, data, _ in every if type(decode_frame(lt, data)) is TcpSegment]
     # only VLAN stacks deeper than two tags are decodable but left to the ordinary path
@@ -198,7 +246,7 @@ def test_scanners_refuse_bad_link_parameters():
     from mysqlwire.capture import reader as reader_mod
 
     scan = reader_mod._PcapScan
-    for l3off, check in [(14, 13), (1, 0), (3, -2), (3, -3), (0, -5), (-1, -1), (200, -1)]:
+    for l3off, check in [(14, 13), (1, 0), (3, -2), (3, -3), (0, -7), (-1, -1), (200, -1)]:
         with pytest.raises(ValueError):
             scan(False, 16, 1e6, 1, l3off, check, None)
     scan(False, 16, 1e6, 1, 14, 12, None)  # Ethernet
@@ -213,3 +261,24 @@ def test_scanners_refuse_bad_link_parameters():
     for bad in [(14, 13), (2, -3)]:
         with pytest.raises(ValueError):
             ng({}, {1: bad}).scan(block, 0, [(1, 1000000, 0, 0)], False)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_lane_decisions_of_every_mode_over_ipv6(seed, python_loop):
+    """test_native_walk's random frames of every fast-lane mode (data, bare
+    ACKs, control flags, short TCP headers, lying lengths, cut frames), as
+    IPv6: both loops, and both lanes, decide the same."""
+    _require_native()
+    blob, keys = _nw._lane_frames(seed)
+    out = [blob[:24]]
+    pos = 24
+    while pos + 16 <= len(blob):
+        sec, frac, incl, _orig = struct.unpack_from("<IIII", blob, pos)
+        frame = blob[pos + 16 : pos + 16 + incl]
+        pos += 16 + incl
+        if frame[12:14] == b"\x08\x00" and len(frame) >= 34:
+            frame = frame[:12] + b"\x86\xdd" + _to_ipv6(frame[14:])
+        out.append(struct.pack("<IIII", sec, frac, len(frame), len(frame)) + frame)
+    v6 = b"\xfd" + bytes(11)
+    keys6 = [v6 + k[:4] + v6 + k[4:8] + k[8:] for k in keys]
+    _nw.decide_every_mode(b"".join(out), keys6, seed, python_loop)

@@ -347,6 +347,12 @@ def test_fast_lane_decisions_of_every_mode(seed, python_loop):
     back and the same flow times."""
     _require_native()
     blob, keys = _lane_frames(seed)
+    decide_every_mode(blob, keys, seed, python_loop)
+
+
+def decide_every_mode(blob: bytes, keys: list[bytes], seed: int, python_loop) -> None:
+    """The frames of ``blob`` through both loops with an entry of each mode
+    for the five ``keys`` (see test_fast_lane_decisions_of_every_mode)."""
     results = []
     for use_python in (True, False):
         python_loop(use_python)
@@ -438,12 +444,18 @@ def test_same_dissection_on_repo_captures(path, python_loop):
 LANE_FIELDS = lane_mod.PythonCommandLane.__slots__
 
 
-def _segment(seq, ack, payload, *, doff=5, ip_len=None, pad=0) -> tuple[bytes, int, int]:
-    """A frame: 14 bytes before the IPv4 header, then IPv4 + TCP + payload."""
+def _segment(seq, ack, payload, *, doff=5, ip_len=None, pad=0, v6=False) -> tuple[bytes, int, int]:
+    """A frame: 14 bytes before the IP header, then IPv4 (or IPv6) + TCP +
+    payload; ``ip_len``: the IP length field (IPv6: the payload length)."""
     tcp_hdr = struct.pack("!HHIIBBHHH", 1000, 3306, seq, ack, doff << 4, 0x18, 512, 0, 0)
     tcp_hdr += bytes(max(0, doff * 4 - 20))
-    total = 20 + len(tcp_hdr) + len(payload) if ip_len is None else ip_len
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, 6, 0, b"\x7f\0\0\1", b"\x7f\0\0\2")
+    total = (0 if v6 else 20) + len(tcp_hdr) + len(payload) if ip_len is None else ip_len
+    if v6:
+        ip = struct.pack("!IHBB", 0x60000000, total, 6, 64) + bytes(15) + b"\1" + bytes(15) + b"\2"
+    else:
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, 6, 0, b"\x7f\0\0\1", b"\x7f\0\0\2"
+        )
     frame = bytes(14) + ip + tcp_hdr + payload + bytes(pad)
     return frame, 14, len(frame)
 
@@ -491,8 +503,9 @@ _bodies = st.one_of(
     st.integers(0, 3),
     st.booleans(),
     st.booleans(),
+    st.booleans(),
 )
-def test_native_lane_decides_like_the_python_lane(steps, cli_next, watch, quiet, zipped):
+def test_native_lane_decides_like_the_python_lane(steps, cli_next, watch, quiet, zipped, v6):
     if native.walk is None:
         _require_native()
     table = {}
@@ -512,10 +525,11 @@ def test_native_lane_decides_like_the_python_lane(steps, cli_next, watch, quiet,
             payload = _packet(1, (b"\xff" if sid == 0 else b"\x01") + body)
         if zipped and payload:
             table[payload] = _packet(0, body) if sid != 2 else body
-        frame, p, end = _segment(seq, ack, payload, doff=doff, pad=pad)
+        frame, p, end = _segment(seq, ack, payload, doff=doff, pad=pad, v6=v6)
         if lie:
-            total = max(0, 20 + doff * 4 + len(payload) + lie)
-            frame = frame[:16] + struct.pack("!H", total) + frame[18:]
+            total = max(0, (0 if v6 else 20) + doff * 4 + len(payload) + lie)
+            at = p + (4 if v6 else 2)  # the IP length field
+            frame = frame[:at] + struct.pack("!H", total) + frame[at + 2 :]
         ts = 2.0 + i
         method = "server" if server else "client"
         got = getattr(cc, method)(frame, p, end, ts)
@@ -533,6 +547,10 @@ def test_native_lane_refuses_frames_outside_the_buffer():
             lane.client(*args)
     with pytest.raises(TypeError):
         lane.server(bytearray(frame), p, end, 0.0)
+    frame, p, end = _segment(0, 0, b"", v6=True)  # IPv6: 54 bytes from its header are read
+    with pytest.raises(ValueError):
+        lane.client(frame[: p + 53], p, p + 53, 0.0)
+    assert lane.client(frame, p, end, 0.0) is True  # (a bare ACK: taken)
     with pytest.raises(ValueError):
         native.walk.CommandLane(True, 2**32, 1, 0.0, True)
     bad = native.walk.CommandLane(True, 0, 1, 0.0, True, lambda seg: "text")

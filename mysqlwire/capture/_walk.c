@@ -13,15 +13,15 @@
  * (or stops) and calls again.  scan.n counts every record walked, including
  * the ones the fast lane skipped.
  *
- * (l3off, link_check) say where a frame's IPv4 header is: reader._FAST_L3 and
- * reader._ipv4_offset, which ipv4_at() writes out; link_check NO_L3 (-4):
+ * (l3off, link_check) say where a frame's IP header is: reader._FAST_L3 and
+ * reader._ip_offset, which ip_at() writes out; link_check NO_L3 (-4):
  * nowhere known, every frame goes the ordinary way.
  *
- * fast (a dict or None) is a reassembler's fast lane: for an IPv4 TCP frame
- * whose 12 address and port bytes are a key of it, the entry
+ * fast (a dict or None) is a reassembler's fast lane: for an IPv4 or IPv6 TCP
+ * frame whose address and port bytes (12 or 36) are a key of it, the entry
  * (flow, mask, mode, lane[, take]) decides whether the frame is skipped;
  * this file only implements the test written out in reader.py's
- * _pcap_records (the reference: both must agree on every input, and the
+ * _skip and _pcap_records (the reference: both must agree on every input, and the
  * tests compare them).  The decision calls back into Python for what belongs
  * to the flow (lane.awaiting, take(buf, p, end, ts), flow.last_ts = ts).
  *
@@ -60,13 +60,13 @@ rd32(const unsigned char *b, int big)
     return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[1] << 8 | b[0];
 }
 
-#define NO_L3 (-4)
+#define NO_L3 (-4) /* (-5 and -6: raw IPv4 / IPv6 only) */
 
 /* (l3off, check) as reader._FAST_L3 holds them: 0, or -1 with ValueError */
 static int
 check_l3(Py_ssize_t l3off, long check)
 {
-    if (check < NO_L3 || l3off < 0 || l3off > 64 || (check >= 0 && check + 2 > l3off)
+    if (check < -6 || l3off < 0 || l3off > 64 || (check >= 0 && check + 2 > l3off)
         || ((check == -2 || check == -3) && l3off < 4)) {
         PyErr_SetString(PyExc_ValueError, "bad link-layer parameters");
         return -1;
@@ -80,36 +80,56 @@ is_vlan(unsigned et)
     return et == 0x8100 || et == 0x88A8 || et == 0x9100 || et == 0x9200 || et == 0x9300;
 }
 
-/* reader._ipv4_offset: where the IPv4 header of the frame f[0:len] starts,
- * by its link header, or -1 (not IPv4 by its link header, NO_L3, or fewer
- * than 34 bytes from there: an IPv4 header without options and the TCP
- * header up to its flags).  check >= 0: the EtherType at f[check] is IPv4,
- * or one or two VLAN tags at l3off lead to it; -1 none (raw IP); -2 the
- * BSD loopback address family (either byte order) is AF_INET; -3 the same,
- * big-endian only.  check_l3() made sure the link header fits in l3off. */
+/* reader._ip_offset: where the IP header of the frame f[0:len] starts, by
+ * its link header, or -1: not IP by its link header (or NO_L3), an IP version
+ * other than the one the link header names, or fewer bytes from there than
+ * the fast lane reads (IP_NEED).  check >= 0: the EtherType at f[check] is
+ * IPv4 or IPv6, or one or two VLAN tags at l3off lead to it; -1 none (raw IP,
+ * the version nibble decides); -5 / -6 none, IPv4 / IPv6 only; -2 the BSD
+ * loopback address family (either byte order) is AF_INET or an AF_INET6;
+ * -3 the same, big-endian only.  check_l3() made sure the link header fits
+ * in l3off. */
 static inline Py_ssize_t
-ipv4_at(const unsigned char *f, Py_ssize_t len, Py_ssize_t l3off, long check)
+ip_at(const unsigned char *f, Py_ssize_t len, Py_ssize_t l3off, long check)
 {
     Py_ssize_t o = l3off;
+    int want = 0; /* 4, 6, or 0: either */
     if (check == NO_L3 || len < o + 34)
         return -1;
     if (check >= 0) {
         unsigned et = (unsigned)f[check] << 8 | f[check + 1];
-        for (int tags = 0; et != 0x0800; tags++) {
+        for (int tags = 0; et != 0x0800 && et != 0x86DD; tags++) {
             if (tags == 2 || !is_vlan(et) || len < o + 38)
                 return -1;
             et = (unsigned)f[o + 2] << 8 | f[o + 3];
             o += 4;
         }
-        return o;
+        want = et == 0x0800 ? 4 : 6;
+    } else if (check == -5) {
+        want = 4;
+    } else if (check == -6) {
+        want = 6;
+    } else if (check != -1) {
+        unsigned af;
+        if (f[0] == 0 && f[1] == 0 && f[2] == 0)
+            af = f[3];
+        else if (check == -2 && f[1] == 0 && f[2] == 0 && f[3] == 0)
+            af = f[0];
+        else
+            return -1;
+        if (af == 2)
+            want = 4;
+        else if (af == 10 || af == 23 || af == 24 || af == 28 || af == 30)
+            want = 6;
+        else
+            return -1;
     }
-    if (check == -1)
-        return o;
-    if (f[0] == 0 && f[1] == 0 && f[2] == 0 && f[3] == 2)
-        return o;
-    if (check == -2 && f[0] == 2 && f[1] == 0 && f[2] == 0 && f[3] == 0)
-        return o;
-    return -1;
+    int version = f[o] >> 4;
+    if (want ? version != want : version != 4 && version != 6)
+        return -1;
+    if (version == 6 && len < o + 54)
+        return -1;
+    return o;
 }
 
 static int
@@ -199,7 +219,7 @@ awaiting(PyObject *ent)
 }
 
 /* The fast-lane test of reader._pcap_records for one frame whose key is in
- * the lane: 1 skip it, 0 hand it out, -1 error.  p: the IPv4 header. */
+ * the lane: 1 skip it, 0 hand it out, -1 error.  p: the IP header (ip_at). */
 static int
 skip_frame(PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
            double ts, PyObject *ent)
@@ -211,8 +231,13 @@ skip_frame(PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
     long mask = PyLong_AsLong(PyTuple_GET_ITEM(ent, 1));
     if (mask == -1 && PyErr_Occurred())
         return -1;
-    if (!(b[p] == 0x45 && b[p + 9] == 6 && !(b[p + 33] & mask) && !((b[p + 6] & 0x1F) || b[p + 7])))
+    Py_ssize_t pend, t = tcp_span(b, p, &pend);
+    if (b[p] >> 4 == 6) {
+        if (!(b[p + 6] == 6 && !(b[t + 13] & mask)))
+            return 0; /* (IPv6: TCP right after the fixed header) */
+    } else if (!(b[p] == 0x45 && b[p + 9] == 6 && !(b[t + 13] & mask) && !((b[p + 6] & 0x1F) || b[p + 7]))) {
         return 0;
+    }
     long mode = PyLong_AsLong(PyTuple_GET_ITEM(ent, 2));
     if (mode == -1 && PyErr_Occurred())
         return -1;
@@ -230,7 +255,7 @@ skip_frame(PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
         if (!a)
             return 1;
     }
-    int bare = ((long)b[p + 2] << 8 | b[p + 3]) == 20 + ((b[p + 32] >> 4) << 2);
+    int bare = pend == t + ((b[t + 12] >> 4) << 2);
     if (bare) {
         if (mode == 1)
             return 1;
@@ -256,9 +281,9 @@ skip_frame(PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
     if (mode == 4 && lane != Py_None) {
         /* a bare ACK noted in lane.ack32 (lane: the direction acknowledged),
          * what _Dir.acked does; anything else is not taken */
-        if (!bare || b[p + 32] < 0x50)
+        if (!bare || b[t + 12] < 0x50)
             return 0;
-        PyObject *ack = PyLong_FromUnsignedLong(be32(b + p + 28));
+        PyObject *ack = PyLong_FromUnsignedLong(be32(b + t + 8));
         if (ack == NULL)
             return -1;
         int r = PyObject_SetAttr(lane, str_ack32, ack);
@@ -270,44 +295,56 @@ skip_frame(PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
     PyObject *r = PyObject_CallFunction(PyTuple_GET_ITEM(ent, 4), "Onnd", buf, p, end, ts);
     if (r == NULL)
         return -1;
-    int t = PyObject_IsTrue(r);
+    int taken = PyObject_IsTrue(r);
     Py_DECREF(r);
-    return t;
+    return taken;
 }
 
-/* The common frame of decode.decode_frame -- IPv4 at o (ipv4_at(), -1: none)
- * without options, not a fragment, TCP, its header and payload inside the
- * frame -- as the TcpSegment decode_frame builds for it (its Ethernet branch,
- * or _ipv4() behind any other link header it reads the same way); NULL
- * without an exception for every other frame (the caller hands it to
- * decode_frame itself). */
+/* The common frame of decode.decode_frame -- IP at o (ip_at(), -1: none):
+ * IPv4 without options and not a fragment, or IPv6 with TCP right after its
+ * fixed header; its TCP header and payload inside the frame -- as the
+ * TcpSegment decode_frame builds for it (its Ethernet branch, _ipv4() or
+ * _ipv6() behind any link header it reads the same way); NULL without an
+ * exception for every other frame (the caller hands it to decode_frame). */
 static PyObject *
 decode_here(PcapScan *self, const unsigned char *f, Py_ssize_t len, Py_ssize_t o)
 {
-    if (o < 0 || len < o + 40)
+    if (o < 0)
         return NULL;
     const unsigned char *ip = f + o;
-    if (!(ip[0] == 0x45 && ip[9] == 6 && !((ip[6] << 8 | ip[7]) & 0x1FFF)))
+    int v6 = ip[0] >> 4 == 6;
+    Py_ssize_t hl = v6 ? 40 : 20;
+    if (len < o + hl + 20)
         return NULL;
-    const unsigned char *tcp = ip + 20;
-    Py_ssize_t end = o + ((Py_ssize_t)ip[2] << 8 | ip[3]);
-    Py_ssize_t p = o + 20 + ((tcp[12] >> 4) << 2);
-    if (p < o + 40 || p > end || end > len)
+    Py_ssize_t end;
+    if (v6) {
+        Py_ssize_t plen = (Py_ssize_t)ip[4] << 8 | ip[5];
+        if (ip[6] != 6 || plen == 0)
+            return NULL;
+        end = o + 40 + plen;
+    } else {
+        if (!(ip[0] == 0x45 && ip[9] == 6 && !((ip[6] << 8 | ip[7]) & 0x1FFF)))
+            return NULL;
+        end = o + ((Py_ssize_t)ip[2] << 8 | ip[3]);
+    }
+    const unsigned char *tcp = ip + hl;
+    Py_ssize_t p = o + hl + ((tcp[12] >> 4) << 2);
+    if (p < o + hl + 20 || p > end || end > len)
         return NULL;
     PyTypeObject *type = (PyTypeObject *)self->seg_type;
     PyObject *seg = type->tp_alloc(type, 10);
     if (seg == NULL)
         return NULL;
     PyObject *items[10] = {
-        PyBytes_FromStringAndSize((const char *)ip + 12, 4),
+        PyBytes_FromStringAndSize((const char *)ip + (v6 ? 8 : 12), v6 ? 16 : 4),
         PyLong_FromLong((long)tcp[0] << 8 | tcp[1]),
-        PyBytes_FromStringAndSize((const char *)ip + 16, 4),
+        PyBytes_FromStringAndSize((const char *)ip + (v6 ? 24 : 16), v6 ? 16 : 4),
         PyLong_FromLong((long)tcp[2] << 8 | tcp[3]),
         PyLong_FromUnsignedLong(be32(tcp + 4)),
         PyLong_FromUnsignedLong(be32(tcp + 8)),
         PyLong_FromLong(tcp[13]),
         PyBytes_FromStringAndSize((const char *)f + p, end - p),
-        Py_NewRef(Py_False),
+        Py_NewRef(v6 ? Py_True : Py_False),
         Py_NewRef(zero),
     };
     int bad = 0;
@@ -340,15 +377,17 @@ PcapScan_decode(PcapScan *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* The fast lane for one frame whose IPv4 header is at b[p] (the caller made
- * sure the frame holds its first 34 bytes; end: the frame's end): 1 the frame
+/* The fast lane for one frame whose IP header is at b[p] (ip_at() found it,
+ * with the bytes the lane reads; end: the frame's end): 1 the frame
  * is skipped (its flow's last_ts set to ts_obj, or to ts when ts_obj is NULL),
  * 0 it is handed out, -1 error.  Both record loops use it. */
 static int
 fast_lane(PyObject *fast, PyObject *buf, const unsigned char *b, Py_ssize_t p,
           Py_ssize_t end, double ts, PyObject *ts_obj)
 {
-    PyObject *key = PyBytes_FromStringAndSize((const char *)b + p + 12, 12);
+    /* the addresses and ports: IPv4 4 + 4 + 2 + 2 bytes, IPv6 16 + 16 + 2 + 2 */
+    PyObject *key = b[p] >> 4 == 6 ? PyBytes_FromStringAndSize((const char *)b + p + 8, 36)
+                                   : PyBytes_FromStringAndSize((const char *)b + p + 12, 12);
     if (key == NULL)
         return -1;
     PyObject *ent = PyDict_GetItemWithError(fast, key);
@@ -405,7 +444,7 @@ PcapScan_scan(PcapScan *self, PyObject *const *args, Py_ssize_t nargs)
         }
         self->n++;
         double ts = (double)sec + (double)frac / self->div;
-        Py_ssize_t o = ipv4_at(b + start, incl, self->l3off, self->check);
+        Py_ssize_t o = ip_at(b + start, incl, self->l3off, self->check);
         if (self->fast != NULL && o >= 0) {
             int skip = fast_lane(self->fast, buf, b, start + o, end, ts, NULL);
             if (skip < 0)
@@ -508,7 +547,7 @@ static PyTypeObject PcapScanType = {
  * refuse, or a block the buffer does not hold whole -- with frame None, for
  * the Python loop to handle that one block as it always does.  ifaces is the
  * Python loop's list of (linktype, divisor, offset, snaplen); fast_l3 its
- * _FAST_L3 (linktype -> (offset of the IPv4 header, EtherType or -1)).
+ * _FAST_L3 (linktype -> (l3off, link_check), as PcapScan takes them).
  * scan.n counts the blocks walked here, scan.last_ts is the last one's time. */
 
 typedef struct {
@@ -647,7 +686,7 @@ PcapngScan_scan(PcapngScan *self, PyObject *const *args, Py_ssize_t nargs)
                 long check;
                 if (!PyArg_ParseTuple(l3, "nl", &l3off, &check) || check_l3(l3off, check) < 0)
                     break;
-                Py_ssize_t o = ipv4_at(b + start, caplen, l3off, check);
+                Py_ssize_t o = ip_at(b + start, caplen, l3off, check);
                 if (o >= 0) {
                     double t = PyFloat_AsDouble(self->last_ts);
                     if (t == -1.0 && PyErr_Occurred())
@@ -732,7 +771,7 @@ PyInit__walk(void)
     PyObject *m = PyModule_Create(&walk_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddIntConstant(m, "VERSION", 6) < 0) {
+    if (PyModule_AddIntConstant(m, "VERSION", 7) < 0) {
         Py_DECREF(m);
         return NULL;
     }

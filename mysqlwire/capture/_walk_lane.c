@@ -84,15 +84,16 @@ set_seq(PyObject **field, uint32_t v)
 }
 
 /* 1 taken, 0 for the ordinary path, -1 error.  The caller guarantees
- * 0 <= p, p + 34 <= end <= the buffer's length. */
+ * 0 <= p, p + IP_NEED(b, p) <= end <= the buffer's length. */
 int
 walk_lane_client(Lane *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t end, double ts)
 {
-    if (b[p + 32] < 0x50)
+    Py_ssize_t pend, t = tcp_span(b, p, &pend);
+    if (b[t + 12] < 0x50)
         return 0; /* a TCP header shorter than 20 bytes: the decoder drops it */
-    Py_ssize_t q = p + 20 + ((b[p + 32] >> 4) << 2);
-    Py_ssize_t n = ((Py_ssize_t)b[p + 2] << 8 | b[p + 3]) + p - q;
-    uint32_t seq = be32(b + p + 24), ack = be32(b + p + 28);
+    Py_ssize_t q = t + ((b[t + 12] >> 4) << 2);
+    Py_ssize_t n = pend - q;
+    uint32_t seq = be32(b + t + 4), ack = be32(b + t + 8);
     if (n == 0)
         return set_seq(&self->ack, ack) < 0 ? -1 : 1;
     if (n < 5 || q + n > end || seq != self->cli_next)
@@ -152,11 +153,12 @@ walk_lane_client(Lane *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t en
 int
 walk_lane_server(Lane *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t end, double ts)
 {
-    if (b[p + 32] < 0x50)
+    Py_ssize_t pend, t = tcp_span(b, p, &pend);
+    if (b[t + 12] < 0x50)
         return 0;
-    Py_ssize_t q = p + 20 + ((b[p + 32] >> 4) << 2);
-    Py_ssize_t n = ((Py_ssize_t)b[p + 2] << 8 | b[p + 3]) + p - q;
-    uint32_t seq = be32(b + p + 24), ack = be32(b + p + 28);
+    Py_ssize_t q = t + ((b[t + 12] >> 4) << 2);
+    Py_ssize_t n = pend - q;
+    uint32_t seq = be32(b + t + 4), ack = be32(b + t + 8);
     if (n == 0)
         return set_seq(&self->sack, ack) < 0 ? -1 : 1;
     if (n < 0)
@@ -196,11 +198,11 @@ Lane_call(Lane *self, PyObject *const *args, Py_ssize_t nargs, int server)
     ts = PyFloat_AsDouble(args[3]);
     if (ts == -1.0 && PyErr_Occurred())
         return NULL;
-    if (p < 0 || p + 34 > end || end > PyBytes_GET_SIZE(args[0])) {
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    if (p < 0 || p + 34 > end || end > PyBytes_GET_SIZE(args[0]) || p + IP_NEED(b, p) > end) {
         PyErr_SetString(PyExc_ValueError, "the frame is outside the buffer");
         return NULL;
     }
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
     int r = server ? walk_lane_server(self, b, p, end, ts) : walk_lane_client(self, b, p, end, ts);
     if (r < 0)
         return NULL;

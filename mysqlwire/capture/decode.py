@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 __all__ = [
     "ACK",
+    "AF_INET6_VALUES",
     "CWR",
     "ECE",
     "FIN",
@@ -89,7 +90,8 @@ _ET_PPPOE = 0x8864
 _ET_MPLS = frozenset((0x8847, 0x8848))
 
 _AF_INET = 2
-_AF_INET6 = frozenset((10, 23, 24, 28, 30))
+AF_INET6_VALUES = frozenset((10, 23, 24, 28, 30))
+"""AF_INET6 as BSD loopback headers write it (Linux, NetBSD, OpenBSD, FreeBSD, macOS)."""
 
 _IP4 = struct.Struct("!BxHxxHxB2x4s4s").unpack_from  # vihl, totlen, frag, proto, src, dst
 # Ethernet type + IPv4 header + TCP ports..flags in one go: the common frame.
@@ -300,7 +302,7 @@ def _by_ethertype(data, off: int, et: int):
 def _by_af(data, af: int):
     if af == _AF_INET:
         return _ipv4(data, 4)
-    if af in _AF_INET6:
+    if af in AF_INET6_VALUES:
         return _ipv6(data, 4)
     return _NON_TCP
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from .native import walk as _native
 
-__all__ = ["CLIENT_LANE", "SERVER_LANE", "CommandLane", "PythonCommandLane"]
+__all__ = ["CLIENT_LANE", "SERVER_LANE", "CommandLane", "PythonCommandLane", "tcp_span"]
 
 CLIENT_LANE = 2
 """Fast-lane entry mode: the client's segments of a lane."""
@@ -43,6 +43,16 @@ _SEQ_ACK = struct.Struct("!II").unpack_from
 _COM_QUIT = 0x01
 _COM_CHANGE_USER = 0x11
 _ERR = 0xFF
+
+
+def tcp_span(buf, p: int) -> tuple[int, int]:
+    """The IP header at ``buf[p]`` -- IPv4 without options, or IPv6 with TCP
+    as its next header (the fast lane's frames) -- gives (where its TCP header
+    starts, where its payload ends by its length field).  IPv4 needs
+    ``buf[p:p+34]``, IPv6 ``buf[p:p+54]``.  (_walk.h's ``tcp_span``.)"""
+    if buf[p] >> 4 == 6:
+        return p + 40, p + 40 + (buf[p + 4] << 8 | buf[p + 5])
+    return p + 20, p + (buf[p + 2] << 8 | buf[p + 3])
 
 
 class CommandLane:
@@ -112,14 +122,16 @@ class CommandLane:
         self.cseq = 0
 
     def client(self, buf, p: int, end: int, ts: float) -> bool:
-        """Take a client segment (IPv4 header at ``buf[p]``, frame ending at
-        ``end``, flags already checked: no SYN/FIN/RST)?  False: the
-        ordinary path must see it."""
-        if buf[p + 32] < 0x50:
+        """Take a client segment (IP header at ``buf[p]``: IPv4 without
+        options or IPv6 with TCP next, see :func:`tcp_span`; frame ending at
+        ``end``; flags already checked: no SYN/FIN/RST)?  False: the ordinary
+        path must see it."""
+        t, pend = tcp_span(buf, p)
+        if buf[t + 12] < 0x50:
             return False  # a TCP header shorter than 20 bytes: the decoder drops it
-        q = p + 20 + (buf[p + 32] >> 4 << 2)
-        n = (buf[p + 2] << 8 | buf[p + 3]) + p - q
-        seq, ack = _SEQ_ACK(buf, p + 24)
+        q = t + (buf[t + 12] >> 4 << 2)
+        n = pend - q
+        seq, ack = _SEQ_ACK(buf, t + 4)
         if n == 0:
             self.ack = ack  # (bare ACKs come here only while an answer is awaited)
             return True
@@ -159,11 +171,12 @@ class CommandLane:
 
     def server(self, buf, p: int, end: int, ts: float) -> bool:
         """Take a server segment while an answer is awaited?"""
-        if buf[p + 32] < 0x50:
+        t, pend = tcp_span(buf, p)
+        if buf[t + 12] < 0x50:
             return False  # (as in client)
-        q = p + 20 + (buf[p + 32] >> 4 << 2)
-        n = (buf[p + 2] << 8 | buf[p + 3]) + p - q
-        seq, ack = _SEQ_ACK(buf, p + 24)
+        q = t + (buf[t + 12] >> 4 << 2)
+        n = pend - q
+        seq, ack = _SEQ_ACK(buf, t + 4)
         if n == 0:
             self.sack = ack
             return True

@@ -22,7 +22,7 @@ import struct
 from collections.abc import Callable
 
 from .decode import ACK, FIN, RST, SYN, TcpSegment, format_ip
-from .lane import CLIENT_LANE, SERVER_LANE, CommandLane
+from .lane import CLIENT_LANE, SERVER_LANE, CommandLane, tcp_span
 from .ordering import OutOfOrder
 
 __all__ = ["Flow", "Reassembler"]
@@ -81,12 +81,14 @@ class _Dir:
         self.ack32: int | None = None  # highest 32-bit ACK the peer sent for this direction
 
     def acked(self, buf, p: int, end: int, ts: float) -> bool:
-        """A capture reader's frame towards this direction, IPv4 header at
-        ``buf[p]`` (fast-lane mode 4): a bare ACK is noted here, all
-        :meth:`Reassembler.add` would do with it; anything else is not taken."""
-        if buf[p + 2] << 8 | buf[p + 3] != 20 + (buf[p + 32] >> 4 << 2) or buf[p + 32] < 0x50:
+        """A capture reader's frame towards this direction, IP header at
+        ``buf[p]`` (fast-lane mode 4; see :func:`~mysqlwire.capture.lane.tcp_span`):
+        a bare ACK is noted here, all :meth:`Reassembler.add` would do with it;
+        anything else is not taken."""
+        t, pend = tcp_span(buf, p)
+        if pend != t + (buf[t + 12] >> 4 << 2) or buf[t + 12] < 0x50:
             return False
-        self.ack32 = _ACK32(buf, p + 28)[0]
+        self.ack32 = _ACK32(buf, t + 8)[0]
         return True
 
 
@@ -287,10 +289,11 @@ class Reassembler(OutOfOrder):
         self.flows_seen = 0
         self.overlap_conflicts = 0
         self.gap_bytes = 0
-        # The fast lane: IPv4 segments that can no longer change any answer.
+        # The fast lane: segments that can no longer change any answer.
         # key: source address + destination address + source port +
-        # destination port (4 + 4 + 2 + 2 raw bytes, as they follow each other
-        # in an IPv4 header without options and its TCP header); value:
+        # destination port (IPv4 4 + 4 + 2 + 2 raw bytes, IPv6 16 + 16 + 2 + 2,
+        # as they follow each other in an IPv4 header without options, or an
+        # IPv6 header with TCP next, and the TCP header); value:
         # (flow, mask, mode, lane[, take]).  A capture reader may skip a
         # segment of such a direction without decoding it when
         # ``flags & mask == 0`` and, by mode: 0 any segment; 1 a bare ACK;
@@ -388,7 +391,7 @@ class Reassembler(OutOfOrder):
             fwd = True
         syn_seen = bool(flags & SYN) and not flags & ACK
         flow = Flow(ikey, self.flows_seen, ts, syn_seen, ipv6)
-        if self._fast_on and not ipv6:
+        if self._fast_on:
             flow._reasm = self
             s, sp, d, dp = ikey
             flow._fkeys = (d + s + _PORTS(dp, sp), s + d + _PORTS(sp, dp))
