@@ -143,23 +143,24 @@ def _text_renderer(render: tuple):
     if render not in _TEXT:
         from io import StringIO
 
-        from rich.console import Console
-
         from .views.text import Renderer
 
         _fmt, color, show_secrets, width, color_system = render
         buf = StringIO()
         renderer = Renderer(color=color, show_secrets=show_secrets, file=buf)
-        renderer.console = Console(
-            file=buf,
-            force_terminal=color,
-            no_color=not color,
-            highlight=False,
-            soft_wrap=True,
-            emoji=False,
-            width=width,
-            color_system=color_system,
-        )
+        if color:  # (without colour the Renderer's own plain console writes the same bytes)
+            from rich.console import Console
+
+            renderer.console = Console(
+                file=buf,
+                force_terminal=color,
+                no_color=not color,
+                highlight=False,
+                soft_wrap=True,
+                emoji=False,
+                width=width,
+                color_system=color_system,
+            )
         _TEXT[render] = (renderer, buf)
     return _TEXT[render]
 
