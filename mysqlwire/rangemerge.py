@@ -31,6 +31,7 @@ from .rangesplit import (
     F_TS,
     F_WORKER,
     INF,
+    Rendered,
 )
 
 _TTL_SAFE = 60.0  # a tombstone younger than this cannot have been pruned (tcp._TOMB_TTL = 120)
@@ -300,6 +301,8 @@ class Release:
 
     def _emit(self, conn, out: list) -> None:
         if conn is not None:
+            if conn.__class__ is tuple:  # a worker's rangesplit.render_parts
+                conn = Rendered(*conn)
             conn.id = self.next_id
             self.next_id += 1
             out.append(conn)
@@ -309,6 +312,10 @@ class Release:
         connection, None for a flow that was not MySQL)."""
         out: list = []
         done = self.done
+        if slot == self.emit_from and not done:  # the next one, nothing waits
+            self.emit_from = slot + 1
+            self._emit(conn, out)
+            return out
         done[slot] = conn
         while self.emit_from in done:
             self._emit(done.pop(self.emit_from), out)

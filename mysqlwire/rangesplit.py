@@ -176,7 +176,8 @@ class Rendered:
     """A connection rendered by a worker (its text around the id), with what
     the command needs to filter and count it: ``failed``, ``user``,
     ``exchanges`` (``.user`` only), ``tls`` and ``tls_info`` (status and
-    version only).  Pickled as one tuple of plain values."""
+    version only).  Workers send it as the tuple of its arguments
+    (:func:`render_parts`)."""
 
     __slots__ = ("id", "head", "tail", "failed", "user", "users", "tls", "tls_pair")
 
@@ -189,12 +190,6 @@ class Rendered:
         self.users = users  # each exchange's user
         self.tls = tls
         self.tls_pair = tls_pair  # (tls_status, tls_version)
-
-    def __reduce__(self):
-        return (
-            Rendered,
-            (self.head, self.tail, self.failed, self.user, self.users, self.tls, self.tls_pair),
-        )
 
     @property
     def exchanges(self) -> tuple:
@@ -215,6 +210,13 @@ def prerender(conn, render: tuple, packets: bool):
     (the block :class:`~mysqlwire.views.text.Renderer` prints, on a console
     like the command's); ``conn`` itself when its text holds the sentinel id
     elsewhere."""
+    parts = render_parts(conn, render, packets)
+    return Rendered(*parts) if parts.__class__ is tuple else conn
+
+
+def render_parts(conn, render: tuple, packets: bool):
+    """:func:`prerender`'s :class:`Rendered` as the tuple of its arguments
+    (what a worker sends: it pickles without a call), or ``conn``."""
     conn.id = _SENTINEL_ID
     fmt = render[0]
     if fmt == "text":
@@ -241,7 +243,7 @@ def prerender(conn, render: tuple, packets: bool):
     if fmt == "json":  # one level down, in the list
         head, tail = head.replace("\n", "\n  "), tail.replace("\n", "\n  ")
     info = conn.tls_info
-    return Rendered(
+    return (
         head,
         tail,
         conn.failed,
@@ -308,7 +310,8 @@ def range_worker(task):
 def range_events(task):
     """Worker ``k``: dissect the flows that start in ``[start, stop)``;
     yields batches of events ``(pos, seq, slot, connection or None)`` (in
-    the order they happen) and returns a dict: ``status`` ("ok", "stopped": the capture ends or is
+    the order they happen; with ``render``, a connection is its
+    :func:`render_parts`) and returns a dict: ``status`` ("ok", "stopped": the capture ends or is
     damaged inside the range, "misaligned": the range did not end on
     ``stop``), ``frames`` (records of the range), ``truncated``/``error``
     (of the range), ``flows`` (one list per flow that started in the range,
@@ -354,7 +357,7 @@ def range_events(task):
 
     def put(slot: int, conn) -> None:
         if render is not None and conn is not None:
-            conn = prerender(conn, render, packets)
+            conn = render_parts(conn, render, packets)
         events.append((INF if cur[1] is None else cur[0].bytes_read, seq[0], slot, conn))
         seq[0] += 1
         if len(events) >= _BATCH:
@@ -407,7 +410,7 @@ def range_events(task):
             at = INF if cur[1] is None else cur[0].bytes_read
             for conn in pipe.drain():
                 if render is not None:
-                    conn = prerender(conn, render, packets)
+                    conn = render_parts(conn, render, packets)
                 events.append((at, seq[0], slot, conn))
                 seq[0] += 1
             if len(events) >= _BATCH:
