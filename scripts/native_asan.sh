@@ -25,4 +25,16 @@ python3 -m pytest -q -p no:cacheprovider tests/test_native_walk.py tests/test_na
 python3 benchmarks/make_capture.py -n 40 -o "$work/fuzz.pcap" >/dev/null
 python3 scripts/native_fuzz.py 1 "$work/fuzz.pcap" captures/lab-samples/*.pcap*
 python3 scripts/native_fuzz.py 2 "$work/fuzz.pcap"
+# the same traffic behind other link headers and over IPv6 (tests/test_native_linktypes.py)
+python3 - "$work/fuzz.pcap" <<'PY'
+import sys
+from pathlib import Path
+
+from tests.test_native_linktypes import relink
+
+src = Path(sys.argv[1])
+for kind, v6 in [("sll2", False), ("null-be", True), ("qinq", True), ("eth", True), ("ipv6", True)]:
+    src.with_name(f"fuzz-{kind}-{int(v6)}.pcap").write_bytes(relink(src.read_bytes(), kind, v6))
+PY
+python3 scripts/native_fuzz.py 3 "$work"/fuzz-*.pcap
 echo "native_asan: no sanitizer report"
