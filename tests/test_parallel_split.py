@@ -738,3 +738,57 @@ def test_syn_index_holds_every_syn(stress, tmp_path):
                 src = (seg.saddr, seg.sport)
                 expect.setdefault(key, []).append((end, src, seg.flags, seg.seq, seg.ack))
     assert {k: v[1] for k, v in index["all"].items()} == expect
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_release_is_the_pipelines_rule(seed):
+    """rangemerge.Release (with its shortcut for the next slot when nothing
+    waits) against the rule written out here, step by step: a slot's
+    connection waits until every earlier slot is done, unless more than
+    ``window`` wait, then all go in slot order; ids count what is released;
+    a flow that was not MySQL (None) takes no id.  Random finishing orders,
+    windows 0..4."""
+    import random
+
+    from mysqlwire.rangemerge import Release
+
+    class C:
+        id = None
+
+    rng = random.Random(seed)
+    for _ in range(300):
+        n = rng.randint(1, 30)
+        order = list(range(n))
+        rng.shuffle(order)
+        if rng.random() < 0.3:
+            order.sort()  # in order: the shortcut every time
+        window = rng.randint(0, 4)
+        conns = {s: (None if rng.random() < 0.2 else C()) for s in order}
+        rel = Release(window)
+        waiting, nxt, ids = {}, 0, 0
+
+        def numbered(out):
+            nonlocal ids
+            expect = []
+            for c in out:
+                if c is not None:
+                    ids += 1
+                    expect.append((c, ids))
+            return expect
+
+        for s in order:
+            got = [(c, c.id) for c in rel.add(s, conns[s])]
+            waiting[s] = conns[s]
+            out = []
+            while nxt in waiting:
+                out.append(waiting.pop(nxt))
+                nxt += 1
+            if len(waiting) > window:
+                last = nxt
+                for w in sorted(waiting):
+                    out.append(waiting.pop(w))
+                    last = w
+                nxt = max(nxt, last + 1)
+            assert got == numbered(out)
+        got = [(c, c.id) for c in rel.flush()]
+        assert got == numbered([waiting.pop(w) for w in sorted(waiting)])
