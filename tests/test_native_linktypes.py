@@ -5,7 +5,7 @@ A capture made with ``tcpdump -i any`` (Linux cooked v2), on a VLAN trunk
 over IPv6 must take the same fast path as IPv4 over plain Ethernet: the same
 frames skipped, the same frames handed out, the same dissection.  Each
 capture here is the same traffic as an Ethernet/IPv4 one, re-framed, so that
-run is the reference; the Python loop (``reader._ip_offset``, ``_skip``) and
+run is the reference; the Python loop (``linklayer.ip_offset``, ``skip``) and
 the native one (``_walk.c``'s ``ip_at``, ``skip_frame``) must agree frame by
 frame, also on link headers built to be wrong.
 """

@@ -13,16 +13,16 @@
  * (or stops) and calls again.  scan.n counts every record walked, including
  * the ones the fast lane skipped.
  *
- * (l3off, link_check) say where a frame's IP header is: reader._FAST_L3 and
- * reader._ip_offset, which ip_at() writes out; link_check NO_L3 (-4):
+ * (l3off, link_check) say where a frame's IP header is: linklayer.FAST_L3 and
+ * linklayer.ip_offset, which ip_at() writes out; link_check NO_L3 (-4):
  * nowhere known, every frame goes the ordinary way.
  *
  * fast (a dict or None) is a reassembler's fast lane: for an IPv4 or IPv6 TCP
  * frame whose address and port bytes (12 or 36) are a key of it, the entry
  * (flow, mask, mode, lane[, take]) decides whether the frame is skipped;
- * this file only implements the test written out in reader.py's
- * _skip and _pcap_records (the reference: both must agree on every input, and the
- * tests compare them).  The decision calls back into Python for what belongs
+ * this file only implements the test written out in linklayer.skip and
+ * reader._pcap_records (the reference: both must agree on every input, and
+ * the tests compare them).  The decision calls back into Python for what belongs
  * to the flow (lane.awaiting, take(buf, p, end, ts), flow.last_ts = ts).
  *
  * Nothing here trusts a length: every read is inside the buffer, a record
@@ -62,7 +62,7 @@ rd32(const unsigned char *b, int big)
 
 #define NO_L3 (-4) /* (-5 and -6: raw IPv4 / IPv6 only) */
 
-/* (l3off, check) as reader._FAST_L3 holds them: 0, or -1 with ValueError */
+/* (l3off, check) as linklayer.FAST_L3 holds them: 0, or -1 with ValueError */
 static int
 check_l3(Py_ssize_t l3off, long check)
 {
@@ -80,7 +80,7 @@ is_vlan(unsigned et)
     return et == 0x8100 || et == 0x88A8 || et == 0x9100 || et == 0x9200 || et == 0x9300;
 }
 
-/* reader._ip_offset: where the IP header of the frame f[0:len] starts, by
+/* linklayer.ip_offset: where the IP header of the frame f[0:len] starts, by
  * its link header, or -1: not IP by its link header (or NO_L3), an IP version
  * other than the one the link header names, or fewer bytes from there than
  * the fast lane reads (IP_NEED).  check >= 0: the EtherType at f[check] is

@@ -19,14 +19,8 @@ import sys
 from typing import IO, NamedTuple
 
 from ..errors import CaptureError, UsageError
-from .decode import (
-    AF_INET6_VALUES,
-    SUPPORTED_LINKTYPES,
-    VLAN_ETHERTYPES,
-    TcpSegment,
-    decode_frame,
-    linktype_name,
-)
+from .decode import SUPPORTED_LINKTYPES, TcpSegment, decode_frame, linktype_name
+from .linklayer import FAST_L3, NO_L3, ip_offset, skip
 from .native import walk as _native
 
 __all__ = [
@@ -71,77 +65,6 @@ _PcapScan = _native.PcapScan if _native is not None else None
 _PcapngScan = _native.PcapngScan if _native is not None else None
 
 # link type -> (offset of the IPv4 header, EtherType in the 2 bytes before it or -1)
-# Where a frame's IP header is, per link type, for the fast lane and the
-# native decoder: (offset, check), the check being one of: >= 0, the EtherType
-# at that offset is IPv4 or IPv6, or one or two VLAN tags at the offset lead
-# to it (the header then starts 4 or 8 bytes later); -1 none (raw IP: the
-# version nibble decides); -5 / -6 none, IPv4 / IPv6 only; -2 a BSD loopback
-# address family of AF_INET or an AF_INET6 in either byte order; -3 the same,
-# big-endian only.  Every link type decode.decode_frame reads (and no other)
-# has its entry: a capture of `tcpdump -i any` (Linux cooked v2), a VLAN trunk,
-# a BSD loopback or IPv6 takes the same fast path as IPv4 over Ethernet.
-# _walk.c's ip_at() writes out _ip_offset().
-_FAST_L3 = {
-    1: (14, 12),  # Ethernet
-    113: (16, 14),  # Linux cooked (SLL)
-    276: (20, 0),  # Linux cooked v2 (SLL2)
-    0: (4, -2),  # BSD loopback (NULL): host byte order
-    108: (4, -3),  # OpenBSD loopback: network byte order
-    12: (0, -1),  # raw IP
-    14: (0, -1),
-    101: (0, -1),
-    228: (0, -5),  # raw IPv4
-    229: (0, -6),  # raw IPv6
-}
-_NO_L3 = (0, -4)  # a link type not in _FAST_L3: no frame is located
-_WANT = {-1: 0, -5: 4, -6: 6}  # raw IP: the version read there (0: either)
-
-
-def _ip_offset(buf, start: int, end: int, l3off: int, check: int) -> int:
-    """Where the IP header of the frame ``buf[start:end]`` starts (an index
-    of ``buf``), by its link header (see ``_FAST_L3``); -1 when it is not IP
-    by its link header, its version is not the one the link header names, or
-    the frame holds fewer bytes from there than the fast lane reads (IPv4: 34,
-    a header without options and the TCP header up to its flags; IPv6: 54).
-    The reference for _walk.c's ``ip_at``."""
-    p = start + l3off
-    if check == -4 or end - p < 34:
-        return -1
-    if check >= 0:
-        e = start + check
-        et = buf[e] << 8 | buf[e + 1]
-        tags = 0
-        while et != 0x0800 and et != 0x86DD:
-            if tags == 2 or et not in VLAN_ETHERTYPES or end - p < 38:
-                return -1
-            et = buf[p + 2] << 8 | buf[p + 3]
-            p += 4
-            tags += 1
-        want = 4 if et == 0x0800 else 6
-    elif check in _WANT:
-        want = _WANT[check]
-    else:
-        a, b, c, d = buf[start : start + 4]
-        if a == b == c == 0:
-            af = d
-        elif check == -2 and b == c == d == 0:
-            af = a
-        else:
-            return -1
-        if af == 2:
-            want = 4
-        elif af in AF_INET6_VALUES:
-            want = 6
-        else:
-            return -1
-    version = buf[p] >> 4
-    if (version != want) if want else (version != 4 and version != 6):
-        return -1
-    if version == 6 and end - p < 54:
-        return -1
-    return p
-
-
 _KNOWN_NOT_CAPTURE = {
     b"\x1f\x8b": "gzip-compressed data; decompress it first",
     b"PK\x03\x04": "a zip archive",
@@ -174,38 +97,6 @@ def describe_start(head: bytes) -> str:
     if first and all(32 <= b < 127 for b in first):
         return f"starts with {first.decode('ascii')!r}"
     return "starts with bytes " + " ".join(f"{b:02x}" for b in first)
-
-
-def _skip(buf, p: int, end: int, ts: float, ent: tuple) -> bool:
-    """The fast-lane test for a frame whose IP header is at ``buf[p]`` (found
-    by :func:`_ip_offset`), ending at ``end``, whose addresses and ports are a
-    key of the lane with entry ``ent`` (see ``records``): True when it can be
-    skipped.  _walk.c's ``skip_frame`` writes it out."""
-    if buf[p] >> 4 == 6:
-        t = p + 40  # (TCP right after the fixed header, or not taken)
-        if buf[p + 6] != 6 or buf[t + 13] & ent[1]:
-            return False
-        pend = t + (buf[p + 4] << 8 | buf[p + 5])
-    else:
-        t = p + 20
-        if not (
-            buf[p] == 0x45  # IPv4, no options
-            and buf[p + 9] == 6  # TCP
-            and not buf[t + 13] & ent[1]
-            and not (buf[p + 6] & 0x1F or buf[p + 7])  # not a later fragment
-        ):
-            return False
-        pend = p + (buf[p + 2] << 8 | buf[p + 3])
-    mode = ent[2]
-    return bool(
-        not mode  # a muted direction
-        or (mode == 3 and not ent[3].awaiting)  # a lane's server, at rest
-        or (
-            pend == t + (buf[t + 12] >> 4 << 2)
-            and (mode == 1 or (mode == 2 and not ent[3].awaiting))
-        )  # a bare ACK that changes nothing
-        or (mode != 1 and ent[4](buf, p, end, ts))
-    )
 
 
 class CaptureReader:
@@ -252,7 +143,7 @@ class CaptureReader:
             self.close()
             raise
         if self.format == "pcap":
-            self._records = self._pcap_records(None, *_FAST_L3.get(self._linktype, _NO_L3))
+            self._records = self._pcap_records(None, *FAST_L3.get(self._linktype, NO_L3))
         else:
             self._records = self._pcapng_records()
 
@@ -477,18 +368,18 @@ class CaptureReader:
         ``fast`` is a reassembler's fast lane
         (:attr:`mysqlwire.capture.tcp.Reassembler.fast`): TCP frames of the
         directions it lists are not yielded when their flags allow it (see
-        :func:`_skip`); the reader sets their flow's ``last_ts`` instead.  Only
-        from the first frame on, for the link types decode.decode_frame reads
-        (see ``_FAST_L3``) and the IPv4 (no options) and IPv6 (TCP next)
-        frames whose header it finds there: other frames take the ordinary
-        path.
+        :mod:`mysqlwire.capture.linklayer`); the reader sets their flow's
+        ``last_ts`` instead.  Only from the first frame on, for the link types
+        decode.decode_frame reads and the IPv4 (no options) and IPv6 (TCP
+        next) frames whose header it finds there: other frames take the
+        ordinary path.
         """
         if fast is not None and self.frames_read == 0:
             if self.format == "pcapng":
                 self._records = self._pcapng_records(fast)
                 self.fast_lane = True
             else:
-                l3 = _FAST_L3.get(self._linktype)
+                l3 = FAST_L3.get(self._linktype)
                 if l3 is not None:
                     self._records = self._pcap_records(fast, *l3)
                     self.fast_lane = True
@@ -591,10 +482,10 @@ class CaptureReader:
                 if fast is not None and incl >= minlen:
                     # the fast lane (see records()): one slice, one dict look-up
                     if check >= 0 and buf[start + check : start + check + 2] == ipv4:
-                        p = start + l3off  # (_ip_offset's common case, inline)
+                        p = start + l3off  # (ip_offset's common case, inline)
                         v6 = False
                     else:
-                        p = _ip_offset(buf, start, end, l3off, check)
+                        p = ip_offset(buf, start, end, l3off, check)
                         v6 = p >= 0 and buf[p] >> 4 == 6
                     if p < 0:
                         ent = None
@@ -602,9 +493,9 @@ class CaptureReader:
                         ent = fast_get(buf[p + 8 : p + 44] if v6 else buf[p + 12 : p + 24])
                     if ent is not None:
                         if (
-                            _skip(buf, p, end, sec + frac / div, ent)
+                            skip(buf, p, end, sec + frac / div, ent)
                             if v6
-                            else buf[p] == 0x45  # IPv4, no options (_skip, inline)
+                            else buf[p] == 0x45  # IPv4, no options (skip, inline)
                             and buf[p + 9] == 6  # TCP
                             and not buf[p + 33] & ent[1]
                             and not (buf[p + 6] & 0x1F or buf[p + 7])  # not a later fragment
@@ -632,7 +523,7 @@ class CaptureReader:
         fast_get = fast.get if fast is not None else None
         # the native loop (_walk.c) takes the sound Enhanced Packet Blocks
         # lying whole in the buffer; every other block comes here
-        scan = _PcapngScan(fast, _FAST_L3) if _PcapngScan is not None else None
+        scan = _PcapngScan(fast, FAST_L3) if _PcapngScan is not None else None
         walked = 0  # scan.n when last looked at
         buf = self._buf
         pos = self._pos
@@ -709,15 +600,15 @@ class CaptureReader:
                     lt, div, offset, _snap = ifaces[iface]
                     last_ts = ((tsh << 32) | tsl) / div + offset
                     n += 1  # (frames_read is set when a frame is handed out)
-                    if fast_get is not None and lt in _FAST_L3:
+                    if fast_get is not None and lt in FAST_L3:
                         # the fast lane, as in _pcap_records
                         start = pos + 28
-                        p = _ip_offset(buf, start, start + caplen, *_FAST_L3[lt])
+                        p = ip_offset(buf, start, start + caplen, *FAST_L3[lt])
                         if p >= 0:
                             ent = fast_get(
                                 buf[p + 8 : p + 44] if buf[p] >> 4 == 6 else buf[p + 12 : p + 24]
                             )
-                            if ent is not None and _skip(buf, p, start + caplen, last_ts, ent):
+                            if ent is not None and skip(buf, p, start + caplen, last_ts, ent):
                                 ent[0].last_ts = last_ts
                                 pos = end
                                 continue
