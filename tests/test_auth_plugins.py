@@ -75,8 +75,7 @@ def test_a_new_plugin_module_is_found_without_registering_it(tmp_path) -> None:
     """Adding a plugin is adding one module: a module dropped beside the others (here in
     a second directory of the package's path) is discovered, with its aliases, the
     first time a plugin is looked up -- and not before (start-up stays cheap)."""
-    import subprocess
-    import sys
+    from tests.test_startup_imports import python_output
 
     (tmp_path / "zz_test_plugin.py").write_text(
         "from mysqlwire.auth.base import AuthPlugin\n"
@@ -96,9 +95,7 @@ def test_a_new_plugin_module_is_found_without_registering_it(tmp_path) -> None:
         " 'zz' in A.KNOWN_PLUGINS, 'zz' in A.CLEARTEXT_PLUGINS,"
         " 'mysqlwire.auth.native' in sys.modules)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.split() == [
+    assert python_output(code).split() == [
         "['mysqlwire.auth.base',",
         "'mysqlwire.auth.flow',",
         "'mysqlwire.auth.unsupported']",

@@ -34,12 +34,17 @@ print(json.dumps({
 """
 
 
-def _probe(*args) -> dict:
+def python_output(code: str, *args) -> str:
+    """What ``python -c code args...`` prints, in a fresh interpreter (it must exit 0)."""
     res = subprocess.run(
-        [sys.executable, "-c", _PROBE, *map(str, args)], capture_output=True, text=True
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True
     )
     assert res.returncode == 0, res.stderr[-2000:]
-    return json.loads(res.stdout)
+    return res.stdout
+
+
+def _probe(*args) -> dict:
+    return json.loads(python_output(_PROBE, *args))
 
 
 def _plain_captures() -> list[Path]:
@@ -88,9 +93,7 @@ def test_a_packet_the_fast_path_declines_is_parsed_by_the_grammar():
         "print(ev.kind, ev.fields['server_version'], type(ev.fields).__name__,"
         " 'construct' in sys.modules)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.split() == ["greeting", "b'3.23.58'", "Container", "True"]
+    assert python_output(code).split() == ["greeting", "b'3.23.58'", "Container", "True"]
 
 
 def test_protocol_package_names_resolve_on_first_use():
@@ -107,9 +110,7 @@ def test_protocol_package_names_resolve_on_first_use():
         "print(before, missing, sorted(set(P.__all__) - set(ns)),"
         " P.encode_lenenc(300).hex(), P.StatusFlags.__class__.__name__)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.split() == ["False", "[]", "[]", "fc2c01", "FlagsEnum"]
+    assert python_output(code).split() == ["False", "[]", "[]", "fc2c01", "FlagsEnum"]
 
 
 def test_tls_without_keys_does_not_import_cryptography():

@@ -17,6 +17,7 @@ from mysqlwire.dissect import dissect
 from mysqlwire.model import Connection, Exchange
 from mysqlwire.views.plain import PlainConsole, PlainLine
 from mysqlwire.views.text import Renderer
+from tests.test_startup_imports import python_output
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -124,9 +125,7 @@ def test_text_output_without_colour_does_not_import_rich():
         "        pass\n"
         "print('rich' in sys.modules, 'connection(s) shown' in out.getvalue())\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.split() == ["False", "True"]
+    assert python_output(code).split() == ["False", "True"]
 
 
 def test_broken_pipe_exits_1_quietly_as_with_rich():
