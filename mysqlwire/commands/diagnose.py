@@ -344,11 +344,12 @@ class _Emitter:
 
             from ..views.text import Renderer
 
-            self.screen = Renderer(color=use_color(color), show_secrets=False)
+            on = use_color(color)
+            self.screen = Renderer(color=on, show_secrets=False)
             self.buf = io.StringIO()
-            self.text = Renderer(color=use_color(color), show_secrets=False, file=self.buf)
-            # the same layout as printing to stdout directly
-            self.text.console.width = self.screen.console.width
+            self.text = Renderer(color=on, show_secrets=False, file=self.buf)
+            if on:  # the same layout as printing to stdout directly (plain text never wraps)
+                self.text.console.width = self.screen.console.width
 
     def separator(self, n_before: int) -> bytes:
         if self.fmt != "json":

@@ -156,6 +156,8 @@ def _render_spec(fmt, color, show_secrets) -> tuple | None:
     from ..views.text import Renderer
 
     on = use_color(color)
+    if not on:  # (plain text: no width, no colours -- the rich console is not needed)
+        return ("text", False, show_secrets, None, None)
     console = Renderer(color=on, show_secrets=show_secrets).console
     return ("text", on, show_secrets, console.width, console.color_system)
 
