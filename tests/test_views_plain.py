@@ -141,3 +141,17 @@ def test_broken_pipe_exits_1_quietly_as_with_rich():
         res = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=tmp)
         err = (Path(tmp) / "err.txt").read_text()
     assert res.stdout.strip() == "1" and err == ""
+
+
+def test_an_unencodable_line_raises_what_rich_raised():
+    """A stdout that cannot encode a wire character: the same error as rich's console."""
+    from rich.text import Text
+
+    plain = PlainConsole(io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    rich = _rich_renderer(io.TextIOWrapper(io.BytesIO(), encoding="ascii")).console
+    with pytest.raises(UnicodeEncodeError) as plain_error:
+        plain.print(PlainLine("  caf\u00e9"))
+    with pytest.raises(UnicodeEncodeError) as rich_error:
+        rich.print(Text("  caf\u00e9"))
+    assert str(plain_error.value) == str(rich_error.value)
+    assert "PYTHONIOENCODING=utf-8" in str(plain_error.value)

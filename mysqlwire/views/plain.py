@@ -66,6 +66,9 @@ class PlainConsole:
             self.file.write(text + "\n")
         except BrokenPipeError:
             _broken_pipe()
+        except UnicodeEncodeError as error:  # (rich's hint, word for word)
+            error.reason = f"{error.reason}\n*** You may need to add PYTHONIOENCODING=utf-8 to your environment ***"
+            raise
 
     def flush(self) -> None:
         try:
