@@ -792,3 +792,37 @@ def test_release_is_the_pipelines_rule(seed):
             assert got == numbered(out)
         got = [(c, c.id) for c in rel.flush()]
         assert got == numbered([waiting.pop(w) for w in sorted(waiting)])
+
+
+def test_rendered_and_unrendered_connections_merge_alike(stress, tmp_path, monkeypatch):
+    """A worker sends a rendered connection as the tuple of Rendered's
+    arguments and one it could not render (its text holds the sentinel
+    elsewhere) as the connection itself; the parent's merge numbers both
+    kinds in one sequence: the lines are the sequential ones."""
+    from mysqlwire.views.escape import json_dumps
+
+    real = rangesplit.render_parts
+    seen = []
+
+    def some_unrendered(conn, render, packets):
+        seen.append(conn)
+        return conn if len(seen) % 3 == 0 else real(conn, render, packets)
+
+    monkeypatch.setattr(rangesplit, "render_parts", some_unrendered)
+    opts = DissectOptions()
+    expect = [json_dumps(c.to_record()) for c in iter_connections(str(stress), opts)]
+    starts = rangesplit.plan(str(stress), 3, 4096, 100)
+    stops = [*starts[1:], None]
+    results = [
+        rangesplit.range_worker((k, s, e, str(stress), opts, str(tmp_path), ("jsonl",)))
+        for k, (s, e) in enumerate(zip(starts, stops, strict=True))
+    ]
+    kept, plan, _flows, _ports = rangemerge.settle(results)
+    got = list(rangemerge.merge(kept, plan, opts.reorder_window))
+    kinds = {c.__class__ for c in got}
+    assert kinds == {rangesplit.Rendered, type(seen[0])}
+    lines = [
+        c.text() if c.__class__ is rangesplit.Rendered else json_dumps(c.to_record()) for c in got
+    ]
+    assert lines == expect
+    assert [c.id for c in got] == list(range(1, len(expect) + 1))
