@@ -130,15 +130,29 @@ def test_every_link_type_takes_the_fast_lane(kind, v6, bench_capture, tmp_path, 
 
 
 @pytest.mark.parametrize("kind,v6", [(k, False) for k in V4_KINDS] + [(k, True) for k in V6_KINDS])
-def test_native_decoding_behind_every_link_header(kind, v6, bench_capture, python_loop):
-    """decoded() gives decode_frame's segment for every frame, each link type."""
+def test_native_decoding_behind_every_link_header(
+    kind, v6, bench_capture, python_loop, monkeypatch
+):
+    """decoded() gives decode_frame's segment for every frame, each link type,
+    decoding them natively (decode_frame is not called for them)."""
     _require_native()
+    from mysqlwire.capture import reader as reader_mod
+
     blob = relink(bench_capture.read_bytes(), kind, v6)
     python_loop(False)
+    calls = []
+
+    def counted(lt, data):
+        calls.append(lt)
+        return decode_frame(lt, data)
+
+    monkeypatch.setattr(reader_mod, "decode_frame", counted)
     got = list(open_capture(io.BytesIO(blob)).decoded())
+    monkeypatch.setattr(reader_mod, "decode_frame", decode_frame)
     ref = [(ts, decode_frame(lt, d)) for ts, lt, d, _ in open_capture(io.BytesIO(blob)).records()]
     assert got == ref
     assert sum(type(s) is TcpSegment for _, s in got) == len(got)
+    assert len(calls) < 0.02 * len(got), f"{kind}: {len(calls)} of {len(got)} left to decode_frame"
     python_loop(True)
     assert list(open_capture(io.BytesIO(blob)).decoded()) == got
 
@@ -282,3 +296,59 @@ def test_fast_lane_decisions_of_every_mode_over_ipv6(seed, python_loop):
     v6 = b"\xfd" + bytes(11)
     keys6 = [v6 + k[:4] + v6 + k[4:8] + k[8:] for k in keys]
     _nw.decide_every_mode(b"".join(out), keys6, seed, python_loop)
+
+
+def _frames(blob: bytes) -> list[bytes]:
+    return [data for _ts, _lt, data, _i in open_capture(io.BytesIO(blob)).records()]
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_native_decoding_of_pcapng_blocks(order, bench_capture, python_loop, monkeypatch):
+    """decoded() on pcapng: interfaces of several link types (Ethernet,
+    Linux cooked v2 over IPv6, raw IPv6, one no frame of which is decoded),
+    Enhanced, Simple and obsolete Packet Blocks interleaved, either byte
+    order: the native loop's (ts, segment) pairs are decode_frame's, in both
+    loops, and a scan hands out what records() does when not asked to decode."""
+    _require_native()
+    from mysqlwire.capture import reader as reader_mod
+    from tests.test_capture_reader import epb, idb, old_pb, shb, spb
+
+    raw = bench_capture.read_bytes()
+    per_iface = [
+        _frames(raw),  # 0: Ethernet, IPv4
+        _frames(relink(raw, "sll2", True)),  # 1: Linux cooked v2, IPv6
+        _frames(relink(raw, "ipv6", True)),  # 2: raw IPv6
+    ]
+    rnd = random.Random(7)
+    blob = shb(order) + idb(order, 1) + idb(order, 276) + idb(order, 229) + idb(order, 147)
+    for i in range(len(per_iface[0])):
+        iface = rnd.randrange(4)
+        data = per_iface[min(iface, 2)][i]
+        kind = rnd.random()
+        if kind < 0.05 and iface == 0:
+            blob += spb(order, data)  # (an SPB is on interface 0)
+        elif kind < 0.1:
+            blob += old_pb(order, iface, 1_700_000_000_000_000 + i, data)
+        else:
+            blob += epb(order, iface, 1_700_000_000_000_000 + i, data)
+    python_loop(False)
+    calls = []
+
+    def counted(lt, data):
+        calls.append(lt)
+        return decode_frame(lt, data)
+
+    monkeypatch.setattr(reader_mod, "decode_frame", counted)
+    got = list(open_capture(io.BytesIO(blob)).decoded())
+    monkeypatch.setattr(reader_mod, "decode_frame", decode_frame)
+    ref = [(ts, decode_frame(lt, d)) for ts, lt, d, _ in open_capture(io.BytesIO(blob)).records()]
+    assert got == ref
+    assert [type(s) for _, s in got] == [type(s) for _, s in ref]
+    assert {type(s) for _, s in got} == {TcpSegment, int}  # (interface 3: not decoded)
+    # the Enhanced Packet Blocks of the three decoded interfaces were decoded
+    # natively: decode_frame saw the other interface's, the SPBs and PBs, and
+    # the few frames the native decoder leaves to it
+    assert len(calls) < 0.45 * len(got), (len(calls), len(got))
+    assert calls.count(147) >= 0.2 * len(got)
+    python_loop(True)
+    assert list(open_capture(io.BytesIO(blob)).decoded()) == got

@@ -52,18 +52,10 @@ static PyObject *str_awaiting;
 static PyObject *str_ack32;
 static PyObject *zero;
 
-static inline uint32_t
-rd32(const unsigned char *b, int big)
-{
-    if (big)
-        return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-    return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[1] << 8 | b[0];
-}
 
-#define NO_L3 (-4) /* (-5 and -6: raw IPv4 / IPv6 only) */
 
 /* (l3off, check) as linklayer.FAST_L3 holds them: 0, or -1 with ValueError */
-static int
+int
 check_l3(Py_ssize_t l3off, long check)
 {
     if (check < -6 || l3off < 0 || l3off > 64 || (check >= 0 && check + 2 > l3off)
@@ -74,63 +66,7 @@ check_l3(Py_ssize_t l3off, long check)
     return 0;
 }
 
-static inline int
-is_vlan(unsigned et)
-{
-    return et == 0x8100 || et == 0x88A8 || et == 0x9100 || et == 0x9200 || et == 0x9300;
-}
 
-/* linklayer.ip_offset: where the IP header of the frame f[0:len] starts, by
- * its link header, or -1: not IP by its link header (or NO_L3), an IP version
- * other than the one the link header names, or fewer bytes from there than
- * the fast lane reads (IP_NEED).  check >= 0: the EtherType at f[check] is
- * IPv4 or IPv6, or one or two VLAN tags at l3off lead to it; -1 none (raw IP,
- * the version nibble decides); -5 / -6 none, IPv4 / IPv6 only; -2 the BSD
- * loopback address family (either byte order) is AF_INET or an AF_INET6;
- * -3 the same, big-endian only.  check_l3() made sure the link header fits
- * in l3off. */
-static inline Py_ssize_t
-ip_at(const unsigned char *f, Py_ssize_t len, Py_ssize_t l3off, long check)
-{
-    Py_ssize_t o = l3off;
-    int want = 0; /* 4, 6, or 0: either */
-    if (check == NO_L3 || len < o + 34)
-        return -1;
-    if (check >= 0) {
-        unsigned et = (unsigned)f[check] << 8 | f[check + 1];
-        for (int tags = 0; et != 0x0800 && et != 0x86DD; tags++) {
-            if (tags == 2 || !is_vlan(et) || len < o + 38)
-                return -1;
-            et = (unsigned)f[o + 2] << 8 | f[o + 3];
-            o += 4;
-        }
-        want = et == 0x0800 ? 4 : 6;
-    } else if (check == -5) {
-        want = 4;
-    } else if (check == -6) {
-        want = 6;
-    } else if (check != -1) {
-        unsigned af;
-        if (f[0] == 0 && f[1] == 0 && f[2] == 0)
-            af = f[3];
-        else if (check == -2 && f[1] == 0 && f[2] == 0 && f[3] == 0)
-            af = f[0];
-        else
-            return -1;
-        if (af == 2)
-            want = 4;
-        else if (af == 10 || af == 23 || af == 24 || af == 28 || af == 30)
-            want = 6;
-        else
-            return -1;
-    }
-    int version = f[o] >> 4;
-    if (want ? version != want : version != 4 && version != 6)
-        return -1;
-    if (version == 6 && len < o + 54)
-        return -1;
-    return o;
-}
 
 static int
 PcapScan_traverse(PcapScan *self, visitproc visit, void *arg)
@@ -161,7 +97,7 @@ PcapScan_dealloc(PcapScan *self)
 }
 
 /* fast (a dict or None) into *slot: 0, or -1 with TypeError */
-static int
+int
 set_fast(PyObject **slot, PyObject *fast)
 {
     if (fast != Py_None && !PyDict_Check(fast)) {
@@ -307,7 +243,7 @@ skip_frame(PyObject *buf, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
  * _ipv6() behind any link header it reads the same way); NULL without an
  * exception for every other frame (the caller hands it to decode_frame). */
 static PyObject *
-decode_here(PcapScan *self, const unsigned char *f, Py_ssize_t len, Py_ssize_t o)
+decode_here(PyObject *seg_type, const unsigned char *f, Py_ssize_t len, Py_ssize_t o)
 {
     if (o < 0)
         return NULL;
@@ -331,7 +267,7 @@ decode_here(PcapScan *self, const unsigned char *f, Py_ssize_t len, Py_ssize_t o
     Py_ssize_t p = o + hl + ((tcp[12] >> 4) << 2);
     if (p < o + hl + 20 || p > end || end > len)
         return NULL;
-    PyTypeObject *type = (PyTypeObject *)self->seg_type;
+    PyTypeObject *type = (PyTypeObject *)seg_type;
     PyObject *seg = type->tp_alloc(type, 10);
     if (seg == NULL)
         return NULL;
@@ -360,8 +296,26 @@ decode_here(PcapScan *self, const unsigned char *f, Py_ssize_t len, Py_ssize_t o
     return seg;
 }
 
-static PyObject *
-PcapScan_decode(PcapScan *self, PyObject *args)
+/* decode.decode_frame(lt, f[0:len]) for one frame: decode_here() when it
+ * can, else a call of decode (the caller's decode_frame).  NULL: error. */
+PyObject *
+decode_any(PyObject *seg_type, PyObject *decode, PyObject *lt, const unsigned char *f,
+           Py_ssize_t len, Py_ssize_t o)
+{
+    PyObject *seg = decode_here(seg_type, f, len, o);
+    if (seg != NULL || PyErr_Occurred())
+        return seg;
+    PyObject *data = PyBytes_FromStringAndSize((const char *)f, len);
+    if (data == NULL)
+        return NULL;
+    seg = PyObject_CallFunctionObjArgs(decode, lt, data, NULL);
+    Py_DECREF(data);
+    return seg;
+}
+
+/* decode(TcpSegment, decode_frame) of both scanners: the two slots, set */
+PyObject *
+set_decode(PyObject **seg_slot, PyObject **decode_slot, PyObject *args)
 {
     PyObject *seg_type, *decode;
     if (!PyArg_ParseTuple(args, "O!O", &PyType_Type, &seg_type, &decode))
@@ -371,17 +325,23 @@ PcapScan_decode(PcapScan *self, PyObject *args)
         return NULL;
     }
     Py_INCREF(seg_type);
-    Py_XSETREF(self->seg_type, seg_type);
+    Py_XSETREF(*seg_slot, seg_type);
     Py_INCREF(decode);
-    Py_XSETREF(self->decode, decode);
+    Py_XSETREF(*decode_slot, decode);
     Py_RETURN_NONE;
+}
+
+static PyObject *
+PcapScan_decode(PcapScan *self, PyObject *args)
+{
+    return set_decode(&self->seg_type, &self->decode, args);
 }
 
 /* The fast lane for one frame whose IP header is at b[p] (ip_at() found it,
  * with the bytes the lane reads; end: the frame's end): 1 the frame
  * is skipped (its flow's last_ts set to ts_obj, or to ts when ts_obj is NULL),
  * 0 it is handed out, -1 error.  Both record loops use it. */
-static int
+int
 fast_lane(PyObject *fast, PyObject *buf, const unsigned char *b, Py_ssize_t p,
           Py_ssize_t end, double ts, PyObject *ts_obj)
 {
@@ -455,14 +415,7 @@ PcapScan_scan(PcapScan *self, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         if (self->seg_type != NULL) {
-            PyObject *seg = decode_here(self, b + start, incl, o);
-            if (seg == NULL && !PyErr_Occurred()) {
-                PyObject *data = PyBytes_FromStringAndSize((const char *)b + start, incl);
-                if (data == NULL)
-                    break;
-                seg = PyObject_CallFunctionObjArgs(self->decode, self->lt, data, NULL);
-                Py_DECREF(data);
-            }
+            PyObject *seg = decode_any(self->seg_type, self->decode, self->lt, b + start, incl, o);
             if (seg == NULL)
                 break;
             result = Py_BuildValue("n(dN)", end, ts, seg);
@@ -536,222 +489,6 @@ static PyTypeObject PcapScanType = {
     .tp_getset = PcapScan_getset,
 };
 
-/* ---- PcapngScan: the Enhanced Packet Blocks of reader._pcapng_records ---------
- *
- * PcapngScan(fast, fast_l3)
- *     pos, frame = scan.scan(buf, pos, ifaces, big_endian)
- *
- * walks the Enhanced Packet Blocks that lie whole in the buffer and are
- * plainly sound (a known interface, lengths that add up); it returns at the
- * first other block -- any other type, or anything the Python loop would
- * refuse, or a block the buffer does not hold whole -- with frame None, for
- * the Python loop to handle that one block as it always does.  ifaces is the
- * Python loop's list of (linktype, divisor, offset, snaplen); fast_l3 its
- * _FAST_L3 (linktype -> (l3off, link_check), as PcapScan takes them).
- * scan.n counts the blocks walked here, scan.last_ts is the last one's time. */
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *fast;
-    PyObject *fast_l3;
-    PyObject *last_ts;
-    unsigned long long n;
-} PcapngScan;
-
-static int
-PcapngScan_traverse(PcapngScan *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->fast);
-    Py_VISIT(self->fast_l3);
-    Py_VISIT(self->last_ts);
-    return 0;
-}
-
-static int
-PcapngScan_clear(PcapngScan *self)
-{
-    Py_CLEAR(self->fast);
-    Py_CLEAR(self->fast_l3);
-    Py_CLEAR(self->last_ts);
-    return 0;
-}
-
-static void
-PcapngScan_dealloc(PcapngScan *self)
-{
-    PyObject_GC_UnTrack(self);
-    PcapngScan_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static int
-PcapngScan_init(PcapngScan *self, PyObject *args, PyObject *kwds)
-{
-    PyObject *fast, *fast_l3;
-    if (!PyArg_ParseTuple(args, "OO!", &fast, &PyDict_Type, &fast_l3))
-        return -1;
-    if (set_fast(&self->fast, fast) < 0)
-        return -1;
-    Py_INCREF(fast_l3);
-    Py_XSETREF(self->fast_l3, fast_l3);
-    Py_XSETREF(self->last_ts, PyFloat_FromDouble(0.0));
-    self->n = 0;
-    return self->last_ts == NULL ? -1 : 0;
-}
-
-#define MAX_RECORD (1 << 26) /* reader.MAX_RECORD */
-#define TWO53 9007199254740992ULL
-
-/* ts = ticks / divisor + offset, exactly as Python computes it (int / int
- * is correctly rounded; so is a double division of exactly representable
- * operands, the usual case; anything larger goes through Python ints). */
-static PyObject *
-pcapng_ts(unsigned long long ticks, PyObject *div, PyObject *offset)
-{
-    int of1 = 0, of2 = 0;
-    long long d = PyLong_AsLongLongAndOverflow(div, &of1);
-    long long o = PyLong_AsLongLongAndOverflow(offset, &of2);
-    if ((d == -1 || o == -1) && PyErr_Occurred())
-        return NULL;
-    if (!of1 && !of2 && d > 0 && (unsigned long long)d <= TWO53 && ticks <= TWO53)
-        return PyFloat_FromDouble((double)ticks / (double)d + (double)o);
-    PyObject *t = PyLong_FromUnsignedLongLong(ticks);
-    if (t == NULL)
-        return NULL;
-    PyObject *q = PyNumber_TrueDivide(t, div);
-    Py_DECREF(t);
-    if (q == NULL)
-        return NULL;
-    PyObject *r = PyNumber_Add(q, offset);
-    Py_DECREF(q);
-    return r;
-}
-
-static PyObject *
-PcapngScan_scan(PcapngScan *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 4 || !PyBytes_CheckExact(args[0]) || !PyList_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "scan(buf: bytes, pos: int, ifaces: list, big: bool)");
-        return NULL;
-    }
-    PyObject *buf = args[0], *ifaces = args[2];
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred())
-        return NULL;
-    int big = PyObject_IsTrue(args[3]);
-    if (big < 0)
-        return NULL;
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(buf);
-    Py_ssize_t blen = PyBytes_GET_SIZE(buf);
-    if (pos < 0 || pos > blen) {
-        PyErr_SetString(PyExc_ValueError, "position outside the buffer");
-        return NULL;
-    }
-    Py_INCREF(buf);
-    Py_INCREF(ifaces);
-    PyObject *result = NULL;
-    for (;;) {
-        if (blen - pos < 32 || rd32(b + pos, big) != 6) {
-            result = Py_BuildValue("nO", pos, Py_None);
-            break;
-        }
-        Py_ssize_t size = rd32(b + pos + 4, big);
-        Py_ssize_t iface = rd32(b + pos + 8, big);
-        Py_ssize_t caplen = rd32(b + pos + 20, big);
-        if (size < 32 || size & 3 || size > MAX_RECORD || size > blen - pos || caplen > size - 32
-            || iface >= PyList_GET_SIZE(ifaces)) {
-            result = Py_BuildValue("nO", pos, Py_None); /* the Python loop decides */
-            break;
-        }
-        PyObject *info = PyList_GET_ITEM(ifaces, iface);
-        if (!PyTuple_Check(info) || PyTuple_GET_SIZE(info) < 3) {
-            PyErr_SetString(PyExc_TypeError, "bad interface entry");
-            break;
-        }
-        unsigned long long ticks = (unsigned long long)rd32(b + pos + 12, big) << 32 | rd32(b + pos + 16, big);
-        PyObject *ts = pcapng_ts(ticks, PyTuple_GET_ITEM(info, 1), PyTuple_GET_ITEM(info, 2));
-        if (ts == NULL)
-            break;
-        Py_SETREF(self->last_ts, ts);
-        self->n++;
-        PyObject *lt = PyTuple_GET_ITEM(info, 0);
-        Py_ssize_t end = pos + size;
-        Py_ssize_t start = pos + 28;
-        if (self->fast != NULL) {
-            PyObject *l3 = PyDict_GetItemWithError(self->fast_l3, lt);
-            if (l3 == NULL && PyErr_Occurred())
-                break;
-            if (l3 != NULL) {
-                Py_ssize_t l3off;
-                long check;
-                if (!PyArg_ParseTuple(l3, "nl", &l3off, &check) || check_l3(l3off, check) < 0)
-                    break;
-                Py_ssize_t o = ip_at(b + start, caplen, l3off, check);
-                if (o >= 0) {
-                    double t = PyFloat_AsDouble(self->last_ts);
-                    if (t == -1.0 && PyErr_Occurred())
-                        break;
-                    int skip = fast_lane(self->fast, buf, b, start + o, start + caplen, t, self->last_ts);
-                    if (skip < 0)
-                        break;
-                    if (skip > 0) {
-                        pos = end;
-                        continue;
-                    }
-                }
-            }
-        }
-        PyObject *frame = Py_BuildValue("(OOy#n)", self->last_ts, lt, (const char *)b + start, caplen, iface);
-        if (frame == NULL)
-            break;
-        result = Py_BuildValue("nN", end, frame);
-        break;
-    }
-    Py_DECREF(ifaces);
-    Py_DECREF(buf);
-    return result;
-}
-
-static PyObject *
-PcapngScan_get_n(PcapngScan *self, void *closure)
-{
-    return PyLong_FromUnsignedLongLong(self->n);
-}
-
-static PyObject *
-PcapngScan_get_last_ts(PcapngScan *self, void *closure)
-{
-    Py_INCREF(self->last_ts);
-    return self->last_ts;
-}
-
-static PyMethodDef PcapngScan_methods[] = {
-    {"scan", (PyCFunction)(void (*)(void))PcapngScan_scan, METH_FASTCALL,
-     "scan(buf, pos, ifaces, big_endian) -> (pos, frame or None)"},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef PcapngScan_getset[] = {
-    {"n", (getter)PcapngScan_get_n, NULL, "blocks walked", NULL},
-    {"last_ts", (getter)PcapngScan_get_last_ts, NULL, "the last walked block's time", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyTypeObject PcapngScanType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mysqlwire.capture._walk.PcapngScan",
-    .tp_basicsize = sizeof(PcapngScan),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The pcapng Enhanced Packet Block loop (see mysqlwire/capture/_walk.c).",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)PcapngScan_init,
-    .tp_dealloc = (destructor)PcapngScan_dealloc,
-    .tp_traverse = (traverseproc)PcapngScan_traverse,
-    .tp_clear = (inquiry)PcapngScan_clear,
-    .tp_methods = PcapngScan_methods,
-    .tp_getset = PcapngScan_getset,
-};
-
 static struct PyModuleDef walk_module = {
     PyModuleDef_HEAD_INIT, "_walk", "Native pcap record loop of mysqlwire.capture.reader.", -1,
     NULL,
@@ -760,7 +497,7 @@ static struct PyModuleDef walk_module = {
 PyMODINIT_FUNC
 PyInit__walk(void)
 {
-    if (PyType_Ready(&PcapScanType) < 0 || PyType_Ready(&WalkLaneType) < 0 || PyType_Ready(&PcapngScanType) < 0)
+    if (PyType_Ready(&PcapScanType) < 0 || PyType_Ready(&WalkLaneType) < 0 || PyType_Ready(&WalkPcapngScanType) < 0)
         return NULL;
     str_last_ts = PyUnicode_InternFromString("last_ts");
     str_awaiting = PyUnicode_InternFromString("awaiting");
@@ -771,7 +508,7 @@ PyInit__walk(void)
     PyObject *m = PyModule_Create(&walk_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddIntConstant(m, "VERSION", 7) < 0) {
+    if (PyModule_AddIntConstant(m, "VERSION", 8) < 0) {
         Py_DECREF(m);
         return NULL;
     }
@@ -787,9 +524,9 @@ PyInit__walk(void)
         Py_DECREF(m);
         return NULL;
     }
-    Py_INCREF(&PcapngScanType);
-    if (PyModule_AddObject(m, "PcapngScan", (PyObject *)&PcapngScanType) < 0) {
-        Py_DECREF(&PcapngScanType);
+    Py_INCREF(&WalkPcapngScanType);
+    if (PyModule_AddObject(m, "PcapngScan", (PyObject *)&WalkPcapngScanType) < 0) {
+        Py_DECREF(&WalkPcapngScanType);
         Py_DECREF(m);
         return NULL;
     }

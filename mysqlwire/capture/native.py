@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 
-VERSION = 7
+VERSION = 8
 """The ``_walk.c`` this Python code was written against."""
 
 try:  # (this module owns the extension: the others use it through ``walk``)

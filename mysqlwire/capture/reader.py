@@ -352,8 +352,9 @@ class CaptureReader:
         """``(ts, segment)`` for every frame, ``segment`` being what
         :func:`~mysqlwire.capture.decode.decode_frame` returns for it (a
         :class:`~mysqlwire.capture.decode.TcpSegment` or the int reason it is
-        none); ``fast`` as in :meth:`records`.  The native loop decodes the
-        common Ethernet/IPv4/TCP frame itself."""
+        none); ``fast`` as in :meth:`records`.  The native loops decode the
+        common frames themselves (IPv4 without options or IPv6 with TCP next,
+        behind any link header ``decode_frame`` reads)."""
         records = self.records(fast)
         if self._native_decoding():
             return records
@@ -386,9 +387,12 @@ class CaptureReader:
         return self._records
 
     def _native_decoding(self) -> bool:
-        """Will the native pcap loop decode (see :meth:`decoded`)?  Asked
-        before the first frame, it switches it to handing out ``(ts, segment)``."""
-        if self.format != "pcap" or _PcapScan is None or self.frames_read:
+        """Will the native loop decode (see :meth:`decoded`)?  Asked before
+        the first frame, it switches the record loop to handing out
+        ``(ts, segment)`` (pcapng: the blocks the Python loop takes are
+        decoded there with ``decode_frame``)."""
+        native = _PcapScan if self.format == "pcap" else _PcapngScan
+        if native is None or self.frames_read:
             return False
         self._decode = True
         return True
@@ -524,6 +528,9 @@ class CaptureReader:
         # the native loop (_walk.c) takes the sound Enhanced Packet Blocks
         # lying whole in the buffer; every other block comes here
         scan = _PcapngScan(fast, FAST_L3) if _PcapngScan is not None else None
+        decode = self._decode  # (ts, segment) pairs: see decoded()
+        if decode and scan is not None:
+            scan.decode(TcpSegment, decode_frame)
         walked = 0  # scan.n when last looked at
         buf = self._buf
         pos = self._pos
@@ -615,7 +622,9 @@ class CaptureReader:
                     data = buf[pos + 28 : pos + 28 + caplen]
                     self._pos = pos = end
                     self.frames_read = n + walked
-                    yield (last_ts, lt, data, iface)
+                    yield (
+                        (last_ts, decode_frame(lt, data)) if decode else (last_ts, lt, data, iface)
+                    )
                     continue
                 if btype == _BT_SPB:
                     if not ifaces:
@@ -631,7 +640,7 @@ class CaptureReader:
                     data = buf[pos + 12 : pos + 12 + caplen]
                     self._pos = pos = end
                     # No timestamp in an SPB: keep the previous packet's.
-                    yield (last_ts, lt, data, 0)
+                    yield (last_ts, decode_frame(lt, data)) if decode else (last_ts, lt, data, 0)
                     continue
                 if btype == _BT_IDB:
                     if size < 20:
