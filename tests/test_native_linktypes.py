@@ -129,17 +129,11 @@ def test_every_link_type_takes_the_fast_lane(kind, v6, bench_capture, tmp_path, 
         assert [ts for ts, _ in out] == [ts for ts, _ in eth_out]
 
 
-@pytest.mark.parametrize("kind,v6", [(k, False) for k in V4_KINDS] + [(k, True) for k in V6_KINDS])
-def test_native_decoding_behind_every_link_header(
-    kind, v6, bench_capture, python_loop, monkeypatch
-):
-    """decoded() gives decode_frame's segment for every frame, each link type,
-    decoding them natively (decode_frame is not called for them)."""
-    _require_native()
+def _decoded_counting(blob: bytes, monkeypatch) -> tuple[list, list]:
+    """decoded() of ``blob`` and the link types of the frames it left to
+    decode_frame (the native loop decodes the others itself)."""
     from mysqlwire.capture import reader as reader_mod
 
-    blob = relink(bench_capture.read_bytes(), kind, v6)
-    python_loop(False)
     calls = []
 
     def counted(lt, data):
@@ -149,6 +143,19 @@ def test_native_decoding_behind_every_link_header(
     monkeypatch.setattr(reader_mod, "decode_frame", counted)
     got = list(open_capture(io.BytesIO(blob)).decoded())
     monkeypatch.setattr(reader_mod, "decode_frame", decode_frame)
+    return got, calls
+
+
+@pytest.mark.parametrize("kind,v6", [(k, False) for k in V4_KINDS] + [(k, True) for k in V6_KINDS])
+def test_native_decoding_behind_every_link_header(
+    kind, v6, bench_capture, python_loop, monkeypatch
+):
+    """decoded() gives decode_frame's segment for every frame, each link type,
+    decoding them natively (decode_frame is not called for them)."""
+    _require_native()
+    blob = relink(bench_capture.read_bytes(), kind, v6)
+    python_loop(False)
+    got, calls = _decoded_counting(blob, monkeypatch)
     ref = [(ts, decode_frame(lt, d)) for ts, lt, d, _ in open_capture(io.BytesIO(blob)).records()]
     assert got == ref
     assert sum(type(s) is TcpSegment for _, s in got) == len(got)
@@ -310,7 +317,6 @@ def test_native_decoding_of_pcapng_blocks(order, bench_capture, python_loop, mon
     order: the native loop's (ts, segment) pairs are decode_frame's, in both
     loops, and a scan hands out what records() does when not asked to decode."""
     _require_native()
-    from mysqlwire.capture import reader as reader_mod
     from tests.test_capture_reader import epb, idb, old_pb, shb, spb
 
     raw = bench_capture.read_bytes()
@@ -332,15 +338,7 @@ def test_native_decoding_of_pcapng_blocks(order, bench_capture, python_loop, mon
         else:
             blob += epb(order, iface, 1_700_000_000_000_000 + i, data)
     python_loop(False)
-    calls = []
-
-    def counted(lt, data):
-        calls.append(lt)
-        return decode_frame(lt, data)
-
-    monkeypatch.setattr(reader_mod, "decode_frame", counted)
-    got = list(open_capture(io.BytesIO(blob)).decoded())
-    monkeypatch.setattr(reader_mod, "decode_frame", decode_frame)
+    got, calls = _decoded_counting(blob, monkeypatch)
     ref = [(ts, decode_frame(lt, d)) for ts, lt, d, _ in open_capture(io.BytesIO(blob)).records()]
     assert got == ref
     assert [type(s) for _, s in got] == [type(s) for _, s in ref]
