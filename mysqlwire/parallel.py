@@ -313,17 +313,37 @@ def _range_child(task: tuple, send) -> None:
         out = rangesplit.range_worker(task)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as a failed range
         out = {"k": task[0], "fail": f"{type(exc).__name__}: {exc}", "status": "ok"}
+    # the long lists follow in chunks: the parent reads one while the next is
+    # pickled here (the result is the serial part after the ranges)
+    lists = {name: out.pop(name) for name in _CHUNKED if isinstance(out.get(name), list)}
+    out["chunked"] = list(lists)
     try:
         send.send(out)
+        for items in lists.values():
+            for i in range(0, len(items), RESULT_CHUNK):
+                send.send(items[i : i + RESULT_CHUNK])
+            send.send(None)
+    except BaseException:  # noqa: BLE001, S110 - the parent sees the pipe end: a failed range
+        pass
     finally:
         send.close()
 
 
+_CHUNKED = ("flows", "syns")  # a range result's lists sent in chunks
+RESULT_CHUNK = 1024
+
+
 def _range_result(k: int, proc, recv) -> dict:
     """Worker ``k``'s result; a worker that died (killed, out of memory, its
-    result lost) is a failed range."""
+    result lost, also midway through it) is a failed range."""
     try:
-        return recv.recv()
+        out = recv.recv()
+        for name in out.pop("chunked", ()):
+            items: list = []
+            while (chunk := recv.recv()) is not None:
+                items += chunk
+            out[name] = items
+        return out
     except (EOFError, OSError) as exc:
         proc.join(5)
         why = f"exit code {proc.exitcode}" if proc.exitcode is not None else str(exc)

@@ -12,6 +12,7 @@ import pytest
 
 from mysqlwire import rangemerge, rangesplit
 from mysqlwire.dissect import CaptureSummary, DissectOptions, iter_connections
+from mysqlwire.parallel import iter_split
 from tests.test_parallel_split import build, in_process, records
 
 
@@ -143,3 +144,53 @@ def test_rendered_and_unrendered_connections_merge_alike(stress, tmp_path, monke
     ]
     assert lines == expect
     assert [c.id for c in got] == list(range(1, len(expect) + 1))
+
+
+_FORK = pytest.mark.skipif(
+    __import__("multiprocessing").get_start_method() != "fork",
+    reason="the patched worker reaches the child process only through fork",
+)
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise OSError(32, "Broken pipe")  # as a parent gone, or a full disk
+
+
+@_FORK
+def test_result_cut_midway_through_its_chunks_means_sequential(stress, monkeypatch, capfd):
+    """A worker's result travels in chunks (the flow records, the SYNs);
+    one that fails after some chunks went (here: a record that cannot be
+    sent) is a failed range: the capture is dissected sequentially, same
+    connections and ids, and the worker prints no traceback."""
+    from mysqlwire import parallel
+
+    real = rangesplit.range_worker
+
+    def worker(task):
+        out = real(task)
+        assert len(out["flows"]) > 8
+        out["flows"][5] = _Unpicklable()
+        return out
+
+    monkeypatch.setattr(rangesplit, "range_worker", worker)
+    monkeypatch.setattr(parallel, "RESULT_CHUNK", 4)
+    seen = []
+    real_iter = rangemerge.settle
+
+    def settle(results):
+        seen.append([r["fail"] for r in results])
+        return real_iter(results)
+
+    monkeypatch.setattr(rangemerge, "settle", settle)
+    opts = DissectOptions(with_packets=True)
+    expect = records(iter_connections(str(stress), opts))
+    capfd.readouterr()
+    got = list(iter_split(stress, opts, 3, CaptureSummary(path=str(stress)), min_range=4096))
+    assert records(got) == expect
+    assert [c.id for c in got] == list(range(1, len(expect) + 1))
+    # both workers' results were cut: failed ranges, the sequential path
+    assert len(seen) == 1 and seen[0][0] is None
+    assert all("ended without a result" in fail for fail in seen[0][1:])
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and err == ""
