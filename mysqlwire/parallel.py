@@ -9,8 +9,10 @@
   the frame at which it ended; the parent numbers them and releases them in exactly the
   order (and with exactly the ids) of the sequential path.
 * :func:`iter_parallel` -- ``mysqlwire dissect --jobs N a.pcap b.pcap ...``:
-  the files are spread over ``N`` worker processes; the connections come back
-  in file order, with the content of the sequential path.
+  the files are handed to ``N`` worker processes (plain processes, one pipe
+  each: nothing shared that a killed worker could leave locked); the
+  connections come back in file order, with the content of the sequential
+  path; a file whose worker died is dissected by the parent instead.
 * :func:`records_for_file` -- the per-file function for cluster schedulers
   (Dask, Ray, a job queue): a path in, the JSON records (``dissect --format
   jsonl``) out.  See ``docs/dask.md``.
@@ -120,18 +122,75 @@ def iter_parallel(
     if not files:
         yield from sequential(captures, opts, summaries)
         return
+    # Plain processes, each with its own pipe, handed files by this process
+    # (two ahead, so that none waits while the output is written): stopping
+    # early (a bad capture, the reader gone) kills them; nothing is shared
+    # but the pipes, so nothing can be left locked (a multiprocessing.Pool's
+    # terminate() could hang forever when a worker was killed holding one of
+    # the locks it shares with them).
+    from multiprocessing.connection import wait
+
     with tempfile.TemporaryDirectory(prefix="mysqlwire-jobs-") as spool_dir:
         ctx = multiprocessing.get_context()
-        pool = ctx.Pool(processes=jobs)
+        tasks = [(i, c, opts, spool_dir) for i, c in files]
+        workers: dict = {}  # pipe -> (process, the capture indexes handed to it, in order)
+        done: dict = {}  # capture index -> (spool, summary, error), or None: lost
+
+        def gone(pipe) -> None:
+            proc, handed = workers.pop(pipe)
+            pipe.close()
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+            for lost in handed:  # (the file it was on, and the next)
+                done[lost] = None
+
+        def hand_out(pipe) -> None:
+            handed = workers[pipe][1]
+            try:
+                while tasks and len(handed) < 2:
+                    task = tasks.pop(0)
+                    handed.append(task[0])
+                    pipe.send(task)
+                if not tasks and not handed:
+                    pipe.send(None)  # (nothing more: the worker ends)
+            except OSError:
+                gone(pipe)
+
+        def collect(timeout) -> None:
+            for pipe in wait(list(workers), timeout):
+                try:
+                    index, result = pipe.recv()
+                except (EOFError, OSError):
+                    gone(pipe)
+                    continue
+                workers[pipe][1].remove(index)
+                done[index] = result
+                hand_out(pipe)
+
         try:
-            results = pool.imap(
-                _dissect_to_spool, [(i, c, opts, spool_dir) for i, c in files], chunksize=1
-            )
-            for path in captures:
+            for _ in range(jobs):
+                pipe, child = ctx.Pipe()
+                proc = ctx.Process(target=_files_child, args=(child,), daemon=True)
+                proc.start()
+                child.close()
+                workers[pipe] = (proc, [])
+                hand_out(pipe)
+            for index, path in enumerate(captures):
                 if path == "-":
                     yield from sequential(["-"], opts, summaries)
                     continue
-                _index, spool, summary, error = next(results)
+                while index not in done:
+                    if not workers:  # (never handed out: every worker is gone)
+                        done[index] = None
+                        break
+                    collect(None)
+                result = done.pop(index)
+                if result is None:
+                    # its worker died (killed, out of memory): this file here
+                    yield from sequential([path], opts, summaries)
+                    continue
+                spool, summary, error = result
                 if spool is None:
                     raise CaptureError(_about(path, error))
                 summaries.append(summary)
@@ -143,10 +202,29 @@ def iter_parallel(
                         f"{path}: {summary.error or 'capture truncated'}; "
                         "connections before the damage are reported"
                     )
-            pool.close()
+                if workers:
+                    collect(0)  # (idle workers get their next files now)
         finally:
-            pool.terminate()
-            pool.join()
+            for pipe, (proc, _handed) in workers.items():
+                pipe.close()
+                if proc.is_alive():
+                    proc.kill()
+                proc.join()
+
+
+def _files_child(pipe) -> None:
+    """A worker process: each capture it is handed into its spool
+    (:func:`_dissect_to_spool`), answered with ``(index, (spool, summary,
+    error))``, until it is handed None; whatever goes wrong ends it quietly
+    (the parent then dissects the files it held itself), never a traceback."""
+    try:
+        while (task := pipe.recv()) is not None:
+            index, spool, summary, error = _dissect_to_spool(task)
+            pipe.send((index, (spool, summary, error)))
+    except BaseException:  # noqa: BLE001, S110 - the parent sees the pipe end: lost files
+        pass
+    finally:
+        pipe.close()
 
 
 # --- one capture split by flow ---------------------------------------------------------
