@@ -15,8 +15,10 @@ For each size N (default 2000 and 20000 connections) it generates (or reuses)
 * ``python benchmarks/bare_walk.py F``: the floor (pcap records and TCP
   headers read, nothing else), and ``mysqlwire dissect --jobs 2`` (one capture
   split by flow; its wall time against ``--jobs 1``)
-* shapes: ``mixed`` (``make_capture.py``'s default: logins then 1-80 queries)
-  and ``logins`` (connection-phase heavy: a pool storm / brute force)
+* shapes: ``mixed`` (``make_capture.py``'s default: logins then 1-80 queries),
+  ``logins`` (connection-phase heavy: a pool storm / brute force) and
+  ``cooked6`` (the mixed capture behind Linux cooked v2 headers, over IPv6:
+  ``tcpdump -i any`` on an IPv6 network; ``relink.py``)
 
 Each run goes through ``/usr/bin/time`` (wall, user, sys, peak RSS of that
 process); without it, ``resource.getrusage(RUSAGE_CHILDREN)``.  Ratios use
@@ -52,6 +54,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import make_capture  # noqa: E402
+import relink  # noqa: E402
 
 TSHARK_FIELDS = [
     "mysql.version",
@@ -201,6 +204,8 @@ def machine() -> dict:
 def ensure_capture(workdir: Path, n: int, seed: int, shape: str = "mixed") -> dict:
     pcap = workdir / (f"bench-{n}.pcap" if shape == "mixed" else f"bench-{shape}-{n}.pcap")
     meta_path = pcap.with_suffix(".meta.json")
+    if shape == "cooked6":
+        return _cooked6(ensure_capture(workdir, n, seed, "mixed"), pcap, meta_path)
     if pcap.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if (
@@ -212,6 +217,32 @@ def ensure_capture(workdir: Path, n: int, seed: int, shape: str = "mixed") -> di
     print(f"generating {pcap} ({n} connections, shape {shape})...", flush=True)
     rate = 400.0 if shape == "mixed" else 2000.0
     return make_capture.generate(n, pcap, seed, rate, shape)
+
+
+def _cooked6(mixed: dict, pcap: Path, meta_path: Path) -> dict:
+    """The mixed capture as ``tcpdump -i any`` on an IPv6 network writes it:
+    Linux cooked v2 headers, IPv6 (``relink.py``); the same traffic."""
+    src = Path(mixed["capture"])
+    source = {k: mixed[k] for k in ("capture", "connections", "seed", "bytes", "frames")}
+    if pcap.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("source") == source:
+            return meta
+    print(f"re-framing {src} -> {pcap} (Linux cooked v2, IPv6)...", flush=True)
+    out = relink.relink(src.read_bytes(), "sll2", v6=True)
+    pcap.write_bytes(out)
+    meta = dict(mixed, capture=str(pcap), shape="cooked6", bytes=len(out), source=source)
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+    print(f"re-framing {src} -> {pcap} (Linux cooked v2, IPv6)...", flush=True)
+    data = src.read_bytes()
+    mixed.setdefault("sha256", hashlib.sha256(data).hexdigest())
+    out = relink.relink(data, "sll2", v6=True)
+    pcap.write_bytes(out)
+    meta = dict(mixed, capture=str(pcap), shape="cooked6", bytes=len(out))
+    meta["source_sha256"] = meta.pop("sha256")
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
 
 
 def help_time(mw: list[str]) -> float:
@@ -429,7 +460,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--sizes",
         default="2000,20000,logins:100000",
-        help="comma-separated N or SHAPE:N (shapes: mixed, logins)",
+        help="comma-separated N or SHAPE:N (shapes: mixed, logins, cooked6: the mixed "
+        "capture behind Linux cooked v2 headers, over IPv6)",
     )
     ap.add_argument("--no-replay", action="store_true", help="skip the replay measurements")
     ap.add_argument("--jobs", type=int, default=2, help="--jobs N measured against --jobs 1")

@@ -29,52 +29,20 @@ from tests.test_native_walk import ROOT, _Flow, _handed_out, _records, _require_
 python_loop = _nw.python_loop  # the fixture: both loops, switched per test
 
 
-def _af(et: bytes, v6: int) -> int:
-    """A BSD loopback address family: AF_INET, or one of the AF_INET6 values."""
-    return 2 if et == b"\x08\x00" else v6
+def _load_relink():
+    """benchmarks/relink.py (a script, not a package module)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("relink", ROOT / "benchmarks" / "relink.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-# link type, and the header put in front of an Ethernet frame's IP packet
-# (mac: the frame's source MAC, et: its EtherType)
-KINDS = {
-    "eth": (1, lambda mac, et: bytes(6) + mac + et),
-    "sll": (113, lambda mac, et: struct.pack(">HHH", 0, 1, 6) + mac + b"\0\0" + et),
-    "sll2": (276, lambda mac, et: et + b"\0\0" + struct.pack(">IHBB", 3, 1, 0, 6) + mac + b"\0\0"),
-    "vlan": (1, lambda mac, et: bytes(6) + mac + b"\x81\x00\x00\x64" + et),
-    "qinq": (1, lambda mac, et: bytes(6) + mac + b"\x88\xa8\x00\x0a\x81\x00\x00\x64" + et),
-    "null-le": (0, lambda mac, et: struct.pack("<I", _af(et, 30))),  # (macOS)
-    "null-be": (0, lambda mac, et: struct.pack(">I", _af(et, 24))),  # (NetBSD/OpenBSD)
-    "loop": (108, lambda mac, et: struct.pack(">I", _af(et, 24))),
-    "raw": (101, lambda mac, et: b""),
-    "ipv4": (228, lambda mac, et: b""),
-    "ipv6": (229, lambda mac, et: b""),
-}
+_relink = _load_relink()
+KINDS, relink, _to_ipv6 = _relink.KINDS, _relink.relink, _relink.to_ipv6
 V4_KINDS = sorted(k for k in KINDS if k != "ipv6")
 V6_KINDS = sorted(k for k in KINDS if k != "ipv4")
-
-
-def _to_ipv6(ip: bytes) -> bytes:
-    """An IPv4 packet as IPv6 (fd00::/96 + the IPv4 address; same payload)."""
-    ihl = (ip[0] & 15) * 4
-    total = ip[2] << 8 | ip[3]
-    head = struct.pack("!IHBB", 0x60000000, max(0, total - ihl), ip[9], 64)
-    return head + b"\xfd" + bytes(11) + ip[12:16] + b"\xfd" + bytes(11) + ip[16:20] + ip[ihl:]
-
-
-def relink(blob: bytes, kind: str, v6: bool = False) -> bytes:
-    """An Ethernet/IPv4 pcap's frames under another link header (and as IPv6)."""
-    linktype, head = KINDS[kind]
-    out = [blob[:20] + struct.pack("<I", linktype)]
-    pos = 24
-    while pos + 16 <= len(blob):
-        sec, frac, incl, orig = struct.unpack_from("<IIII", blob, pos)
-        frame = blob[pos + 16 : pos + 16 + incl]
-        pos += 16 + incl
-        assert frame[12:14] == b"\x08\x00"
-        ip, et = (_to_ipv6(frame[14:]), b"\x86\xdd") if v6 else (frame[14:], b"\x08\x00")
-        new = head(frame[6:12], et) + ip
-        out.append(struct.pack("<IIII", sec, frac, len(new), orig - incl + len(new)) + new)
-    return b"".join(out)
 
 
 @pytest.fixture(scope="module")
