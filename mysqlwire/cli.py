@@ -118,9 +118,9 @@ def _version(ctx: click.Context, _param, value: bool) -> None:
         return
     from importlib.metadata import version
 
-    from .capture.native import NATIVE
+    from .capture.native import NATIVE, WHY
 
-    loop = "native (C)" if NATIVE else "Python (the C extension is not built or is switched off)"
+    loop = "native (C)" if NATIVE else f"Python ({WHY})"
     click.echo(f"mysqlwire, version {version('mysqlwire')}; capture loop: {loop}")
     ctx.exit()
 

@@ -577,7 +577,32 @@ def test_version_says_which_loop(monkeypatch):
         check=True,
         env=env,
     ).stdout
-    assert "capture loop: Python" in out, out
+    assert "capture loop: Python (switched off by MYSQLWIRE_NO_NATIVE)" in out, out
+
+
+def test_version_says_a_stale_build_is_not_used(tmp_path):
+    """A build of an older _walk.c is not used, and --version says why."""
+    import shutil
+    import subprocess
+    import sys
+
+    _require_native()
+    pkg = tmp_path / "mysqlwire"
+    shutil.copytree(ROOT / "mysqlwire", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    native_py = pkg / "capture" / "native.py"
+    text = native_py.read_text()
+    native_py.write_text(text.replace(f"VERSION = {native.VERSION}\n", "VERSION = 999999\n", 1))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    env.pop("MYSQLWIRE_NO_NATIVE", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "mysqlwire", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    ).stdout
+    assert "capture loop: Python (the C extension is a build of an older _walk.c" in out, out
 
 
 # --- decoding in the native loop (reader.decoded) ------------------------------------

@@ -21,10 +21,15 @@ try:  # (this module owns the extension: the others use it through ``walk``)
     walk = importlib.import_module("._walk", __package__)
 except ImportError:  # not built (no compiler at install time)
     walk = None
-if walk is not None and (
-    os.environ.get("MYSQLWIRE_NO_NATIVE") or getattr(walk, "VERSION", 0) != VERSION
-):
-    walk = None  # switched off, or a stale build: `pip install -e .` again
+if walk is None:
+    WHY = "the C extension is not built"
+elif os.environ.get("MYSQLWIRE_NO_NATIVE"):
+    walk, WHY = None, "switched off by MYSQLWIRE_NO_NATIVE"
+elif getattr(walk, "VERSION", 0) != VERSION:
+    walk, WHY = None, "the C extension is a build of an older _walk.c: run `pip install -e .` again"
+else:
+    WHY = ""
+"""Why the Python loop runs (empty when the native one does)."""
 
 NATIVE = walk is not None
 """Whether the native loop and lanes are used."""
