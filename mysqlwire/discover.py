@@ -409,12 +409,18 @@ def err_record(payload: bytes) -> dict:
     """``{code, sqlstate, message}`` of an ERR payload already shape-checked
     (the ``#`` SQLSTATE split kept whatever capabilities were agreed)."""
     from .model import text
-    from .protocol import CLIENT_PROTOCOL_41, parse
+    from .protocol import CLIENT_PROTOCOL_41
+    from .protocol.fastparse import fast_parse
 
-    try:
-        f = parse("err", payload, caps=CLIENT_PROTOCOL_41 if payload[3:4] == b"#" else 0)
-    except Exception:  # noqa: BLE001 - never fail on a record already shape-checked
-        return {"code": payload[1] | payload[2] << 8, "sqlstate": None, "message": None}
+    caps = CLIENT_PROTOCOL_41 if payload[3:4] == b"#" else 0
+    f = fast_parse("err", payload, caps)  # (the grammar's fields, without Construct)
+    if f is None:
+        from .protocol import parse
+
+        try:
+            f = parse("err", payload, caps=caps)
+        except Exception:  # noqa: BLE001 - never fail on a record already shape-checked
+            return {"code": payload[1] | payload[2] << 8, "sqlstate": None, "message": None}
     return {
         "code": int(f.error_code),
         "sqlstate": text(getattr(f, "sql_state", None)),

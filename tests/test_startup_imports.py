@@ -131,3 +131,14 @@ def test_tls_without_keys_does_not_import_cryptography():
     assert "cryptography" in got["modules"] and "construct" not in got["modules"]
     assert "hashlib" in got["modules"]  # (hmac: the TLS PRF)
     assert json.loads(got["out"])["outcome"] == "ok"
+
+
+def test_a_midstream_error_imports_no_construct(tmp_path):
+    """A connection joined mid-stream whose server sends a lone ERR (decided by
+    discovery, read by discover.err_record): no Construct either."""
+    from tests.test_discovery import _midstream
+
+    pcap = _midstream(tmp_path)
+    got = _probe("dissect", "--format", "jsonl", pcap)
+    assert '"code": 1158' in got["out"]  # (the ERR was read)
+    assert not [m for m in got["modules"] if m.startswith("construct")], got["modules"]
