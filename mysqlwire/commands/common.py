@@ -127,8 +127,54 @@ def capture_options(f: Callable) -> Callable:
     return click.argument("captures", nargs=-1, required=True, type=click.Path(allow_dash=True))(f)
 
 
+class StdoutBatch:
+    """Text for stdout, written in pieces of ~64 KiB: one ``write`` each,
+    whatever the interpreter's buffering (with ``PYTHONUNBUFFERED``, common
+    in containers, every write is a system call: one per record at 20 000
+    connections cost ~4 % of a run).  What is held is written before anything
+    goes to stderr (:func:`warn`, :func:`fail`), after every record while a
+    stream is read, and at the end -- also when the records stop on an error,
+    so nothing already produced is lost and the order against stderr stays."""
+
+    LIMIT = 1 << 16
+    active: StdoutBatch | None = None  # the batch being filled, if any
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def __enter__(self) -> StdoutBatch:
+        StdoutBatch.active = self
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        StdoutBatch.active = None
+        self.flush()
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= self.LIMIT or STREAMING[0]:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            text = "".join(self.parts)
+            self.parts.clear()
+            self.size = 0
+            sys.stdout.write(text)
+        if STREAMING[0]:
+            sys.stdout.flush()
+
+
+def _before_stderr() -> None:
+    if StdoutBatch.active is not None:
+        StdoutBatch.active.flush()
+
+
 def fail(message: str) -> None:
     """One-line error on stderr and exit 2 (unusable input / bad usage)."""
+    _before_stderr()
     click.echo(f"mysqlwire: error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
 
@@ -141,6 +187,7 @@ def path_message(path, exc) -> str:
 
 
 def warn(message: str) -> None:
+    _before_stderr()
     click.echo(f"mysqlwire: warning: {message}", err=True)
 
 
@@ -338,12 +385,10 @@ def output(
     (the same text as the record through :func:`emit_json`, only faster)."""
     n = 0
     if fmt == "jsonl" and line is not None and not packets:
-        out = sys.stdout
-        for c in conns:
-            n += 1
-            out.write(line(c) + "\n")
-            if STREAMING[0]:
-                out.flush()
+        with StdoutBatch() as out:
+            for c in conns:
+                n += 1
+                out.write(line(c) + "\n")
         return n
     if fmt in ("json", "jsonl"):
 
@@ -374,21 +419,21 @@ def emit_json(records: list[dict] | Iterator[dict], fmt: str) -> None:
     are written as ``\\uXXXX`` escapes (:func:`mysqlwire.views.escape.json_dumps`)."""
     from ..views.escape import json_dumps
 
-    out = sys.stdout
-    if fmt == "jsonl":
-        for rec in records:
-            out.write(json_dumps(rec) + "\n")
-        return
-    # one JSON array, written record by record (memory stays flat): the same
-    # bytes as json_dumps(list(records), indent=2); the array is closed even
-    # when the records stop on an error, so what was written stays a document
-    sep = "[\n  "
-    try:
-        for rec in records:
-            out.write(sep + json_dumps(rec, indent=2).replace("\n", "\n  "))
-            sep = ",\n  "
-    finally:
-        out.write("[]\n" if sep == "[\n  " else "\n]\n")
+    with StdoutBatch() as out:
+        if fmt == "jsonl":
+            for rec in records:
+                out.write(json_dumps(rec) + "\n")
+            return
+        # one JSON array, written record by record (memory stays flat): the same
+        # bytes as json_dumps(list(records), indent=2); the array is closed even
+        # when the records stop on an error, so what was written stays a document
+        sep = "[\n  "
+        try:
+            for rec in records:
+                out.write(sep + json_dumps(rec, indent=2).replace("\n", "\n  "))
+                sep = ",\n  "
+        finally:
+            out.write("[]\n" if sep == "[\n  " else "\n]\n")
 
 
 def use_color(color: bool | None) -> bool:

@@ -15,6 +15,7 @@ import sys
 import click
 
 from .common import (
+    StdoutBatch,
     capture_options,
     exit_status,
     fail,
@@ -184,12 +185,13 @@ def _output_split(conns, fmt, packets, color, show_secrets, summaries) -> int:
         r.footer(summaries, n)
         return n
     if fmt == "jsonl":
-        for c in conns:
-            n += 1
-            if c.__class__ is Rendered:
-                out.write(f"{c.head}{c.id}{c.tail}\n")
-            else:
-                out.write(json_dumps(c.to_record(with_packets=packets)) + "\n")
+        with StdoutBatch() as batch:
+            for c in conns:
+                n += 1
+                if c.__class__ is Rendered:
+                    batch.write(f"{c.head}{c.id}{c.tail}\n")
+                else:
+                    batch.write(json_dumps(c.to_record(with_packets=packets)) + "\n")
         return n
     items = []
     for c in conns:
