@@ -560,31 +560,31 @@ def test_native_lane_refuses_frames_outside_the_buffer():
     assert "SELECT" not in repr(bad)  # no bytes of a command in a repr
 
 
-def test_version_says_which_loop(monkeypatch):
+def _version(env: dict | None = None, cwd=None) -> str:
     import subprocess
     import sys
 
-    out = subprocess.run(
-        [sys.executable, "-m", "mysqlwire", "--version"], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.startswith("mysqlwire, version ")
-    assert ("capture loop: native (C)" in out) == native.NATIVE, out
-    env = dict(os.environ, MYSQLWIRE_NO_NATIVE="1")
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "mysqlwire", "--version"],
         capture_output=True,
         text=True,
         check=True,
         env=env,
+        cwd=cwd,
     ).stdout
+
+
+def test_version_says_which_loop(monkeypatch):
+    out = _version()
+    assert out.startswith("mysqlwire, version ")
+    assert ("capture loop: native (C)" in out) == native.NATIVE, out
+    out = _version(dict(os.environ, MYSQLWIRE_NO_NATIVE="1"))
     assert "capture loop: Python (switched off by MYSQLWIRE_NO_NATIVE)" in out, out
 
 
 def test_version_says_a_stale_build_is_not_used(tmp_path):
     """A build of an older _walk.c is not used, and --version says why."""
     import shutil
-    import subprocess
-    import sys
 
     _require_native()
     pkg = tmp_path / "mysqlwire"
@@ -594,14 +594,7 @@ def test_version_says_a_stale_build_is_not_used(tmp_path):
     native_py.write_text(text.replace(f"VERSION = {native.VERSION}\n", "VERSION = 999999\n", 1))
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     env.pop("MYSQLWIRE_NO_NATIVE", None)
-    out = subprocess.run(
-        [sys.executable, "-m", "mysqlwire", "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=tmp_path,
-    ).stdout
+    out = _version(env, cwd=tmp_path)
     assert "capture loop: Python (the C extension is a build of an older _walk.c" in out, out
 
 

@@ -63,14 +63,9 @@ def test_records_are_written_in_a_few_writes():
         assert res.stdout == seq.stdout
 
 
-def test_a_warning_comes_after_the_records_before_it(tmp_path):
-    """A truncated capture among others: its warning follows its records on a
-    shared stdout/stderr, as with line-by-line writes."""
-    data = (SAMPLES / "lab_cli_dual_native_ok.pcap").read_bytes()
-    cut = tmp_path / "cut.pcap"
-    cut.write_bytes(data[: len(data) - 30])
-    caps = [*_captures(3), str(cut), *_captures(6)[3:]]
-    res = subprocess.run(
+def _merged(caps: list[str]) -> subprocess.CompletedProcess:
+    """``dissect --format jsonl`` with stdout and stderr on one pipe, unbuffered."""
+    return subprocess.run(
         [sys.executable, "-m", "mysqlwire", "dissect", "--format", "jsonl", *caps],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -78,6 +73,16 @@ def test_a_warning_comes_after_the_records_before_it(tmp_path):
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
         check=False,
     )
+
+
+def test_a_warning_comes_after_the_records_before_it(tmp_path):
+    """A truncated capture among others: its warning follows its records on a
+    shared stdout/stderr, as with line-by-line writes."""
+    data = (SAMPLES / "lab_cli_dual_native_ok.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) - 30])
+    caps = [*_captures(3), str(cut), *_captures(6)[3:]]
+    res = _merged(caps)
     lines = res.stdout.splitlines()
     warning = next(i for i, x in enumerate(lines) if x.startswith("mysqlwire: warning:"))
     before = [x for x in lines[:warning] if x.startswith("{")]
@@ -91,14 +96,7 @@ def test_an_error_midway_keeps_the_records_before_it(tmp_path):
     junk = tmp_path / "notes.txt"
     junk.write_text("not a capture\n")
     caps = [*_captures(3), str(junk), *_captures(5)[3:]]
-    res = subprocess.run(
-        [sys.executable, "-m", "mysqlwire", "dissect", "--format", "jsonl", *caps],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        check=False,
-    )
+    res = _merged(caps)
     lines = res.stdout.splitlines()
     assert res.returncode == 2
     assert len(lines) == 4 and lines[-1].startswith("mysqlwire: error:")
