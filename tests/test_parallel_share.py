@@ -13,7 +13,7 @@ import pytest
 from mysqlwire import rangemerge, rangesplit
 from mysqlwire.dissect import CaptureSummary, DissectOptions, iter_connections
 from mysqlwire.parallel import iter_split
-from tests.test_parallel_split import build, in_process, records
+from tests.test_parallel_split import build, in_process, range_results, records
 
 
 @pytest.fixture(scope="module")
@@ -130,11 +130,7 @@ def test_rendered_and_unrendered_connections_merge_alike(stress, tmp_path, monke
     opts = DissectOptions()
     expect = [json_dumps(c.to_record()) for c in iter_connections(str(stress), opts)]
     starts = rangesplit.plan(str(stress), 3, 4096, 100)
-    stops = [*starts[1:], None]
-    results = [
-        rangesplit.range_worker((k, s, e, str(stress), opts, str(tmp_path), ("jsonl",)))
-        for k, (s, e) in enumerate(zip(starts, stops, strict=True))
-    ]
+    results = range_results(stress, starts, opts, tmp_path, ("jsonl",))
     kept, plan, _flows, _ports = rangemerge.settle(results)
     got = list(rangemerge.merge(kept, plan, opts.reorder_window))
     kinds = {c.__class__ for c in got}

@@ -173,18 +173,23 @@ def records(conns) -> list[str]:
     return [json.dumps(c.to_record(with_packets=True), sort_keys=True) for c in conns]
 
 
+def range_results(path: Path, starts: list[int], opts, tmp: Path, render=None) -> list[dict]:
+    """Every range's worker result, run here one after the other: the ranges
+    start at ``starts`` (the last runs to the end of the file)."""
+    stops = [*starts[1:], None]
+    return [
+        rangesplit.range_worker((k, s, e, str(path), opts, str(tmp), render))
+        for k, (s, e) in enumerate(zip(starts, stops, strict=True))
+    ]
+
+
 def in_process(path: Path, jobs: int, opts, tmp: Path, first: int = 100):
     """The byte-range split run here, one worker after the other: raises
     rangemerge.Unsplittable when it would have fallen back.  Ranges of equal
     size by default (``build``'s special cases sit at 1/3, 1/2 and 2/3)."""
     starts = rangesplit.plan(str(path), jobs, 4096, first)
     assert starts is not None and len(starts) == jobs
-    stops = [*starts[1:], None]
-    results = [
-        rangesplit.range_worker((k, s, e, str(path), opts, str(tmp), None))
-        for k, (s, e) in enumerate(zip(starts, stops, strict=True))
-    ]
-    kept, slots, flows, ports = rangemerge.settle(results)
+    kept, slots, flows, ports = rangemerge.settle(range_results(path, starts, opts, tmp))
     return list(rangemerge.merge(kept, slots, opts.reorder_window)), flows, ports
 
 
@@ -336,13 +341,10 @@ def test_random_captures_random_boundaries(tmp_path, seed, harsh):
     split = 0
     for _ in range(6):
         starts = [24, *sorted(rnd.sample(offsets[1:], rnd.randrange(1, 5)))]
-        stops = [*starts[1:], None]
-        results = [
-            rangesplit.range_worker((k, s, e, str(path), opts, str(tmp_path), None))
-            for k, (s, e) in enumerate(zip(starts, stops, strict=True))
-        ]
         try:
-            kept, slots, flows, ports = rangemerge.settle(results)
+            kept, slots, flows, ports = rangemerge.settle(
+                range_results(path, starts, opts, tmp_path)
+            )
         except rangemerge.Unsplittable:
             continue
         split += 1
@@ -658,12 +660,10 @@ def test_boundary_inside_a_retransmission_burst(tmp_path):
     expect = records(iter_connections(str(path), opts, summary))
     split = 0
     for at in sorted(set(inside)):
-        results = [
-            rangesplit.range_worker((k, s, e, str(path), opts, str(tmp_path), None))
-            for k, (s, e) in enumerate([(24, at), (at, None)])
-        ]
         try:
-            kept, plan, flows, ports = rangemerge.settle(results)
+            kept, plan, flows, ports = rangemerge.settle(
+                range_results(path, [24, at], opts, tmp_path)
+            )
         except rangemerge.Unsplittable:
             continue
         split += 1
@@ -680,12 +680,8 @@ def test_syn_index_holds_every_syn(stress, tmp_path):
 
     data = stress.read_bytes()
     starts = rangesplit.plan(str(stress), 3, 4096)
-    stops = [*starts[1:], None]
     opts = DissectOptions()
-    results = [
-        rangesplit.range_worker((k, s, e, str(stress), opts, str(tmp_path), None))
-        for k, (s, e) in enumerate(zip(starts, stops, strict=True))
-    ]
+    results = range_results(stress, starts, opts, tmp_path)
     keys = rangemerge.crossing_keys(results)
     assert len(keys) >= 6  # the reused and crossing 4-tuples of build()
     index = rangemerge.syn_index(results, keys)
