@@ -20,7 +20,7 @@ from typing import IO, NamedTuple
 
 from ..errors import CaptureError, UsageError
 from .decode import SUPPORTED_LINKTYPES, TcpSegment, decode_frame, linktype_name
-from .linklayer import FAST_L3, NO_L3, ip_offset, skip
+from .linklayer import FAST_L3, NO_L3, flow_key, ip_offset, skip
 from .native import walk as _native
 
 __all__ = [
@@ -64,7 +64,6 @@ PCAP_MAGICS = {
 _PcapScan = _native.PcapScan if _native is not None else None
 _PcapngScan = _native.PcapngScan if _native is not None else None
 
-# link type -> (offset of the IPv4 header, EtherType in the 2 bytes before it or -1)
 _KNOWN_NOT_CAPTURE = {
     b"\x1f\x8b": "gzip-compressed data; decompress it first",
     b"PK\x03\x04": "a zip archive",
@@ -485,37 +484,18 @@ class CaptureReader:
                 n += 1
                 if fast is not None and incl >= minlen:
                     # the fast lane (see records()): one slice, one dict look-up
-                    if check >= 0 and buf[start + check : start + check + 2] == ipv4:
-                        p = start + l3off  # (ip_offset's common case, inline)
-                        v6 = False
-                    else:
+                    p = start + l3off
+                    if not (
+                        check >= 0
+                        and buf[start + check : start + check + 2] == ipv4
+                        and buf[p] >> 4 == 4
+                    ):  # (ip_offset's common case, inline)
                         p = ip_offset(buf, start, end, l3off, check)
-                        v6 = p >= 0 and buf[p] >> 4 == 6
-                    if p < 0:
-                        ent = None
-                    else:
-                        ent = fast_get(buf[p + 8 : p + 44] if v6 else buf[p + 12 : p + 24])
-                    if ent is not None:
-                        if (
-                            skip(buf, p, end, sec + frac / div, ent)
-                            if v6
-                            else buf[p] == 0x45  # IPv4, no options (skip, inline)
-                            and buf[p + 9] == 6  # TCP
-                            and not buf[p + 33] & ent[1]
-                            and not (buf[p + 6] & 0x1F or buf[p + 7])  # not a later fragment
-                            and (
-                                not (mode := ent[2])  # a muted direction
-                                or (mode == 3 and not ent[3].awaiting)  # a lane's server, at rest
-                                or (
-                                    buf[p + 2] << 8 | buf[p + 3] == 20 + (buf[p + 32] >> 4 << 2)
-                                    and (mode == 1 or (mode == 2 and not ent[3].awaiting))
-                                )  # a bare ACK that changes nothing
-                                or (mode != 1 and ent[4](buf, p, end, sec + frac / div))
-                            )
-                        ):
-                            ent[0].last_ts = sec + frac / div
-                            pos = end
-                            continue
+                    ent = fast_get(flow_key(buf, p)) if p >= 0 else None
+                    if ent is not None and skip(buf, p, end, sec + frac / div, ent):
+                        ent[0].last_ts = sec + frac / div
+                        pos = end
+                        continue
                 self._pos = pos = end
                 self.frames_read = n
                 yield (sec + frac / div, lt, buf[start:end], 0)
@@ -612,9 +592,7 @@ class CaptureReader:
                         start = pos + 28
                         p = ip_offset(buf, start, start + caplen, *FAST_L3[lt])
                         if p >= 0:
-                            ent = fast_get(
-                                buf[p + 8 : p + 44] if buf[p] >> 4 == 6 else buf[p + 12 : p + 24]
-                            )
+                            ent = fast_get(flow_key(buf, p))
                             if ent is not None and skip(buf, p, start + caplen, last_ts, ent):
                                 ent[0].last_ts = last_ts
                                 pos = end
