@@ -396,9 +396,7 @@ def output(
             nonlocal n
             for c in conns:
                 n += 1
-                yield to_record(c, packets)
-                if STREAMING[0]:
-                    sys.stdout.flush()
+                yield to_record(c, packets)  # (emit_json's batch flushes while streaming)
 
         emit_json(counted(), fmt)
         return n
