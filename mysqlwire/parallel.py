@@ -205,11 +205,8 @@ def iter_parallel(
                 if workers:
                     collect(0)  # (idle workers get their next files now)
         finally:
-            for pipe, (proc, _handed) in workers.items():
-                pipe.close()
-                if proc.is_alive():
-                    proc.kill()
-                proc.join()
+            for pipe in list(workers):
+                gone(pipe)
 
 
 def _files_child(pipe) -> None:
